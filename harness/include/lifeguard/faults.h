@@ -1,0 +1,44 @@
+/* Fault switches: each historical bug, off by default, on by name.
+ *
+ * Enabled by LIFEGUARD_FAULTS=name[,name] or lg_fault_enable(). Each switch sits at the one
+ * line where its bug lived, with a comment naming the original bug. */
+#ifndef LIFEGUARD_FAULTS_H
+#define LIFEGUARD_FAULTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum lg_fault_id {
+  /* trippy#1443: the socket wrapper's destroy closes the socket before its owned field does */
+  LG_FAULT_SOCKET_CLOSE_IN_DROP,
+  /* trippy#1443: SourceAddr::validate closes the socket explicitly before it is dropped */
+  LG_FAULT_SOCKET_VALIDATE_CLOSE,
+  /* bedrocklinux-userland#334 shape: a stream is closed, then its descriptor number again */
+  LG_FAULT_FCLOSE_THEN_CLOSE,
+  LG_FAULT__COUNT
+} lg_fault_id;
+
+/* True when the switch is on. Cheap: one load after the first call. */
+bool lg_fault(lg_fault_id id);
+
+/* Turns a switch on or off by name. Returns 0, or -1 for an unknown name. */
+int lg_fault_set(const char *name, bool on);
+
+/* Turns every switch off (also forgets LIFEGUARD_FAULTS). */
+void lg_fault_reset(void);
+
+/* The switch's name ("socket-close-in-drop"), and the bug it reproduces. */
+const char *lg_fault_name(lg_fault_id id);
+const char *lg_fault_origin(lg_fault_id id);
+
+/* Looks a switch up by name; returns LG_FAULT__COUNT when unknown. */
+lg_fault_id lg_fault_lookup(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

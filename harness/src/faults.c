@@ -1,0 +1,69 @@
+/* Fault switches: a table of names and a bit set. */
+#include "internal.h"
+
+#include <lifeguard/faults.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct {
+  const char *name;
+  const char *origin;
+} table[LG_FAULT__COUNT] = {
+    [LG_FAULT_SOCKET_CLOSE_IN_DROP] = {"socket-close-in-drop", "fujiapple852/trippy#1443"},
+    [LG_FAULT_SOCKET_VALIDATE_CLOSE] = {"socket-validate-close", "fujiapple852/trippy#1443"},
+    [LG_FAULT_FCLOSE_THEN_CLOSE] = {"fclose-then-close", "bedrocklinux/bedrocklinux-userland#334"},
+};
+
+static atomic_uint enabled;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+lg_fault_id lg_fault_lookup(const char *name) {
+  for (int i = 0; i < LG_FAULT__COUNT; i++)
+    if (strcmp(table[i].name, name) == 0) return (lg_fault_id)i;
+  return LG_FAULT__COUNT;
+}
+
+static void load_env(void) {
+  const char *env = getenv("LIFEGUARD_FAULTS");
+  if (!env || !*env) return;
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", env);
+  char *save = NULL;
+  for (char *n = strtok_r(buf, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+    lg_fault_id id = lg_fault_lookup(n);
+    if (id == LG_FAULT__COUNT) {
+      fprintf(stderr, "lifeguard: error: LIFEGUARD_FAULTS: unknown fault switch '%s'\n", n);
+      _exit(2);
+    }
+    atomic_fetch_or(&enabled, 1u << id);
+  }
+}
+
+bool lg_fault(lg_fault_id id) {
+  pthread_once(&once, load_env);
+  return (atomic_load_explicit(&enabled, memory_order_relaxed) >> id) & 1u;
+}
+
+int lg_fault_set(const char *name, bool on) {
+  pthread_once(&once, load_env);
+  lg_fault_id id = lg_fault_lookup(name);
+  if (id == LG_FAULT__COUNT) return -1;
+  if (on) atomic_fetch_or(&enabled, 1u << id);
+  else atomic_fetch_and(&enabled, ~(1u << id));
+  return 0;
+}
+
+void lg_fault_reset(void) {
+  pthread_once(&once, load_env);
+  atomic_store(&enabled, 0);
+}
+
+const char *lg_fault_name(lg_fault_id id) { return id < LG_FAULT__COUNT ? table[id].name : NULL; }
+const char *lg_fault_origin(lg_fault_id id) {
+  return id < LG_FAULT__COUNT ? table[id].origin : NULL;
+}

@@ -1,0 +1,932 @@
+/* fdcheck: descriptor ownership, lifetime and quarantine. See lifeguard/fdcheck.h. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <lifeguard/fdcheck.h>
+#include <lifeguard/report.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* ---- the descriptor table --------------------------------------------------------- */
+
+struct fd_entry {
+  _Atomic uint8_t state;   /* lg_fd_state */
+  uint32_t generation;     /* bumped at every open of this number */
+  uint64_t tag;            /* owner tag, 0 = unowned */
+  uint64_t closer_tag;     /* tag the last close claimed */
+  const char *creator;     /* "socket", "open", "FILE*", ... */
+  lg_stack_id open_stack, close_stack, tag_stack;
+  int open_tid, close_tid, tag_tid;
+};
+
+#define CHUNK_BITS 10
+#define CHUNK_SIZE (1 << CHUNK_BITS)
+#define NCHUNKS 1024 /* descriptors up to 1M */
+
+static _Atomic(struct fd_entry *) chunks[NCHUNKS];
+static pthread_mutex_t fd_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The entry of `fd`, or NULL. With `create`, allocates its chunk (never freed). */
+static struct fd_entry *entry(int fd, bool create) {
+  if (fd < 0 || fd >= NCHUNKS * CHUNK_SIZE) return NULL;
+  unsigned c = (unsigned)fd >> CHUNK_BITS;
+  struct fd_entry *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+  if (!chunk) {
+    if (!create) return NULL;
+    void *m = mmap(NULL, CHUNK_SIZE * sizeof(struct fd_entry), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    struct fd_entry *expected = NULL;
+    if (atomic_compare_exchange_strong(&chunks[c], &expected, (struct fd_entry *)m)) chunk = m;
+    else {
+      munmap(m, CHUNK_SIZE * sizeof(struct fd_entry));
+      chunk = expected;
+    }
+  }
+  return &chunk[fd & (CHUNK_SIZE - 1)];
+}
+
+static lg_fd_state state_of(const struct fd_entry *e) {
+  return e ? (lg_fd_state)atomic_load_explicit(&e->state, memory_order_acquire) : LG_FD_UNKNOWN;
+}
+
+static void set_state(struct fd_entry *e, lg_fd_state s) {
+  atomic_store_explicit(&e->state, (uint8_t)s, memory_order_release);
+}
+
+/* ---- real functions --------------------------------------------------------------- */
+
+LG_REAL(int, close, (int))
+LG_REAL(int, dup3, (int, int, int))
+LG_REAL(int, fclose, (FILE *))
+LG_REAL(int, closedir, (DIR *))
+LG_REAL(int, fflush, (FILE *))
+
+/* ---- set-up ----------------------------------------------------------------------- */
+
+static int sentinel_fd = -1;    /* the placeholder parked on quarantined numbers */
+static dev_t sentinel_dev;
+static ino_t sentinel_ino;
+static int quarantine_cap;
+
+static void lock(void) { pthread_mutex_lock(&fd_lock); }
+static void unlock(void) { pthread_mutex_unlock(&fd_lock); }
+
+static void init_once(void) {
+  const lg__options *o = lg__opts();
+  struct rlimit rl;
+  int soft = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) soft = (int)rl.rlim_cur;
+  quarantine_cap = o->fd_quarantine;
+  if (quarantine_cap > soft / 4) quarantine_cap = soft / 4;
+  pthread_atfork(lock, unlock, unlock);
+}
+
+static pthread_once_t init_ctl = PTHREAD_ONCE_INIT;
+
+/* True when calls should be checked: fdcheck on, and not the harness's own work. */
+static inline bool active(void) {
+  if (lg__busy) return false;
+  if (!lg__opts()->fdcheck) return false;
+  pthread_once(&init_ctl, init_once);
+  return true;
+}
+
+/* Creates the placeholder: an O_PATH descriptor (read/write on it fail with EBADF) of a
+ * memfd named so that /proc/self/fd shows what it is. Kept at a high number. Lock held. */
+static int sentinel(void) {
+  if (sentinel_fd >= 0) return sentinel_fd;
+  int fd = -1;
+  int mfd = (int)syscall(SYS_memfd_create, "lifeguard-fd-quarantine", MFD_CLOEXEC);
+  if (mfd >= 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", mfd);
+    fd = lg__sys_open(path, O_PATH | O_CLOEXEC, 0);
+    lg__sys_close(mfd);
+  }
+  if (fd < 0) fd = lg__sys_open("/", O_PATH | O_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct rlimit rl;
+  long want = 1000;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      (long)rl.rlim_cur - 24 < want)
+    want = (long)rl.rlim_cur - 24;
+  if (want > fd) {
+    int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, want);
+    if (high >= 0) {
+      lg__sys_close(fd);
+      fd = high;
+    }
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    lg__sys_close(fd);
+    return -1;
+  }
+  sentinel_dev = st.st_dev;
+  sentinel_ino = st.st_ino;
+  sentinel_fd = fd;
+  return fd;
+}
+
+/* Is the file now on `fd` our placeholder? (It may not be if something replaced it through
+ * a path we do not see, e.g. a raw system call.) */
+static bool holds_placeholder(int fd) {
+  struct stat st;
+  return sentinel_fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == sentinel_dev &&
+         st.st_ino == sentinel_ino;
+}
+
+static bool is_open(int fd) { return syscall(SYS_fcntl, fd, F_GETFD) >= 0; }
+
+/* ---- quarantine FIFO -------------------------------------------------------------- */
+
+struct parked {
+  int fd;
+  uint32_t generation;
+};
+static struct parked *fifo;
+static size_t fifo_head, fifo_len, fifo_cap;
+
+/* Releases the oldest parked number. Lock held. */
+static void release_oldest(void) {
+  struct parked p = fifo[fifo_head];
+  fifo_head = (fifo_head + 1) % fifo_cap;
+  fifo_len--;
+  struct fd_entry *e = entry(p.fd, false);
+  if (e && state_of(e) == LG_FD_QUARANTINED && e->generation == p.generation) {
+    lg__sys_close(p.fd);
+    set_state(e, LG_FD_CLOSED);
+  }
+}
+
+/* Parks `fd` (closing its file atomically) if the quarantine is on; else closes it.
+ * Returns the close result and the state the number is now in. Lock held. */
+static int park_or_close(int fd, struct fd_entry *e, lg_fd_state *now) {
+  if (quarantine_cap > 0 && fd > 2 && fd != sentinel_fd && sentinel() >= 0) {
+    if (!fifo) {
+      fifo_cap = (size_t)quarantine_cap;
+      void *m = mmap(NULL, fifo_cap * sizeof *fifo, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      fifo = m == MAP_FAILED ? NULL : m;
+    }
+    if (fifo && lg__get_dup3()(sentinel_fd, fd, O_CLOEXEC) == fd) {
+      if (fifo_len == fifo_cap) release_oldest();
+      fifo[(fifo_head + fifo_len) % fifo_cap] = (struct parked){fd, e ? e->generation : 0};
+      fifo_len++;
+      *now = LG_FD_QUARANTINED;
+      return 0;
+    }
+  }
+  *now = LG_FD_CLOSED;
+  return lg__get_close()(fd);
+}
+
+/* ---- reports ---------------------------------------------------------------------- */
+
+static const char *type_name(uint64_t tag) { return android_fdsan_get_tag_type(tag); }
+
+static void describe_owner(char *out, size_t cap, uint64_t tag) {
+  if (tag == 0) snprintf(out, cap, "unowned");
+  else snprintf(out, cap, "%s 0x%llx", type_name(tag),
+                (unsigned long long)android_fdsan_get_tag_value(tag));
+}
+
+static void add_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *fmt,
+                      ...) __attribute__((format(printf, 5, 6)));
+static void add_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *fmt,
+                      ...) {
+  lg_report_stack *s = &r->stacks[r->nstacks++];
+  s->name = name;
+  s->id = id;
+  s->tid = tid;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->title, sizeof s->title, fmt, ap);
+  va_end(ap);
+}
+
+/* Adds the history of `e` (close, then open stacks) to a report. */
+static void add_history(lg_report *r, int fd, const struct fd_entry *e, bool closed) {
+  if (closed && e->close_stack)
+    add_stack(r, "close", e->close_stack, e->close_tid,
+              "file descriptor %d was closed by thread %d here", fd, e->close_tid);
+  if (e->open_stack)
+    add_stack(r, "open", e->open_stack, e->open_tid,
+              "file descriptor %d was opened (%s) by thread %d here", fd,
+              e->creator ? e->creator : "?", e->open_tid);
+}
+
+/* Emits a report; the lock is dropped around it (a hook may use descriptors) and retaken. */
+static void emit_unlocked(lg_report *r) {
+  unlock();
+  lg_report_emit(r);
+  lock();
+}
+
+static void report_double_close(int fd, struct fd_entry *e, uint64_t tag, void *frame) {
+  lg_report r = {.kind = "double-close", .fd = fd};
+  snprintf(r.headline, sizeof r.headline, "on file descriptor %d (%s)", fd,
+           e->creator ? e->creator : "?");
+  char who[96];
+  describe_owner(who, sizeof who, tag);
+  snprintf(r.detail, sizeof r.detail,
+           "file descriptor %d was already closed; this close (as %s) %s.", fd, who,
+           state_of(e) == LG_FD_QUARANTINED
+               ? "hit its quarantine placeholder, so no other descriptor was closed"
+               : "failed with EBADF (the number had been released and not reused)");
+  add_stack(&r, "current", lg_stack_capture(frame), lg__gettid(), "%s", "");
+  add_history(&r, fd, e, true);
+  emit_unlocked(&r);
+}
+
+static void report_foreign_close(int fd, struct fd_entry *e, uint64_t tag, void *frame,
+                                 const char *how) {
+  lg_report r = {.kind = "foreign-close", .fd = fd};
+  char owner[96], closer[96];
+  describe_owner(owner, sizeof owner, e->tag);
+  describe_owner(closer, sizeof closer, tag);
+  snprintf(r.headline, sizeof r.headline, "on file descriptor %d (%s): owned by %s, %s as %s",
+           fd, e->creator ? e->creator : "?", owner, how, closer);
+  add_stack(&r, "current", lg_stack_capture(frame), lg__gettid(), "%s", "");
+  add_history(&r, fd, e, false);
+  if (e->tag_stack)
+    add_stack(&r, "owner", e->tag_stack, e->tag_tid,
+              "file descriptor %d was taken by its owner by thread %d here", fd, e->tag_tid);
+  emit_unlocked(&r);
+}
+
+static void report_closed_use(int fd, struct fd_entry *e, const char *op, void *frame) {
+  lg_report r = {.kind = "closed-fd-use", .fd = fd};
+  snprintf(r.headline, sizeof r.headline, "on file descriptor %d (%s): %s after close", fd,
+           e->creator ? e->creator : "?", op);
+  add_stack(&r, "current", lg_stack_capture(frame), lg__gettid(), "%s", "");
+  add_history(&r, fd, e, true);
+  emit_unlocked(&r);
+}
+
+static void report_owner_mismatch(int fd, struct fd_entry *e, uint64_t expected,
+                                  uint64_t new_tag, void *frame) {
+  lg_report r = {.kind = "owner-mismatch", .fd = fd};
+  char actual[96], exp[96], nw[96];
+  describe_owner(actual, sizeof actual, e->tag);
+  describe_owner(exp, sizeof exp, expected);
+  describe_owner(nw, sizeof nw, new_tag);
+  snprintf(r.headline, sizeof r.headline,
+           "on file descriptor %d (%s): exchange to %s expected %s, but it is %s", fd,
+           e->creator ? e->creator : "?", nw, exp, actual);
+  add_stack(&r, "current", lg_stack_capture(frame), lg__gettid(), "%s", "");
+  add_history(&r, fd, e, false);
+  if (e->tag_stack)
+    add_stack(&r, "owner", e->tag_stack, e->tag_tid,
+              "file descriptor %d was taken by its owner by thread %d here", fd, e->tag_tid);
+  emit_unlocked(&r);
+}
+
+/* ---- bookkeeping ------------------------------------------------------------------ */
+
+/* Records that `fd` was just created by `creator`. Lock held. */
+static void opened_locked(int fd, const char *creator, uint64_t tag, void *frame) {
+  struct fd_entry *e = entry(fd, true);
+  if (!e) return;
+  if (fd == sentinel_fd) sentinel_fd = -1; /* the program replaced our placeholder */
+  e->generation++;
+  e->creator = creator;
+  e->tag = tag;
+  e->closer_tag = 0;
+  e->open_stack = lg_stack_capture(frame);
+  e->open_tid = lg__gettid();
+  e->close_stack = 0;
+  e->tag_stack = tag ? e->open_stack : 0;
+  e->tag_tid = e->open_tid;
+  set_state(e, LG_FD_OPEN);
+}
+
+static void opened(int fd, const char *creator, uint64_t tag, void *frame) {
+  if (fd < 0) return;
+  lock();
+  opened_locked(fd, creator, tag, frame);
+  unlock();
+}
+
+static void closed_locked(struct fd_entry *e, uint64_t tag, lg_fd_state now, void *frame) {
+  e->close_stack = lg_stack_capture(frame);
+  e->close_tid = lg__gettid();
+  e->closer_tag = tag;
+  e->tag = 0;
+  set_state(e, now);
+}
+
+enum verdict { PROCEED, REFUSE };
+
+/* Decides whether closing `fd` as owner `tag` may proceed, reporting what is wrong. On
+ * REFUSE the descriptor is not live and close must fail with EBADF. Lock held. */
+static enum verdict check_close(int fd, struct fd_entry *e, uint64_t tag, void *frame,
+                                const char *how) {
+  switch (state_of(e)) {
+  case LG_FD_QUARANTINED:
+    if (!holds_placeholder(fd)) { /* replaced behind our back: adopt it */
+      set_state(e, LG_FD_OPEN);
+      e->tag = 0;
+      return PROCEED;
+    }
+    report_double_close(fd, e, tag, frame);
+    return REFUSE;
+  case LG_FD_CLOSED:
+    if (is_open(fd)) { /* reused through a path we do not see */
+      set_state(e, LG_FD_OPEN);
+      e->tag = 0;
+      e->open_stack = 0;
+      return PROCEED;
+    }
+    report_double_close(fd, e, tag, frame);
+    return REFUSE;
+  case LG_FD_UNKNOWN:
+    if (!is_open(fd)) return REFUSE;
+    e->tag = 0;
+    return PROCEED;
+  case LG_FD_OPEN:
+    if (e->tag != tag) report_foreign_close(fd, e, tag, frame, how);
+    return PROCEED;
+  }
+  return PROCEED;
+}
+
+/* close() and close_with_tag(): check, then park or close. */
+static int close_as(int fd, uint64_t tag, void *frame) {
+  lock();
+  struct fd_entry *e = entry(fd, true);
+  if (!e) {
+    unlock();
+    return lg__get_close()(fd);
+  }
+  if (fd == sentinel_fd) { /* the program closes everything, our placeholder included */
+    sentinel_fd = -1;
+    unlock();
+    return lg__get_close()(fd);
+  }
+  if (check_close(fd, e, tag, frame, "closed") == REFUSE) {
+    unlock();
+    errno = EBADF;
+    return -1;
+  }
+  lg_fd_state now;
+  int saved = errno;
+  int r = park_or_close(fd, e, &now);
+  if (r == 0) errno = saved;
+  closed_locked(e, tag, now, frame);
+  unlock();
+  return r;
+}
+
+/* Checks a use of `fd` before the real call. Returns -1 (errno EBADF) to refuse the call,
+ * 1 if the call's EBADF must be reported afterwards, 0 otherwise. */
+static int use_before(int fd, const char *op, void *frame) {
+  struct fd_entry *e = entry(fd, false);
+  lg_fd_state s = state_of(e);
+  if (s == LG_FD_OPEN || s == LG_FD_UNKNOWN) return 0;
+  if (s == LG_FD_CLOSED) return 1;
+  lock();
+  int r = 0;
+  if (state_of(e) == LG_FD_QUARANTINED) {
+    if (holds_placeholder(fd)) {
+      report_closed_use(fd, e, op, frame);
+      r = -1;
+    } else {
+      set_state(e, LG_FD_OPEN);
+    }
+  }
+  unlock();
+  if (r < 0) errno = EBADF;
+  return r;
+}
+
+static void use_after(int fd, const char *op, void *frame) {
+  lock();
+  struct fd_entry *e = entry(fd, false);
+  if (e && state_of(e) == LG_FD_CLOSED) report_closed_use(fd, e, op, frame);
+  unlock();
+}
+
+/* ---- public API (fdsan-compatible) ------------------------------------------------ */
+
+uint64_t android_fdsan_create_owner_tag(enum android_fdsan_owner_type type, uint64_t tag) {
+  if (tag == 0) return 0;
+  return ((uint64_t)(type & 0xff) << 56) | (tag & ((UINT64_C(1) << 56) - 1));
+}
+
+const char *android_fdsan_get_tag_type(uint64_t tag) {
+  switch (tag >> 56) {
+  case ANDROID_FDSAN_OWNER_TYPE_FILE: return "FILE*";
+  case ANDROID_FDSAN_OWNER_TYPE_DIR: return "DIR*";
+  case ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD: return "unique_fd";
+  case ANDROID_FDSAN_OWNER_TYPE_SQLITE: return "sqlite";
+  case ANDROID_FDSAN_OWNER_TYPE_FILEINPUTSTREAM: return "FileInputStream";
+  case ANDROID_FDSAN_OWNER_TYPE_FILEOUTPUTSTREAM: return "FileOutputStream";
+  case ANDROID_FDSAN_OWNER_TYPE_RANDOMACCESSFILE: return "RandomAccessFile";
+  case ANDROID_FDSAN_OWNER_TYPE_PARCELFILEDESCRIPTOR: return "ParcelFileDescriptor";
+  case ANDROID_FDSAN_OWNER_TYPE_ART_FDFILE: return "ART FdFile";
+  case ANDROID_FDSAN_OWNER_TYPE_DATAGRAMSOCKETIMPL: return "DatagramSocketImpl";
+  case ANDROID_FDSAN_OWNER_TYPE_SOCKETIMPL: return "SocketImpl";
+  case ANDROID_FDSAN_OWNER_TYPE_ZIPARCHIVE: return "ZipArchive";
+  case ANDROID_FDSAN_OWNER_TYPE_NATIVE_HANDLE: return "native_handle_t";
+  case ANDROID_FDSAN_OWNER_TYPE_PARCEL: return "Parcel";
+  case LG_FDSAN_OWNER_TYPE_OWNED_FD: return "lg_owned_fd";
+  case ANDROID_FDSAN_OWNER_TYPE_GENERIC_00:
+  case ANDROID_FDSAN_OWNER_TYPE_GENERIC_FF: return "generic";
+  default: return "native object of unknown type";
+  }
+}
+
+uint64_t android_fdsan_get_tag_value(uint64_t tag) {
+  /* The value is sign-extended from 56 bits, so that owner addresses round-trip. */
+  uint64_t v = tag & ((UINT64_C(1) << 56) - 1);
+  if (v & (UINT64_C(1) << 55)) v |= UINT64_C(0xff) << 56;
+  return v;
+}
+
+uint64_t android_fdsan_get_owner_tag(int fd) {
+  struct fd_entry *e = entry(fd, false);
+  return e && state_of(e) == LG_FD_OPEN ? e->tag : 0;
+}
+
+void android_fdsan_exchange_owner_tag(int fd, uint64_t expected_tag, uint64_t new_tag) {
+  if (!active()) return;
+  void *frame = __builtin_frame_address(0);
+  lock();
+  struct fd_entry *e = entry(fd, true);
+  if (e) {
+    lg_fd_state s = state_of(e);
+    if (s == LG_FD_QUARANTINED && holds_placeholder(fd)) {
+      report_closed_use(fd, e, "ownership exchange", frame);
+    } else {
+      if (s != LG_FD_OPEN) { /* first sight of a descriptor made elsewhere: adopt it */
+        opened_locked(fd, "adopted", 0, frame);
+        e->open_stack = 0;
+      }
+      if (e->tag != expected_tag) {
+        report_owner_mismatch(fd, e, expected_tag, new_tag, frame);
+      } else {
+        e->tag = new_tag;
+        e->tag_stack = lg_stack_capture(frame);
+        e->tag_tid = lg__gettid();
+      }
+    }
+  }
+  unlock();
+}
+
+int android_fdsan_close_with_tag(int fd, uint64_t tag) {
+  if (!active()) return lg__get_close()(fd);
+  return close_as(fd, tag, __builtin_frame_address(0));
+}
+
+lg_fd_state lg_fdcheck_state(int fd) { return state_of(entry(fd, false)); }
+
+size_t lg_fdcheck_quarantined(void) {
+  lock();
+  size_t n = fifo_len;
+  unlock();
+  return n;
+}
+
+size_t lg_fdcheck_flush_quarantine(void) {
+  lock();
+  size_t n = fifo_len;
+  while (fifo_len) release_oldest();
+  unlock();
+  return n;
+}
+
+/* ---- interceptors: creators ------------------------------------------------------- */
+
+#define FRAME __builtin_frame_address(0)
+
+/* Defines an interceptor that creates one descriptor and returns it. */
+#define CREATOR(ret, name, params, args, what)                                \
+  LG_REAL(ret, name, params)                                                   \
+  ret name params {                                                            \
+    ret fd = lg__get_##name() args;                                            \
+    if (active()) opened((int)fd, what, 0, FRAME);                              \
+    return fd;                                                                 \
+  }
+
+static bool needs_mode(int flags) {
+  return (flags & O_CREAT) || ((flags & O_TMPFILE) == O_TMPFILE);
+}
+
+#define OPEN_LIKE(name, what)                                                  \
+  LG_REAL(int, name, (const char *, int, ...))                                 \
+  int name(const char *path, int flags, ...) {                                 \
+    mode_t mode = 0;                                                           \
+    if (needs_mode(flags)) {                                                   \
+      va_list ap;                                                              \
+      va_start(ap, flags);                                                     \
+      mode = va_arg(ap, mode_t);                                               \
+      va_end(ap);                                                              \
+    }                                                                          \
+    int fd = lg__get_##name()(path, flags, mode);                              \
+    if (active()) opened(fd, what, 0, FRAME);                                   \
+    return fd;                                                                 \
+  }
+OPEN_LIKE(open, "open")
+OPEN_LIKE(open64, "open")
+
+#define OPENAT_LIKE(name)                                                      \
+  LG_REAL(int, name, (int, const char *, int, ...))                            \
+  int name(int dirfd, const char *path, int flags, ...) {                      \
+    mode_t mode = 0;                                                           \
+    if (needs_mode(flags)) {                                                   \
+      va_list ap;                                                              \
+      va_start(ap, flags);                                                     \
+      mode = va_arg(ap, mode_t);                                               \
+      va_end(ap);                                                              \
+    }                                                                          \
+    int fd = lg__get_##name()(dirfd, path, flags, mode);                       \
+    if (active()) opened(fd, "open", 0, FRAME);                                 \
+    return fd;                                                                 \
+  }
+OPENAT_LIKE(openat)
+OPENAT_LIKE(openat64)
+
+/* The _FORTIFY_SOURCE entry points of open. */
+CREATOR(int, __open_2, (const char *p, int f), (p, f), "open")
+CREATOR(int, __open64_2, (const char *p, int f), (p, f), "open")
+CREATOR(int, __openat_2, (int d, const char *p, int f), (d, p, f), "open")
+CREATOR(int, __openat64_2, (int d, const char *p, int f), (d, p, f), "open")
+CREATOR(int, creat, (const char *p, mode_t m), (p, m), "open")
+CREATOR(int, creat64, (const char *p, mode_t m), (p, m), "open")
+CREATOR(int, socket, (int d, int t, int p), (d, t, p), "socket")
+CREATOR(int, accept, (int s, struct sockaddr *a, socklen_t *l), (s, a, l), "accept")
+CREATOR(int, accept4, (int s, struct sockaddr *a, socklen_t *l, int f), (s, a, l, f), "accept")
+CREATOR(int, dup, (int o), (o), "dup")
+CREATOR(int, eventfd, (unsigned int v, int f), (v, f), "eventfd")
+CREATOR(int, epoll_create, (int n), (n), "epoll")
+CREATOR(int, epoll_create1, (int f), (f), "epoll")
+CREATOR(int, memfd_create, (const char *n, unsigned int f), (n, f), "memfd")
+CREATOR(int, timerfd_create, (int c, int f), (c, f), "timerfd")
+CREATOR(int, inotify_init, (void), (), "inotify")
+CREATOR(int, inotify_init1, (int f), (f), "inotify")
+
+LG_REAL(int, signalfd, (int, const sigset_t *, int))
+int signalfd(int fd, const sigset_t *mask, int flags) {
+  int r = lg__get_signalfd()(fd, mask, flags);
+  if (fd == -1 && active()) opened(r, "signalfd", 0, FRAME);
+  return r;
+}
+
+#define PAIR_CREATOR(name, params, args, what)                                 \
+  LG_REAL(int, name, params)                                                   \
+  int name params {                                                            \
+    int r = lg__get_##name() args;                                             \
+    if (r == 0 && active()) {                                                  \
+      opened(pair[0], what, 0, FRAME);                                          \
+      opened(pair[1], what, 0, FRAME);                                          \
+    }                                                                          \
+    return r;                                                                  \
+  }
+PAIR_CREATOR(pipe, (int pair[2]), (pair), "pipe")
+PAIR_CREATOR(pipe2, (int pair[2], int f), (pair, f), "pipe")
+PAIR_CREATOR(socketpair, (int d, int t, int p, int pair[2]), (d, t, p, pair), "socketpair")
+
+/* dup2/dup3 onto a live descriptor closes it first: that close is checked like any other. */
+LG_REAL(int, dup2, (int, int))
+
+static int dup_onto(bool is_dup3, int oldfd, int newfd, int flags, void *frame) {
+  const char *what = is_dup3 ? "dup3" : "dup2";
+  if (oldfd != newfd && active()) {
+    if (use_before(oldfd, what, frame) < 0) return -1;
+    lock();
+    struct fd_entry *e = entry(newfd, true);
+    if (e && state_of(e) == LG_FD_OPEN && e->tag != 0)
+      report_foreign_close(newfd, e, 0, frame, is_dup3 ? "replaced by dup3" : "replaced by dup2");
+    int r = is_dup3 ? lg__get_dup3()(oldfd, newfd, flags) : lg__get_dup2()(oldfd, newfd);
+    if (r >= 0) opened_locked(r, what, 0, frame);
+    unlock();
+    return r;
+  }
+  return is_dup3 ? lg__get_dup3()(oldfd, newfd, flags) : lg__get_dup2()(oldfd, newfd);
+}
+
+int dup2(int oldfd, int newfd) { return dup_onto(false, oldfd, newfd, 0, FRAME); }
+int dup3(int oldfd, int newfd, int flags) { return dup_onto(true, oldfd, newfd, flags, FRAME); }
+
+/* ---- interceptors: destroyers ----------------------------------------------------- */
+
+int close(int fd) {
+  if (!active()) return lg__get_close()(fd);
+  return close_as(fd, 0, FRAME);
+}
+
+LG_REAL(int, close_range, (unsigned int, unsigned int, int))
+int close_range(unsigned int first, unsigned int last, int flags) {
+  int r = lg__get_close_range()(first, last, flags);
+  if (r != 0 || (flags & CLOSE_RANGE_CLOEXEC) || !active()) return r;
+  void *frame = FRAME;
+  lock();
+  if (sentinel_fd >= 0 && (unsigned)sentinel_fd >= first && (unsigned)sentinel_fd <= last)
+    sentinel_fd = -1;
+  unsigned int end = last < (unsigned)(NCHUNKS * CHUNK_SIZE) ? last : NCHUNKS * CHUNK_SIZE - 1;
+  for (unsigned int fd = first; fd <= end; fd++) {
+    struct fd_entry *e = entry((int)fd, false);
+    if (!e) {
+      fd |= CHUNK_SIZE - 1; /* skip the whole missing chunk */
+      continue;
+    }
+    lg_fd_state s = state_of(e);
+    if (s == LG_FD_OPEN) closed_locked(e, 0, LG_FD_CLOSED, frame);
+    else if (s == LG_FD_QUARANTINED) set_state(e, LG_FD_CLOSED);
+  }
+  unlock();
+  return r;
+}
+
+static uint64_t stdio_tag(enum android_fdsan_owner_type type, void *owner) {
+  return lg__opts()->tag_stdio ? android_fdsan_create_owner_tag(type, (uint64_t)(uintptr_t)owner)
+                               : 0;
+}
+
+/* Closes a stream or directory whose descriptor is *fdp: checks the close as `tag`, and, when
+ * the quarantine is on, swaps a placeholder copy into *fdp so that the library's own close
+ * releases that copy while the real number stays parked. */
+static int close_object(int fd, int *fdp, uint64_t tag, void *frame, int (*finish)(void *),
+                        void *obj) {
+  lock();
+  struct fd_entry *e = entry(fd, true);
+  if (!e || fd == sentinel_fd) {
+    if (fd == sentinel_fd) sentinel_fd = -1;
+    unlock();
+    return finish(obj);
+  }
+  bool can_swap = fdp && *fdp == fd && fd > 2 && sentinel() >= 0;
+  int copy = can_swap ? (int)syscall(SYS_fcntl, sentinel_fd, F_DUPFD_CLOEXEC, 0) : -1;
+  if (check_close(fd, e, tag, frame, "closed") == REFUSE) {
+    /* The object is still freed, as the library would; its close must not release a
+     * parked number, so it gets the placeholder copy to close instead. */
+    if (copy >= 0) *fdp = copy;
+    else if (state_of(e) == LG_FD_QUARANTINED) set_state(e, LG_FD_CLOSED);
+    unlock();
+    finish(obj);
+    errno = EBADF;
+    return EOF;
+  }
+  lg_fd_state now = LG_FD_CLOSED;
+  if (quarantine_cap == 0 && copy >= 0) {
+    lg__sys_close(copy);
+    copy = -1;
+  }
+  int r;
+  if (copy >= 0) {
+    park_or_close(fd, e, &now); /* closes the real file, parks the number */
+    *fdp = copy;
+    r = finish(obj);            /* releases the copy */
+  } else {
+    r = finish(obj);
+  }
+  closed_locked(e, tag, now, frame);
+  unlock();
+  return r;
+}
+
+static int finish_fclose(void *fp) { return lg__get_fclose()(fp); }
+static int finish_closedir(void *d) { return lg__get_closedir()(d); }
+
+int fclose(FILE *fp) {
+  if (!fp || !active()) return lg__get_fclose()(fp);
+  void *frame = FRAME;
+  int fd = fileno(fp);
+  if (fd < 0) return lg__get_fclose()(fp);
+  /* Write out what is buffered while the descriptor is still the real file. */
+  lg__busy++;
+  int flushed = lg__get_fflush()(fp);
+  lg__busy--;
+  int r = close_object(fd, &fp->_fileno, stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp), frame,
+                       finish_fclose, fp);
+  return flushed == 0 ? r : EOF;
+}
+
+int closedir(DIR *d) {
+  if (!active()) return lg__get_closedir()(d);
+  int fd = dirfd(d);
+  /* glibc's DIR begins with its descriptor; use it only when it is where we expect it. */
+  int *fdp = (fd >= 0 && *(int *)d == fd) ? (int *)d : NULL;
+  return close_object(fd, fdp, stdio_tag(ANDROID_FDSAN_OWNER_TYPE_DIR, d), FRAME,
+                      finish_closedir, d);
+}
+
+LG_REAL(int, pclose, (FILE *))
+int pclose(FILE *fp) {
+  if (!fp || !active()) return lg__get_pclose()(fp);
+  void *frame = FRAME;
+  int fd = fileno(fp);
+  lock();
+  struct fd_entry *e = entry(fd, true);
+  bool ok = e && check_close(fd, e, stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp), frame,
+                             "closed") == PROCEED;
+  unlock();
+  int r = lg__get_pclose()(fp);
+  if (ok) {
+    lock();
+    closed_locked(e, 0, LG_FD_CLOSED, frame);
+    unlock();
+  }
+  return r;
+}
+
+/* ---- interceptors: streams and directories (creators) ---------------------------- */
+
+static FILE *stream_opened(FILE *fp, const char *what, void *frame) {
+  if (fp && active()) {
+    int fd = fileno(fp);
+    opened(fd, what, stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp), frame);
+  }
+  return fp;
+}
+
+LG_REAL(FILE *, fopen, (const char *, const char *))
+FILE *fopen(const char *p, const char *m) { return stream_opened(lg__get_fopen()(p, m), "FILE*", FRAME); }
+LG_REAL(FILE *, fopen64, (const char *, const char *))
+FILE *fopen64(const char *p, const char *m) {
+  return stream_opened(lg__get_fopen64()(p, m), "FILE*", FRAME);
+}
+LG_REAL(FILE *, tmpfile, (void))
+FILE *tmpfile(void) { return stream_opened(lg__get_tmpfile()(), "FILE*", FRAME); }
+LG_REAL(FILE *, popen, (const char *, const char *))
+FILE *popen(const char *c, const char *m) { return stream_opened(lg__get_popen()(c, m), "popen", FRAME); }
+
+/* fdopen: the stream takes over an existing descriptor, which keeps its history. */
+LG_REAL(FILE *, fdopen, (int, const char *))
+FILE *fdopen(int fd, const char *m) {
+  FILE *fp = lg__get_fdopen()(fd, m);
+  if (fp && active()) {
+    lock();
+    struct fd_entry *e = entry(fd, true);
+    if (e && state_of(e) == LG_FD_OPEN && e->tag == 0) {
+      e->tag = stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp);
+      e->tag_stack = lg_stack_capture(FRAME);
+      e->tag_tid = lg__gettid();
+    } else if (e && state_of(e) != LG_FD_OPEN) {
+      opened_locked(fd, "FILE*", stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp), FRAME);
+    }
+    unlock();
+  }
+  return fp;
+}
+
+/* freopen closes the stream's old descriptor internally and opens a new one. */
+#define FREOPEN_LIKE(name)                                                     \
+  LG_REAL(FILE *, name, (const char *, const char *, FILE *))                  \
+  FILE *name(const char *p, const char *m, FILE *fp) {                         \
+    int old = (fp && active()) ? fileno(fp) : -1;                              \
+    FILE *r = lg__get_##name()(p, m, fp);                                      \
+    if (old >= 0) {                                                            \
+      lock();                                                                  \
+      struct fd_entry *e = entry(old, false);                                  \
+      if (e && state_of(e) == LG_FD_OPEN) closed_locked(e, e->tag, LG_FD_CLOSED, FRAME); \
+      unlock();                                                                \
+    }                                                                          \
+    return stream_opened(r, "FILE*", FRAME);                                   \
+  }
+FREOPEN_LIKE(freopen)
+FREOPEN_LIKE(freopen64)
+
+LG_REAL(DIR *, opendir, (const char *))
+DIR *opendir(const char *p) {
+  DIR *d = lg__get_opendir()(p);
+  if (d && active()) opened(dirfd(d), "DIR*", stdio_tag(ANDROID_FDSAN_OWNER_TYPE_DIR, d), FRAME);
+  return d;
+}
+
+LG_REAL(DIR *, fdopendir, (int))
+DIR *fdopendir(int fd) {
+  DIR *d = lg__get_fdopendir()(fd);
+  if (d && active()) {
+    lock();
+    struct fd_entry *e = entry(fd, true);
+    if (e && state_of(e) == LG_FD_OPEN && e->tag == 0) {
+      e->tag = stdio_tag(ANDROID_FDSAN_OWNER_TYPE_DIR, d);
+      e->tag_stack = lg_stack_capture(FRAME);
+      e->tag_tid = lg__gettid();
+    } else if (e && state_of(e) != LG_FD_OPEN) {
+      opened_locked(fd, "DIR*", stdio_tag(ANDROID_FDSAN_OWNER_TYPE_DIR, d), FRAME);
+    }
+    unlock();
+  }
+  return d;
+}
+
+/* ---- interceptors: uses ----------------------------------------------------------- */
+
+/* Defines an interceptor for an operation on descriptor `fd`. */
+#define USE(ret, name, params, args)                                           \
+  LG_REAL(ret, name, params)                                                   \
+  ret name params {                                                            \
+    int chk = active() ? use_before(fd, #name, FRAME) : 0;                      \
+    if (chk < 0) return -1;                                                    \
+    ret r = lg__get_##name() args;                                             \
+    if (chk > 0 && r < 0 && errno == EBADF) {                                  \
+      use_after(fd, #name, FRAME);                                             \
+      errno = EBADF;                                                           \
+    }                                                                          \
+    return r;                                                                  \
+  }
+
+USE(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
+USE(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))
+USE(ssize_t, readv, (int fd, const struct iovec *v, int n), (fd, v, n))
+USE(ssize_t, writev, (int fd, const struct iovec *v, int n), (fd, v, n))
+USE(ssize_t, pread, (int fd, void *b, size_t n, off_t o), (fd, b, n, o))
+USE(ssize_t, pwrite, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o))
+USE(ssize_t, pread64, (int fd, void *b, size_t n, off64_t o), (fd, b, n, o))
+USE(ssize_t, pwrite64, (int fd, const void *b, size_t n, off64_t o), (fd, b, n, o))
+USE(ssize_t, send, (int fd, const void *b, size_t n, int f), (fd, b, n, f))
+USE(ssize_t, sendto, (int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l),
+    (fd, b, n, f, a, l))
+USE(ssize_t, sendmsg, (int fd, const struct msghdr *m, int f), (fd, m, f))
+USE(ssize_t, recv, (int fd, void *b, size_t n, int f), (fd, b, n, f))
+USE(ssize_t, recvfrom, (int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l),
+    (fd, b, n, f, a, l))
+USE(ssize_t, recvmsg, (int fd, struct msghdr *m, int f), (fd, m, f))
+USE(int, connect, (int fd, const struct sockaddr *a, socklen_t l), (fd, a, l))
+USE(int, bind, (int fd, const struct sockaddr *a, socklen_t l), (fd, a, l))
+USE(int, listen, (int fd, int n), (fd, n))
+USE(int, shutdown, (int fd, int how), (fd, how))
+USE(int, getsockopt, (int fd, int l, int o, void *v, socklen_t *n), (fd, l, o, v, n))
+USE(int, setsockopt, (int fd, int l, int o, const void *v, socklen_t n), (fd, l, o, v, n))
+USE(int, getsockname, (int fd, struct sockaddr *a, socklen_t *l), (fd, a, l))
+USE(int, getpeername, (int fd, struct sockaddr *a, socklen_t *l), (fd, a, l))
+USE(int, fsync, (int fd), (fd))
+USE(int, fdatasync, (int fd), (fd))
+USE(int, ftruncate, (int fd, off_t n), (fd, n))
+USE(off_t, lseek, (int fd, off_t o, int w), (fd, o, w))
+USE(int, epoll_ctl, (int fd, int op, int t, struct epoll_event *ev), (fd, op, t, ev))
+/* The _FORTIFY_SOURCE entry points. */
+USE(ssize_t, __read_chk, (int fd, void *b, size_t n, size_t cap), (fd, b, n, cap))
+USE(ssize_t, __recv_chk, (int fd, void *b, size_t n, size_t cap, int f), (fd, b, n, cap, f))
+USE(ssize_t, __recvfrom_chk,
+    (int fd, void *b, size_t n, size_t cap, int f, struct sockaddr *a, socklen_t *l),
+    (fd, b, n, cap, f, a, l))
+USE(ssize_t, __pread_chk, (int fd, void *b, size_t n, off_t o, size_t cap), (fd, b, n, o, cap))
+USE(ssize_t, __pread64_chk, (int fd, void *b, size_t n, off64_t o, size_t cap), (fd, b, n, o, cap))
+
+LG_REAL(int, ioctl, (int, unsigned long, ...))
+int ioctl(int fd, unsigned long req, ...) {
+  va_list ap;
+  va_start(ap, req);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  int chk = active() ? use_before(fd, "ioctl", FRAME) : 0;
+  if (chk < 0) return -1;
+  int r = lg__get_ioctl()(fd, req, arg);
+  if (chk > 0 && r < 0 && errno == EBADF) use_after(fd, "ioctl", FRAME);
+  return r;
+}
+
+/* fcntl: F_DUPFD* create a descriptor; F_GETFD/F_GETFL are how programs ask "is this
+ * open?", so on a parked number they answer EBADF, as they would after a real close. */
+LG_REAL(int, fcntl, (int, int, ...))
+int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  if (!active()) return lg__get_fcntl()(fd, cmd, arg);
+  void *frame = FRAME;
+  struct fd_entry *e = entry(fd, false);
+  if (state_of(e) == LG_FD_QUARANTINED && (cmd == F_GETFD || cmd == F_GETFL)) {
+    lock();
+    bool parked = state_of(e) == LG_FD_QUARANTINED && holds_placeholder(fd);
+    unlock();
+    if (parked) {
+      errno = EBADF;
+      return -1;
+    }
+  }
+  int chk = use_before(fd, "fcntl", frame);
+  if (chk < 0) return -1;
+  int r = lg__get_fcntl()(fd, cmd, arg);
+  if (chk > 0 && r < 0 && errno == EBADF) use_after(fd, "fcntl", frame);
+  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) opened(r, "dup", 0, frame);
+  return r;
+}

@@ -1,0 +1,54 @@
+/* Internal helpers shared by the harness's detectors. Not part of the public API. */
+#ifndef LIFEGUARD_INTERNAL_H
+#define LIFEGUARD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LG_VERSION "0.1.0"
+#define LG_HIDDEN __attribute__((visibility("hidden")))
+
+/* Options from LIFEGUARD_OPTIONS (key=value pairs separated by ':' like ASAN_OPTIONS). */
+typedef struct lg__options {
+  char log_json[512];     /* log_json=PATH: append one JSON object per report ("" = off) */
+  bool halt_on_error;     /* halt_on_error=1: abort after the first report (default) */
+  bool symbolize;         /* symbolize=1: run llvm-symbolizer on report stacks */
+  char symbolizer[512];   /* symbolizer=PATH: explicit llvm-symbolizer binary */
+  bool fast_unwind;       /* fast_unwind=1: frame-pointer unwinding (else glibc backtrace) */
+  int stack_depth;        /* stack_depth=N: frames kept per stack (1..64) */
+  bool fdcheck;           /* fdcheck=1: descriptor ownership checks */
+  int fd_quarantine;      /* fd_quarantine=N: closed numbers parked before reuse (0 = off) */
+  bool tag_stdio;         /* tag_stdio=1: FILE* and DIR* own their descriptor, like fdsan */
+} lg__options;
+
+/* The process's options, parsed once on first use. Exits with status 2 and a one-line
+ * message on a malformed LIFEGUARD_OPTIONS. */
+LG_HIDDEN const lg__options *lg__opts(void);
+
+/* Per-thread reentrancy guard: while set, interceptors pass straight through (the harness's
+ * own work, e.g. symbolizing or reading /proc, must not be checked). */
+extern __thread int lg__busy __attribute__((tls_model("initial-exec")));
+
+/* Raw system calls for the harness's own descriptors: never intercepted, never tracked. */
+LG_HIDDEN int lg__sys_close(int fd);
+LG_HIDDEN ssize_t lg__sys_write(int fd, const void *buf, size_t n);
+LG_HIDDEN ssize_t lg__sys_read(int fd, void *buf, size_t n);
+LG_HIDDEN int lg__sys_open(const char *path, int flags, int mode);
+LG_HIDDEN void lg__write_all(int fd, const char *buf, size_t n);
+LG_HIDDEN pid_t lg__gettid(void);
+
+/* Looks up the next definition of a libc function; under ASan prefers its interceptor so
+ * ASan keeps checking the buffers. Never returns NULL (aborts with a message instead). */
+LG_HIDDEN void *lg__real(const char *name);
+
+#define LG_REAL(ret, name, params)                                              \
+  static ret(*real_##name) params;                                              \
+  static inline ret(*lg__get_##name(void)) params {                            \
+    if (__builtin_expect(real_##name == NULL, 0))                               \
+      real_##name = (ret(*) params)lg__real(#name);                             \
+    return real_##name;                                                         \
+  }
+
+#endif

@@ -1,0 +1,103 @@
+/* LIFEGUARD_OPTIONS: parsed once, overridable through lg_options_set(). */
+#include "internal.h"
+
+#include <lifeguard/report.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static lg__options opts = {
+    .log_json = "",
+    .halt_on_error = true,
+    .symbolize = true,
+    .symbolizer = "",
+    .fast_unwind = true,
+    .stack_depth = 24,
+    .fdcheck = true,
+    .fd_quarantine = 64,
+    .tag_stdio = true,
+};
+
+static int parse_bool(const char *v, bool *out) {
+  if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) *out = true;
+  else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0) *out = false;
+  else return -1;
+  return 0;
+}
+
+static int parse_int(const char *v, int lo, int hi, int *out) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || end == v || *end || n < lo || n > hi) return -1;
+  *out = (int)n;
+  return 0;
+}
+
+static int parse_str(const char *v, char *out, size_t cap) {
+  if (strlen(v) >= cap) return -1;
+  strcpy(out, v);
+  return 0;
+}
+
+/* Applies one key=value; returns NULL or a description of what is wrong. */
+static const char *apply(char *item) {
+  char *eq = strchr(item, '=');
+  if (!eq) return "expected key=value";
+  *eq = '\0';
+  const char *k = item, *v = eq + 1;
+  int r;
+  if (!strcmp(k, "log_json")) r = parse_str(v, opts.log_json, sizeof opts.log_json);
+  else if (!strcmp(k, "halt_on_error")) r = parse_bool(v, &opts.halt_on_error);
+  else if (!strcmp(k, "symbolize")) r = parse_bool(v, &opts.symbolize);
+  else if (!strcmp(k, "symbolizer")) r = parse_str(v, opts.symbolizer, sizeof opts.symbolizer);
+  else if (!strcmp(k, "fast_unwind")) r = parse_bool(v, &opts.fast_unwind);
+  else if (!strcmp(k, "stack_depth")) r = parse_int(v, 1, LG_STACK_MAX, &opts.stack_depth);
+  else if (!strcmp(k, "fdcheck")) r = parse_bool(v, &opts.fdcheck);
+  else if (!strcmp(k, "fd_quarantine")) r = parse_int(v, 0, 65536, &opts.fd_quarantine);
+  else if (!strcmp(k, "tag_stdio")) r = parse_bool(v, &opts.tag_stdio);
+  else return "unknown option";
+  return r ? "bad value" : NULL;
+}
+
+/* Parses a whole option string; on error prints one line naming the item and returns -1. */
+static int parse(const char *src, const char *origin) {
+  char buf[2048];
+  if (strlen(src) >= sizeof buf) {
+    fprintf(stderr, "lifeguard: error: %s: longer than %zu bytes\n", origin, sizeof buf - 1);
+    return -1;
+  }
+  strcpy(buf, src);
+  char *save = NULL;
+  for (char *item = strtok_r(buf, ":", &save); item; item = strtok_r(NULL, ":", &save)) {
+    char shown[256];
+    snprintf(shown, sizeof shown, "%s", item);
+    const char *why = apply(item);
+    if (why) {
+      fprintf(stderr, "lifeguard: error: %s: %s in '%s'\n", origin, why, shown);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void load(void) {
+  const char *env = getenv("LIFEGUARD_OPTIONS");
+  if (env && parse(env, "LIFEGUARD_OPTIONS") != 0) _exit(2);
+}
+
+const lg__options *lg__opts(void) {
+  pthread_once(&once, load);
+  return &opts;
+}
+
+int lg_options_set(const char *options) {
+  lg__opts();
+  return parse(options, "lg_options_set");
+}

@@ -1,0 +1,47 @@
+/* Raw system calls and symbol lookup for the harness's own use. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+__thread int lg__busy __attribute__((tls_model("initial-exec")));
+
+int lg__sys_close(int fd) { return (int)syscall(SYS_close, fd); }
+ssize_t lg__sys_write(int fd, const void *buf, size_t n) { return syscall(SYS_write, fd, buf, n); }
+ssize_t lg__sys_read(int fd, void *buf, size_t n) { return syscall(SYS_read, fd, buf, n); }
+int lg__sys_open(const char *path, int flags, int mode) {
+  return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+}
+pid_t lg__gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+void lg__write_all(int fd, const char *buf, size_t n) {
+  while (n > 0) {
+    ssize_t w = lg__sys_write(fd, buf, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    buf += w;
+    n -= (size_t)w;
+  }
+}
+
+void *lg__real(const char *name) {
+  char asan_name[128];
+  snprintf(asan_name, sizeof asan_name, "__interceptor_%s", name);
+  void *p = dlsym(RTLD_DEFAULT, asan_name);
+  if (!p) p = dlsym(RTLD_NEXT, name);
+  if (!p) {
+    static const char msg[] = "lifeguard: error: cannot find the real ";
+    lg__write_all(2, msg, sizeof msg - 1);
+    lg__write_all(2, name, strlen(name));
+    lg__write_all(2, "\n", 1);
+    abort();
+  }
+  return p;
+}

@@ -1,0 +1,44 @@
+/* The command line and run loop shared by every class program in scenarios/.
+ *
+ *   PROGRAM --scenario NAME --variant buggy|fixed [--seed N] [--iterations N] [--fault NAME]
+ *   PROGRAM --list
+ *
+ * `buggy` turns on the scenario's fault switches, `fixed` turns every switch off (then
+ * --fault adds switches by name). Exit status: 0 clean; 1 the scenario could not run; 2 bad
+ * usage; 3 a symptom was observed that no detector reported. A detector's report aborts. */
+#ifndef LG_SCENARIO_H
+#define LG_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum lg_variant { LG_VARIANT_BUGGY, LG_VARIANT_FIXED } lg_variant;
+
+typedef struct lg_scenario_ctx {
+  lg_variant variant;
+  unsigned long seed;      /* 0 = the scenario's own reference interleaving */
+  unsigned long iteration; /* 0-based */
+} lg_scenario_ctx;
+
+enum { LG_SCENARIO_CLEAN = 0, LG_SCENARIO_ERROR = 1, LG_SCENARIO_SYMPTOM = 3 };
+
+typedef struct lg_scenario {
+  const char *name;
+  const char *faults[4]; /* the switches `buggy` turns on; NULL-terminated */
+  const char *about;
+  int (*run)(const lg_scenario_ctx *ctx); /* returns an LG_SCENARIO_* status */
+} lg_scenario;
+
+typedef struct lg_scenario_program {
+  const char *program;   /* "double_close" */
+  const char *class_name; /* "double-close" */
+  const lg_scenario *scenarios;
+  size_t count;
+} lg_scenario_program;
+
+int lg_scenario_main(const lg_scenario_program *p, int argc, char **argv);
+
+/* Prints "PROGRAM: error: ..." for a failed step inside a scenario; returns LG_SCENARIO_ERROR. */
+int lg_scenario_fail(const char *what);
+
+#endif
