@@ -88,26 +88,33 @@ LG_REAL(int, fflush, (FILE *))
 static int sentinel_fd = -1;    /* the placeholder parked on quarantined numbers */
 static dev_t sentinel_dev;
 static ino_t sentinel_ino;
-static int quarantine_cap;
 
 static void lock(void) { pthread_mutex_lock(&fd_lock); }
 static void unlock(void) { pthread_mutex_unlock(&fd_lock); }
 
+static int nofile_soft = 1024;
+static void child_after_fork(void);
+
 static void init_once(void) {
-  const lg__options *o = lg__opts();
   struct rlimit rl;
-  int soft = 1024;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) soft = (int)rl.rlim_cur;
-  quarantine_cap = o->fd_quarantine;
-  if (quarantine_cap > soft / 4) quarantine_cap = soft / 4;
-  pthread_atfork(lock, unlock, unlock);
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    nofile_soft = (int)rl.rlim_cur;
+  pthread_atfork(lock, unlock, child_after_fork);
+}
+
+/* How many closed numbers may stay parked: the option, but never more than a quarter of
+ * the descriptor limit (the program needs the rest). */
+static int quarantine_limit(void) {
+  int cap = lg__opts()->fd_quarantine;
+  return cap > nofile_soft / 4 ? nofile_soft / 4 : cap;
 }
 
 static pthread_once_t init_ctl = PTHREAD_ONCE_INIT;
+static bool unchecked_child; /* a forked child that has not exec'd: not checked */
 
 /* True when calls should be checked: fdcheck on, and not the harness's own work. */
 static inline bool active(void) {
-  if (lg__busy) return false;
+  if (lg__busy || unchecked_child) return false;
   if (!lg__opts()->fdcheck) return false;
   pthread_once(&init_ctl, init_once);
   return true;
@@ -166,13 +173,14 @@ struct parked {
   int fd;
   uint32_t generation;
 };
+#define FIFO_MAX 65536 /* the largest fd_quarantine */
 static struct parked *fifo;
-static size_t fifo_head, fifo_len, fifo_cap;
+static size_t fifo_head, fifo_len;
 
 /* Releases the oldest parked number. Lock held. */
 static void release_oldest(void) {
   struct parked p = fifo[fifo_head];
-  fifo_head = (fifo_head + 1) % fifo_cap;
+  fifo_head = (fifo_head + 1) % FIFO_MAX;
   fifo_len--;
   struct fd_entry *e = entry(p.fd, false);
   if (e && state_of(e) == LG_FD_QUARANTINED && e->generation == p.generation) {
@@ -184,16 +192,16 @@ static void release_oldest(void) {
 /* Parks `fd` (closing its file atomically) if the quarantine is on; else closes it.
  * Returns the close result and the state the number is now in. Lock held. */
 static int park_or_close(int fd, struct fd_entry *e, lg_fd_state *now) {
-  if (quarantine_cap > 0 && fd > 2 && fd != sentinel_fd && sentinel() >= 0) {
+  size_t cap = (size_t)quarantine_limit();
+  if (cap > 0 && fd > 2 && fd != sentinel_fd && sentinel() >= 0) {
     if (!fifo) {
-      fifo_cap = (size_t)quarantine_cap;
-      void *m = mmap(NULL, fifo_cap * sizeof *fifo, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      void *m = mmap(NULL, FIFO_MAX * sizeof *fifo, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       fifo = m == MAP_FAILED ? NULL : m;
     }
     if (fifo && lg__get_dup3()(sentinel_fd, fd, O_CLOEXEC) == fd) {
-      if (fifo_len == fifo_cap) release_oldest();
-      fifo[(fifo_head + fifo_len) % fifo_cap] = (struct parked){fd, e ? e->generation : 0};
+      while (fifo_len >= cap) release_oldest();
+      fifo[(fifo_head + fifo_len) % FIFO_MAX] = (struct parked){fd, e ? e->generation : 0};
       fifo_len++;
       *now = LG_FD_QUARANTINED;
       return 0;
@@ -201,6 +209,35 @@ static int park_or_close(int fd, struct fd_entry *e, lg_fd_state *now) {
   }
   *now = LG_FD_CLOSED;
   return lg__get_close()(fd);
+}
+
+/* A forked child usually closes every descriptor it inherited and execs (often enumerating
+ * /proc/self/fd with a DIR* whose own descriptor it closes too), so by default it is not
+ * checked until exec gives it a fresh image, as fdsan does. With check_forked_children=1
+ * (prefork servers) it starts with a clean view instead: parked numbers released,
+ * histories and owner tags forgotten, inherited descriptors known as open, and what it
+ * opens and closes itself checked as usual. Only system calls and stores here: the child
+ * of a multi-threaded parent may call nothing else. */
+static void child_after_fork(void) {
+  unchecked_child = !lg__opts()->check_forked_children;
+  for (size_t i = 0; i < fifo_len; i++) {
+    struct parked p = fifo[(fifo_head + i) % FIFO_MAX];
+    struct fd_entry *e = entry(p.fd, false);
+    if (e && state_of(e) == LG_FD_QUARANTINED && e->generation == p.generation) {
+      lg__sys_close(p.fd);
+      set_state(e, LG_FD_UNKNOWN);
+    }
+  }
+  fifo_head = fifo_len = 0;
+  for (unsigned c = 0; c < NCHUNKS; c++) {
+    struct fd_entry *chunk = atomic_load(&chunks[c]);
+    for (unsigned i = 0; chunk && i < CHUNK_SIZE; i++) {
+      chunk[i].tag = 0;
+      chunk[i].tag_stack = 0;
+      if (state_of(&chunk[i]) != LG_FD_OPEN) set_state(&chunk[i], LG_FD_UNKNOWN);
+    }
+  }
+  unlock();
 }
 
 /* ---- reports ---------------------------------------------------------------------- */
@@ -692,7 +729,7 @@ static int close_object(int fd, int *fdp, uint64_t tag, void *frame, int (*finis
     return EOF;
   }
   lg_fd_state now = LG_FD_CLOSED;
-  if (quarantine_cap == 0 && copy >= 0) {
+  if (quarantine_limit() == 0 && copy >= 0) {
     lg__sys_close(copy);
     copy = -1;
   }

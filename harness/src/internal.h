@@ -21,6 +21,8 @@ typedef struct lg__options {
   bool fdcheck;           /* fdcheck=1: descriptor ownership checks */
   int fd_quarantine;      /* fd_quarantine=N: closed numbers parked before reuse (0 = off) */
   bool tag_stdio;         /* tag_stdio=1: FILE* and DIR* own their descriptor, like fdsan */
+  bool check_forked_children; /* check_forked_children=0: a forked child is not checked
+                                 until it execs (it often closes everything first) */
 } lg__options;
 
 /* The process's options, parsed once on first use. Exits with status 2 and a one-line

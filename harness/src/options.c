@@ -20,6 +20,7 @@ static lg__options opts = {
     .fdcheck = true,
     .fd_quarantine = 64,
     .tag_stdio = true,
+    .check_forked_children = false,
 };
 
 static int parse_bool(const char *v, bool *out) {
@@ -60,6 +61,7 @@ static const char *apply(char *item) {
   else if (!strcmp(k, "fdcheck")) r = parse_bool(v, &opts.fdcheck);
   else if (!strcmp(k, "fd_quarantine")) r = parse_int(v, 0, 65536, &opts.fd_quarantine);
   else if (!strcmp(k, "tag_stdio")) r = parse_bool(v, &opts.tag_stdio);
+  else if (!strcmp(k, "check_forked_children")) r = parse_bool(v, &opts.check_forked_children);
   else return "unknown option";
   return r ? "bad value" : NULL;
 }

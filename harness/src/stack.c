@@ -141,7 +141,10 @@ lg_stack_id lg_stack_capture(void *frame) {
   const lg__options *o = lg__opts();
   uintptr_t pcs[LG_STACK_MAX];
   size_t max = (size_t)o->stack_depth;
-  size_t n = o->fast_unwind ? unwind_fp(frame, pcs, max) : unwind_slow(frame, pcs, max);
+  size_t n = o->fast_unwind ? unwind_fp(frame, pcs, max) : 0;
+  /* A walk that ends this early went through code without frame pointers (an uninstrumented
+   * library): ask the unwind tables instead. */
+  if (n < 3 && max >= 3) n = unwind_slow(frame, pcs, max);
   return depot_put(pcs, n);
 }
 

@@ -1,0 +1,399 @@
+/* fdcheck: every kind reported with the right stacks; every clean twin silent. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <lifeguard/fdcheck.h>
+
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+
+#include "capture.h"
+
+#define NOINLINE __attribute__((noinline))
+
+/* Each step in its own function, so each stack has a known top frame. */
+NOINLINE int step_open(void) { return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0); }
+NOINLINE int step_close(int fd) { return close(fd); }
+NOINLINE int step_close_again(int fd) { return close(fd); }
+NOINLINE ssize_t step_write(int fd) { return write(fd, "x", 1); }
+NOINLINE ssize_t step_read(int fd) { char c; return read(fd, &c, 1); }
+NOINLINE ssize_t step_send(int fd) { return send(fd, "x", 1, MSG_NOSIGNAL); }
+NOINLINE void step_tag(int fd, uint64_t tag) { android_fdsan_exchange_owner_tag(fd, 0, tag); }
+NOINLINE int step_close_tagged(int fd, uint64_t tag) { return android_fdsan_close_with_tag(fd, tag); }
+
+TestSuite(fdcheck, .init = capture_setup);
+
+/* ---- double-close ------------------------------------------------------------------ */
+
+Test(fdcheck, double_close_reported_with_both_close_stacks) {
+  int fd = step_open();
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(step_close(fd), 0);
+  cr_assert_eq(lg_fdcheck_state(fd), LG_FD_QUARANTINED);
+  errno = 0;
+  cr_assert_eq(step_close_again(fd), -1);
+  cr_assert_eq(errno, EBADF);
+  cr_assert_eq(capture_count, 1);
+  cr_assert_report(0, "double-close");
+  cr_assert_eq(capture_log[0].fd, fd);
+  cr_assert_top(0, "current", "step_close_again");
+  cr_assert_top(0, "close", "step_close");
+  cr_assert_top(0, "open", "step_open");
+  cr_assert(strstr(capture_log[0].top_file[0], "test_fdcheck.c") != NULL,
+            "current stack file is %s", capture_log[0].top_file[0]);
+  cr_assert_gt(capture_log[0].top_line[0], 0);
+}
+
+Test(fdcheck, single_close_is_clean) {
+  int fd = step_open();
+  cr_assert_eq(step_close(fd), 0);
+  cr_assert_eq(capture_count, 0);
+}
+
+Test(fdcheck, double_close_reported_after_release_from_quarantine) {
+  int fd = step_open();
+  step_close(fd);
+  cr_assert_geq(lg_fdcheck_flush_quarantine(), 1);
+  cr_assert_eq(lg_fdcheck_state(fd), LG_FD_CLOSED);
+  cr_assert_eq(step_close_again(fd), -1);
+  cr_assert_report(0, "double-close");
+  cr_assert_top(0, "close", "step_close");
+}
+
+Test(fdcheck, quarantine_keeps_a_closed_number_from_reuse) {
+  int fd = step_open();
+  step_close(fd);
+  int next = step_open();
+  cr_assert_neq(next, fd, "a closed number was handed out again at once");
+  step_close(next);
+  /* Released, the number is free again: the lowest-number rule may hand it out. */
+  lg_fdcheck_flush_quarantine();
+  cr_assert_eq(lg_fdcheck_state(fd), LG_FD_CLOSED);
+  int again = step_open();
+  cr_assert_leq(again, fd);
+  step_close(again);
+  cr_assert_eq(capture_count, 0);
+}
+
+Test(fdcheck, without_quarantine_the_number_is_reused_at_once) {
+  lg_fdcheck_flush_quarantine();
+  cr_assert_eq(lg_options_set("fd_quarantine=0"), 0);
+  int fd = step_open();
+  step_close(fd);
+  cr_assert_eq(lg_fdcheck_state(fd), LG_FD_CLOSED);
+  int next = step_open();
+  cr_assert_eq(next, fd, "the kernel hands out the lowest free number");
+  step_close(next);
+  cr_assert_eq(capture_count, 0);
+}
+
+Test(fdcheck, reuse_then_stale_close_does_not_kill_the_new_owner) {
+  int a = step_open();
+  step_close(a);
+  int b = step_open(); /* would be `a` without the quarantine */
+  step_close_again(a); /* the stale close */
+  cr_assert_report(0, "double-close");
+  cr_assert_eq(fcntl(b, F_GETFD), FD_CLOEXEC, "the new owner's descriptor must survive");
+  step_close(b);
+}
+
+/* ---- closed-fd-use ----------------------------------------------------------------- */
+
+Test(fdcheck, io_after_close_reported) {
+  int fd = step_open();
+  step_close(fd);
+  errno = 0;
+  cr_assert_eq(step_write(fd), -1);
+  cr_assert_eq(errno, EBADF);
+  cr_assert_eq(step_read(fd), -1);
+  cr_assert_eq(step_send(fd), -1);
+  cr_assert_eq(capture_count, 3);
+  for (int i = 0; i < 3; i++) {
+    cr_assert_report(i, "closed-fd-use");
+    cr_assert_top(i, "close", "step_close");
+    cr_assert_top(i, "open", "step_open");
+  }
+  cr_assert_top(0, "current", "step_write");
+  cr_assert_top(1, "current", "step_read");
+  cr_assert_top(2, "current", "step_send");
+}
+
+Test(fdcheck, io_on_open_descriptor_is_clean) {
+  int sv[2];
+  cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  cr_assert_eq(step_write(sv[0]), 1);
+  cr_assert_eq(step_read(sv[1]), 1);
+  step_close(sv[0]);
+  step_close(sv[1]);
+  cr_assert_eq(capture_count, 0);
+}
+
+Test(fdcheck, io_after_release_reported_when_number_is_free) {
+  int fd = step_open();
+  step_close(fd);
+  lg_fdcheck_flush_quarantine();
+  cr_assert_eq(step_write(fd), -1);
+  cr_assert_report(0, "closed-fd-use");
+  cr_assert_top(0, "current", "step_write");
+}
+
+Test(fdcheck, validity_probe_on_parked_number_answers_ebadf_silently) {
+  int fd = step_open();
+  step_close(fd);
+  errno = 0;
+  cr_assert_eq(fcntl(fd, F_GETFD), -1);
+  cr_assert_eq(errno, EBADF);
+  cr_assert_eq(capture_count, 0);
+}
+
+/* ---- foreign-close and owner tags --------------------------------------------------- */
+
+Test(fdcheck, foreign_close_of_tagged_descriptor_reported) {
+  int owner;
+  uint64_t tag = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD,
+                                                (uint64_t)(uintptr_t)&owner);
+  int fd = step_open();
+  step_tag(fd, tag);
+  cr_assert_eq(android_fdsan_get_owner_tag(fd), tag);
+  cr_assert_eq(step_close(fd), 0);
+  cr_assert_report(0, "foreign-close");
+  cr_assert_top(0, "current", "step_close");
+  cr_assert_top(0, "open", "step_open");
+  cr_assert_top(0, "owner", "step_tag");
+  cr_assert(strstr(capture_log[0].headline, "unique_fd") != NULL, "%s", capture_log[0].headline);
+}
+
+Test(fdcheck, close_by_the_owner_is_clean) {
+  int owner;
+  uint64_t tag = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD,
+                                                (uint64_t)(uintptr_t)&owner);
+  int fd = step_open();
+  step_tag(fd, tag);
+  cr_assert_eq(step_close_tagged(fd, tag), 0);
+  cr_assert_eq(capture_count, 0);
+}
+
+Test(fdcheck, close_with_wrong_tag_reported) {
+  int a, b;
+  uint64_t ta = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD, (uintptr_t)&a);
+  uint64_t tb = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD, (uintptr_t)&b);
+  int fd = step_open();
+  step_tag(fd, ta);
+  step_close_tagged(fd, tb);
+  cr_assert_report(0, "foreign-close");
+  cr_assert_top(0, "current", "step_close_tagged");
+}
+
+Test(fdcheck, exchange_with_wrong_expected_owner_reported) {
+  int a, b;
+  uint64_t ta = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD, (uintptr_t)&a);
+  uint64_t tb = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD, (uintptr_t)&b);
+  int fd = step_open();
+  step_tag(fd, ta);
+  android_fdsan_exchange_owner_tag(fd, tb, 0);
+  cr_assert_report(0, "owner-mismatch");
+  cr_assert_eq(android_fdsan_get_owner_tag(fd), ta, "a failed exchange must not change the owner");
+  step_close_tagged(fd, ta);
+  cr_assert_eq(capture_count, 1);
+}
+
+Test(fdcheck, tag_api_round_trips) {
+  int x;
+  uint64_t tag = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, (uintptr_t)&x);
+  cr_assert_eq(tag >> 56, ANDROID_FDSAN_OWNER_TYPE_FILE);
+  cr_assert_str_eq(android_fdsan_get_tag_type(tag), "FILE*");
+  cr_assert_eq(android_fdsan_get_tag_value(tag), (uint64_t)(uintptr_t)&x);
+  cr_assert_eq(android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, 0), 0);
+  cr_assert_str_eq(android_fdsan_get_tag_type(
+                       android_fdsan_create_owner_tag(LG_FDSAN_OWNER_TYPE_OWNED_FD, 1)),
+                   "lg_owned_fd");
+}
+
+/* ---- streams, directories, dup2 ---------------------------------------------------- */
+
+NOINLINE FILE *step_fopen(void) { return tmpfile(); }
+NOINLINE int step_fclose(FILE *fp) { return fclose(fp); }
+
+Test(fdcheck, fclose_then_close_reported) {
+  FILE *fp = step_fopen();
+  cr_assert_not_null(fp);
+  int fd = fileno(fp);
+  fputs("buffered", fp);
+  cr_assert_eq(step_fclose(fp), 0);
+  cr_assert_eq(lg_fdcheck_state(fd), LG_FD_QUARANTINED);
+  step_close_again(fd);
+  cr_assert_report(0, "double-close");
+  cr_assert_top(0, "current", "step_close_again");
+  cr_assert_top(0, "close", "step_fclose");
+  cr_assert_top(0, "open", "step_fopen");
+}
+
+Test(fdcheck, fclose_alone_is_clean_and_flushes) {
+  char path[] = "/tmp/lifeguard-test-XXXXXX";
+  int tmp = mkstemp(path);
+  cr_assert_geq(tmp, 0);
+  close(tmp);
+  FILE *fp = fopen(path, "w");
+  fputs("kept", fp);
+  cr_assert_eq(step_fclose(fp), 0);
+  FILE *in = fopen(path, "r");
+  char buf[8] = "";
+  cr_assert_not_null(fgets(buf, sizeof buf, in));
+  cr_assert_str_eq(buf, "kept", "data buffered before fclose must reach the file");
+  fclose(in);
+  unlink(path);
+  cr_assert_eq(capture_count, 0);
+}
+
+Test(fdcheck, close_of_stream_descriptor_is_foreign) {
+  FILE *fp = step_fopen();
+  int fd = fileno(fp);
+  step_close(fd); /* the FILE* owns it */
+  cr_assert_report(0, "foreign-close");
+  cr_assert(strstr(capture_log[0].headline, "FILE*") != NULL, "%s", capture_log[0].headline);
+  step_fclose(fp); /* its own close now comes second */
+  cr_assert_report(1, "double-close");
+  cr_assert_top(1, "current", "step_fclose");
+}
+
+NOINLINE DIR *step_opendir(void) { return opendir("/"); }
+NOINLINE int step_closedir(DIR *d) { return closedir(d); }
+
+Test(fdcheck, closedir_then_close_reported) {
+  DIR *d = step_opendir();
+  cr_assert_not_null(d);
+  int fd = dirfd(d);
+  cr_assert_eq(step_closedir(d), 0);
+  cr_assert_eq(lg_fdcheck_state(fd), LG_FD_QUARANTINED);
+  step_close_again(fd);
+  cr_assert_report(0, "double-close");
+  cr_assert_top(0, "close", "step_closedir");
+  cr_assert_top(0, "open", "step_opendir");
+}
+
+Test(fdcheck, closedir_alone_is_clean) {
+  DIR *d = step_opendir();
+  cr_assert_not_null(readdir(d));
+  step_closedir(d);
+  cr_assert_eq(capture_count, 0);
+}
+
+NOINLINE int step_dup2(int from, int onto) { return dup2(from, onto); }
+
+Test(fdcheck, dup2_onto_owned_descriptor_is_foreign_close) {
+  int owner;
+  uint64_t tag = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD,
+                                                (uintptr_t)&owner);
+  int victim = step_open(), other = step_open();
+  step_tag(victim, tag);
+  cr_assert_eq(step_dup2(other, victim), victim);
+  cr_assert_report(0, "foreign-close");
+  cr_assert_top(0, "current", "step_dup2");
+  cr_assert(strstr(capture_log[0].headline, "replaced by dup2") != NULL, "%s",
+            capture_log[0].headline);
+  step_close(victim);
+  step_close(other);
+  cr_assert_eq(capture_count, 1);
+}
+
+Test(fdcheck, dup2_onto_unowned_or_parked_number_is_clean) {
+  int a = step_open(), b = step_open();
+  cr_assert_eq(step_dup2(a, b), b); /* redirect: closes b's old file, no owner to offend */
+  step_close(b);
+  cr_assert_eq(step_dup2(a, b), b); /* b was parked; the program may reuse it on purpose */
+  cr_assert_eq(lg_fdcheck_state(b), LG_FD_OPEN);
+  step_close(b);
+  step_close(a);
+  cr_assert_eq(capture_count, 0);
+}
+
+/* ---- threads, text, JSON, halting -------------------------------------------------- */
+
+static void *close_in_thread(void *arg) {
+  step_close_again((int)(intptr_t)arg);
+  return NULL;
+}
+
+Test(fdcheck, cross_thread_double_close_names_both_threads) {
+  int fd = step_open();
+  step_close(fd);
+  pthread_t t;
+  pthread_create(&t, NULL, close_in_thread, (void *)(intptr_t)fd);
+  pthread_join(t, NULL);
+  cr_assert_report(0, "double-close");
+  cr_assert_neq(capture_log[0].tids[0], capture_log[0].tids[1],
+                "the second close ran on another thread");
+  cr_assert_eq(capture_log[0].tids[1], gettid());
+}
+
+Test(fdcheck, text_report_has_summary_line) {
+  cr_redirect_stderr();
+  int fd = step_open();
+  step_close(fd);
+  step_close_again(fd);
+  fflush(stderr);
+  FILE *err = cr_get_redirected_stderr();
+  char line[512];
+  int saw_error = 0, saw_summary = 0, frames = 0;
+  while (fgets(line, sizeof line, err)) {
+    if (strstr(line, "ERROR: lifeguard: double-close on file descriptor")) saw_error = 1;
+    if (strncmp(line, "SUMMARY: lifeguard: double-close ", 33) == 0 &&
+        strstr(line, "in step_close_again"))
+      saw_summary = 1;
+    if (strstr(line, "    #0 ")) frames++;
+  }
+  cr_assert(saw_error, "no ERROR line");
+  cr_assert(saw_summary, "no SUMMARY line naming step_close_again");
+  cr_assert_eq(frames, 3, "current, close and open stacks");
+}
+
+Test(fdcheck, json_log_written) {
+  char path[] = "/tmp/lifeguard-json-XXXXXX";
+  int tmp = mkstemp(path);
+  close(tmp);
+  char opt[128];
+  snprintf(opt, sizeof opt, "log_json=%s", path);
+  cr_assert_eq(lg_options_set(opt), 0);
+  int fd = step_open();
+  step_close(fd);
+  step_close_again(fd);
+  FILE *in = fopen(path, "r");
+  char line[16384] = "";
+  cr_assert_not_null(fgets(line, sizeof line, in));
+  fclose(in);
+  unlink(path);
+  cr_assert(strstr(line, "\"kind\":\"double-close\"") != NULL, "%s", line);
+  cr_assert(strstr(line, "\"close\":[{") != NULL, "%s", line);
+  cr_assert(strstr(line, "\"function\":\"step_close_again\"") != NULL, "%s", line);
+}
+
+Test(fdcheck, halt_on_error_aborts, .signal = SIGABRT) {
+  lg_options_set("halt_on_error=1");
+  int fd = step_open();
+  step_close(fd);
+  step_close_again(fd);
+}
+
+Test(fdcheck, bad_option_string_rejected) {
+  cr_redirect_stderr();
+  cr_assert_eq(lg_options_set("no_such_option=1"), -1);
+  cr_assert_eq(lg_options_set("fd_quarantine=lots"), -1);
+  cr_assert_eq(lg_options_set("halt_on_error"), -1);
+}
+
+Test(fdcheck, disabled_checker_sees_nothing) {
+  lg_options_set("fdcheck=0");
+  int fd = step_open();
+  step_close(fd);
+  cr_assert_eq(step_close_again(fd), -1);
+  cr_assert_eq(capture_count, 0);
+}
