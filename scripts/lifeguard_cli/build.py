@@ -1,0 +1,54 @@
+"""Building the CMake presets a command needs, quietly: output is shown only when a step fails."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import BuildError
+from .paths import DEFAULT_BUILD_ROOT, REPO_ROOT, preset_dir
+
+TAIL_LINES = 40
+
+
+def commands(preset, build_root=DEFAULT_BUILD_ROOT):
+    """The (configure, build) command lines for `preset`. With the default build root they use
+    the presets' own directories (`cmake --preset P`, `cmake --build --preset P`); with
+    another root the tree is `<build_root>/<P>`."""
+    build_root = Path(build_root).resolve()  # cmake runs from the repository root
+    if build_root == DEFAULT_BUILD_ROOT.resolve():
+        return ["cmake", "--preset", preset], ["cmake", "--build", "--preset", preset]
+    tree = str(preset_dir(build_root, preset))
+    return ["cmake", "--preset", preset, "-B", tree], ["cmake", "--build", tree]
+
+
+def how_to_build(preset, build_root=DEFAULT_BUILD_ROOT):
+    """The shell line a person types to build `preset`."""
+    configure, build = commands(preset, build_root)
+    return f"{' '.join(configure)} && {' '.join(build)}"
+
+
+def ensure_built(presets, build_root=DEFAULT_BUILD_ROOT, log=sys.stderr):
+    """Configure each preset whose build tree has no CMakeCache.txt, then build it.
+    Raises BuildError with the output's tail when a step fails."""
+    jobs = str(os.cpu_count() or 1)
+    for preset in dict.fromkeys(presets):
+        tree = preset_dir(Path(build_root).resolve(), preset)
+        configure, build = commands(preset, build_root)
+        print(f"lifeguard: building preset {preset} in {tree}", file=log, flush=True)
+        if not (tree / "CMakeCache.txt").exists():
+            _step(configure)
+        _step(build + ["--parallel", jobs])
+
+
+def _step(argv):
+    command = " ".join(argv)
+    try:
+        proc = subprocess.run(argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    except OSError as e:
+        raise BuildError(f"cannot run `{command}`: {e.strerror}") from None
+    if proc.returncode != 0:
+        lines = proc.stdout.decode("utf-8", errors="replace").splitlines()
+        raise BuildError(f"`{command}` failed with exit status {proc.returncode}",
+                         "\n".join(lines[-TAIL_LINES:]))

@@ -1,0 +1,74 @@
+"""The `lifeguard` command line: the parser, the subcommand registry, exit statuses.
+
+A subcommand is a module with NAME, SUMMARY, DESCRIPTION, EPILOG, add_arguments(parser) and
+run(args) -> exit status; add it to COMMANDS once it works (fuzz, verify, ttd and bench from
+DESIGN.md come this way). Errors reach the user as one line, `lifeguard: error: ...`:
+bad input exits 2, a failed build exits 1 after the build output's tail.
+"""
+
+import argparse
+import os
+import sys
+
+from . import __version__, matrix
+from .errors import BuildError, UsageError
+
+COMMANDS = (matrix,)
+
+DESCRIPTION = """\
+lifeguard runs the scenario programs of the lifecycle-safety harness (one program per bug
+class, each scenario in a `buggy` and a `fixed` variant) and checks what the detectors
+report against scenarios/manifest.toml."""
+
+EPILOG = """\
+exit status:
+  0  the command succeeded (for matrix: every row is as the manifest expects)
+  1  it ran and something failed (a row, or a build step)
+  2  bad input: arguments, manifest, selection; one line on stderr, nothing run
+
+Run `lifeguard COMMAND --help` for a command's options."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line through UsageError instead of usage + exit."""
+
+    def error(self, message):
+        raise UsageError(f"{' '.join(message.split())} (see '{self.prog} --help')")
+
+
+def build_parser():
+    parser = ArgumentParser(
+        prog="lifeguard", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"lifeguard {__version__}")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    commands.required = True
+    for command in COMMANDS:
+        sub = commands.add_parser(
+            command.NAME, help=command.SUMMARY, description=command.DESCRIPTION,
+            epilog=command.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv=None):
+    """Parse `argv` (default sys.argv[1:]), run the command, return its exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except UsageError as e:
+        print(f"lifeguard: error: {e}", file=sys.stderr)
+        return e.exit_status
+    except BuildError as e:
+        if e.output_tail:
+            print(e.output_tail, file=sys.stderr)
+        print(f"lifeguard: error: {e}", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        print("lifeguard: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`lifeguard matrix | head`); say nothing more to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -1,0 +1,68 @@
+"""The vocabulary the manifest, the reports and the driver share.
+
+Every word a manifest may use as an expected outcome is here, and only here.
+"""
+
+# Bug classes, one scenario program each (DESIGN.md, "Contracts that checks rely on").
+CLASSES = ("pipe-disconnect", "module-unload", "double-close", "gc-async")
+
+# Fault kinds lifeguard's own detectors report (fdcheck, pageheap, modcheck, the scheduler).
+LIFEGUARD_KINDS = (
+    "double-close",
+    "foreign-close",
+    "closed-fd-use",
+    "fd-leak",
+    "use-after-free",
+    "double-free",
+    "heap-buffer-overflow",
+    "heap-buffer-underflow",
+    "use-after-unload",
+    "unload-while-running",
+    "unload-with-pending-callback",
+    "deadlock",
+    "livelock",
+)
+
+# Kinds the sanitizers name on their SUMMARY line (AddressSanitizer's bug types, its deadly
+# signals, and the words classify.py derives for leaks, UBSan and TSan).
+SANITIZER_KINDS = (
+    "heap-use-after-free",
+    "heap-buffer-overflow",
+    "stack-buffer-overflow",
+    "stack-buffer-underflow",
+    "dynamic-stack-buffer-overflow",
+    "global-buffer-overflow",
+    "stack-use-after-return",
+    "stack-use-after-scope",
+    "use-after-poison",
+    "container-overflow",
+    "double-free",
+    "bad-free",
+    "alloc-dealloc-mismatch",
+    "new-delete-type-mismatch",
+    "memcpy-param-overlap",
+    "negative-size-param",
+    "calloc-overflow",
+    "allocation-size-too-big",
+    "out-of-memory",
+    "stack-overflow",
+    "unknown-crash",
+    "SEGV",
+    "BUS",
+    "FPE",
+    "ILL",
+    "leak",
+    "undefined-behavior",
+    "data-race",
+    "thread-leak",
+    "lock-order-inversion",
+)
+
+FAULT_KINDS = tuple(dict.fromkeys(LIFEGUARD_KINDS + SANITIZER_KINDS))
+
+CLEAN = "clean"
+
+# Words a manifest may give as `buggy` or `fixed`.
+OUTCOMES = (CLEAN,) + FAULT_KINDS
+
+VARIANTS = ("buggy", "fixed")

@@ -1,0 +1,27 @@
+"""Where things are: the repository, the manifest, the build trees, the scenario binaries."""
+
+from pathlib import Path
+
+# scripts/lifeguard_cli/paths.py -> the repository root is two levels above this package.
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_MANIFEST = REPO_ROOT / "scenarios" / "manifest.toml"
+DEFAULT_BUILD_ROOT = REPO_ROOT / "build"
+
+
+def preset_dir(build_root, preset):
+    """The build tree of one CMake preset: <build_root>/<preset>."""
+    return Path(build_root) / preset
+
+
+def program_path(build_root, preset, program):
+    """The scenario program `program` as built by `preset`."""
+    return preset_dir(build_root, preset) / "scenarios" / program
+
+
+def display(path):
+    """`path` relative to the repository when it is inside it (shorter messages), else as is."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,135 @@
+"""Shared set-up of the driver tests: options, the manifest, the build trees, binaries.
+
+The manifest is read through the same module the CLI uses (scripts/lifeguard_cli/manifest.py),
+so the tests and `lifeguard matrix` cannot disagree about what a row is.
+
+  pytest-3 tests/driver                       every config in the manifest, build/ as built
+  pytest-3 tests/driver --config plain        only the rows of one config (repeatable)
+  pytest-3 tests/driver --build-dir /tmp/b    build trees at /tmp/b/<preset>
+  pytest-3 tests/driver -m slow               the 100-process checks
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+from lifeguard_cli import manifest as manifest_module  # noqa: E402
+from lifeguard_cli import paths  # noqa: E402
+from lifeguard_cli import run as runner  # noqa: E402
+from lifeguard_cli.build import how_to_build  # noqa: E402
+from lifeguard_cli.errors import UsageError  # noqa: E402
+
+_MANIFEST = pytest.StashKey()
+_CONFIGS = pytest.StashKey()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("lifeguard", "lifeguard driver tests")
+    group.addoption("--config", dest="lifeguard_configs", action="append", default=[],
+                    metavar="NAME",
+                    help="run the rows of this manifest config only (repeatable; "
+                         "default: every config in scenarios/manifest.toml)")
+    group.addoption("--build-dir", dest="lifeguard_build_dir", default=None, metavar="DIR",
+                    help="root of the build trees (binaries at DIR/<preset>/scenarios/); "
+                         "default: build/ in the repository")
+
+
+def pytest_configure(config):
+    try:
+        manifest = manifest_module.load(paths.DEFAULT_MANIFEST)
+    except UsageError as e:
+        raise pytest.UsageError(f"lifeguard: {e}") from None
+    configs = config.getoption("lifeguard_configs") or list(manifest.configs)
+    for name in configs:
+        if name not in manifest.configs:
+            raise pytest.UsageError(f"--config {name}: not a config of {paths.display(manifest.path)} "
+                                    f"(configs: {', '.join(manifest.configs)})")
+    config.stash[_MANIFEST] = manifest
+    config.stash[_CONFIGS] = list(dict.fromkeys(configs))
+
+
+def selected_rows(config):
+    """The manifest rows of the configs this session runs."""
+    configs = config.stash[_CONFIGS]
+    return [row for row in config.stash[_MANIFEST].rows() if row.config.name in configs]
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize over manifest rows: `row` (all), `fixed_row` (fixed rows expected clean),
+    `buggy_row` (buggy rows with frames to check), `program_config` (each program under each
+    config that runs it)."""
+    rows = selected_rows(metafunc.config)
+    by_name = {
+        "row": rows,
+        "fixed_row": [r for r in rows if r.variant == "fixed" and r.expected == "clean"],
+        "buggy_row": [r for r in rows if r.variant == "buggy" and r.frames],
+    }
+    for name, params in by_name.items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, params, ids=[r.id for r in params])
+    if "program_config" in metafunc.fixturenames:
+        pairs = list(dict.fromkeys((r.scenario.program, r.config.name) for r in rows))
+        metafunc.parametrize("program_config", pairs, ids=[f"{p}/{c}" for p, c in pairs])
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def lifeguard_manifest(pytestconfig):
+    return pytestconfig.stash[_MANIFEST]
+
+
+@pytest.fixture(scope="session")
+def selected_configs(pytestconfig):
+    return pytestconfig.stash[_CONFIGS]
+
+
+@pytest.fixture(scope="session")
+def build_root(pytestconfig):
+    option = pytestconfig.getoption("lifeguard_build_dir")
+    return Path(option).resolve() if option else paths.DEFAULT_BUILD_ROOT
+
+
+@pytest.fixture(scope="session")
+def scenario_binary(build_root, lifeguard_manifest):
+    """locate(program, config) -> the built program. Fails when the config's build tree is
+    missing (saying how to build it); skips only when the tree exists but lacks the program."""
+
+    def locate(program, config_name):
+        preset = lifeguard_manifest.configs[config_name].preset
+        tree = paths.preset_dir(build_root, preset)
+        if not tree.is_dir():
+            matrix = "scripts/lifeguard matrix"
+            if build_root != paths.DEFAULT_BUILD_ROOT:
+                matrix += f" --build-dir {build_root}"
+            pytest.fail(f"build tree {tree} of config {config_name!r} does not exist; build it "
+                        f"with `{how_to_build(preset, build_root)}` (or `{matrix}`, which "
+                        f"builds), or pick built configs with --config", pytrace=False)
+        binary = paths.program_path(build_root, preset, program)
+        if not binary.is_file():
+            pytest.skip(f"{binary} is not built (the {preset} tree has no program {program!r})")
+        return binary
+
+    return locate
+
+
+@pytest.fixture(scope="session")
+def row_result(build_root, scenario_binary):
+    """result(row) -> the RowResult of one run of `row`, run once per session and shared by
+    the tests that look at it from different sides."""
+    cache = {}
+
+    def result(row):
+        scenario_binary(row.scenario.program, row.config.name)
+        if row.id not in cache:
+            cache[row.id] = runner.run_row(row, build_root)
+        return cache[row.id]
+
+    return result

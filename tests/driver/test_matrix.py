@@ -1,0 +1,68 @@
+"""Every manifest row, run through the driver's own run and classify code.
+
+The same check as `scripts/lifeguard matrix`, one test per row, plus what a single run cannot
+show: fixed rows stay clean run after run, and buggy reports blame the right source lines.
+"""
+
+import re
+
+import pytest
+
+from lifeguard_cli import classify
+from lifeguard_cli import run as runner
+
+
+def _explain(result):
+    return "\n".join([f"{result.row.id}: expected {result.row.expected}, "
+                      f"observed {result.observed} ({result.matched}/{len(result.runs)} matched)",
+                      *("    " + line for line in result.report(limit=30))])
+
+
+def test_row_outcome(row, row_result):
+    """The row's one run is what the manifest says, frames included."""
+    result = row_result(row)
+    assert result.observed == row.expected, _explain(result)
+
+
+def test_fixed_row_clean_for_100_iterations(fixed_row, scenario_binary):
+    """100 iterations inside one process: fixed code is clean on every one."""
+    binary = scenario_binary(fixed_row.scenario.program, fixed_row.config.name)
+    run = runner.run_scenario(binary, fixed_row.scenario.name, "fixed", fixed_row.config.env,
+                              iterations=100)
+    lines = "\n".join(classify.report_excerpt(run.output, 30))
+    assert run.kind == "clean", f"{fixed_row.id} with --iterations 100: {run.kind}\n{lines}"
+
+
+def test_fixed_row_clean_in_20_processes(fixed_row, build_root, scenario_binary):
+    """20 fresh processes: fixed code does not depend on what a process starts with."""
+    scenario_binary(fixed_row.scenario.program, fixed_row.config.name)
+    result = runner.run_row(fixed_row, build_root, runs=20)
+    assert result.matched == 20, _explain(result)
+
+
+@pytest.mark.slow
+def test_fixed_row_clean_in_100_processes(fixed_row, build_root, scenario_binary):
+    """The full check: clean in 100 of 100 separate `--iterations 1` processes."""
+    scenario_binary(fixed_row.scenario.program, fixed_row.config.name)
+    result = runner.run_row(fixed_row, build_root, runs=100)
+    assert result.matched == 100, _explain(result)
+
+
+def test_buggy_row_report_names_the_stacks(buggy_row, row_result):
+    """The first JSON report has every stack the manifest names, each topped by the expected
+    function at a real source line, and the text report shows those functions too."""
+    result = row_result(buggy_row)
+    run = result.runs[0]
+    assert run.records, f"{buggy_row.id}: no JSON report in the log\n{_explain(result)}"
+    first = run.records[0]
+    assert first["kind"] == buggy_row.expected, _explain(result)
+    for stack, function in buggy_row.frames.items():
+        top = classify.top_frame(first, stack)
+        assert top is not None, f"{buggy_row.id}: JSON report has no {stack!r} stack: {first['stacks'].keys()}"
+        assert top.get("function") == function, f"{buggy_row.id}: {stack} top frame {top}"
+        assert str(top.get("file", "")).endswith(".c"), f"{buggy_row.id}: {stack} top frame {top}"
+        line = top.get("line")
+        assert isinstance(line, int) and not isinstance(line, bool) and line > 0, \
+            f"{buggy_row.id}: {stack} top frame {top}"
+        assert re.search(rf"^\s*#\d+ 0x[0-9a-fA-F]+ in {re.escape(function)}\b", run.output,
+                         re.MULTILINE), f"{buggy_row.id}: text report has no frame in {function}"
