@@ -240,6 +240,8 @@ static void child_after_fork(void) {
   unlock();
 }
 
+#define FRAME __builtin_frame_address(0)
+
 /* ---- reports ---------------------------------------------------------------------- */
 
 static const char *type_name(uint64_t tag) { return android_fdsan_get_tag_type(tag); }
@@ -466,6 +468,32 @@ static void use_after(int fd, const char *op, void *frame) {
   unlock();
 }
 
+/* Records `tag` as the owner of the open descriptor of `e`. Lock held. */
+static void set_owner_locked(struct fd_entry *e, uint64_t tag, void *frame) {
+  e->tag = tag;
+  e->tag_stack = tag ? lg_stack_capture(frame) : 0;
+  e->tag_tid = lg__gettid();
+}
+
+/* fdsan's exchange: `fd` passes from owner `expected` to `new_tag`; a descriptor never seen
+ * open is adopted first (created elsewhere, or before lifeguard started). Lock held. */
+static void exchange_locked(int fd, uint64_t expected, uint64_t new_tag, const char *creator,
+                            void *frame) {
+  struct fd_entry *e = entry(fd, true);
+  if (!e) return;
+  lg_fd_state s = state_of(e);
+  if (s == LG_FD_QUARANTINED && holds_placeholder(fd)) {
+    report_closed_use(fd, e, "ownership exchange", frame);
+    return;
+  }
+  if (s != LG_FD_OPEN) {
+    opened_locked(fd, creator, 0, frame);
+    e->open_stack = 0; /* its real opening was not seen */
+  }
+  if (e->tag != expected) report_owner_mismatch(fd, e, expected, new_tag, frame);
+  else set_owner_locked(e, new_tag, frame);
+}
+
 /* ---- public API (fdsan-compatible) ------------------------------------------------ */
 
 uint64_t android_fdsan_create_owner_tag(enum android_fdsan_owner_type type, uint64_t tag) {
@@ -510,27 +538,8 @@ uint64_t android_fdsan_get_owner_tag(int fd) {
 
 void android_fdsan_exchange_owner_tag(int fd, uint64_t expected_tag, uint64_t new_tag) {
   if (!active()) return;
-  void *frame = __builtin_frame_address(0);
   lock();
-  struct fd_entry *e = entry(fd, true);
-  if (e) {
-    lg_fd_state s = state_of(e);
-    if (s == LG_FD_QUARANTINED && holds_placeholder(fd)) {
-      report_closed_use(fd, e, "ownership exchange", frame);
-    } else {
-      if (s != LG_FD_OPEN) { /* first sight of a descriptor made elsewhere: adopt it */
-        opened_locked(fd, "adopted", 0, frame);
-        e->open_stack = 0;
-      }
-      if (e->tag != expected_tag) {
-        report_owner_mismatch(fd, e, expected_tag, new_tag, frame);
-      } else {
-        e->tag = new_tag;
-        e->tag_stack = lg_stack_capture(frame);
-        e->tag_tid = lg__gettid();
-      }
-    }
-  }
+  exchange_locked(fd, expected_tag, new_tag, "adopted", FRAME);
   unlock();
 }
 
@@ -558,8 +567,6 @@ size_t lg_fdcheck_flush_quarantine(void) {
 
 /* ---- interceptors: creators ------------------------------------------------------- */
 
-#define FRAME __builtin_frame_address(0)
-
 /* Defines an interceptor that creates one descriptor and returns it. */
 #define CREATOR(ret, name, params, args, what)                                \
   LG_REAL(ret, name, params)                                                   \
@@ -573,33 +580,34 @@ static bool needs_mode(int flags) {
   return (flags & O_CREAT) || ((flags & O_TMPFILE) == O_TMPFILE);
 }
 
-#define OPEN_LIKE(name, what)                                                  \
-  LG_REAL(int, name, (const char *, int, ...))                                 \
-  int name(const char *path, int flags, ...) {                                 \
-    mode_t mode = 0;                                                           \
+/* Reads the optional mode argument of open/openat (its last named parameter is `flags`). */
+#define READ_MODE(mode, flags)                                                 \
+  do {                                                                         \
     if (needs_mode(flags)) {                                                   \
       va_list ap;                                                              \
       va_start(ap, flags);                                                     \
       mode = va_arg(ap, mode_t);                                               \
       va_end(ap);                                                              \
     }                                                                          \
+  } while (0)
+
+#define OPEN_LIKE(name)                                                        \
+  LG_REAL(int, name, (const char *, int, ...))                                 \
+  int name(const char *path, int flags, ...) {                                 \
+    mode_t mode = 0;                                                           \
+    READ_MODE(mode, flags);                                                    \
     int fd = lg__get_##name()(path, flags, mode);                              \
-    if (active()) opened(fd, what, 0, FRAME);                                   \
+    if (active()) opened(fd, "open", 0, FRAME);                                 \
     return fd;                                                                 \
   }
-OPEN_LIKE(open, "open")
-OPEN_LIKE(open64, "open")
+OPEN_LIKE(open)
+OPEN_LIKE(open64)
 
 #define OPENAT_LIKE(name)                                                      \
   LG_REAL(int, name, (int, const char *, int, ...))                            \
   int name(int dirfd, const char *path, int flags, ...) {                      \
     mode_t mode = 0;                                                           \
-    if (needs_mode(flags)) {                                                   \
-      va_list ap;                                                              \
-      va_start(ap, flags);                                                     \
-      mode = va_arg(ap, mode_t);                                               \
-      va_end(ap);                                                              \
-    }                                                                          \
+    READ_MODE(mode, flags);                                                    \
     int fd = lg__get_##name()(dirfd, path, flags, mode);                       \
     if (active()) opened(fd, "open", 0, FRAME);                                 \
     return fd;                                                                 \
@@ -812,22 +820,21 @@ FILE *tmpfile(void) { return stream_opened(lg__get_tmpfile()(), "FILE*", FRAME);
 LG_REAL(FILE *, popen, (const char *, const char *))
 FILE *popen(const char *c, const char *m) { return stream_opened(lg__get_popen()(c, m), "popen", FRAME); }
 
-/* fdopen: the stream takes over an existing descriptor, which keeps its history. */
+/* fdopen and fdopendir: the object takes over an existing descriptor, which keeps its
+ * history; taking one that another owner holds is an owner mismatch, as under fdsan. */
+static void taken_by_object(int fd, enum android_fdsan_owner_type type, void *obj,
+                            const char *creator, void *frame) {
+  uint64_t tag = stdio_tag(type, obj);
+  if (tag == 0) return;
+  lock();
+  exchange_locked(fd, 0, tag, creator, frame);
+  unlock();
+}
+
 LG_REAL(FILE *, fdopen, (int, const char *))
 FILE *fdopen(int fd, const char *m) {
   FILE *fp = lg__get_fdopen()(fd, m);
-  if (fp && active()) {
-    lock();
-    struct fd_entry *e = entry(fd, true);
-    if (e && state_of(e) == LG_FD_OPEN && e->tag == 0) {
-      e->tag = stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp);
-      e->tag_stack = lg_stack_capture(FRAME);
-      e->tag_tid = lg__gettid();
-    } else if (e && state_of(e) != LG_FD_OPEN) {
-      opened_locked(fd, "FILE*", stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp), FRAME);
-    }
-    unlock();
-  }
+  if (fp && active()) taken_by_object(fd, ANDROID_FDSAN_OWNER_TYPE_FILE, fp, "FILE*", FRAME);
   return fp;
 }
 
@@ -858,18 +865,7 @@ DIR *opendir(const char *p) {
 LG_REAL(DIR *, fdopendir, (int))
 DIR *fdopendir(int fd) {
   DIR *d = lg__get_fdopendir()(fd);
-  if (d && active()) {
-    lock();
-    struct fd_entry *e = entry(fd, true);
-    if (e && state_of(e) == LG_FD_OPEN && e->tag == 0) {
-      e->tag = stdio_tag(ANDROID_FDSAN_OWNER_TYPE_DIR, d);
-      e->tag_stack = lg_stack_capture(FRAME);
-      e->tag_tid = lg__gettid();
-    } else if (e && state_of(e) != LG_FD_OPEN) {
-      opened_locked(fd, "DIR*", stdio_tag(ANDROID_FDSAN_OWNER_TYPE_DIR, d), FRAME);
-    }
-    unlock();
-  }
+  if (d && active()) taken_by_object(fd, ANDROID_FDSAN_OWNER_TYPE_DIR, d, "DIR*", FRAME);
   return d;
 }
 

@@ -30,6 +30,11 @@ NOINLINE ssize_t step_send(int fd) { return send(fd, "x", 1, MSG_NOSIGNAL); }
 NOINLINE void step_tag(int fd, uint64_t tag) { android_fdsan_exchange_owner_tag(fd, 0, tag); }
 NOINLINE int step_close_tagged(int fd, uint64_t tag) { return android_fdsan_close_with_tag(fd, tag); }
 
+/* An owner tag of the kind a unique_fd-style owner at `owner` would use. */
+static uint64_t tag_of(void *owner) {
+  return android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD, (uintptr_t)owner);
+}
+
 TestSuite(fdcheck, .init = capture_setup);
 
 /* ---- double-close ------------------------------------------------------------------ */
@@ -159,8 +164,7 @@ Test(fdcheck, validity_probe_on_parked_number_answers_ebadf_silently) {
 
 Test(fdcheck, foreign_close_of_tagged_descriptor_reported) {
   int owner;
-  uint64_t tag = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD,
-                                                (uint64_t)(uintptr_t)&owner);
+  uint64_t tag = tag_of(&owner);
   int fd = step_open();
   step_tag(fd, tag);
   cr_assert_eq(android_fdsan_get_owner_tag(fd), tag);
@@ -174,8 +178,7 @@ Test(fdcheck, foreign_close_of_tagged_descriptor_reported) {
 
 Test(fdcheck, close_by_the_owner_is_clean) {
   int owner;
-  uint64_t tag = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD,
-                                                (uint64_t)(uintptr_t)&owner);
+  uint64_t tag = tag_of(&owner);
   int fd = step_open();
   step_tag(fd, tag);
   cr_assert_eq(step_close_tagged(fd, tag), 0);
@@ -184,8 +187,8 @@ Test(fdcheck, close_by_the_owner_is_clean) {
 
 Test(fdcheck, close_with_wrong_tag_reported) {
   int a, b;
-  uint64_t ta = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD, (uintptr_t)&a);
-  uint64_t tb = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD, (uintptr_t)&b);
+  uint64_t ta = tag_of(&a);
+  uint64_t tb = tag_of(&b);
   int fd = step_open();
   step_tag(fd, ta);
   step_close_tagged(fd, tb);
@@ -195,8 +198,8 @@ Test(fdcheck, close_with_wrong_tag_reported) {
 
 Test(fdcheck, exchange_with_wrong_expected_owner_reported) {
   int a, b;
-  uint64_t ta = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD, (uintptr_t)&a);
-  uint64_t tb = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD, (uintptr_t)&b);
+  uint64_t ta = tag_of(&a);
+  uint64_t tb = tag_of(&b);
   int fd = step_open();
   step_tag(fd, ta);
   android_fdsan_exchange_owner_tag(fd, tb, 0);
@@ -265,6 +268,39 @@ Test(fdcheck, close_of_stream_descriptor_is_foreign) {
   cr_assert_top(1, "current", "step_fclose");
 }
 
+NOINLINE FILE *step_fdopen(int fd) { return fdopen(fd, "w"); }
+
+Test(fdcheck, fdopen_gives_the_descriptor_to_the_stream) {
+  int fd = step_open();
+  FILE *fp = step_fdopen(fd);
+  cr_assert_not_null(fp);
+  cr_assert_str_eq(android_fdsan_get_tag_type(android_fdsan_get_owner_tag(fd)), "FILE*");
+  cr_assert_eq(step_fclose(fp), 0);
+  cr_assert_eq(capture_count, 0);
+}
+
+Test(fdcheck, fdopen_then_close_of_the_number_is_foreign) {
+  int fd = step_open();
+  FILE *fp = step_fdopen(fd);
+  step_close(fd);
+  cr_assert_report(0, "foreign-close");
+  cr_assert_top(0, "owner", "step_fdopen");
+  cr_assert_top(0, "open", "step_open");
+  step_fclose(fp);
+}
+
+Test(fdcheck, fdopen_of_an_owned_descriptor_is_owner_mismatch) {
+  int owner;
+  int fd = step_open();
+  step_tag(fd, tag_of(&owner));
+  FILE *fp = step_fdopen(fd);
+  cr_assert_report(0, "owner-mismatch");
+  cr_assert_top(0, "current", "step_fdopen");
+  cr_assert_top(0, "owner", "step_tag");
+  cr_assert_eq(android_fdsan_get_owner_tag(fd), tag_of(&owner), "the owner keeps it");
+  step_fclose(fp);
+}
+
 NOINLINE DIR *step_opendir(void) { return opendir("/"); }
 NOINLINE int step_closedir(DIR *d) { return closedir(d); }
 
@@ -291,8 +327,7 @@ NOINLINE int step_dup2(int from, int onto) { return dup2(from, onto); }
 
 Test(fdcheck, dup2_onto_owned_descriptor_is_foreign_close) {
   int owner;
-  uint64_t tag = android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD,
-                                                (uintptr_t)&owner);
+  uint64_t tag = tag_of(&owner);
   int victim = step_open(), other = step_open();
   step_tag(victim, tag);
   cr_assert_eq(step_dup2(other, victim), victim);
