@@ -266,8 +266,12 @@ static void add_stack(lg_report *r, const char *name, lg_stack_id id, int tid, c
   va_end(ap);
 }
 
-/* Adds the history of `e` (close, then open stacks) to a report. */
-static void add_history(lg_report *r, int fd, const struct fd_entry *e, bool closed) {
+/* Completes a report on `fd`: the stack of the faulting call, the descriptor's history
+ * (where it was closed, when `closed`; where it was opened; where its owner took it, when
+ * `owner`), then emits it with the lock dropped (a hook may use descriptors). */
+static void finish_report(lg_report *r, int fd, struct fd_entry *e, void *frame, bool closed,
+                          bool owner) {
+  add_stack(r, "current", lg_stack_capture(frame), lg__gettid(), "%s", "");
   if (closed && e->close_stack)
     add_stack(r, "close", e->close_stack, e->close_tid,
               "file descriptor %d was closed by thread %d here", fd, e->close_tid);
@@ -275,10 +279,9 @@ static void add_history(lg_report *r, int fd, const struct fd_entry *e, bool clo
     add_stack(r, "open", e->open_stack, e->open_tid,
               "file descriptor %d was opened (%s) by thread %d here", fd,
               e->creator ? e->creator : "?", e->open_tid);
-}
-
-/* Emits a report; the lock is dropped around it (a hook may use descriptors) and retaken. */
-static void emit_unlocked(lg_report *r) {
+  if (owner && e->tag_stack)
+    add_stack(r, "owner", e->tag_stack, e->tag_tid,
+              "file descriptor %d was taken by its owner by thread %d here", fd, e->tag_tid);
   unlock();
   lg_report_emit(r);
   lock();
@@ -295,9 +298,7 @@ static void report_double_close(int fd, struct fd_entry *e, uint64_t tag, void *
            state_of(e) == LG_FD_QUARANTINED
                ? "hit its quarantine placeholder, so no other descriptor was closed"
                : "failed with EBADF (the number had been released and not reused)");
-  add_stack(&r, "current", lg_stack_capture(frame), lg__gettid(), "%s", "");
-  add_history(&r, fd, e, true);
-  emit_unlocked(&r);
+  finish_report(&r, fd, e, frame, true, false);
 }
 
 static void report_foreign_close(int fd, struct fd_entry *e, uint64_t tag, void *frame,
@@ -308,21 +309,14 @@ static void report_foreign_close(int fd, struct fd_entry *e, uint64_t tag, void 
   describe_owner(closer, sizeof closer, tag);
   snprintf(r.headline, sizeof r.headline, "on file descriptor %d (%s): owned by %s, %s as %s",
            fd, e->creator ? e->creator : "?", owner, how, closer);
-  add_stack(&r, "current", lg_stack_capture(frame), lg__gettid(), "%s", "");
-  add_history(&r, fd, e, false);
-  if (e->tag_stack)
-    add_stack(&r, "owner", e->tag_stack, e->tag_tid,
-              "file descriptor %d was taken by its owner by thread %d here", fd, e->tag_tid);
-  emit_unlocked(&r);
+  finish_report(&r, fd, e, frame, false, true);
 }
 
 static void report_closed_use(int fd, struct fd_entry *e, const char *op, void *frame) {
   lg_report r = {.kind = "closed-fd-use", .fd = fd};
   snprintf(r.headline, sizeof r.headline, "on file descriptor %d (%s): %s after close", fd,
            e->creator ? e->creator : "?", op);
-  add_stack(&r, "current", lg_stack_capture(frame), lg__gettid(), "%s", "");
-  add_history(&r, fd, e, true);
-  emit_unlocked(&r);
+  finish_report(&r, fd, e, frame, true, false);
 }
 
 static void report_owner_mismatch(int fd, struct fd_entry *e, uint64_t expected,
@@ -335,12 +329,7 @@ static void report_owner_mismatch(int fd, struct fd_entry *e, uint64_t expected,
   snprintf(r.headline, sizeof r.headline,
            "on file descriptor %d (%s): exchange to %s expected %s, but it is %s", fd,
            e->creator ? e->creator : "?", nw, exp, actual);
-  add_stack(&r, "current", lg_stack_capture(frame), lg__gettid(), "%s", "");
-  add_history(&r, fd, e, false);
-  if (e->tag_stack)
-    add_stack(&r, "owner", e->tag_stack, e->tag_tid,
-              "file descriptor %d was taken by its owner by thread %d here", fd, e->tag_tid);
-  emit_unlocked(&r);
+  finish_report(&r, fd, e, frame, false, true);
 }
 
 /* ---- bookkeeping ------------------------------------------------------------------ */
