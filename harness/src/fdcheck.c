@@ -34,7 +34,6 @@ struct fd_entry {
   _Atomic uint8_t state;   /* lg_fd_state */
   uint32_t generation;     /* bumped at every open of this number */
   uint64_t tag;            /* owner tag, 0 = unowned */
-  uint64_t closer_tag;     /* tag the last close claimed */
   const char *creator;     /* "socket", "open", "FILE*", ... */
   lg_stack_id open_stack, close_stack, tag_stack;
   int open_tid, close_tid, tag_tid;
@@ -342,7 +341,6 @@ static void opened_locked(int fd, const char *creator, uint64_t tag, void *frame
   e->generation++;
   e->creator = creator;
   e->tag = tag;
-  e->closer_tag = 0;
   e->open_stack = lg_stack_capture(frame);
   e->open_tid = lg__gettid();
   e->close_stack = 0;
@@ -358,10 +356,9 @@ static void opened(int fd, const char *creator, uint64_t tag, void *frame) {
   unlock();
 }
 
-static void closed_locked(struct fd_entry *e, uint64_t tag, lg_fd_state now, void *frame) {
+static void closed_locked(struct fd_entry *e, lg_fd_state now, void *frame) {
   e->close_stack = lg_stack_capture(frame);
   e->close_tid = lg__gettid();
-  e->closer_tag = tag;
   e->tag = 0;
   set_state(e, now);
 }
@@ -423,7 +420,7 @@ static int close_as(int fd, uint64_t tag, void *frame) {
   int saved = errno;
   int r = park_or_close(fd, e, &now);
   if (r == 0) errno = saved;
-  closed_locked(e, tag, now, frame);
+  closed_locked(e, now, frame);
   unlock();
   return r;
 }
@@ -689,7 +686,7 @@ int close_range(unsigned int first, unsigned int last, int flags) {
       continue;
     }
     lg_fd_state s = state_of(e);
-    if (s == LG_FD_OPEN) closed_locked(e, 0, LG_FD_CLOSED, frame);
+    if (s == LG_FD_OPEN) closed_locked(e, LG_FD_CLOSED, frame);
     else if (s == LG_FD_QUARANTINED) set_state(e, LG_FD_CLOSED);
   }
   unlock();
@@ -738,7 +735,7 @@ static int close_object(int fd, int *fdp, uint64_t tag, void *frame, int (*finis
   } else {
     r = finish(obj);
   }
-  closed_locked(e, tag, now, frame);
+  closed_locked(e, now, frame);
   unlock();
   return r;
 }
@@ -782,7 +779,7 @@ int pclose(FILE *fp) {
   int r = lg__get_pclose()(fp);
   if (ok) {
     lock();
-    closed_locked(e, 0, LG_FD_CLOSED, frame);
+    closed_locked(e, LG_FD_CLOSED, frame);
     unlock();
   }
   return r;
@@ -836,7 +833,7 @@ FILE *fdopen(int fd, const char *m) {
     if (old >= 0) {                                                            \
       lock();                                                                  \
       struct fd_entry *e = entry(old, false);                                  \
-      if (e && state_of(e) == LG_FD_OPEN) closed_locked(e, e->tag, LG_FD_CLOSED, FRAME); \
+      if (e && state_of(e) == LG_FD_OPEN) closed_locked(e, LG_FD_CLOSED, FRAME); \
       unlock();                                                                \
     }                                                                          \
     return stream_opened(r, "FILE*", FRAME);                                   \
