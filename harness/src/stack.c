@@ -5,6 +5,8 @@
 
 #include <lifeguard/stack.h>
 
+#include "fiber.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
@@ -22,6 +24,11 @@
 /* ---- capture ---------------------------------------------------------------------- */
 
 static __thread uintptr_t stack_lo, stack_hi;
+
+void lg__stack_set_bounds(uintptr_t lo, uintptr_t hi) {
+  stack_lo = lo;
+  stack_hi = hi;
+}
 
 static void thread_stack_bounds(void) {
   pthread_attr_t attr;

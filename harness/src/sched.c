@@ -1,0 +1,625 @@
+/* lg_sched: executions of actors on fibers, one decision at every scheduling point. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <lifeguard/report.h>
+#include <lifeguard/sched.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fiber.h"
+
+#define MAX_ACTORS 64
+#define DEFAULT_BUDGET 1000000
+#define DEFAULT_STACK (256 * 1024)
+#define NEVER UINT64_MAX
+
+typedef enum { RUNNABLE, BLOCKED, DONE } actor_state;
+typedef enum { WAIT_NONE, WAIT_MUTEX, WAIT_COND, WAIT_JOIN, WAIT_SLEEP } wait_kind;
+
+struct lg_actor {
+  uint32_t id;              /* spawn order in this execution */
+  const char *name;
+  lg_actor_fn fn;
+  void *arg;
+  actor_state state;
+  wait_kind waiting;        /* what a BLOCKED actor waits for */
+  const void *wait_obj;
+  lg_site wait_site;
+  lg_stack_id wait_stack;   /* where it blocked (for deadlock reports) */
+  uint64_t wake_at;         /* virtual deadline of a timed wait, NEVER if none */
+  bool timed_out;
+  lg_site resume_site;      /* the point it is suspended at (coverage) */
+  lg__ctx ctx;              /* controlled mode */
+  pthread_t thread;         /* free mode */
+  bool free_mode;
+};
+
+/* One controlled execution (per thread; fibers never leave their thread). */
+typedef struct sched {
+  bool running;
+  lg_source *src;
+  lg_actor actors[MAX_ACTORS];
+  uint32_t nactors;
+  lg_actor *current;        /* NULL while the thread's own context runs */
+  lg__ctx thread_ctx;
+  bool thread_ctx_ready;
+  size_t stack_size;
+  uint64_t points, budget, now;
+  lg_verdict verdict;
+  lg_decision_log log;
+} sched;
+
+static __thread sched S;
+
+/* ---- interleaving coverage: libFuzzer extra counters -------------------------------- */
+
+#define COV_PAIRS 4096
+#define COV_HANDOFFS 4096
+__attribute__((section("__libfuzzer_extra_counters"), used)) static uint8_t
+    lg__cov[COV_PAIRS + COV_HANDOFFS];
+
+static inline void cov_hit(size_t i) {
+  if (lg__cov[i] != 255) lg__cov[i]++;
+}
+
+/* (site where one actor stopped, site where the next resumes) */
+static inline void cov_switch(lg_site from, lg_site to) {
+  cov_hit(((uint32_t)from * 40503u ^ to) % COV_PAIRS);
+}
+
+/* a resource passing from one actor to another */
+static inline void cov_handoff(uint32_t resource, uint32_t from, uint32_t to) {
+  cov_hit(COV_PAIRS + ((resource * 2654435761u) ^ (from * 97u + to)) % COV_HANDOFFS);
+}
+
+/* ---- sites -------------------------------------------------------------------------- */
+
+lg_site lg_site_id(const char *file, int line) {
+  const char *base = strrchr(file, '/');
+  base = base ? base + 1 : file;
+  uint32_t h = 2166136261u;
+  for (; *base; base++) h = (h ^ (unsigned char)*base) * 16777619u;
+  h = (h ^ (uint32_t)line) * 16777619u;
+  lg_site s = (lg_site)(h ^ (h >> 16));
+  return s ? s : 1;
+}
+
+/* ---- schedule string for reports and crashes ---------------------------------------- */
+
+static __thread char schedule_buf[16384];
+
+const char *lg_sched_schedule_string(void) {
+  size_t need = lg_schedule_format(&S.log, schedule_buf, sizeof schedule_buf);
+  if (need >= sizeof schedule_buf) {
+    static const char more[] = "...(truncated)";
+    memcpy(schedule_buf + sizeof schedule_buf - sizeof more, more, sizeof more);
+  }
+  return schedule_buf;
+}
+
+static const char *schedule_for_report(void) {
+  return (S.running || S.log.len) ? lg_sched_schedule_string() : NULL;
+}
+
+bool lg_sched_controlled(void) { return S.running; }
+
+/* ---- decisions ---------------------------------------------------------------------- */
+
+static uint32_t decide(lg_choice_kind kind, lg_site site, uint32_t n, uint32_t current,
+                       const uint32_t *ids) {
+  lg_choice c = {.kind = kind, .site = site, .n = n, .current = current, .actors = ids,
+                 .step = S.log.len};
+  uint32_t idx = S.src->choose(S.src, &c);
+  if (idx >= n) {
+    fprintf(stderr, "lifeguard: error: decision source '%s' chose %u of %u options\n",
+            S.src->name, idx, n);
+    abort();
+  }
+  lg_log_append(&S.log, (lg_decision){.kind = (uint8_t)kind, .site = site, .n = n, .idx = idx});
+  return idx;
+}
+
+/* ---- ending an execution from inside it -------------------------------------------- */
+
+static void switch_to(lg_actor *from, lg_actor *to, bool from_finished) {
+  S.current = to;
+  lg__fiber_switch(from ? &from->ctx : &S.thread_ctx, to ? &to->ctx : &S.thread_ctx,
+                   from_finished);
+}
+
+/* Leaves the execution for good: back to the thread that called lg_sched_execute. */
+__attribute__((noreturn)) static void abandon(lg_actor *cur, lg_verdict v) {
+  S.verdict = v;
+  switch_to(cur, NULL, true);
+  abort(); /* never resumed */
+}
+
+static const char *wait_name(wait_kind w) {
+  switch (w) {
+  case WAIT_MUTEX: return "a mutex";
+  case WAIT_COND: return "a condition variable";
+  case WAIT_JOIN: return "an actor to finish";
+  case WAIT_SLEEP: return "time";
+  default: return "nothing";
+  }
+}
+
+static void describe_wait(char *out, size_t cap, const lg_actor *a) {
+  int n = snprintf(out, cap, "actor %u '%s' waits for %s", a->id, a->name, wait_name(a->waiting));
+  if (n < 0 || (size_t)n >= cap) return;
+  if (a->waiting == WAIT_MUTEX) {
+    const lg_mutex *m = a->wait_obj;
+    if (m->owner)
+      snprintf(out + n, cap - (size_t)n, " %p held by actor %u '%s'", a->wait_obj, m->owner->id,
+               m->owner->name);
+    else
+      snprintf(out + n, cap - (size_t)n, " %p", a->wait_obj);
+  } else if (a->waiting == WAIT_JOIN) {
+    const lg_actor *t = a->wait_obj;
+    snprintf(out + n, cap - (size_t)n, " (actor %u '%s')", t->id, t->name);
+  } else if (a->waiting == WAIT_COND) {
+    snprintf(out + n, cap - (size_t)n, " %p", a->wait_obj);
+  }
+}
+
+/* Every live actor is blocked and no timed wait can end it: report who waits on what. */
+__attribute__((noreturn)) static void deadlock(lg_actor *cur) {
+  lg_report r = {.kind = "deadlock", .fd = -1};
+  unsigned blocked = 0;
+  for (uint32_t i = 0; i < S.nactors; i++) blocked += S.actors[i].state == BLOCKED;
+  snprintf(r.headline, sizeof r.headline, "of %u actor%s: every live actor is blocked", blocked,
+           blocked == 1 ? "" : "s");
+  size_t len = 0;
+  /* The actor that blocked last first, then the others by id. */
+  const lg_actor *order[MAX_ACTORS];
+  size_t k = 0;
+  if (cur && cur->state == BLOCKED) order[k++] = cur;
+  for (uint32_t i = 0; i < S.nactors; i++)
+    if (S.actors[i].state == BLOCKED && &S.actors[i] != cur) order[k++] = &S.actors[i];
+  for (size_t i = 0; i < k; i++) {
+    char line[200];
+    describe_wait(line, sizeof line, order[i]);
+    int n = snprintf(r.detail + len, sizeof r.detail - len, "%s%s", i ? "\n" : "", line);
+    if (n > 0 && len + (size_t)n < sizeof r.detail) len += (size_t)n;
+    if (r.nstacks < LG_REPORT_MAX_STACKS) {
+      static const char *names[] = {"current", "waiter1", "waiter2", "waiter3"};
+      lg_report_stack *s = &r.stacks[r.nstacks];
+      s->name = names[r.nstacks];
+      s->id = order[i]->wait_stack;
+      s->tid = (int)order[i]->id;
+      s->title[0] = '\0';
+      if (r.nstacks > 0)
+        snprintf(s->title, sizeof s->title, "actor %u '%s' blocked here", order[i]->id,
+                 order[i]->name);
+      r.nstacks++;
+    }
+  }
+  lg_report_emit(&r);
+  abandon(cur, LG_VERDICT_DEADLOCK);
+}
+
+__attribute__((noreturn)) static void livelock(lg_actor *cur, void *frame) {
+  lg_report r = {.kind = "livelock", .fd = -1};
+  snprintf(r.headline, sizeof r.headline,
+           "after %llu scheduling points (the step budget) in actor %u '%s'",
+           (unsigned long long)S.budget, cur ? cur->id : 0, cur ? cur->name : "-");
+  r.stacks[0] = (lg_report_stack){.name = "current", .id = lg_stack_capture(frame),
+                                  .tid = cur ? (int)cur->id : 0};
+  r.nstacks = 1;
+  lg_report_emit(&r);
+  abandon(cur, LG_VERDICT_LIVELOCK);
+}
+
+/* ---- picking the next actor ---------------------------------------------------------- */
+
+/* Wakes the actors whose timed waits end first, moving virtual time there. False if none. */
+static bool advance_time(void) {
+  uint64_t t = NEVER;
+  for (uint32_t i = 0; i < S.nactors; i++)
+    if (S.actors[i].state == BLOCKED && S.actors[i].wake_at < t) t = S.actors[i].wake_at;
+  if (t == NEVER) return false;
+  S.now = t;
+  for (uint32_t i = 0; i < S.nactors; i++) {
+    lg_actor *a = &S.actors[i];
+    if (a->state == BLOCKED && a->wake_at == t) {
+      a->state = RUNNABLE;
+      a->timed_out = true;
+      a->wake_at = NEVER;
+    }
+  }
+  return true;
+}
+
+/* The actor to run next after `cur` reached a point at `site` (cur_goes_on: cur could run
+ * on). NULL means the execution is over (every actor finished). */
+static lg_actor *pick_next(lg_actor *cur, bool cur_goes_on, lg_site site) {
+  for (;;) {
+    uint32_t ids[MAX_ACTORS];
+    lg_actor *opts[MAX_ACTORS];
+    uint32_t n = 0, current = LG_NO_CURRENT;
+    for (uint32_t i = 0; i < S.nactors; i++) {
+      lg_actor *a = &S.actors[i];
+      if (a->state != RUNNABLE) continue;
+      if (a == cur && cur_goes_on) current = n;
+      ids[n] = a->id;
+      opts[n++] = a;
+    }
+    if (n == 1) return opts[0];
+    if (n > 1) return opts[decide(LG_CHOICE_SCHEDULE, site, n, current, ids)];
+    if (advance_time()) continue;
+    for (uint32_t i = 0; i < S.nactors; i++)
+      if (S.actors[i].state != DONE) deadlock(cur);
+    S.verdict = LG_VERDICT_OK;
+    return NULL;
+  }
+}
+
+/* A scheduling point of the running actor. `goes_on`: it is runnable (else it just blocked
+ * and the caller set what it waits for). Returns when the actor is chosen to run again. */
+static void reschedule(lg_site site, bool goes_on, void *frame) {
+  lg_actor *cur = S.current;
+  if (++S.points > S.budget) livelock(cur, frame);
+  cur->resume_site = site;
+  lg_actor *next = pick_next(cur, goes_on, site);
+  if (next == cur) return;
+  cov_switch(site, next ? next->resume_site : 0);
+  switch_to(cur, next, false);
+}
+
+/* Marks the running actor blocked on `obj`, remembering where. */
+static void block(wait_kind w, const void *obj, uint64_t wake_at, lg_site site, void *frame) {
+  lg_actor *a = S.current;
+  a->state = BLOCKED;
+  a->waiting = w;
+  a->wait_obj = obj;
+  a->wait_site = site;
+  a->wake_at = wake_at;
+  a->timed_out = false;
+  a->wait_stack = lg_stack_capture(frame);
+}
+
+static void wake(lg_actor *a) {
+  a->state = RUNNABLE;
+  a->waiting = WAIT_NONE;
+  a->wait_obj = NULL;
+  a->wake_at = NEVER;
+}
+
+/* Wakes every actor blocked on `obj` for `w`. */
+static void wake_all(wait_kind w, const void *obj) {
+  for (uint32_t i = 0; i < S.nactors; i++) {
+    lg_actor *a = &S.actors[i];
+    if (a->state == BLOCKED && a->waiting == w && a->wait_obj == obj) wake(a);
+  }
+}
+
+/* ---- actors ------------------------------------------------------------------------- */
+
+static void actor_exit(lg_actor *a) {
+  a->state = DONE;
+  wake_all(WAIT_JOIN, a);
+  lg_actor *next = pick_next(a, false, 0);
+  switch_to(a, next, true); /* to the next actor, or (NULL) back to lg_sched_execute */
+  abort();
+}
+
+static void actor_main(void *p) {
+  lg__fiber_entered();
+  lg_actor *a = p;
+  a->fn(a->arg);
+  actor_exit(a);
+}
+
+static lg_actor *new_actor(lg_actor_fn fn, void *arg, const char *name) {
+  if (S.nactors == MAX_ACTORS) {
+    fprintf(stderr, "lifeguard: error: more than %d actors in one execution\n", MAX_ACTORS);
+    abort();
+  }
+  lg_actor *a = &S.actors[S.nactors];
+  memset(a, 0, sizeof *a);
+  a->id = S.nactors++;
+  a->name = name ? name : "actor";
+  a->fn = fn;
+  a->arg = arg;
+  a->state = RUNNABLE;
+  a->wake_at = NEVER;
+  if (lg__fiber_make(&a->ctx, S.stack_size, actor_main, a) != 0) {
+    fprintf(stderr, "lifeguard: error: cannot map a fiber stack\n");
+    abort();
+  }
+  return a;
+}
+
+/* ---- executions --------------------------------------------------------------------- */
+
+static void *free_actor_main(void *p) {
+  lg_actor *a = p;
+  a->fn(a->arg);
+  return NULL;
+}
+
+static uint64_t free_seed;
+static __thread uint64_t free_rng;
+
+static bool execute_free(const lg_exec_opts *o, const lg_root *roots, size_t nroots,
+                         lg_exec_result *res) {
+  free_seed = o->seed;
+  lg_actor *as[MAX_ACTORS];
+  for (size_t i = 0; i < nroots && i < MAX_ACTORS; i++)
+    as[i] = lg_spawn_at(roots[i].fn, roots[i].arg, roots[i].name, 0);
+  for (size_t i = 0; i < nroots && i < MAX_ACTORS; i++) lg_join_at(as[i], 0);
+  memset(res, 0, sizeof *res);
+  res->verdict = LG_VERDICT_OK;
+  res->actors = (unsigned)nroots;
+  return true;
+}
+
+bool lg_sched_execute(const lg_exec_opts *o, lg_source *src, const lg_root *roots,
+                      size_t nroots, lg_exec_result *res) {
+  if (o->mode == LG_SCHED_FREE) return execute_free(o, roots, nroots, res);
+  if (S.running) {
+    fprintf(stderr, "lifeguard: error: lg_sched_execute inside an execution\n");
+    abort();
+  }
+  if (!S.thread_ctx_ready) {
+    lg__fiber_thread_ctx(&S.thread_ctx);
+    S.thread_ctx_ready = true;
+    lg_report_set_schedule_provider(schedule_for_report);
+  }
+  if (!src->begin(src)) return false;
+  S.src = src;
+  S.nactors = 0;
+  S.points = 0;
+  S.now = 0;
+  S.budget = o->step_budget ? o->step_budget : DEFAULT_BUDGET;
+  S.stack_size = o->stack_size ? o->stack_size : DEFAULT_STACK;
+  S.verdict = LG_VERDICT_OK;
+  unsigned long reports_before = lg_report_count();
+  lg_log_clear(&S.log);
+  for (size_t i = 0; i < nroots; i++) new_actor(roots[i].fn, roots[i].arg, roots[i].name);
+  S.running = true;
+  S.current = NULL;
+  lg_actor *first = pick_next(NULL, false, 0);
+  if (first) switch_to(NULL, first, false);
+  /* Back on the thread's own stack: the execution is over. */
+  S.running = false;
+  S.current = NULL;
+  lg__stack_set_bounds((uintptr_t)S.thread_ctx.stack_lo,
+                       (uintptr_t)S.thread_ctx.stack_lo + S.thread_ctx.stack_size);
+  for (uint32_t i = 0; i < S.nactors; i++) lg__fiber_release(&S.actors[i].ctx);
+  if (S.verdict == LG_VERDICT_OK && lg_report_count() != reports_before)
+    S.verdict = LG_VERDICT_FAULT; /* a detector reported and the process lived on */
+  if (res) {
+    res->verdict = S.verdict;
+    res->points = S.points;
+    res->virtual_ns = S.now;
+    res->actors = S.nactors;
+    res->log = &S.log;
+  }
+  src->end(src, S.verdict);
+  return true;
+}
+
+/* ---- the thread layer --------------------------------------------------------------- */
+
+#define FRAME __builtin_frame_address(0)
+
+lg_actor *lg_spawn_at(lg_actor_fn fn, void *arg, const char *name, lg_site site) {
+  if (!S.running) {
+    lg_actor *a = calloc(1, sizeof *a);
+    a->fn = fn;
+    a->arg = arg;
+    a->name = name ? name : "actor";
+    a->free_mode = true;
+    if (pthread_create(&a->thread, NULL, free_actor_main, a) != 0) {
+      fprintf(stderr, "lifeguard: error: cannot start a thread\n");
+      abort();
+    }
+    return a;
+  }
+  lg_actor *a = new_actor(fn, arg, name);
+  reschedule(site, true, FRAME);
+  return a;
+}
+
+void lg_join_at(lg_actor *a, lg_site site) {
+  if (a->free_mode) {
+    pthread_join(a->thread, NULL);
+    free(a);
+    return;
+  }
+  reschedule(site, true, FRAME);
+  while (a->state != DONE) {
+    block(WAIT_JOIN, a, NEVER, site, FRAME);
+    reschedule(site, false, FRAME);
+  }
+}
+
+void lg_yield_at(lg_site site) {
+  if (S.running) reschedule(site, true, FRAME);
+  else sched_yield();
+}
+
+void lg_poll_point_at(lg_site site) {
+  if (S.running) reschedule(site, true, FRAME);
+}
+
+void lg_mutex_init(lg_mutex *m) {
+  pthread_mutex_init(&m->pm, NULL);
+  m->owner = NULL;
+  m->last_owner = 0;
+}
+
+void lg_mutex_destroy(lg_mutex *m) { pthread_mutex_destroy(&m->pm); }
+
+void lg_mutex_lock_at(lg_mutex *m, lg_site site) {
+  if (!S.running) {
+    pthread_mutex_lock(&m->pm);
+    return;
+  }
+  reschedule(site, true, FRAME);
+  while (m->owner) {
+    block(WAIT_MUTEX, m, NEVER, site, FRAME);
+    reschedule(site, false, FRAME);
+  }
+  m->owner = S.current;
+  if (m->last_owner && m->last_owner != S.current->id + 1)
+    cov_handoff(site, m->last_owner - 1, S.current->id);
+  m->last_owner = S.current->id + 1;
+}
+
+void lg_mutex_unlock_at(lg_mutex *m, lg_site site) {
+  if (!S.running) {
+    pthread_mutex_unlock(&m->pm);
+    return;
+  }
+  m->owner = NULL;
+  wake_all(WAIT_MUTEX, m);
+  reschedule(site, true, FRAME);
+}
+
+void lg_cond_init(lg_cond *c) {
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&c->pc, &attr);
+  pthread_condattr_destroy(&attr);
+}
+
+void lg_cond_destroy(lg_cond *c) { pthread_cond_destroy(&c->pc); }
+
+/* Releases m, waits on c (until `deadline`), takes m again. Returns true if time ran out. */
+static bool cond_wait_controlled(lg_cond *c, lg_mutex *m, uint64_t deadline, lg_site site,
+                                 void *frame) {
+  m->owner = NULL;
+  wake_all(WAIT_MUTEX, m);
+  block(WAIT_COND, c, deadline, site, frame);
+  reschedule(site, false, frame);
+  bool timed_out = S.current->timed_out;
+  S.current->timed_out = false;
+  while (m->owner) {
+    block(WAIT_MUTEX, m, NEVER, site, frame);
+    reschedule(site, false, frame);
+  }
+  m->owner = S.current;
+  return timed_out;
+}
+
+void lg_cond_wait_at(lg_cond *c, lg_mutex *m, lg_site site) {
+  if (!S.running) {
+    pthread_cond_wait(&c->pc, &m->pm);
+    return;
+  }
+  cond_wait_controlled(c, m, NEVER, site, FRAME);
+}
+
+int lg_cond_timedwait_at(lg_cond *c, lg_mutex *m, uint64_t ns, lg_site site) {
+  if (!S.running) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + ns;
+    ts.tv_sec = (time_t)(t / 1000000000u);
+    ts.tv_nsec = (long)(t % 1000000000u);
+    return pthread_cond_timedwait(&c->pc, &m->pm, &ts);
+  }
+  uint64_t deadline = ns > NEVER - S.now ? NEVER - 1 : S.now + ns;
+  return cond_wait_controlled(c, m, deadline, site, FRAME) ? ETIMEDOUT : 0;
+}
+
+void lg_cond_signal_at(lg_cond *c, lg_site site) {
+  if (!S.running) {
+    pthread_cond_signal(&c->pc);
+    return;
+  }
+  reschedule(site, true, FRAME);
+  lg_actor *waiters[MAX_ACTORS];
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < S.nactors; i++)
+    if (S.actors[i].state == BLOCKED && S.actors[i].waiting == WAIT_COND &&
+        S.actors[i].wait_obj == c)
+      waiters[n++] = &S.actors[i];
+  if (n == 0) return;
+  wake(waiters[n == 1 ? 0 : decide(LG_CHOICE_DATA, site, n, LG_NO_CURRENT, NULL)]);
+}
+
+void lg_cond_broadcast_at(lg_cond *c, lg_site site) {
+  if (!S.running) {
+    pthread_cond_broadcast(&c->pc);
+    return;
+  }
+  reschedule(site, true, FRAME);
+  wake_all(WAIT_COND, c);
+}
+
+/* Atomics: the point comes first, then the access happens at once. */
+#define ATOMIC_POINT(site)                                                      \
+  do {                                                                          \
+    if (S.running) reschedule((site), true, FRAME);                             \
+  } while (0)
+
+uint64_t lg_atomic_load_at(const uint64_t *p, lg_site site) {
+  ATOMIC_POINT(site);
+  return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+
+void lg_atomic_store_at(uint64_t *p, uint64_t v, lg_site site) {
+  ATOMIC_POINT(site);
+  __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+}
+
+uint64_t lg_atomic_fetch_add_at(uint64_t *p, uint64_t v, lg_site site) {
+  ATOMIC_POINT(site);
+  return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+
+uint64_t lg_atomic_fetch_sub_at(uint64_t *p, uint64_t v, lg_site site) {
+  ATOMIC_POINT(site);
+  return __atomic_fetch_sub(p, v, __ATOMIC_SEQ_CST);
+}
+
+uint64_t lg_atomic_exchange_at(uint64_t *p, uint64_t v, lg_site site) {
+  ATOMIC_POINT(site);
+  return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
+
+bool lg_atomic_cas_at(uint64_t *p, uint64_t *expected, uint64_t desired, lg_site site) {
+  ATOMIC_POINT(site);
+  return __atomic_compare_exchange_n(p, expected, desired, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST);
+}
+
+void lg_sleep_at(uint64_t ns, lg_site site) {
+  if (!S.running) {
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    return;
+  }
+  block(WAIT_SLEEP, NULL, ns > NEVER - S.now ? NEVER - 1 : S.now + ns, site, FRAME);
+  reschedule(site, false, FRAME);
+}
+
+uint64_t lg_now(void) {
+  if (S.running) return S.now;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t splitmix(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint32_t lg_choose_at(uint32_t n, lg_site site) {
+  if (n <= 1) return 0;
+  if (S.running) return decide(LG_CHOICE_DATA, site, n, LG_NO_CURRENT, NULL);
+  if (!free_rng) free_rng = free_seed ^ ((uint64_t)lg__gettid() << 32) ^ 0x6c67;
+  return (uint32_t)(splitmix(&free_rng) % n);
+}
