@@ -6,17 +6,16 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <pthread.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lgrt/net.h>
-#include <lgrt/point.h>
 #include <lifeguard/faults.h>
+#include <lifeguard/sched.h>
 
 #include "common/scenario.h"
 
@@ -170,98 +169,81 @@ static int run_fclose_close(const lg_scenario_ctx *ctx) {
 
 /* ---- scenario: reuse-race ----------------------------------------------------------- */
 
-/* Three actors: the closer (the routing query, whose socket is closed twice in the buggy
- * version), a victim that opens its own socket, and a logger that opens a file afterwards.
- * Without fdcheck the stale close kills the victim's socket and the victim's next write
- * lands in the logger's file. Where the victim opens is the interleaving:
- *   0: before the closer's destroy  1: between its two closes  2: after it. */
+/* Three actors share the process's descriptor table: the closer (the routing query, whose
+ * socket the buggy destroy closes twice), a victim that opens a socket of its own, held by a
+ * tagged owner, and a logger that opens a file. Where each runs relative to the others is the
+ * scheduler's decision. In the harmful ordering the victim's socket takes the number the
+ * closer's first close freed, the closer's second close kills it, the logger's file takes the
+ * number next, and the victim's datagram is written into the logger's file. With fdcheck's
+ * quarantine the number is never handed out again at once, so the stale close is reported as
+ * a double-close in every ordering; with the quarantine off it is a foreign-close of the
+ * victim's socket exactly in the harmful orderings. */
 struct race {
-  int when;
-  sem_t victim_open, victim_opened, victim_send;
   struct sockaddr_in peer_addr;
-  int victim_fd;
-  pthread_t closer_thread;
+  lg_owned_fd victim;
+  FILE *log;
+  int closer_err;
 };
 
-static void race_hold_closer(struct race *r) {
-  sem_post(&r->victim_open);
-  while (sem_wait(&r->victim_opened) != 0 && errno == EINTR) {}
-}
-
-static void race_point(lgrt_site site, void *arg) {
-  struct race *r = arg;
-  if (site == LGRT_SITE_SOCKET_DROP_FIELDS && r->when == 1 &&
-      pthread_equal(pthread_self(), r->closer_thread))
-    race_hold_closer(r);
-}
-
-static void *closer_main(void *arg) {
-  struct race *r = arg;
-  if (r->when == 0) race_hold_closer(r);
+static void closer_actor(void *p) {
+  struct race *r = p;
   struct sockaddr_in src;
-  long err = routing_interface_query(&r->peer_addr, 0, &src);
-  return (void *)err;
+  r->closer_err = routing_interface_query(&r->peer_addr, 0, &src);
 }
 
-static void *victim_main(void *arg) {
-  struct race *r = arg;
-  while (sem_wait(&r->victim_open) != 0 && errno == EINTR) {}
-  r->victim_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (r->victim_fd >= 0)
-    connect(r->victim_fd, (struct sockaddr *)&r->peer_addr, sizeof r->peer_addr);
-  sem_post(&r->victim_opened);
-  while (sem_wait(&r->victim_send) != 0 && errno == EINTR) {}
-  if (r->victim_fd >= 0) (void)!write(r->victim_fd, "victim-ping", 11);
-  return NULL;
+static NOINLINE void victim_actor(void *p) {
+  struct race *r = p;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  lg_owned_fd_init(&r->victim, fd, LG_OWNED_FD_TAGGED);
+  if (fd >= 0) connect(fd, (struct sockaddr *)&r->peer_addr, sizeof r->peer_addr);
+  lg_poll_point(); /* the victim's event loop turns before it writes */
+  if (fd >= 0) (void)!write(fd, "victim-ping", 11);
+}
+
+static void logger_actor(void *p) {
+  struct race *r = p;
+  lg_poll_point();
+  r->log = tmpfile();
+}
+
+/* Gives the victim's socket up at the end: closed if it is still the victim's, left alone if
+ * the stale close killed it and the number now belongs to somebody else. */
+static void victim_release(struct race *r) {
+  int fd = lg_owned_fd_raw(&r->victim);
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) lg_owned_fd_drop(&r->victim);
+  else lg_owned_fd_take(&r->victim);
 }
 
 static int run_reuse_race(const lg_scenario_ctx *ctx) {
-  struct race r = {.victim_fd = -1};
-  unsigned int rs = (unsigned int)ctx->seed;
-  r.when = ctx->seed == 0 ? 1 : rand_r(&rs) % 3;
+  struct race r = {.victim = {.fd = -1}};
   int peer = peer_open(&r.peer_addr);
   if (peer < 0) return lg_scenario_fail("peer socket");
-  sem_init(&r.victim_open, 0, 0);
-  sem_init(&r.victim_opened, 0, 0);
-  sem_init(&r.victim_send, 0, 0);
-  lgrt_set_point_hook(race_point, &r);
-
-  pthread_t victim;
-  void *closer_err = NULL;
-  pthread_create(&victim, NULL, victim_main, &r);
-  pthread_create(&r.closer_thread, NULL, closer_main, &r);
-  pthread_join(r.closer_thread, &closer_err);
-  if (r.when == 2) race_hold_closer(&r);
-
-  /* The logger opens its file: without a quarantine it may get a number just freed. */
-  FILE *log = tmpfile();
-  sem_post(&r.victim_send);
-  pthread_join(victim, NULL);
-  lgrt_set_point_hook(NULL, NULL);
+  lg_actor *closer = lg_spawn(closer_actor, &r, "closer");
+  lg_actor *victim = lg_spawn(victim_actor, &r, "victim");
+  lg_actor *logger = lg_spawn(logger_actor, &r, "logger");
+  lg_join(closer);
+  lg_join(victim);
+  lg_join(logger);
 
   int status = LG_SCENARIO_CLEAN;
   char buf[32];
-  ssize_t got = peer_take(peer, buf, sizeof buf);
-  if (got != 11) {
+  if (peer_take(peer, buf, sizeof buf) != 11) {
     char text[32] = "";
-    if (log) {
-      fflush(log);
-      ssize_t n = pread(fileno(log), text, sizeof text - 1, 0);
+    if (r.log) {
+      fflush(r.log);
+      ssize_t n = pread(fileno(r.log), text, sizeof text - 1, 0);
       text[n > 0 ? n : 0] = '\0';
     }
-    printf("double_close: symptom: the victim's datagram never arrived%s (victim fd %d)\n",
-           strstr(text, "victim-ping") ? "; it was written into the logger's file" : "",
-           r.victim_fd);
+    printf("double_close: symptom: the victim's datagram never arrived%s\n",
+           strstr(text, "victim-ping") ? "; it was written into the logger's file" : "");
     status = LG_SCENARIO_SYMPTOM;
   }
-  if (log) fclose(log);
-  if (r.victim_fd >= 0 && status == LG_SCENARIO_CLEAN) close(r.victim_fd);
+  victim_release(&r);
+  if (r.log) fclose(r.log);
   close(peer);
-  sem_destroy(&r.victim_open);
-  sem_destroy(&r.victim_opened);
-  sem_destroy(&r.victim_send);
-  if (closer_err) {
-    errno = (int)-(long)closer_err;
+  if (r.closer_err) {
+    errno = -r.closer_err;
     return lg_scenario_fail("routing_interface_query");
   }
   return status;

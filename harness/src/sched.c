@@ -6,6 +6,7 @@
 #include <lifeguard/sched.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,69 @@ static const char *schedule_for_report(void) {
 }
 
 bool lg_sched_controlled(void) { return S.running; }
+
+/* ---- the schedule outlives a crash -------------------------------------------------- */
+
+/* Writes the running execution's schedule to stderr with async-signal-safe calls only: a
+ * crash (ASan's report, a signal) must not lose the one artifact that reproduces it. */
+static void write_schedule_now(void) {
+  if (!S.running) return;
+  static char buf[65536];
+  static const char head[] = "lifeguard: schedule at the crash: ";
+  size_t n = lg_schedule_format(&S.log, buf, sizeof buf - 1);
+  if (n > sizeof buf - 2) n = sizeof buf - 2;
+  buf[n] = '\n';
+  lg__write_all(2, head, sizeof head - 1);
+  lg__write_all(2, buf, n + 1);
+}
+
+/* ASan calls this with the text of each report, before the process dies. (Not the death
+ * callback: it has one slot, and libFuzzer needs it to write the crash input.) */
+void __asan_set_error_report_callback(void (*callback)(const char *)) __attribute__((weak));
+
+static void on_asan_report(const char *text) {
+  (void)text;
+  write_schedule_now();
+}
+
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+static struct sigaction previous[sizeof fatal_signals / sizeof *fatal_signals];
+
+static void on_fatal_signal(int sig, siginfo_t *info, void *uctx) {
+  write_schedule_now();
+  for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
+    if (fatal_signals[i] == sig) {
+      /* hand the signal on: to the handler that was there before (libFuzzer's, say), or to
+       * the default action */
+      struct sigaction *p = &previous[i];
+      if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction) {
+        p->sa_sigaction(sig, info, uctx);
+        return;
+      }
+      if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+        p->sa_handler(sig);
+        return;
+      }
+      sigaction(sig, p, NULL);
+      raise(sig);
+      return;
+    }
+}
+
+static void install_crash_writers(void) {
+  if (__asan_set_error_report_callback) {
+    __asan_set_error_report_callback(on_asan_report);
+    return; /* ASan owns the fatal signals and calls back */
+  }
+  for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fatal_signal;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(fatal_signals[i], &sa, &previous[i]);
+  }
+}
 
 /* ---- decisions ---------------------------------------------------------------------- */
 
@@ -370,6 +434,8 @@ bool lg_sched_execute(const lg_exec_opts *o, lg_source *src, const lg_root *root
     lg__fiber_thread_ctx(&S.thread_ctx);
     S.thread_ctx_ready = true;
     lg_report_set_schedule_provider(schedule_for_report);
+    static pthread_once_t crash_once = PTHREAD_ONCE_INIT;
+    pthread_once(&crash_once, install_crash_writers);
   }
   if (!src->begin(src)) return false;
   S.src = src;

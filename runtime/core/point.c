@@ -1,16 +1,8 @@
-/* Scheduling points: a hook call, nothing more. */
+/* Scheduling points: a decision under lg_sched, nothing when free-running (the OS decides). */
 #include <lgrt/point.h>
 
-#include <stddef.h>
-
-static lgrt_point_hook point_hook;
-static void *point_arg;
-
-void lgrt_set_point_hook(lgrt_point_hook hook, void *arg) {
-  point_hook = hook;
-  point_arg = arg;
-}
+#include <lifeguard/sched.h>
 
 void lgrt_point(lgrt_site site) {
-  if (point_hook) point_hook(site, point_arg);
+  if (lg_sched_controlled()) lg_yield_at((lg_site)site);
 }

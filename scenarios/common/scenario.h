@@ -1,11 +1,15 @@
 /* The command line and run loop shared by every class program in scenarios/.
  *
- *   PROGRAM --scenario NAME --variant buggy|fixed [--seed N] [--iterations N] [--fault NAME]
+ *   PROGRAM --scenario NAME --variant buggy|fixed [--iterations N] [--fault NAME]...
+ *           [--strategy random|pct|dfs|free] [--seed N] [--depth D] [--bound B]
+ *           [--schedule STRING] [--until KIND [--budget SECONDS]]
  *   PROGRAM --list
  *
  * `buggy` turns on the scenario's fault switches, `fixed` turns every switch off (then
- * --fault adds switches by name). Exit status: 0 clean; 1 the scenario could not run; 2 bad
- * usage; 3 a symptom was observed that no detector reported. A detector's report aborts. */
+ * --fault adds switches by name). Each iteration is one lg_sched execution of the scenario as
+ * its root actor; the strategy is the decision source (`free`: threads, the OS decides).
+ * Exit status: 0 clean; 1 the scenario could not run; 2 bad usage; 3 a symptom was observed
+ * that no detector reported. A detector's report aborts. */
 #ifndef LG_SCENARIO_H
 #define LG_SCENARIO_H
 
@@ -16,7 +20,7 @@ typedef enum lg_variant { LG_VARIANT_BUGGY, LG_VARIANT_FIXED } lg_variant;
 
 typedef struct lg_scenario_ctx {
   lg_variant variant;
-  unsigned long seed;      /* 0 = the scenario's own reference interleaving */
+  unsigned long seed;      /* the strategy's seed */
   unsigned long iteration; /* 0-based */
 } lg_scenario_ctx;
 

@@ -52,6 +52,7 @@ def test_bytes_find_the_uaf_within_ten_thousand_executions(asan_build, tmp_path,
                            env=dict(os.environ, ASAN_OPTIONS="abort_on_error=0:detect_leaks=0"),
                            timeout=60)
     assert "heap-use-after-free" in again.stderr, again.stderr[-2000:]
+    assert "lifeguard: schedule at the crash: lgs1:" in again.stderr, again.stderr[-2000:]
 
 
 def test_fixed_twin_is_clean_for_ten_thousand_executions(asan_build, tmp_path):
