@@ -1,4 +1,4 @@
-"""Where things are: the repository, the manifest, the build trees, the scenario binaries."""
+"""Where things are: the repository, the manifest, the presets, the build trees, the binaries."""
 
 from pathlib import Path
 
@@ -6,6 +6,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_MANIFEST = REPO_ROOT / "scenarios" / "manifest.toml"
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build"
+CMAKE_PRESETS = REPO_ROOT / "CMakePresets.json"
+BENCHMARKS_DOC = REPO_ROOT / "docs" / "BENCHMARKS.md"
 
 
 def preset_dir(build_root, preset):
@@ -16,6 +18,11 @@ def preset_dir(build_root, preset):
 def program_path(build_root, preset, program):
     """The scenario program `program` as built by `preset`."""
     return preset_dir(build_root, preset) / "scenarios" / program
+
+
+def bench_program_path(build_root, preset, program):
+    """The benchmark program `program` (bench/) as built by `preset`."""
+    return preset_dir(build_root, preset) / "bench" / program
 
 
 def display(path):
