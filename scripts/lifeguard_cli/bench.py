@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import NamedTuple
 
+from . import docs
 from .build import ensure_built, how_to_build
 from .errors import UsageError
 from .manifest import _did_you_mean
@@ -504,43 +505,10 @@ def results_section(rows, machine_info, command, when):
 
 
 def read_docs(path):
-    """The docs file's text ("" when it does not exist yet); UsageError when it cannot be
-    updated: unreadable, or with one marker and not the other, or out of order."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if not path.parent.is_dir():
-            raise UsageError(f"--update-docs: the directory of {display(path)} does not exist") \
-                from None
-        return ""
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read {display(path)}: {e}") from None
-    begin, end = text.find(DOC_BEGIN), text.find(DOC_END)
-    if (begin < 0) != (end < 0) or (begin >= 0 and end < begin):
-        raise UsageError(f"{display(path)}: the results markers are broken (need "
-                         f"'{DOC_BEGIN} ... -->' before '{DOC_END}'); fix them by hand")
-    return text
-
-
-def splice_docs(text, section):
-    """`text` with its results section replaced by `section` (appended when it has none)."""
-    begin, end = text.find(DOC_BEGIN), text.find(DOC_END)
-    if begin < 0:
-        if not text:
-            return "# Benchmarks\n\n" + section
-        return text.rstrip("\n") + "\n\n" + section
-    end += len(DOC_END)
-    if text[end:end + 1] == "\n":
-        end += 1
-    return text[:begin] + section + text[end:]
+    """The docs file's text, or UsageError when its bench markers are broken."""
+    return docs.read(path, DOC_BEGIN, DOC_END)
 
 
 def write_docs(path, section):
-    text = splice_docs(read_docs(path), section)
-    tmp = Path(f"{path}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise UsageError(f"cannot write {display(path)}: {e.strerror}") from None
+    """Records `section` (the bench results) in the docs file at `path`."""
+    docs.write_section(path, section, DOC_BEGIN, DOC_END, "# Benchmarks\n\n")

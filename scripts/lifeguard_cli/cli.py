@@ -11,10 +11,10 @@ import argparse
 import os
 import sys
 
-from . import __version__, bench, matrix
+from . import __version__, bench, matrix, ttd
 from .errors import BuildError, UsageError
 
-COMMANDS = (matrix, bench)
+COMMANDS = (matrix, bench, ttd)
 
 DESCRIPTION = """\
 lifeguard runs the scenario programs of the lifecycle-safety harness (one program per bug

@@ -1,0 +1,261 @@
+"""`lifeguard ttd`: time to detect a class's seeded fault, per strategy, in one run, against
+the free-running stress baseline."""
+
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from . import docs
+from .build import ensure_built
+from .errors import UsageError
+from .kinds import CLASSES
+from .paths import BENCHMARKS_DOC, DEFAULT_BUILD_ROOT, display, preset_dir, program_path
+
+
+class Target(NamedTuple):
+    cls: str
+    program: str       # scenario program
+    scenario: str
+    fault: str         # the switch the buggy variant turns on
+    kind: str          # the report that means "found"
+    options: str       # LIFEGUARD_OPTIONS for every strategy alike
+    fuzz_target: str   # libFuzzer target for the `bytes` strategy
+    about: str
+
+
+# What "detected" means per class. Later classes add their entry here.
+TARGETS = {
+    "double-close": Target(
+        "double-close", "double_close", "reuse-race", "socket-close-in-drop", "foreign-close",
+        "fd_quarantine=0:symbolize=0", "double_close",
+        "the harmful ordering of trippy#1443: another actor's socket takes the number between "
+        "the wrapper's two closes, and the stale close hits it. The quarantine is off (else no "
+        "number is reused and every ordering is a plain double-close); the victim's owner is "
+        "tagged, so the hit is a foreign-close. Other reports (the plain double-close of the "
+        "harmless orderings) are counted and ignored."),
+}
+
+STRATEGIES = ("bytes", "random", "pct", "dfs", "stress")
+STRATEGY_HELP = {
+    "bytes": "libFuzzer on fuzz/<target>.c from an empty corpus: it must find the operations "
+             "and the schedule (one byte per decision)",
+    "random": "lg_sched, seeded random walk over the scenario's schedules",
+    "pct": "lg_sched, PCT with depth 2",
+    "dfs": "lg_sched, exhaustive depth-first search (deterministic: one trial)",
+    "stress": "the same scenario free-running: pthreads, the OS schedules (the baseline)",
+}
+
+DOC_BEGIN = "<!-- BEGIN lifeguard ttd results"
+DOC_END = "<!-- END lifeguard ttd results"
+GOAL_SECONDS, GOAL_SPEEDUP = 1.0, 100.0  # the issue's goals: median under 1 s, >= 100x stress
+
+NAME = "ttd"
+SUMMARY = "time to detect a class's seeded fault, per strategy, against free-running threads"
+DESCRIPTION = """\
+Measure how long each strategy takes to detect a bug class's seeded fault, in one run, beside
+the free-running stress baseline (the same scenario on threads the OS schedules). Each trial
+(seeds 1..N) runs until the class's target report appears or the budget ends; the table gives,
+per strategy, how many trials found it and the median executions and seconds over those."""
+EPILOG = "strategies:\n" + "\n".join(f"  {s:7} {h}" for s, h in STRATEGY_HELP.items()) + """
+
+targets:
+""" + "\n".join(f"  {t.cls}: scenario {t.scenario}, fault {t.fault}, found = {t.kind}"
+                for t in TARGETS.values())
+
+
+def add_arguments(parser):
+    parser.add_argument("cls", metavar="CLASS", help="the bug class (" + ", ".join(TARGETS) + ")")
+    parser.add_argument("--fault", metavar="NAME", help="the fault switch (default: the class's)")
+    parser.add_argument("--trials", type=int, default=10, metavar="N",
+                        help="trials per strategy, seeds 1..N (default 10)")
+    parser.add_argument("--budget", type=float, default=30.0, metavar="S",
+                        help="seconds one trial may take before it counts as not found (default 30)")
+    parser.add_argument("--strategy", action="append", choices=STRATEGIES, metavar="NAME",
+                        help="only these strategies (repeatable; default all)")
+    parser.add_argument("--config", default="plain", metavar="NAME",
+                        help="build of the scenario program: plain (default) or asan; `bytes` "
+                             "always uses the asan build (libFuzzer needs clang)")
+    parser.add_argument("--json", metavar="FILE", help="write the rows as a JSON array")
+    parser.add_argument("--no-build", action="store_true", help="use the build trees as they are")
+    parser.add_argument("--build-dir", metavar="DIR", help="root of the build trees (default build/)")
+    parser.add_argument("--update-docs", action="store_true",
+                        help=f"record the table in {display(BENCHMARKS_DOC)}")
+
+
+def run(args):
+    target = TARGETS.get(args.cls)
+    if target is None:
+        known = ", ".join(TARGETS)
+        why = "has no time-to-detect target yet" if args.cls in CLASSES else "is not a class"
+        raise UsageError(f"'{args.cls}' {why} (targets: {known})")
+    if args.trials < 1:
+        raise UsageError(f"--trials must be at least 1, not {args.trials}")
+    if not args.budget > 0:
+        raise UsageError(f"--budget must be a positive number of seconds, not {args.budget}")
+    if args.config not in ("plain", "asan"):
+        raise UsageError(f"--config must be plain or asan, not '{args.config}'")
+    fault = args.fault or target.fault
+    strategies = args.strategy or list(STRATEGIES)
+    build_root = Path(args.build_dir).resolve() if args.build_dir else DEFAULT_BUILD_ROOT
+    presets = {args.config} | ({"asan"} if "bytes" in strategies else set())
+    if not args.no_build:
+        ensure_built(sorted(presets), build_root)
+    rows = []
+    for strategy in strategies:
+        trials = 1 if strategy == "dfs" else args.trials
+        results = [run_trial(target, fault, strategy, seed, args, build_root)
+                   for seed in range(1, trials + 1)]
+        rows.append(summarize(target, fault, strategy, results, args.config))
+    baseline = next((r for r in rows if r["strategy"] == "stress"), None)
+    for r in rows:
+        r["speedup_vs_stress"] = speedup(r, baseline)
+    print_table(rows, target, fault)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    if args.update_docs:
+        docs.write_section(BENCHMARKS_DOC, section(rows, target, fault, args), doc_begin(target),
+                           doc_end(target), "# Benchmarks\n\n")
+    return 0
+
+
+class Trial(NamedTuple):
+    found: bool
+    executions: int
+    seconds: float
+
+
+def run_trial(target, fault, strategy, seed, args, build_root):
+    """One trial: run until the target kind is reported or the budget ends."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEGUARD_", "LG_FUZZ_"))}
+    env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0"
+    if strategy == "bytes":
+        return run_fuzzer(target, fault, seed, args.budget, build_root, env)
+    binary = program_path(build_root, args.config, target.program)
+    if not binary.is_file():
+        raise UsageError(f"{display(binary)} is not built (drop --no-build)")
+    variant = ["--variant", "buggy"] if fault == target.fault else ["--variant", "fixed", "--fault", fault]
+    argv = [str(binary), "--scenario", target.scenario, *variant,
+            "--strategy", "free" if strategy == "stress" else strategy, "--seed", str(seed),
+            "--iterations", str(10**12), "--until", target.kind, "--budget", str(args.budget)]
+    env["LIFEGUARD_OPTIONS"] = target.options
+    start = time.monotonic()
+    proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=args.budget * 2 + 60)
+    seconds = time.monotonic() - start
+    for line in proc.stdout.splitlines():
+        if line.startswith("ttd: "):
+            fields = dict(f.split("=", 1) for f in line[5:].split() if "=" in f)
+            return Trial(fields.get("found") == "1", int(fields.get("executions", 0)), seconds)
+    raise UsageError(f"{display(binary)} printed no ttd line (exit {proc.returncode}): "
+                     f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+
+
+def run_fuzzer(target, fault, seed, budget, build_root, env):
+    binary = preset_dir(build_root, "asan") / "fuzz" / f"{target.fuzz_target}_fuzz"
+    if not binary.is_file():
+        raise UsageError(f"{display(binary)} is not built (drop --no-build)")
+    env.update(LIFEGUARD_FAULTS=fault, LIFEGUARD_OPTIONS=target.options + ":halt_on_error=0",
+               LG_FUZZ_UNTIL=target.kind)
+    with tempfile.TemporaryDirectory(prefix="lifeguard-ttd-") as tmp:
+        argv = [str(binary), f"-seed={seed}", "-runs=1000000000", f"-max_total_time={int(budget) or 1}",
+                "-print_final_stats=1", f"-artifact_prefix={tmp}/", str(Path(tmp) / "corpus")]
+        (Path(tmp) / "corpus").mkdir()
+        start = time.monotonic()
+        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=budget * 2 + 60, cwd=tmp)
+        seconds = time.monotonic() - start
+    found = f"SUMMARY: lifeguard: {target.kind}" in proc.stderr
+    executions = 0
+    for line in proc.stderr.splitlines():
+        if line.startswith("stat::number_of_executed_units:"):
+            executions = int(line.rsplit(":", 1)[1])
+    return Trial(found, executions, seconds)
+
+
+def summarize(target, fault, strategy, results, config):
+    found = [r for r in results if r.found]
+    return {
+        "class": target.cls, "fault": fault, "strategy": strategy,
+        "config": "asan" if strategy == "bytes" else config,
+        "trials": len(results), "found": len(found),
+        "median_execs": statistics.median(r.executions for r in found) if found else None,
+        "median_seconds": statistics.median(r.seconds for r in found) if found else None,
+    }
+
+
+def speedup(row, baseline):
+    """Baseline median seconds / this row's: how many times faster than free-running."""
+    if not baseline or not baseline["median_seconds"] or not row["median_seconds"]:
+        return None
+    return baseline["median_seconds"] / row["median_seconds"]
+
+
+def _fmt(v, digits=3):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def table_lines(rows):
+    head = ("strategy", "config", "found", "median execs", "median seconds", "vs stress")
+    body = [(r["strategy"], r["config"], f"{r['found']}/{r['trials']}", _fmt(r["median_execs"], 1),
+             _fmt(r["median_seconds"], 4),
+             "-" if r["speedup_vs_stress"] is None else f"{r['speedup_vs_stress']:.1f}x")
+            for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    return [head, body, widths]
+
+
+def print_table(rows, target, fault):
+    head, body, widths = table_lines(rows)
+    print(f"{target.cls}: time to detect {target.kind} (fault {fault}, scenario {target.scenario})")
+    for line in [head, tuple("-" * w for w in widths), *body]:
+        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+
+
+def doc_begin(target):
+    return f"{DOC_BEGIN} {target.cls}"
+
+
+def doc_end(target):
+    return f"{DOC_END} {target.cls} -->"
+
+
+def goal_lines(rows):
+    """Each strategy against the goals: median under GOAL_SECONDS, GOAL_SPEEDUP x stress."""
+    out = []
+    for r in rows:
+        if r["strategy"] == "stress" or r["median_seconds"] is None:
+            continue
+        fast = r["median_seconds"] < GOAL_SECONDS
+        ratio = r["speedup_vs_stress"]
+        far = ratio is not None and ratio >= GOAL_SPEEDUP
+        out.append(f"| {r['strategy']} | {r['median_seconds']:.4f} s: {'met' if fast else 'not met'} | "
+                   f"{'-' if ratio is None else f'{ratio:.1f}x'}: {'met' if far else 'not met'} |")
+    return out
+
+
+def section(rows, target, fault, args):
+    head, body, _ = table_lines(rows)
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cmd = f"scripts/lifeguard ttd {target.cls} --trials {args.trials} --budget {args.budget:g} --update-docs"
+    out = [f"{doc_begin(target)}: written by `scripts/lifeguard ttd --update-docs` -->", "",
+           f"## Time to detect: {target.cls}", "",
+           f"Measured {when} on this machine (see the bench section for its description) with "
+           f"`{cmd}`.", "",
+           f"Found means: {target.about}", "",
+           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(str(x) for x in line) + " |" for line in body]
+    out += ["", "Medians are over the trials that found it; `vs stress` divides the stress "
+            "median seconds by the strategy's (wall time per trial, process start included).",
+            "", f"| strategy | median under {GOAL_SECONDS:g} s | at least {GOAL_SPEEDUP:g}x faster than stress |",
+            "|---|---|---|", *goal_lines(rows), "", doc_end(target)]
+    return "\n".join(out) + "\n"
