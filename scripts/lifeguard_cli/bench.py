@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import docs
-from .build import ensure_built, how_to_build
+from .build import ensure_built, require_built
 from .errors import UsageError
 from .manifest import _did_you_mean
 from .paths import (BENCHMARKS_DOC, CMAKE_PRESETS, DEFAULT_BUILD_ROOT, bench_program_path,
@@ -252,17 +252,8 @@ def _check_binaries(programs, configs, build_root, no_build):
     """UsageError naming the first benchmark program that is not there."""
     for config in configs:
         for program in programs:
-            binary = bench_program_path(build_root, config, program)
-            if binary.is_file():
-                continue
-            tree = preset_dir(build_root, config)
-            if not no_build:
-                raise UsageError(f"{display(binary)} does not exist after building preset "
-                                 f"{config}")
-            if not tree.is_dir():
-                raise UsageError(f"build tree {display(tree)} does not exist (drop --no-build, "
-                                 f"or build it: {how_to_build(config, build_root)})")
-            raise UsageError(f"{display(binary)} does not exist (drop --no-build to build it)")
+            require_built(bench_program_path(build_root, config, program), config, build_root,
+                          no_build)
 
 
 # ---- running --------------------------------------------------------------------------

@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import BuildError
-from .paths import DEFAULT_BUILD_ROOT, REPO_ROOT, preset_dir
+from .errors import BuildError, UsageError
+from .paths import DEFAULT_BUILD_ROOT, REPO_ROOT, display, preset_dir
 
 TAIL_LINES = 40
 
@@ -52,3 +52,18 @@ def _step(argv):
         lines = proc.stdout.decode("utf-8", errors="replace").splitlines()
         raise BuildError(f"`{command}` failed with exit status {proc.returncode}",
                          "\n".join(lines[-TAIL_LINES:]))
+
+
+def require_built(binary, preset, build_root, no_build, needed_by=""):
+    """UsageError unless `binary` exists, saying how to get it: a build that did not make it,
+    a tree never built, or a program missing from a tree (drop --no-build)."""
+    if Path(binary).is_file():
+        return
+    why = f" (needed by {needed_by})" if needed_by else ""
+    tree = preset_dir(Path(build_root), preset)
+    if not no_build:
+        raise UsageError(f"{display(binary)} does not exist after building preset {preset}{why}")
+    if not tree.is_dir():
+        raise UsageError(f"build tree {display(tree)} does not exist (drop --no-build, "
+                         f"or build it: {how_to_build(preset, build_root)})")
+    raise UsageError(f"{display(binary)} does not exist (drop --no-build to build it){why}")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from . import manifest
 from . import run as runner
-from .build import ensure_built, how_to_build
+from .build import ensure_built, require_built
 from .errors import UsageError
 from .kinds import CLASSES, VARIANTS
-from .paths import DEFAULT_BUILD_ROOT, DEFAULT_MANIFEST, display, preset_dir
+from .paths import DEFAULT_BUILD_ROOT, DEFAULT_MANIFEST, display
 
 NAME = "matrix"
 SUMMARY = "run the scenarios and check each outcome against the manifest"
@@ -133,19 +133,8 @@ def run(args):
 def _check_binaries(rows, build_root, no_build):
     """UsageError naming the first program the selected rows need that is not there."""
     for row in rows:
-        binary = runner.row_binary(row, build_root)
-        if binary.is_file():
-            continue
-        preset = row.config.preset
-        tree = preset_dir(build_root, preset)
-        if not no_build:
-            raise UsageError(f"{display(binary)} does not exist after building preset {preset} "
-                             f"(needed by {row.id})")
-        if not tree.is_dir():
-            raise UsageError(f"build tree {display(tree)} does not exist (drop --no-build, "
-                             f"or build it: {how_to_build(preset, build_root)})")
-        raise UsageError(f"{display(binary)} does not exist (drop --no-build to build it; "
-                         f"needed by {row.id})")
+        require_built(runner.row_binary(row, build_root), row.config.preset, build_root, no_build,
+                      needed_by=row.id)
 
 
 def print_table(results, out):

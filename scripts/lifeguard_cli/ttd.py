@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import docs
-from .build import ensure_built
+from .build import ensure_built, require_built
 from .errors import UsageError
 from .kinds import CLASSES
 from .paths import BENCHMARKS_DOC, DEFAULT_BUILD_ROOT, display, preset_dir, program_path
@@ -135,10 +135,9 @@ def run_trial(target, fault, strategy, seed, args, build_root):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEGUARD_", "LG_FUZZ_"))}
     env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0"
     if strategy == "bytes":
-        return run_fuzzer(target, fault, seed, args.budget, build_root, env)
+        return run_fuzzer(target, fault, seed, args, build_root, env)
     binary = program_path(build_root, args.config, target.program)
-    if not binary.is_file():
-        raise UsageError(f"{display(binary)} is not built (drop --no-build)")
+    require_built(binary, args.config, build_root, args.no_build)
     variant = ["--variant", "buggy"] if fault == target.fault else ["--variant", "fixed", "--fault", fault]
     argv = [str(binary), "--scenario", target.scenario, *variant,
             "--strategy", "free" if strategy == "stress" else strategy, "--seed", str(seed),
@@ -156,10 +155,10 @@ def run_trial(target, fault, strategy, seed, args, build_root):
                      f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
 
 
-def run_fuzzer(target, fault, seed, budget, build_root, env):
+def run_fuzzer(target, fault, seed, args, build_root, env):
+    budget = args.budget
     binary = preset_dir(build_root, "asan") / "fuzz" / f"{target.fuzz_target}_fuzz"
-    if not binary.is_file():
-        raise UsageError(f"{display(binary)} is not built (drop --no-build)")
+    require_built(binary, "asan", build_root, args.no_build)
     env.update(LIFEGUARD_FAULTS=fault, LIFEGUARD_OPTIONS=target.options + ":halt_on_error=0",
                LG_FUZZ_UNTIL=target.kind)
     with tempfile.TemporaryDirectory(prefix="lifeguard-ttd-") as tmp:

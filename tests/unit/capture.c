@@ -1,6 +1,8 @@
 #include "capture.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 captured capture_log[CAPTURE_MAX];
 int capture_count;
@@ -35,4 +37,23 @@ const char *capture_top(int i, const char *name) {
   for (size_t s = 0; s < capture_log[i].nstacks; s++)
     if (strcmp(capture_log[i].stack_names[s], name) == 0) return capture_log[i].top_function[s];
   return "";
+}
+
+void capture_json_start(char path[32]) {
+  snprintf(path, 32, "/tmp/lifeguard-json-XXXXXX");
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  char opt[64];
+  snprintf(opt, sizeof opt, "log_json=%s", path);
+  cr_assert_eq(lg_options_set(opt), 0);
+}
+
+void capture_json_first_line(const char *path, char *buf, size_t cap) {
+  FILE *in = fopen(path, "r");
+  cr_assert_not_null(in);
+  buf[0] = '\0';
+  cr_assert_not_null(fgets(buf, (int)cap, in), "no report in %s", path);
+  fclose(in);
+  unlink(path);
 }

@@ -27,6 +27,12 @@ extern int capture_count;
 /* .init of every test: halt_on_error=0 and the recording hook. */
 void capture_setup(void);
 
+/* Sends JSON reports to a new temporary file, whose path is written to path[32]. */
+void capture_json_start(char path[32]);
+
+/* The first line of that file (NUL-terminated in buf), then removes the file. */
+void capture_json_first_line(const char *path, char *buf, size_t cap);
+
 /* The top function of stack `name` in report `i`, or "" if that stack is absent. */
 const char *capture_top(int i, const char *name);
 

@@ -392,20 +392,13 @@ Test(fdcheck, text_report_has_summary_line) {
 }
 
 Test(fdcheck, json_log_written) {
-  char path[] = "/tmp/lifeguard-json-XXXXXX";
-  int tmp = mkstemp(path);
-  close(tmp);
-  char opt[128];
-  snprintf(opt, sizeof opt, "log_json=%s", path);
-  cr_assert_eq(lg_options_set(opt), 0);
+  char path[32];
+  capture_json_start(path);
   int fd = step_open();
   step_close(fd);
   step_close_again(fd);
-  FILE *in = fopen(path, "r");
-  char line[16384] = "";
-  cr_assert_not_null(fgets(line, sizeof line, in));
-  fclose(in);
-  unlink(path);
+  char line[16384];
+  capture_json_first_line(path, line, sizeof line);
   cr_assert(strstr(line, "\"kind\":\"double-close\"") != NULL, "%s", line);
   cr_assert(strstr(line, "\"close\":[{") != NULL, "%s", line);
   cr_assert(strstr(line, "\"function\":\"step_close_again\"") != NULL, "%s", line);

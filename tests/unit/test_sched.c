@@ -381,12 +381,8 @@ NOINLINE void close_twice_in_actor(void *p) {
 }
 
 Test(sched, fault_in_actor_has_fiber_stack_and_schedule) {
-  char path[] = "/tmp/lifeguard-sched-XXXXXX";
-  int tmp = mkstemp(path);
-  close(tmp);
-  char opt[128];
-  snprintf(opt, sizeof opt, "log_json=%s", path);
-  lg_options_set(opt);
+  char path[32];
+  capture_json_start(path);
   lg_root roots[] = {{close_twice_in_actor, NULL, "closer"}, {yield_a_few, NULL, "noise"}};
   lg_exec_opts o = {0};
   lg_source *rnd = lg_source_random(2);
@@ -395,10 +391,7 @@ Test(sched, fault_in_actor_has_fiber_stack_and_schedule) {
   lg_source_free(rnd);
   cr_assert_report(0, "double-close");
   cr_assert_top(0, "current", "close_twice_in_actor");
-  FILE *in = fopen(path, "r");
-  char line[16384] = "";
-  cr_assert_not_null(fgets(line, sizeof line, in));
-  fclose(in);
-  unlink(path);
+  char line[16384];
+  capture_json_first_line(path, line, sizeof line);
   cr_assert(strstr(line, "\"schedule\":\"lgs1:") != NULL, "%s", line);
 }
