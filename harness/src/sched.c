@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "fiber.h"
+#include "source_internal.h"
 
 #define MAX_ACTORS 64
 #define DEFAULT_BUDGET 1000000
@@ -408,7 +409,7 @@ static void *free_actor_main(void *p) {
 }
 
 static uint64_t free_seed;
-static __thread uint64_t free_rng;
+static __thread lg__rng free_rng; /* free mode: data choices, per thread */
 
 static bool execute_free(const lg_exec_opts *o, const lg_root *roots, size_t nroots,
                          lg_exec_result *res) {
@@ -676,16 +677,9 @@ uint64_t lg_now(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t splitmix(uint64_t *x) {
-  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 uint32_t lg_choose_at(uint32_t n, lg_site site) {
   if (n <= 1) return 0;
   if (S.running) return decide(LG_CHOICE_DATA, site, n, LG_NO_CURRENT, NULL);
-  if (!free_rng) free_rng = free_seed ^ ((uint64_t)lg__gettid() << 32) ^ 0x6c67;
-  return (uint32_t)(splitmix(&free_rng) % n);
+  if (!free_rng.s) free_rng = lg__rng_for(free_seed, (uint64_t)lg__gettid(), 0);
+  return lg__rng_below(&free_rng, n);
 }
