@@ -262,6 +262,56 @@ static void bench_sched_4x25_free(void) {
   emit("sched_4x25_free", "ratio", c.exec_per_s / free_eps, 2, "controlled/free");
 }
 
+/* Contention: each step takes a shared mutex, yields while holding it, and lets it go, so the
+ * other actors' lock calls block (the blocking path of the thread layer). */
+static lg_mutex bench_mutex = LG_MUTEX_INIT;
+
+static void locker(void *arg) {
+  long steps = (long)(intptr_t)arg;
+  for (long i = 0; i < steps; i++) {
+    lg_mutex_lock(&bench_mutex);
+    sink = sink + 1;
+    lg_yield();
+    lg_mutex_unlock(&bench_mutex);
+  }
+}
+
+static run_stats run_lockers(lg_source *src, uint64_t execs) {
+  lg_root roots[ACTORS];
+  for (size_t i = 0; i < ACTORS; i++)
+    roots[i] = (lg_root){.fn = locker, .arg = (void *)(intptr_t)STEPS, .name = "locker"};
+  lg_exec_opts o = {.mode = LG_SCHED_CONTROLLED};
+  run_stats st = {0};
+  double t0 = now_s();
+  for (uint64_t i = 0; i < execs; i++) {
+    lg_exec_result res;
+    if (!lg_sched_execute(&o, src, roots, ACTORS, &res) || res.verdict != LG_VERDICT_OK)
+      fail("mutex execution %llu did not end ok", (unsigned long long)i);
+    st.points += res.points;
+  }
+  st.seconds = now_s() - t0;
+  st.executions = execs;
+  return st;
+}
+
+static void bench_sched_4x25_mutex(void) {
+  lg_source *src = lg_source_random(0x6d75746578ULL);
+  if (!src) fail("cannot make a random source");
+  run_stats warm = run_lockers(src, 1000);
+  uint64_t execs = size_reps(&warm, CONTROLLED_REP_S, CONTROLLED_MIN_EXECS / 4);
+  double eps[REPS], nspp[REPS];
+  for (int r = 0; r < REPS; r++) {
+    run_stats st = run_lockers(src, execs);
+    eps[r] = (double)st.executions / st.seconds;
+    nspp[r] = st.seconds * 1e9 / (double)st.points;
+  }
+  lg_source_free(src);
+  size_t m = median_index(eps, REPS);
+  emit("sched_4x25_mutex", "exec_per_sec", eps[m], 0, "exec/s");
+  emit("sched_4x25_mutex", "ns_per_point", nspp[m], 2, "ns");
+  emit("sched_4x25_mutex", "executions", (double)execs, 0, "executions");
+}
+
 #define DFS_ACTORS 2
 #define DFS_STEPS 10
 #define DFS_EXPECTED 184756ULL /* C(20, 10): where 10 + 10 steps can interleave */
@@ -316,6 +366,8 @@ static const struct {
      "controlled executions of 4 actors x 25 steps under lg_source_random: exec/s, ns/point"},
     {"sched_4x25_free", bench_sched_4x25_free,
      "the same workload free-running (pthreads, sched_yield): exec/s, controlled/free ratio"},
+    {"sched_4x25_mutex", bench_sched_4x25_mutex,
+     "4 actors x 25 steps contending for one mutex (a yield while holding it): exec/s, ns/point"},
     {"dfs_2x10", bench_dfs_2x10,
      "the complete exhaustive search over 2 actors x 10 steps: seconds, 184756 executions"},
 };

@@ -38,6 +38,9 @@ BENCHMARKS = (
               "the same workload free-running (LG_SCHED_FREE: pthreads, lg_yield = sched_yield), "
               "the stress baseline: exec/s, and `ratio` = controlled exec/s / free exec/s "
               "measured in the same process"),
+    Benchmark("sched_4x25_mutex", "sched_bench",
+              "4 actors x 25 steps contending for one lg_mutex, yielding while they hold it, so "
+              "lock calls block: exec/s and ns per scheduling point (the blocking path)"),
     Benchmark("dfs_2x10", "sched_bench",
               "the complete exhaustive search lg_source_dfs(UINT32_MAX) over 2 actors x 10 "
               "steps: seconds, and its execution count (must be C(20,10) = 184756)"),
