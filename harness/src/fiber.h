@@ -7,6 +7,8 @@
 
 #include "internal.h"
 
+#include <lifeguard/stack.h>
+
 /* A context: a fiber, or the thread's own stack. */
 typedef struct lg__ctx {
   void *sp;          /* saved stack pointer while switched out */
@@ -36,6 +38,10 @@ LG_HIDDEN void lg__fiber_switch(lg__ctx *from, lg__ctx *to, bool from_finished);
 
 /* To be called first thing in a fiber's entry function. */
 LG_HIDDEN void lg__fiber_entered(void);
+
+/* Captures the stack of a suspended context from a frame of it, within its stack [lo, hi)
+ * (frame pointers only: the unwind tables only describe the running stack). */
+LG_HIDDEN lg_stack_id lg__stack_capture_suspended(void *frame, uintptr_t lo, uintptr_t hi);
 
 /* Tells the stack unwinder the bounds of the stack now running (0, 0 = the thread's own). */
 LG_HIDDEN void lg__stack_set_bounds(uintptr_t lo, uintptr_t hi);

@@ -31,8 +31,8 @@ struct lg_actor {
   actor_state state;
   wait_kind waiting;        /* what a BLOCKED actor waits for */
   const void *wait_obj;
-  lg_site wait_site;
-  lg_stack_id wait_stack;   /* where it blocked (for deadlock reports) */
+  void *wait_frame;         /* the thread-layer frame it blocked in: its stack, for a
+                               deadlock report, is read from there only if one is made */
   uint64_t wake_at;         /* virtual deadline of a timed wait, NEVER if none */
   bool timed_out;
   lg_site resume_site;      /* the point it is suspended at (coverage) */
@@ -255,7 +255,9 @@ __attribute__((noreturn)) static void deadlock(lg_actor *cur) {
       static const char *names[] = {"current", "waiter1", "waiter2", "waiter3"};
       lg_report_stack *s = &r.stacks[r.nstacks];
       s->name = names[r.nstacks];
-      s->id = order[i]->wait_stack;
+      const lg_actor *w = order[i];
+      s->id = lg__stack_capture_suspended(w->wait_frame, (uintptr_t)w->ctx.stack_lo,
+                                          (uintptr_t)w->ctx.stack_lo + w->ctx.stack_size);
       s->tid = (int)order[i]->id;
       s->title[0] = '\0';
       if (r.nstacks > 0)
@@ -330,22 +332,21 @@ static void reschedule(lg_site site, bool goes_on, void *frame) {
   lg_actor *cur = S.current;
   if (++S.points > S.budget) livelock(cur, frame);
   cur->resume_site = site;
-  lg_actor *next = pick_next(cur, goes_on, site);
+  lg_actor *next = pick_next(cur, goes_on, site); /* never NULL: cur has not finished */
   if (next == cur) return;
-  cov_switch(site, next ? next->resume_site : 0);
+  cov_switch(site, next->resume_site);
   switch_to(cur, next, false);
 }
 
 /* Marks the running actor blocked on `obj`, remembering where. */
-static void block(wait_kind w, const void *obj, uint64_t wake_at, lg_site site, void *frame) {
+static void block(wait_kind w, const void *obj, uint64_t wake_at, void *frame) {
   lg_actor *a = S.current;
   a->state = BLOCKED;
   a->waiting = w;
   a->wait_obj = obj;
-  a->wait_site = site;
+  a->wait_frame = frame;
   a->wake_at = wake_at;
   a->timed_out = false;
-  a->wait_stack = lg_stack_capture(frame);
 }
 
 static void wake(lg_actor *a) {
@@ -455,9 +456,7 @@ bool lg_sched_execute(const lg_exec_opts *o, lg_source *src, const lg_root *root
   if (first) switch_to(NULL, first, false);
   /* Back on the thread's own stack: the execution is over. */
   S.running = false;
-  S.current = NULL;
-  lg__stack_set_bounds((uintptr_t)S.thread_ctx.stack_lo,
-                       (uintptr_t)S.thread_ctx.stack_lo + S.thread_ctx.stack_size);
+  S.current = NULL; /* (the switch back set the unwinder's bounds to this stack) */
   for (uint32_t i = 0; i < S.nactors; i++) lg__fiber_release(&S.actors[i].ctx);
   if (S.verdict == LG_VERDICT_OK && lg_report_count() != reports_before)
     S.verdict = LG_VERDICT_FAULT; /* a detector reported and the process lived on */
@@ -502,7 +501,7 @@ void lg_join_at(lg_actor *a, lg_site site) {
   }
   reschedule(site, true, FRAME);
   while (a->state != DONE) {
-    block(WAIT_JOIN, a, NEVER, site, FRAME);
+    block(WAIT_JOIN, a, NEVER, FRAME);
     reschedule(site, false, FRAME);
   }
 }
@@ -531,7 +530,7 @@ void lg_mutex_lock_at(lg_mutex *m, lg_site site) {
   }
   reschedule(site, true, FRAME);
   while (m->owner) {
-    block(WAIT_MUTEX, m, NEVER, site, FRAME);
+    block(WAIT_MUTEX, m, NEVER, FRAME);
     reschedule(site, false, FRAME);
   }
   m->owner = S.current;
@@ -565,12 +564,12 @@ static bool cond_wait_controlled(lg_cond *c, lg_mutex *m, uint64_t deadline, lg_
                                  void *frame) {
   m->owner = NULL;
   wake_all(WAIT_MUTEX, m);
-  block(WAIT_COND, c, deadline, site, frame);
+  block(WAIT_COND, c, deadline, frame);
   reschedule(site, false, frame);
   bool timed_out = S.current->timed_out;
   S.current->timed_out = false;
   while (m->owner) {
-    block(WAIT_MUTEX, m, NEVER, site, frame);
+    block(WAIT_MUTEX, m, NEVER, frame);
     reschedule(site, false, frame);
   }
   m->owner = S.current;
@@ -666,7 +665,7 @@ void lg_sleep_at(uint64_t ns, lg_site site) {
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
     return;
   }
-  block(WAIT_SLEEP, NULL, ns > NEVER - S.now ? NEVER - 1 : S.now + ns, site, FRAME);
+  block(WAIT_SLEEP, NULL, ns > NEVER - S.now ? NEVER - 1 : S.now + ns, FRAME);
   reschedule(site, false, FRAME);
 }
 

@@ -46,16 +46,15 @@ static void thread_stack_bounds(void) {
   lg__busy--;
 }
 
-/* Walks saved frame pointers from `frame`, keeping only frames that stay inside this
- * thread's stack and grow upward, so a frame without a frame pointer ends the walk instead
- * of reading garbage. */
-static size_t unwind_fp(void *frame, uintptr_t *pcs, size_t max) {
-  if (stack_hi == 0) thread_stack_bounds();
+/* Walks saved frame pointers from `frame`, keeping only frames that stay inside the stack
+ * [lo, hi) and grow upward, so a frame without a frame pointer ends the walk instead of
+ * reading garbage. */
+static size_t unwind_fp(void *frame, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, size_t max) {
   size_t n = 0;
   uintptr_t fp = (uintptr_t)frame;
   while (n < max) {
     if (fp & (sizeof(void *) - 1)) break;
-    if (stack_lo && (fp < stack_lo || fp + 2 * sizeof(void *) > stack_hi)) break;
+    if (lo && (fp < lo || fp + 2 * sizeof(void *) > hi)) break;
     uintptr_t next = ((uintptr_t *)fp)[0];
     uintptr_t pc = ((uintptr_t *)fp)[1];
     if (pc < 4096) break;
@@ -148,11 +147,17 @@ lg_stack_id lg_stack_capture(void *frame) {
   const lg__options *o = lg__opts();
   uintptr_t pcs[LG_STACK_MAX];
   size_t max = (size_t)o->stack_depth;
-  size_t n = o->fast_unwind ? unwind_fp(frame, pcs, max) : 0;
+  if (stack_hi == 0) thread_stack_bounds();
+  size_t n = o->fast_unwind ? unwind_fp(frame, stack_lo, stack_hi, pcs, max) : 0;
   /* A walk that ends this early went through code without frame pointers (an uninstrumented
    * library): ask the unwind tables instead. */
   if (n < 3 && max >= 3) n = unwind_slow(frame, pcs, max);
   return depot_put(pcs, n);
+}
+
+lg_stack_id lg__stack_capture_suspended(void *frame, uintptr_t lo, uintptr_t hi) {
+  uintptr_t pcs[LG_STACK_MAX];
+  return depot_put(pcs, unwind_fp(frame, lo, hi, pcs, (size_t)lg__opts()->stack_depth));
 }
 
 size_t lg_stack_pcs(lg_stack_id id, const uintptr_t **pcs) {

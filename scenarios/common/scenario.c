@@ -165,7 +165,6 @@ static int run_iterations(const lg_scenario_program *p, const lg_scenario *sc, l
   int before = st->until ? -1 : live_descriptors();
   unsigned long done = 0;
   bool exhausted = false;
-  int status = LG_SCENARIO_CLEAN;
   for (; done < st->iterations; done++) {
     if (st->budget > 0 && seconds_since(&t0) > st->budget) break;
     root_arg a = {.sc = sc, .ctx = {.variant = variant, .seed = st->seed, .iteration = done}};
@@ -226,7 +225,6 @@ static int run_iterations(const lg_scenario_program *p, const lg_scenario *sc, l
   printf("%s: %s (%s): clean, %lu execution(s), strategy %s%s\n", p->program, sc->name,
          variant_name, done, strategy_names[st->strat],
          exhausted ? ", every schedule explored" : "");
-  (void)status;
   return 0;
 }
 
