@@ -17,6 +17,11 @@ static const struct {
     [LG_FAULT_SOCKET_CLOSE_IN_DROP] = {"socket-close-in-drop", "fujiapple852/trippy#1443"},
     [LG_FAULT_SOCKET_VALIDATE_CLOSE] = {"socket-validate-close", "fujiapple852/trippy#1443"},
     [LG_FAULT_FCLOSE_THEN_CLOSE] = {"fclose-then-close", "bedrocklinux/bedrocklinux-userland#334"},
+    [LG_FAULT_PIPE_POST_RAW_TOKEN] = {"pipe-post-raw-token",
+                                      "tokio-rs/tokio#6369, tokio-rs/mio#1760 (mio 0.8.10)"},
+    [LG_FAULT_PIPE_EVENT_PRESENCE_CHECK] = {"pipe-event-presence-check",
+                                            "tokio-rs/mio 0.8.11 event_done (io.token.is_some())"},
+    [LG_FAULT_PORT_STALE_BATCH] = {"port-stale-batch", "joyent/libuv#826, libuv PR #971"},
 };
 
 static atomic_uint enabled;

@@ -129,9 +129,12 @@ static void write_schedule_now(void) {
  * callback: it has one slot, and libFuzzer needs it to write the crash input.) */
 void __asan_set_error_report_callback(void (*callback)(const char *)) __attribute__((weak));
 
+static lg_crash_hook crash_hook;
+static pthread_once_t crash_once = PTHREAD_ONCE_INIT;
+
 static void on_asan_report(const char *text) {
-  (void)text;
   write_schedule_now();
+  if (crash_hook) crash_hook(text);
 }
 
 static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
@@ -139,6 +142,7 @@ static struct sigaction previous[sizeof fatal_signals / sizeof *fatal_signals];
 
 static void on_fatal_signal(int sig, siginfo_t *info, void *uctx) {
   write_schedule_now();
+  if (crash_hook) crash_hook(NULL);
   for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
     if (fatal_signals[i] == sig) {
       /* hand the signal on: to the handler that was there before (libFuzzer's, say), or to
@@ -171,6 +175,11 @@ static void install_crash_writers(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(fatal_signals[i], &sa, &previous[i]);
   }
+}
+
+void lg_sched_set_crash_hook(lg_crash_hook fn) {
+  crash_hook = fn;
+  pthread_once(&crash_once, install_crash_writers);
 }
 
 /* ---- decisions ---------------------------------------------------------------------- */
@@ -436,7 +445,6 @@ bool lg_sched_execute(const lg_exec_opts *o, lg_source *src, const lg_root *root
     lg__fiber_thread_ctx(&S.thread_ctx);
     S.thread_ctx_ready = true;
     lg_report_set_schedule_provider(schedule_for_report);
-    static pthread_once_t crash_once = PTHREAD_ONCE_INIT;
     pthread_once(&crash_once, install_crash_writers);
   }
   if (!src->begin(src)) return false;

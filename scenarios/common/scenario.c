@@ -137,6 +137,26 @@ static void until_hook(const lg_report_view *v, void *arg) {
   if (strcmp(v->report->kind, until_kind) == 0) until_hits++;
 }
 
+static double seconds_since(const struct timespec *t0);
+
+/* Where the run is, for a crash that ends it: ASan's reports do not return. */
+static unsigned long until_done;
+static struct timespec until_t0;
+
+/* ASan's report of the kind --until waits for ends the process: say it was found first. */
+static void until_crash_hook(const char *text) {
+  static const char head[] = "ERROR: AddressSanitizer: ";
+  const char *at = text ? strstr(text, head) : NULL;
+  if (!at) return;
+  at += sizeof head - 1;
+  size_t n = strlen(until_kind);
+  if (strncmp(at, until_kind, n) != 0 || (at[n] != ' ' && at[n] != '\n' && at[n] != 0)) return;
+  char line[256];
+  int len = snprintf(line, sizeof line, "ttd: kind=%s found=1 executions=%lu seconds=%.6f schedule=-\n",
+                     until_kind, until_done + 1, seconds_since(&until_t0));
+  if (len > 0) (void)!write(1, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+}
+
 static double seconds_since(const struct timespec *t0) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -162,10 +182,12 @@ static int run_iterations(const lg_scenario_program *p, const lg_scenario *sc, l
                        .seed = st->seed};
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
+  until_t0 = t0;
   int before = st->until ? -1 : live_descriptors();
   unsigned long done = 0;
   bool exhausted = false;
   for (; done < st->iterations; done++) {
+    until_done = done;
     if (st->budget > 0 && seconds_since(&t0) > st->budget) break;
     root_arg a = {.sc = sc, .ctx = {.variant = variant, .seed = st->seed, .iteration = done}};
     if (st->strat == STRAT_FREE) {
@@ -325,6 +347,7 @@ int lg_scenario_main(const lg_scenario_program *p, int argc, char **argv) {
     until_kind = st.until;
     lg_options_set("halt_on_error=0");
     lg_report_set_hook(until_hook, NULL);
+    lg_sched_set_crash_hook(until_crash_hook);
   }
 
   lg_fault_reset();

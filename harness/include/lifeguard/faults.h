@@ -19,6 +19,14 @@ typedef enum lg_fault_id {
   LG_FAULT_SOCKET_VALIDATE_CLOSE,
   /* bedrocklinux-userland#334 shape: a stream is closed, then its descriptor number again */
   LG_FAULT_FCLOSE_THEN_CLOSE,
+  /* tokio#6369 / mio 0.8.10: a named pipe posts readiness with the raw token and no reference */
+  LG_FAULT_PIPE_POST_RAW_TOKEN,
+  /* mio 0.8.11's residual: the consumer of a posted event checks that the pipe is registered,
+   * not that it is still the registration the event was posted for */
+  LG_FAULT_PIPE_EVENT_PRESENCE_CHECK,
+  /* libuv#826: a registration closed inside a callback keeps its stale entries in the current
+   * poll batch */
+  LG_FAULT_PORT_STALE_BATCH,
   LG_FAULT__COUNT
 } lg_fault_id;
 

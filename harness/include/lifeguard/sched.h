@@ -80,6 +80,13 @@ bool lg_sched_controlled(void);
 /* The schedule string of this thread's current (or last) controlled execution. */
 const char *lg_sched_schedule_string(void);
 
+/* Called once a crash is certain, before the process dies: with the text of an
+ * AddressSanitizer report, or with NULL from a fatal signal (SIGSEGV, SIGABRT, ...; then only
+ * async-signal-safe calls are allowed). Installs the crash writers (which print the running
+ * execution's schedule) even when no controlled execution ever runs. */
+typedef void (*lg_crash_hook)(const char *asan_report);
+void lg_sched_set_crash_hook(lg_crash_hook fn);
+
 /* ---- the thread layer (each call is a scheduling point) ----------------------------- */
 
 lg_actor *lg_spawn_at(lg_actor_fn fn, void *arg, const char *name, lg_site site);

@@ -1,0 +1,429 @@
+/* Named pipes: mio's src/sys/windows/named_pipe.rs, on AF_UNIX stream sockets and the
+ * completion port. See lgrt/pipe.h for the shape and for where the historical bug sits. */
+#define _GNU_SOURCE
+#include <lgrt/pipe.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <lifeguard/faults.h>
+#include <lifeguard/sched.h>
+
+#define BUF_SIZE 4096
+
+enum read_state { READ_NONE, READ_PENDING, READ_OK, READ_ERR };
+
+struct inner {
+  uint64_t refs;
+  int fd;        /* the connection; -1 until a server is connected */
+  int listen_fd; /* a server's listening socket; -1 for a client */
+  lgrt_overlapped connect_ovl, read_ovl, event_ovl;
+  lg_mutex lock; /* everything in io */
+  struct {
+    lgrt_port *cp;
+    uint64_t token;
+    bool registered;
+    uint32_t generation; /* bumped at each register */
+    bool connected, connecting;
+    bool eof_seen; /* the peer is gone: every new read fails at once */
+    enum read_state read;
+    bool read_armed; /* a read is armed on the port and its completion not yet consumed */
+    int read_err;    /* READ_ERR: 0 = end of stream (ERROR_BROKEN_PIPE), else an errno */
+    size_t len, pos;
+    unsigned char buf[BUF_SIZE];
+  } io;
+};
+
+struct lgrt_pipe {
+  struct inner *inner;
+};
+
+static long live_inners;
+
+long lgrt_pipe_live_inners(void) { return __atomic_load_n(&live_inners, __ATOMIC_RELAXED); }
+
+#define INNER_OF(ovl, field) ((struct inner *)((char *)(ovl) - offsetof(struct inner, field)))
+
+static void ref(struct inner *in) { __atomic_fetch_add(&in->refs, 1, __ATOMIC_RELAXED); }
+
+static void unref(struct inner *in) {
+  if (__atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+  if (in->fd >= 0) close(in->fd);
+  if (in->listen_fd >= 0) close(in->listen_fd);
+  lg_mutex_destroy(&in->lock);
+  free(in);
+  __atomic_fetch_sub(&live_inners, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- readiness out of the pipe (called with the lock held, by a caller holding a
+ *      reference) ------------------------------------------------------------------- */
+
+static void notify(struct inner *in, uint32_t readiness, lgrt_events *events) {
+  if (!in->io.registered) return;
+  if (events) { /* the driver's own thread, inside a completion */
+    lgrt_events_push(events, in->io.token, readiness);
+    return;
+  }
+  lgrt_packet pkt = {.key = in->io.token, .ovl = NULL, .flags = readiness, .bytes = 0};
+  if (lg_fault(LG_FAULT_PIPE_POST_RAW_TOKEN)) {
+    /* tokio#6369, mio 0.8.10 notify_readable/notify_writable without events:
+     * cp.post(ev.to_completion_status()) -- no overlapped, the user's token as the key, and
+     * nothing keeps what the token names alive until the packet is consumed. */
+    lgrt_port_post(in->io.cp, &pkt);
+    return;
+  }
+  /* mio 0.8.11 schedule_event: the packet names the event overlapped and owns a reference;
+   * it also carries the registration's generation for its consumer to check. */
+  pkt.ovl = &in->event_ovl;
+  pkt.bytes = in->io.generation;
+  ref(in);
+  if (lgrt_port_post(in->io.cp, &pkt) != 0)
+    __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL); /* the caller's reference remains */
+}
+
+static void event_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events *out) {
+  struct inner *in = INNER_OF(ovl, event_ovl);
+  if (out) {
+    lg_mutex_lock(&in->lock);
+    bool live = in->io.registered;
+    /* mio 0.8.11 checks io.token.is_some(): a pipe registered again since the post passes
+     * and the old token is delivered. The fix compares the registration's generation. */
+    if (live && !lg_fault(LG_FAULT_PIPE_EVENT_PRESENCE_CHECK))
+      live = in->io.generation == pkt->bytes;
+    if (live) lgrt_events_push(out, pkt->key, pkt->flags);
+    lg_mutex_unlock(&in->lock);
+  }
+  unref(in); /* the reference the post took */
+}
+
+/* Arms a read, or, when the peer is gone, fails it at once and says READABLE. Returns true
+ * when a read is now pending or its result is ready. */
+static bool schedule_read(struct inner *in, lgrt_events *events) {
+  if (in->io.read != READ_NONE) return true;
+  if (!in->io.cp || !in->io.connected) return false;
+  if (in->io.eof_seen) {
+    /* ReadFile on a pipe whose other end is gone fails at once with ERROR_BROKEN_PIPE */
+    in->io.read = READ_ERR;
+    in->io.read_err = 0;
+    notify(in, LGRT_READABLE, events);
+    return true;
+  }
+  ref(in); /* the pending operation's */
+  in->io.read = READ_PENDING;
+  in->io.read_armed = true;
+  int err = lgrt_port_watch(in->io.cp, in->fd, LGRT_READABLE, 0, &in->read_ovl, true);
+  if (err) {
+    in->io.read_armed = false;
+    in->io.read = READ_ERR;
+    in->io.read_err = -err;
+    __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
+    notify(in, LGRT_READABLE, events);
+  }
+  return true;
+}
+
+/* After register or connect: arm the read, say WRITABLE (and READABLE if a result waits). */
+static void post_register(struct inner *in, lgrt_events *events) {
+  if (!in->io.connected) return;
+  bool had_result = in->io.read == READ_OK || in->io.read == READ_ERR;
+  schedule_read(in, events);
+  if (had_result) notify(in, LGRT_READABLE, events);
+  notify(in, LGRT_WRITABLE, events);
+}
+
+static void read_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events *out) {
+  struct inner *in = INNER_OF(ovl, read_ovl);
+  if (pkt->flags & LGRT_CANCELLED) {
+    lg_mutex_lock(&in->lock);
+    if (in->io.read == READ_PENDING && !in->io.read_armed) in->io.read = READ_NONE;
+    lg_mutex_unlock(&in->lock);
+    unref(in);
+    return;
+  }
+  if (!out) return; /* readiness is never queued, only posted packets are drained at close */
+  lg_mutex_lock(&in->lock);
+  if (!in->io.read_armed) {
+    /* cancelled after the port produced this completion: the cancellation packet, consumed
+     * after it, owns the operation's reference */
+    lg_mutex_unlock(&in->lock);
+    return;
+  }
+  in->io.read_armed = false;
+  ssize_t n = recv(in->fd, in->io.buf, sizeof in->io.buf, MSG_DONTWAIT);
+  if (n > 0) {
+    in->io.read = READ_OK;
+    in->io.len = (size_t)n;
+    in->io.pos = 0;
+    notify(in, LGRT_READABLE, out);
+  } else if (n == 0) {
+    in->io.eof_seen = true;
+    in->io.read = READ_ERR;
+    in->io.read_err = 0;
+    notify(in, LGRT_READABLE | LGRT_READ_CLOSED, out);
+  } else if (errno == EAGAIN || errno == EINTR) {
+    in->io.read = READ_NONE;
+    schedule_read(in, out);
+  } else {
+    in->io.read = READ_ERR;
+    in->io.read_err = errno;
+    notify(in, LGRT_READABLE | LGRT_ERROR, out);
+  }
+  lg_mutex_unlock(&in->lock);
+  unref(in); /* the completed operation's */
+}
+
+static void connect_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events *out) {
+  struct inner *in = INNER_OF(ovl, connect_ovl);
+  if ((pkt->flags & LGRT_CANCELLED) || !out) {
+    if (pkt->flags & LGRT_CANCELLED) unref(in);
+    return;
+  }
+  lg_mutex_lock(&in->lock);
+  if (!in->io.connecting) { /* cancelled meanwhile; see read_done */
+    lg_mutex_unlock(&in->lock);
+    return;
+  }
+  in->io.connecting = false;
+  int fd = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    in->fd = fd;
+    in->io.connected = true;
+    post_register(in, out);
+  } else if ((errno == EAGAIN || errno == EINTR) && in->io.cp) {
+    ref(in);
+    in->io.connecting = true;
+    lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
+  }
+  lg_mutex_unlock(&in->lock);
+  unref(in);
+}
+
+/* ---- creation ----------------------------------------------------------------------- */
+
+static struct inner *inner_new(int fd, int listen_fd) {
+  struct inner *in = calloc(1, sizeof *in);
+  if (!in) return NULL;
+  in->refs = 1;
+  in->fd = fd;
+  in->listen_fd = listen_fd;
+  in->connect_ovl.done = connect_done;
+  in->read_ovl.done = read_done;
+  in->event_ovl.done = event_done;
+  lg_mutex_init(&in->lock);
+  __atomic_fetch_add(&live_inners, 1, __ATOMIC_RELAXED);
+  return in;
+}
+
+static socklen_t pipe_addr(const char *name, struct sockaddr_un *sa) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  size_t n = strlen(name);
+  if (n > sizeof sa->sun_path - 1) n = sizeof sa->sun_path - 1;
+  memcpy(sa->sun_path + 1, name, n); /* abstract namespace: a leading NUL */
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+static int wrap(struct inner *in, lgrt_pipe **out) {
+  lgrt_pipe *p = malloc(sizeof *p);
+  if (!p) {
+    unref(in);
+    return -ENOMEM;
+  }
+  p->inner = in;
+  *out = p;
+  return 0;
+}
+
+int lgrt_pipe_server_create(const char *name, lgrt_pipe **out) {
+  struct sockaddr_un sa;
+  socklen_t len = pipe_addr(name, &sa);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 16) < 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  struct inner *in = inner_new(-1, fd);
+  if (!in) {
+    close(fd);
+    return -ENOMEM;
+  }
+  return wrap(in, out);
+}
+
+int lgrt_pipe_client_open(const char *name, lgrt_pipe **out) {
+  struct sockaddr_un sa;
+  socklen_t len = pipe_addr(name, &sa);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  struct inner *in = inner_new(fd, -1);
+  if (!in) {
+    close(fd);
+    return -ENOMEM;
+  }
+  in->io.connected = true;
+  return wrap(in, out);
+}
+
+int lgrt_pipe_server_connect(lgrt_pipe *p) {
+  struct inner *in = p->inner;
+  int ret;
+  lg_mutex_lock(&in->lock);
+  if (in->listen_fd < 0 || in->io.connected) {
+    ret = -EISCONN;
+  } else if (in->io.connecting) {
+    ret = -EINPROGRESS;
+  } else {
+    int fd = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      in->fd = fd;
+      in->io.connected = true;
+      post_register(in, NULL); /* mio: an immediate connect posts the registration's readiness */
+      ret = 0;
+    } else if (errno != EAGAIN) {
+      ret = -errno;
+    } else if (!in->io.cp) {
+      ret = -EAGAIN; /* nothing to complete on: register first */
+    } else {
+      ref(in); /* the pending connect's */
+      in->io.connecting = true;
+      ret = lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
+      if (ret) {
+        in->io.connecting = false;
+        __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
+      } else {
+        ret = -EINPROGRESS;
+      }
+    }
+  }
+  lg_mutex_unlock(&in->lock);
+  return ret;
+}
+
+/* ---- I/O ---------------------------------------------------------------------------- */
+
+ssize_t lgrt_pipe_read(lgrt_pipe *p, void *buf, size_t cap) {
+  struct inner *in = p->inner;
+  ssize_t ret;
+  lg_mutex_lock(&in->lock);
+  switch (in->io.read) {
+  case READ_NONE:
+    schedule_read(in, NULL);
+    ret = -EAGAIN;
+    break;
+  case READ_PENDING:
+    ret = -EAGAIN;
+    break;
+  case READ_OK: {
+    size_t n = in->io.len - in->io.pos;
+    if (n > cap) n = cap;
+    memcpy(buf, in->io.buf + in->io.pos, n);
+    in->io.pos += n;
+    if (in->io.pos == in->io.len) {
+      in->io.read = READ_NONE;
+      schedule_read(in, NULL);
+    }
+    ret = (ssize_t)n;
+    break;
+  }
+  default: /* READ_ERR */
+    in->io.read = READ_NONE;
+    if (in->io.read_err == 0) {
+      /* mio: Err(ERROR_BROKEN_PIPE) reads as Ok(0) and schedules the next read, which fails
+       * at once and says READABLE from user context (the second raw post of tokio#6369) */
+      schedule_read(in, NULL);
+      ret = 0;
+    } else {
+      ret = -in->io.read_err;
+    }
+    break;
+  }
+  lg_mutex_unlock(&in->lock);
+  return ret;
+}
+
+ssize_t lgrt_pipe_write(lgrt_pipe *p, const void *buf, size_t len) {
+  struct inner *in = p->inner;
+  lg_mutex_lock(&in->lock);
+  int fd = in->io.connected ? in->fd : -1;
+  lg_mutex_unlock(&in->lock);
+  if (fd < 0) return -ENOTCONN;
+  ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return n < 0 ? -errno : n;
+}
+
+int lgrt_pipe_disconnect(lgrt_pipe *p) {
+  struct inner *in = p->inner;
+  lg_mutex_lock(&in->lock);
+  int ret = in->io.connected ? (shutdown(in->fd, SHUT_RDWR) == 0 ? 0 : -errno) : -ENOTCONN;
+  lg_mutex_unlock(&in->lock);
+  return ret;
+}
+
+void lgrt_pipe_drop(lgrt_pipe *p) {
+  if (!p) return;
+  struct inner *in = p->inner;
+  lg_mutex_lock(&in->lock);
+  /* NamedPipe::drop cancels pending reads and connects (CancelIoEx); each cancelled operation
+   * still completes, once, and its completion releases the operation's reference. */
+  if (in->io.read_armed) {
+    in->io.read_armed = false;
+    lgrt_port_unwatch(in->io.cp, in->fd);
+    lgrt_port_post(in->io.cp, &(lgrt_packet){0, &in->read_ovl, LGRT_CANCELLED, 0});
+  }
+  if (in->io.connecting) {
+    in->io.connecting = false;
+    lgrt_port_unwatch(in->io.cp, in->listen_fd);
+    lgrt_port_post(in->io.cp, &(lgrt_packet){0, &in->connect_ovl, LGRT_CANCELLED, 0});
+  }
+  lg_mutex_unlock(&in->lock);
+  free(p);
+  unref(in);
+}
+
+/* ---- registration ------------------------------------------------------------------- */
+
+static int pipe_reg(void *src, lgrt_port *port, uint64_t token, uint32_t interest) {
+  (void)interest;
+  struct inner *in = ((lgrt_pipe *)src)->inner;
+  int ret = 0;
+  lg_mutex_lock(&in->lock);
+  if (in->io.registered) {
+    ret = -EEXIST;
+  } else if (in->io.cp && in->io.cp != port) {
+    ret = -EINVAL; /* one completion port per handle, as on Windows */
+  } else {
+    in->io.cp = port;
+    in->io.token = token;
+    in->io.registered = true;
+    in->io.generation++;
+    post_register(in, NULL); /* mio: register posts the pipe's current readiness */
+  }
+  lg_mutex_unlock(&in->lock);
+  return ret;
+}
+
+static int pipe_dereg(void *src, lgrt_port *port) {
+  (void)port;
+  struct inner *in = ((lgrt_pipe *)src)->inner;
+  lg_mutex_lock(&in->lock);
+  int ret = in->io.registered ? 0 : -ENOENT;
+  in->io.registered = false; /* mio: io.token = None; packets already posted stay posted */
+  in->io.token = 0;
+  lg_mutex_unlock(&in->lock);
+  return ret;
+}
+
+const lgrt_source_ops lgrt_pipe_source = {pipe_reg, pipe_dereg};

@@ -1,0 +1,319 @@
+/* Class pipe-disconnect: an I/O completion delivered to a freed registration (tokio#6369 /
+ * mio 0.8.10, and its relatives).
+ *
+ * The runtime pieces live in runtime/{port,io,pipe}; these are the application sequences
+ * that lead the driver to dispatch a stale token, each written the way the original code
+ * did it (tokio's PollEvented over mio's NamedPipe). Under ASan a buggy run is a
+ * heap-use-after-free whose access is in lgrt_sched_io_set_readiness (the readiness update)
+ * and whose free is in lgrt_driver_release_pending (the registration set's release). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <lgrt/io.h>
+#include <lgrt/pipe.h>
+#include <lifeguard/faults.h>
+#include <lifeguard/sched.h>
+
+#include "common/scenario.h"
+
+#define NOINLINE __attribute__((noinline))
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static void pipe_name(char *buf, size_t cap) {
+  static unsigned long counter;
+  snprintf(buf, cap, "lifeguard-pipe-%d-%lu", (int)getpid(), counter++);
+}
+
+/* A pipe registered with the driver: tokio's NamedPipeServer / NamedPipeClient. */
+typedef struct tokio_pipe {
+  lgrt_pipe *pipe;
+  lgrt_registration reg;
+} tokio_pipe;
+
+static int tokio_pipe_register(tokio_pipe *t, lgrt_driver *d) {
+  return lgrt_registration_new(&t->reg, d, t->pipe, &lgrt_pipe_source,
+                               LGRT_READABLE | LGRT_WRITABLE);
+}
+
+/* Drop: PollEvented::drop deregisters (the object goes to the pending-release list), then
+ * the mio pipe is dropped. */
+static void tokio_pipe_drop(tokio_pipe *t) {
+  lgrt_registration_drop(&t->reg);
+  lgrt_pipe_drop(t->pipe);
+  t->pipe = NULL;
+}
+
+/* Reads until data or end of stream, waiting for READABLE; returns bytes, 0 at the end. */
+static ssize_t tokio_pipe_read(tokio_pipe *t, void *buf, size_t cap) {
+  for (;;) {
+    lgrt_registration_clear(&t->reg, LGRT_READABLE);
+    ssize_t n = lgrt_pipe_read(t->pipe, buf, cap);
+    if (n != -EAGAIN) return n;
+    if (!(lgrt_registration_wait(&t->reg, LGRT_READABLE, -1) & LGRT_READABLE))
+      return -ECANCELED; /* the driver shut down */
+  }
+}
+
+/* The tail every scenario shares: consume the cancellations, close the driver, and check
+ * that every pipe's inner state went away (a packet holding a reference would keep one). */
+static int finish(lgrt_driver *d, long inners_before) {
+  lgrt_driver_turn(d, 0);
+  lgrt_driver_close(d);
+  long left = lgrt_pipe_live_inners() - inners_before;
+  if (left != 0) {
+    fprintf(stderr, "pipe_disconnect: %ld pipe inner state(s) outlived the runtime\n", left);
+    return LG_SCENARIO_SYMPTOM;
+  }
+  return LG_SCENARIO_CLEAN;
+}
+
+/* ---- 1. client-open-drop: tokio#6364's repro, on a current-thread runtime ------------ */
+
+/* `let _ = ClientOptions::new().open(name)`: the client registers (mio posts WRITABLE with
+ * its token) and is dropped at once; the next turn releases its scheduled-io object and then
+ * dequeues the packet. No other thread is involved: every schedule does it. */
+static NOINLINE int run_client_open_drop(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  lgrt_driver *d;
+  if (lgrt_driver_open(&d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
+  char name[64];
+  pipe_name(name, sizeof name);
+  tokio_pipe server = {0}, client = {0};
+  if (lgrt_pipe_server_create(name, &server.pipe) || tokio_pipe_register(&server, d))
+    return lg_scenario_fail("server pipe");
+  lgrt_pipe_server_connect(server.pipe); /* pending until a client comes */
+  if (lgrt_pipe_client_open(name, &client.pipe) || tokio_pipe_register(&client, d))
+    return lg_scenario_fail("client pipe");
+  tokio_pipe_drop(&client); /* `let _ =` */
+  lgrt_driver_turn(d, 0);   /* release, poll, dispatch */
+  tokio_pipe_drop(&server);
+  return finish(d, inners);
+}
+
+/* ---- 2. disconnect-race: a multi-thread runtime ------------------------------------- */
+
+typedef struct race {
+  lgrt_driver *d;
+  const char *name;
+  tokio_pipe server;
+  ssize_t received;
+  int status;
+} race;
+
+/* The runtime's I/O driver thread: turns until shut down. */
+static void driver_actor(void *p) {
+  race *r = p;
+  while (!lgrt_driver_is_shutdown(r->d)) lgrt_driver_turn(r->d, -1);
+}
+
+/* The server task: accept, read to the end, drop the pipe. */
+static void server_task(void *p) {
+  race *r = p;
+  tokio_pipe *s = &r->server;
+  for (;;) {
+    lgrt_registration_clear(&s->reg, LGRT_WRITABLE);
+    int rc = lgrt_pipe_server_connect(s->pipe);
+    if (rc == 0 || rc == -EISCONN) break;
+    if (rc != -EINPROGRESS && rc != -EAGAIN) {
+      r->status = lg_scenario_fail("connect");
+      return;
+    }
+    lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1);
+  }
+  char buf[64];
+  ssize_t n;
+  while ((n = tokio_pipe_read(s, buf, sizeof buf)) > 0) r->received += n;
+  if (n < 0) r->status = lg_scenario_fail("server read");
+  /* the reply finds the client gone */
+  if (lgrt_pipe_write(s->pipe, "bye", 3) >= 0) r->status = lg_scenario_fail("reply to a gone client");
+  tokio_pipe_drop(s); /* after end of stream: the read that saw it posted READABLE */
+}
+
+/* The client: another program's plain blocking client (not registered with this runtime):
+ * connect, write, disconnect. */
+static void client_task(void *p) {
+  race *r = p;
+  lgrt_pipe *c;
+  if (lgrt_pipe_client_open(r->name, &c)) {
+    r->status = lg_scenario_fail("client pipe");
+    return;
+  }
+  if (lgrt_pipe_write(c, "hello", 5) != 5) r->status = lg_scenario_fail("client write");
+  lgrt_pipe_disconnect(c);
+  lgrt_pipe_drop(c);
+}
+
+static NOINLINE int run_disconnect_race(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  race r = {0};
+  char name[64];
+  pipe_name(name, sizeof name);
+  r.name = name;
+  if (lgrt_driver_open(&r.d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
+  if (lgrt_pipe_server_create(name, &r.server.pipe) || tokio_pipe_register(&r.server, r.d))
+    return lg_scenario_fail("server pipe");
+  lg_actor *drv = lg_spawn(driver_actor, &r, "driver");
+  lg_actor *srv = lg_spawn(server_task, &r, "server");
+  lg_actor *cli = lg_spawn(client_task, &r, "client");
+  lg_join(srv);
+  lg_join(cli);
+  lgrt_driver_shutdown(r.d);
+  lg_join(drv);
+  if (r.status) return r.status;
+  if (r.received != 5) {
+    fprintf(stderr, "pipe_disconnect: the server read %zd bytes, not 5\n", r.received);
+    return LG_SCENARIO_SYMPTOM;
+  }
+  return finish(r.d, inners);
+}
+
+/* ---- 3. reregister-stale-token: mio 0.8.11's residual gap ---------------------------- */
+
+/* tokio's PollEvented::into_inner gives the mio pipe back (deregistered); a new PollEvented
+ * registers it again under a new scheduled-io object. The WRITABLE posted for the first
+ * registration is still queued. mio 0.8.11 delivers it because the pipe *is* registered, with
+ * the first registration's token. */
+static NOINLINE int run_reregister_stale_token(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  lgrt_driver *d;
+  if (lgrt_driver_open(&d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
+  char name[64];
+  pipe_name(name, sizeof name);
+  tokio_pipe server = {0}, client = {0};
+  if (lgrt_pipe_server_create(name, &server.pipe) || tokio_pipe_register(&server, d))
+    return lg_scenario_fail("server pipe");
+  lgrt_pipe_server_connect(server.pipe);
+  if (lgrt_pipe_client_open(name, &client.pipe) || tokio_pipe_register(&client, d))
+    return lg_scenario_fail("client pipe");
+  lgrt_registration_drop(&client.reg);               /* into_inner: deregistered, kept */
+  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("register again");
+  lgrt_driver_turn(d, 0);
+  int status = LG_SCENARIO_CLEAN;
+  if (!(lgrt_registration_readiness(&client.reg) & LGRT_WRITABLE)) {
+    fprintf(stderr, "pipe_disconnect: the new registration never became writable\n");
+    status = LG_SCENARIO_SYMPTOM;
+  }
+  tokio_pipe_drop(&client);
+  tokio_pipe_drop(&server);
+  int fin = finish(d, inners);
+  return status ? status : fin;
+}
+
+/* ---- 4. epoll-stale-batch: libuv#826 on a callback loop ------------------------------ */
+
+typedef struct batch_app {
+  lgrt_driver *d;
+  int a[2], b[2], c[2];
+  lgrt_registration ra, rb, rc;
+  bool b_open, c_open;
+  uint32_t c_readiness; /* what the new registration was told */
+} batch_app;
+
+static void on_c(void *arg, uint32_t readiness) {
+  batch_app *app = arg;
+  app->c_readiness |= readiness;
+}
+
+static void on_b(void *arg, uint32_t readiness) {
+  (void)readiness;
+  batch_app *app = arg;
+  char buf[16];
+  (void)!read(app->b[0], buf, sizeof buf);
+}
+
+/* A's callback closes B and opens C, which takes B's descriptor number when nothing holds it
+ * (libuv#826: "fd closed and its number reopened inside a callback"). */
+static void on_a(void *arg, uint32_t readiness) {
+  (void)readiness;
+  batch_app *app = arg;
+  char buf[16];
+  (void)!read(app->a[0], buf, sizeof buf);
+  if (!app->b_open) return;
+  lgrt_registration_drop(&app->rb); /* released at once: a callback loop */
+  close(app->b[0]);
+  close(app->b[1]);
+  app->b_open = false;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app->c) == 0 &&
+      lgrt_registration_new(&app->rc, app->d, &app->c[0], &lgrt_fd_source, LGRT_READABLE) == 0) {
+    lgrt_registration_set_callback(&app->rc, on_c, app);
+    app->c_open = true;
+  }
+}
+
+static NOINLINE int run_epoll_stale_batch(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  batch_app app = {0};
+  if (lgrt_driver_open(&app.d, LGRT_TOKEN_RAW, LGRT_LOOP_CALLBACKS)) return lg_scenario_fail("driver");
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app.a) ||
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app.b))
+    return lg_scenario_fail("socketpair");
+  app.b_open = true;
+  if (lgrt_registration_new(&app.ra, app.d, &app.a[0], &lgrt_fd_source, LGRT_READABLE) ||
+      lgrt_registration_new(&app.rb, app.d, &app.b[0], &lgrt_fd_source, LGRT_READABLE))
+    return lg_scenario_fail("register");
+  lgrt_registration_set_callback(&app.ra, on_a, &app);
+  lgrt_registration_set_callback(&app.rb, on_b, &app);
+  /* both readable: one poll returns both, in an order that is a decision */
+  if (write(app.a[1], "a", 1) != 1 || write(app.b[1], "b", 1) != 1) return lg_scenario_fail("write");
+  lgrt_driver_turn(app.d, 0);
+  if (app.b_open) { /* B came first in the batch; A's callback closed it afterwards */
+    lgrt_driver_turn(app.d, 0);
+  }
+  int status = LG_SCENARIO_CLEAN;
+  if (app.c_readiness) {
+    /* nothing was written to C: it received B's stale event (its scheduled-io object took
+     * the freed one's address) */
+    fprintf(stderr, "pipe_disconnect: the new registration received a stale event (0x%x)\n",
+            app.c_readiness);
+    status = LG_SCENARIO_SYMPTOM;
+  }
+  lgrt_registration_drop(&app.ra);
+  if (app.b_open) lgrt_registration_drop(&app.rb);
+  if (app.c_open) lgrt_registration_drop(&app.rc);
+  lgrt_driver_close(app.d);
+  close(app.a[0]);
+  close(app.a[1]);
+  if (app.b_open) {
+    close(app.b[0]);
+    close(app.b[1]);
+  }
+  if (app.c_open) {
+    close(app.c[0]);
+    close(app.c[1]);
+  }
+  return status;
+}
+
+static const lg_scenario scenarios[] = {
+    {"client-open-drop", {"pipe-post-raw-token", NULL},
+     "a client opens, registers and is dropped at once; the next turn frees its object, then "
+     "dequeues the WRITABLE posted with its raw token (tokio#6364)",
+     run_client_open_drop},
+    {"disconnect-race", {"pipe-post-raw-token", NULL},
+     "driver, server and client actors: the client writes and disconnects, the server reads to "
+     "the end and drops the pipe before the driver dequeues the READABLE that the end posted",
+     run_disconnect_race},
+    {"reregister-stale-token", {"pipe-event-presence-check", NULL},
+     "with mio 0.8.11's fix: the pipe is deregistered and registered again before the packet "
+     "posted for the first registration is consumed; a presence check lets its token through",
+     run_reregister_stale_token},
+    {"epoll-stale-batch", {"port-stale-batch", NULL},
+     "a callback loop: A's callback closes B and opens C in B's descriptor number while B's "
+     "event is still in the same poll batch (libuv#826)",
+     run_epoll_stale_batch},
+};
+
+int main(int argc, char **argv) {
+  static const lg_scenario_program program = {
+      "pipe_disconnect", "pipe-disconnect", scenarios, sizeof scenarios / sizeof *scenarios};
+  return lg_scenario_main(&program, argc, argv);
+}
