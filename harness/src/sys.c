@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,22 @@ ssize_t lg__sys_read(int fd, void *buf, size_t n) { return syscall(SYS_read, fd,
 int lg__sys_open(const char *path, int flags, int mode) {
   return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 }
-pid_t lg__gettid(void) { return (pid_t)syscall(SYS_gettid); }
+/* Cached per thread: reports and fdcheck ask at every open and close. A forked child (one
+ * thread, a new id) forgets the parent's value. */
+static __thread pid_t cached_tid;
+
+static void forget_tid(void) { cached_tid = 0; }
+
+static void register_forget_tid(void) { pthread_atfork(NULL, NULL, forget_tid); }
+
+pid_t lg__gettid(void) {
+  if (__builtin_expect(cached_tid == 0, 0)) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_forget_tid);
+    cached_tid = (pid_t)syscall(SYS_gettid);
+  }
+  return cached_tid;
+}
 
 void lg__write_all(int fd, const char *buf, size_t n) {
   while (n > 0) {

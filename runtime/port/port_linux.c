@@ -25,7 +25,8 @@ struct lgrt_port {
   int wakefd;
   lg_mutex lock; /* the queue */
   lg_cond posted;
-  lgrt_packet *q; /* ring */
+  bool wake_pending; /* lgrt_port_wake since the last collect */
+  lgrt_packet *q;    /* ring */
   size_t head, len, cap;
 };
 
@@ -116,10 +117,13 @@ int lgrt_port_unwatch(lgrt_port *p, int fd) {
 }
 
 static void signal_posted(lgrt_port *p) {
-  uint64_t one = 1;
-  /* The eventfd wakes a free-running waiter in epoll_wait; the condition variable wakes a
-   * controlled one. A full counter (EAGAIN) already says the same. */
-  (void)!write(p->wakefd, &one, sizeof one);
+  /* The eventfd wakes a free-running waiter in epoll_wait (a full counter, EAGAIN, already
+   * says the same); the condition variable wakes a controlled one, and under lg_sched every
+   * waiter is controlled. */
+  if (!lg_sched_controlled()) {
+    uint64_t one = 1;
+    (void)!write(p->wakefd, &one, sizeof one);
+  }
   lg_cond_broadcast(&p->posted);
 }
 
@@ -147,6 +151,7 @@ int lgrt_port_post(lgrt_port *p, const lgrt_packet *pkt) {
 
 int lgrt_port_wake(lgrt_port *p) {
   lg_mutex_lock(&p->lock);
+  p->wake_pending = true;
   signal_posted(p);
   lg_mutex_unlock(&p->lock);
   return 0;
@@ -178,6 +183,10 @@ static ssize_t collect(lgrt_port *p, lgrt_packet *out, size_t cap, int timeout_m
   }
   lg_mutex_lock(&p->lock);
   got += take_posted(p, out + got, cap - got);
+  if (p->wake_pending) {
+    p->wake_pending = false;
+    *woken = true;
+  }
   lg_mutex_unlock(&p->lock);
   return (ssize_t)got;
 }
@@ -199,7 +208,7 @@ ssize_t lgrt_port_get_many(lgrt_port *p, lgrt_packet *out, size_t cap, int64_t t
     uint64_t slice = CONTROLLED_SLICE_NS;
     if (timeout_ns > 0 && (uint64_t)timeout_ns - waited < slice) slice = (uint64_t)timeout_ns - waited;
     lg_mutex_lock(&p->lock);
-    if (p->len == 0) lg_cond_timedwait(&p->posted, &p->lock, slice);
+    if (p->len == 0 && !p->wake_pending) lg_cond_timedwait(&p->posted, &p->lock, slice);
     lg_mutex_unlock(&p->lock);
   }
 }
