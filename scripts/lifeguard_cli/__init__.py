@@ -1,5 +1,5 @@
 """lifeguard's command-line driver: runs scenario programs and judges them against the manifest,
-and runs the benchmarks.
+runs the fuzz targets, and runs the benchmarks.
 
 Modules, one concept each:
   errors    the two ways a command stops early (bad input, failed build)
@@ -10,7 +10,9 @@ Modules, one concept each:
   run       running a scenario program once, and a manifest row N times
   build     configuring and building the CMake presets a selection needs
   matrix    the `matrix` subcommand: select rows, run them, print the table and JSON
+  fuzz      the `fuzz` subcommand, and the libFuzzer runner `ttd` shares: run, stream, parse
   bench     the `bench` subcommand: run the benchmark programs, print, save and record figures
+  ttd       the `ttd` subcommand: time to detect a class's seeded fault, per strategy
   cli       the argument parser and the subcommand registry
 """
 

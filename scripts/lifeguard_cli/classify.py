@@ -3,8 +3,9 @@
 A run is judged by what the detectors said, not by its exit status alone. The first
 `SUMMARY: <tool>: <kind>` line names the kind; without one, the exit status decides:
 0 is `clean`, death by a signal is `crash:SIGNAME`, anything else is `exit:N`, and a run
-that had to be killed is `timeout`. For lifeguard's own reports the JSON-lines log says
-where the fault happened, and a row can also demand the top frame of named stacks.
+that had to be killed is `timeout`. Where the fault happened comes from lifeguard's JSON-lines
+log, or from AddressSanitizer's text report (asan_records), and a row can demand the top frame
+of named stacks; frames of the sanitizer runtime (`free`, `__interceptor_*`, ...) do not count.
 """
 
 import json
@@ -34,6 +35,27 @@ _TSAN_PHRASES = {
 
 # Where a report starts, for the excerpt shown under a failed row.
 _REPORT_START = re.compile(r"^==\d+==ERROR: |: runtime error: |^WARNING: ThreadSanitizer: ")
+
+# AddressSanitizer's text report. A frame line is `#N 0xPC in FUNCTION FILE:LINE:COL`, or
+# `... in FUNCTION (MODULE+0xOFF) (BuildId: ...)`, `in FUNCTION+0xOFF (MODULE+0xOFF)`, or only
+# `#N 0xPC  (MODULE+0xOFF)` without `in`.
+_ASAN_ERROR_RE = re.compile(r"^==\d+==ERROR: AddressSanitizer: (?:attempting )?(\S+)")
+_FRAME_RE = re.compile(r"^\s+#\d+\s+(?:(0x[0-9a-fA-F]+)\s+)?(?:in\s+)?(.*?)\s*$")
+_BUILD_ID_RE = re.compile(r"\s*\(BuildId: [0-9a-fA-F]+\)$")
+_MODULE_RE = re.compile(r"\s*\(([^()]*)\+(0x[0-9a-fA-F]+)\)$")
+_LOCATION_RE = re.compile(r"^(.*?)\s+(\S+?):(\d+)(?::(\d+))?$")
+_OFFSET_SUFFIX_RE = re.compile(r"\+0x[0-9a-fA-F]+$")
+# The titles of the stacks after the access stack, and the names the frames check knows them by.
+_ASAN_STACK_TITLES = (("freed by thread", "free"), ("previously allocated by thread", "alloc"))
+
+# Frames of the sanitizer runtime: never the place a report blames.
+_RUNTIME_FUNCTIONS = frozenset((
+    "free", "cfree", "malloc", "calloc", "realloc", "reallocarray", "aligned_alloc",
+    "posix_memalign", "memalign", "valloc", "pvalloc"))
+_RUNTIME_PREFIXES = ("__interceptor_", "___interceptor_", "__asan", "__sanitizer", "__lsan",
+                     "__ubsan", "operator delete", "operator new")
+_RUNTIME_DIRS = ("/compiler-rt/", "/libsanitizer/")
+_RUNTIME_MODULES = ("libclang_rt.", "libasan.", "liblsan.", "libubsan.", "libtsan.")
 
 TIMEOUT = "timeout"
 
@@ -104,17 +126,105 @@ def read_log(path):
     return records, problems
 
 
+def is_runtime_frame(frame):
+    """True for a frame of the sanitizer runtime: an allocator entry point or interceptor
+    (`free`, `malloc`, `__interceptor_free`, `__asan_memcpy`, `operator delete`, ...), or code
+    from compiler-rt / libsanitizer (by source file or by module)."""
+    function = frame.get("function") or ""
+    if function in _RUNTIME_FUNCTIONS or function.startswith(_RUNTIME_PREFIXES):
+        return True
+    if any(d in str(frame.get("file") or "") for d in _RUNTIME_DIRS):
+        return True
+    module = str(frame.get("module") or "").rsplit("/", 1)[-1]
+    return module.startswith(_RUNTIME_MODULES)
+
+
 def top_frame(record, stack):
-    """The first frame of `stack` in a report record, or None when the stack is absent."""
+    """The top frame of `stack` in a report record that is not the sanitizer runtime's (the
+    very first frame when all of them are), or None when the stack is absent or empty."""
     frames = record["stacks"].get(stack)
-    if not isinstance(frames, list) or not frames or not isinstance(frames[0], dict):
+    if not isinstance(frames, list):
         return None
-    return frames[0]
+    frames = [f for f in frames if isinstance(f, dict)]
+    if not frames:
+        return None
+    return next((f for f in frames if not is_runtime_frame(f)), frames[0])
+
+
+def parse_frame(line):
+    """One frame line of a sanitizer stack as {function, file, line, column, module, offset,
+    pc} (None where the line does not say), or None when `line` is not a frame line."""
+    match = _FRAME_RE.match(line)
+    if match is None:
+        return None
+    pc, rest = match.groups()
+    frame = {"function": None, "file": None, "line": None, "column": None, "module": None,
+             "offset": None, "pc": pc}
+    rest = _BUILD_ID_RE.sub("", rest)
+    module = _MODULE_RE.search(rest)
+    if module:
+        frame["module"], frame["offset"] = module.groups()
+        rest = rest[:module.start()]
+    location = _LOCATION_RE.match(rest)
+    if location:
+        rest, frame["file"], number, column = location.groups()
+        frame["line"] = int(number)
+        frame["column"] = int(column) if column else None
+    function = _OFFSET_SUFFIX_RE.sub("", rest.strip())
+    frame["function"] = function or None
+    return frame
+
+
+def asan_records(output):
+    """The first AddressSanitizer report in `output` as a list of one record shaped like the
+    JSON log's: {tool, kind, summary, stacks}, where `stacks` has `current` (the faulting
+    access: the first stack of the report), `free` ("freed by thread ... here:") and `alloc`
+    ("previously allocated by thread ... here:") when the report has them. The kind is the
+    SUMMARY line's (else the ERROR line's). No report: []."""
+    record, name, stack = None, None, None
+    for line in output.splitlines():
+        if record is None:
+            error = _ASAN_ERROR_RE.match(line)
+            if error:
+                record = {"tool": "AddressSanitizer", "kind": error.group(1), "summary": None,
+                          "stacks": {}}
+                name = "current"
+            continue
+        found = summary(line) if line.startswith("SUMMARY: ") else None
+        if found is not None:
+            record["kind"], record["summary"] = found[1], found[2]
+            break
+        frame = parse_frame(line)
+        if frame is not None:
+            if stack is None and name is not None and name not in record["stacks"]:
+                stack = record["stacks"][name] = []
+            if stack is not None:
+                stack.append(frame)
+            continue
+        if stack is not None:  # the end of a stack
+            stack, name = None, None
+        if line.strip():
+            titled = [n for title, n in _ASAN_STACK_TITLES if title in line]
+            if titled:
+                name = titled[0]
+            elif line.rstrip().endswith("here:"):
+                name = None  # a stack the frames check does not know (`Thread T1 created ...`)
+    return [record] if record is not None else []
+
+
+def report_records(output, log_records=()):
+    """The reports whose stacks the frames check reads: AddressSanitizer's text report when
+    the first SUMMARY is AddressSanitizer's or the JSON log has no report, else the log's."""
+    found = summary(output)
+    if not log_records or (found is not None and found[0] == "AddressSanitizer"):
+        return asan_records(output) or list(log_records)
+    return list(log_records)
 
 
 def frames_problem(kind, frames, records, log_problems=()):
-    """Why the first JSON report does not blame the expected places, or None when it does.
-    `frames` maps a stack name to the function its top frame must be in."""
+    """Why the first report (JSON log or AddressSanitizer) does not blame the expected places,
+    or None when it does. `frames` maps a stack name to the function its top frame (runtime
+    frames skipped) must be in."""
     if not frames:
         return None
     if not records:
@@ -122,7 +232,7 @@ def frames_problem(kind, frames, records, log_problems=()):
         return f"no JSON report in the log{detail}"
     first = records[0]
     if first["kind"] != kind:
-        return f"first JSON report is {first['kind']}, not {kind}"
+        return f"first report is {first['kind']}, not {kind}"
     problems = []
     for stack, function in frames.items():
         top = top_frame(first, stack)
@@ -136,13 +246,20 @@ def frames_problem(kind, frames, records, log_problems=()):
 def observed(output, returncode, timed_out=False, expected=None, frames=None, records=(),
              log_problems=()):
     """The observed outcome as the matrix shows it: the kind, and when the kind is the
-    expected one but the report blames the wrong place, `KIND (wrong frames: ...)`."""
+    expected one but the report blames the wrong place, `KIND (wrong frames: ...)`. The
+    stacks are the JSON log's `records`, or AddressSanitizer's (report_records)."""
     kind = outcome(output, returncode, timed_out)
     if frames and kind == expected:
-        problem = frames_problem(kind, frames, records, log_problems)
+        problem = frames_problem(kind, frames, report_records(output, records), log_problems)
         if problem:
             return f"{kind} (wrong frames: {problem})"
     return kind
+
+
+def starts_report(line):
+    """True for the first line of a detector report (`==PID==ERROR:`, a UBSan `runtime
+    error:`, a TSan warning)."""
+    return _REPORT_START.search(line) is not None
 
 
 def report_excerpt(output, limit=12):
@@ -151,6 +268,6 @@ def report_excerpt(output, limit=12):
     `limit` non-blank lines of the output."""
     lines = [line.rstrip() for line in output.splitlines()]
     for index, line in enumerate(lines):
-        if _REPORT_START.search(line):
+        if starts_report(line):
             return [l for l in lines[index:] if l.strip()][:limit]
     return [l for l in lines if l.strip()][-limit:]

@@ -1,8 +1,8 @@
 """The `lifeguard` command line: the parser, the subcommand registry, exit statuses.
 
 A subcommand is a module with NAME, SUMMARY, DESCRIPTION, EPILOG, add_arguments(parser) and
-run(args) -> exit status; add it to COMMANDS once it works (fuzz, verify and ttd from
-DESIGN.md come this way, as bench did). Errors reach the user as one line,
+run(args) -> exit status; add it to COMMANDS once it works (verify from DESIGN.md comes this
+way, as bench, ttd and fuzz did). Errors reach the user as one line,
 `lifeguard: error: ...`: bad input exits 2, a failed build exits 1 after the build output's
 tail.
 """
@@ -11,20 +11,21 @@ import argparse
 import os
 import sys
 
-from . import __version__, bench, matrix, ttd
+from . import __version__, bench, fuzz, matrix, ttd
 from .errors import BuildError, UsageError
 
-COMMANDS = (matrix, bench, ttd)
+COMMANDS = (matrix, fuzz, bench, ttd)
 
 DESCRIPTION = """\
 lifeguard runs the scenario programs of the lifecycle-safety harness (one program per bug
 class, each scenario in a `buggy` and a `fixed` variant) and checks what the detectors
-report against scenarios/manifest.toml. `lifeguard bench` measures the harness itself."""
+report against scenarios/manifest.toml. `lifeguard fuzz` runs a libFuzzer target, `lifeguard
+bench` and `lifeguard ttd` measure the harness itself."""
 
 EPILOG = """\
 exit status:
   0  the command succeeded (for matrix: every row is as the manifest expects)
-  1  it ran and something failed (a row, a benchmark, or a build step)
+  1  it ran and something failed (a row, a benchmark, or a build step), or a fuzz run crashed
   2  bad input: arguments, manifest, selection; one line on stderr, nothing run
 
 Run `lifeguard COMMAND --help` for a command's options."""

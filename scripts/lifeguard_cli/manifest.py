@@ -23,7 +23,8 @@ _TOP_KEYS = {"config", "scenario"}
 _CONFIG_REQUIRED = {"preset"}
 _CONFIG_OPTIONAL = {"description", "env"}
 _SCENARIO_REQUIRED = {"name", "class", "program", "faults", "configs", "buggy", "fixed"}
-_SCENARIO_OPTIONAL = {"frames", "about"}
+_SCENARIO_OPTIONAL = {"frames", "about", "search"}
+_SEARCH_STRATEGIES = ("random", "pct", "dfs")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,15 @@ class Scenario:
     fixed: dict  # config name -> outcome word
     frames: dict  # stack name -> function the top frame of that stack must be in
     about: str = ""
+    search: tuple = ()  # (strategy, iterations) of a matrix run; () = one random schedule
+
+    @property
+    def run_args(self):
+        """The program arguments of one matrix run beyond scenario and variant."""
+        if not self.search:
+            return ["--iterations", "1"]
+        strategy, iterations = self.search
+        return ["--strategy", strategy, "--iterations", str(iterations)]
 
     def expected(self, variant, config_name):
         """The outcome word this scenario must produce in `variant` under `config_name`."""
@@ -243,8 +253,22 @@ class _Validator:
             if not function:
                 self.fail(f"{where}.frames.{stack}", "function name is empty")
         about = self.typed(f"{where}.about", table.get("about", ""), str)
+        search = self.search(f"{where}.search", table["search"]) if "search" in table else ()
         return Scenario(name, cls, program, tuple(faults), tuple(config_names), buggy, fixed,
-                        dict(frames), about)
+                        dict(frames), about, search)
+
+    def search(self, where, table):
+        """{strategy = random|pct|dfs, iterations = N}: how a matrix run looks for the fault
+        (a race needs more than one schedule); the fixed variant must pass the same search."""
+        self.typed(where, table, dict)
+        self.keys(where, table, {"strategy", "iterations"}, set())
+        strategy = self.typed(f"{where}.strategy", table["strategy"], str)
+        if strategy not in _SEARCH_STRATEGIES:
+            self.fail(f"{where}.strategy", f"{strategy!r} is not one of {', '.join(_SEARCH_STRATEGIES)}")
+        iterations = self.typed(f"{where}.iterations", table["iterations"], int)
+        if iterations < 1:
+            self.fail(f"{where}.iterations", f"must be at least 1, not {iterations}")
+        return (strategy, iterations)
 
     def string_list(self, where, value, pattern):
         self.typed(where, value, list)

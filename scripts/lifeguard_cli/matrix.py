@@ -21,7 +21,8 @@ compare what the detectors reported with what the manifest expects.
 
 Each row (scenario, variant, config) runs
   build/<preset>/scenarios/<program> --scenario NAME --variant VARIANT --iterations 1
-in a fresh process with the config's `env` added to the environment and
+(or, for a scenario with a manifest `search`, --strategy S --iterations N: a race is looked
+for over N schedules, and the fixed variant must be clean on all of them) in a fresh process with the config's `env` added to the environment and
 LIFEGUARD_OPTIONS=log_json=<temporary file> (appended to an existing LIFEGUARD_OPTIONS with
 ':'); LIFEGUARD_FAULTS is removed, since the variant decides the faults. A run that takes
 longer than --timeout seconds is killed.
@@ -35,7 +36,10 @@ What a run produced (the `observed` column) is decided by what the detectors pri
   exit:N         no SUMMARY line, exit status N
   timeout        no SUMMARY line, killed after --timeout seconds
 For a buggy row the manifest can name the function the top frame of each stack of the first
-JSON report must be in (`frames`); a right kind with a wrong place is shown as
+report must be in (`frames`): lifeguard's stacks come from its JSON log (current, close, open,
+owner), AddressSanitizer's from its text report (current: the faulting access, free, alloc);
+frames of the sanitizer runtime (free, malloc, __interceptor_*, __asan_*, operator delete, ...)
+are skipped. A right kind with a wrong place is shown as
 `KIND (wrong frames: STACK top is F, expected G)` and the row fails.
 
 The table has the columns class, scenario, variant, config, expected, observed, ok; under each

@@ -2,7 +2,8 @@
 
 Each run is a fresh process with the config's environment, a JSON report log of its own
 (LIFEGUARD_OPTIONS=log_json=PATH), stdout and stderr captured together in the order they were
-written, and a timeout after which the whole process group is killed.
+written, and a timeout after which the whole process group is killed. The report stacks come
+from the JSON log, or from AddressSanitizer's text report (classify.report_records).
 """
 
 import os
@@ -33,7 +34,7 @@ class RunResult:
     output: str
     timed_out: bool
     seconds: float
-    records: list = field(default_factory=list)  # JSON reports, in log order
+    records: list = field(default_factory=list)  # reports with stacks (classify.report_records)
     log_problems: list = field(default_factory=list)  # log lines that were not reports
 
     @property
@@ -67,17 +68,18 @@ def run_process(argv, env, timeout=DEFAULT_TIMEOUT):
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        _kill_group(proc)
+        kill_group(proc)
         out, _ = proc.communicate()
     except BaseException:
-        _kill_group(proc)
+        kill_group(proc)
         proc.wait()
         raise
     seconds = time.monotonic() - start
     return proc.returncode, out.decode("utf-8", errors="replace"), timed_out, seconds
 
 
-def _kill_group(proc):
+def kill_group(proc):
+    """SIGKILL the process group of `proc` (started with start_new_session=True)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -86,14 +88,17 @@ def _kill_group(proc):
 
 def run_scenario(binary, scenario, variant, config_env, iterations=1, timeout=DEFAULT_TIMEOUT,
                  extra_args=()):
-    """Run one scenario of the program at `binary` once, in a fresh process."""
-    argv = [str(binary), "--scenario", scenario, "--variant", variant,
-            "--iterations", str(iterations), *extra_args]
+    """Run one scenario of the program at `binary` once, in a fresh process. `extra_args`
+    may give its own --iterations (a manifest search), which then replaces `iterations`."""
+    count = [] if "--iterations" in extra_args else ["--iterations", str(iterations)]
+    argv = [str(binary), "--scenario", scenario, "--variant", variant, *count, *extra_args]
     with tempfile.TemporaryDirectory(prefix="lifeguard-run-") as tmp:
         log_path = Path(tmp) / "report.jsonl"
         returncode, output, timed_out, seconds = run_process(
             argv, run_env(config_env, log_path), timeout)
         records, problems = classify.read_log(log_path)
+    # the stacks of an AddressSanitizer report are in its text, not in the JSON log
+    records = classify.report_records(output, records)
     return RunResult(argv, returncode, output, timed_out, seconds, records, problems)
 
 
@@ -174,7 +179,7 @@ def run_row(row, build_root, runs=1, timeout=DEFAULT_TIMEOUT):
     results, observations = [], []
     for _ in range(runs):
         result = run_scenario(binary, row.scenario.name, row.variant, row.config.env,
-                              timeout=timeout)
+                              timeout=timeout, extra_args=row.scenario.run_args)
         results.append(result)
         observations.append(classify.observed(
             result.output, result.returncode, result.timed_out, expected=row.expected,

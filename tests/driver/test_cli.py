@@ -93,7 +93,7 @@ BAD_ARGUMENTS = {
     "runs-not-a-number": (["--runs", "many"], "--runs"),
     "unknown-variant": (["--variant", "maybe"], "'maybe'"),
     "no-command": ([None], "COMMAND"),
-    "unknown-command": ([None, "fuzz"], "'fuzz'"),
+    "unknown-command": ([None, "frobnicate"], "'frobnicate'"),
 }
 
 

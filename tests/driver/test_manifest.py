@@ -54,6 +54,15 @@ def test_minimal_manifest_rows(tmp_path):
     assert fixed.frames == {}
 
 
+def test_search_gives_the_run_arguments(tmp_path):
+    m = load_text(tmp_path, MINIMAL)
+    assert m.scenarios[0].run_args == ["--iterations", "1"]
+    m = load_text(tmp_path, MINIMAL.replace(
+        'fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "dfs", iterations = 300 }'))
+    assert m.scenarios[0].search == ("dfs", 300)
+    assert m.scenarios[0].run_args == ["--strategy", "dfs", "--iterations", "300"]
+
+
 def test_outcome_per_config_table(tmp_path):
     m = load_text(tmp_path, MINIMAL.replace(
         'buggy = "double-close"', 'buggy = { asan = "heap-use-after-free", plain = "use-after-free" }'))
@@ -80,10 +89,16 @@ def test_outcome_per_config_table(tmp_path):
      'frames = { current = 1 }', "frames.current: must be a string"),
     ('program = "double_close"', 'program = "../../bin/sh"', "not a valid name"),
     ("[[scenario]]", "top = 1\n[[scenario]]", "unknown key 'top'"),
+    ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "luck", iterations = 5 }',
+     "search.strategy: 'luck' is not one of random, pct, dfs"),
+    ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "pct", iterations = 0 }',
+     "search.iterations: must be at least 1"),
+    ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "pct" }', "missing key 'iterations'"),
 ], ids=["unknown-config", "bad-outcome", "observed-only-word", "missing-key", "unknown-key",
         "wrong-type", "empty-list", "unknown-class", "name-not-string", "table-missing-config",
         "table-extra-config", "outcome-wrong-type", "env-not-string", "frames-not-string",
-        "program-path", "unknown-top-key"])
+        "program-path", "unknown-top-key", "search-strategy", "search-iterations",
+        "search-missing-iterations"])
 def test_invalid_manifest_is_one_precise_error(tmp_path, old, new, message):
     assert old in MINIMAL
     with pytest.raises(UsageError) as error:
