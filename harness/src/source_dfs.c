@@ -28,6 +28,7 @@ typedef struct dfs_source {
   uint64_t executions;
   uint64_t nondeterminism;  /* executions that disagreed with their recorded path */
   bool running, diverged, done, out_of_memory;
+  bool pruned; /* the bound cut off some schedule: a search with a higher bound has more */
 } dfs_source;
 
 static void dfs_end(lg_source *s, lg_verdict v);
@@ -91,6 +92,8 @@ static uint32_t dfs_choose(lg_source *s, const lg_choice *c) {
   uint32_t cur = c->kind == LG_CHOICE_SCHEDULE && c->current < c->n ? c->current : LG_NO_CURRENT;
   size_t at = d->depth++;
   uint32_t idx;
+  if (c->kind == LG_CHOICE_SCHEDULE && cur != LG_NO_CURRENT && d->pre >= d->bound && c->n > 1)
+    d->pruned = true; /* only the running actor may go on: the others are cut off here */
   if (at < d->replay) {
     level *lv = &d->path[at];
     if (lv->kind != c->kind || lv->site != c->site || lv->n != c->n ||
@@ -222,4 +225,69 @@ int lg_source_dfs_checkpoint(const lg_source *s, lg_decision_log *out) {
     if (lg_log_append(out, e) < 0) return -1;
   }
   return 0;
+}
+
+/* ---- iterative preemption bounding ---------------------------------------------------- */
+
+/* The searches with bound 0, 1, 2, ... one after the other, until a search that the bound
+ * did not cut: schedules with few preemptions come first (most bugs need one or two), and the
+ * last search covers every schedule. A search repeats the schedules of the one before it. */
+typedef struct icb_source {
+  lg_source base;
+  lg_source *cur;
+  uint32_t bound;
+  bool done;
+} icb_source;
+
+static bool icb_begin(lg_source *s) {
+  icb_source *d = (icb_source *)s;
+  while (!d->done) {
+    if (d->cur->begin(d->cur)) return true;
+    const dfs_source *f = as_dfs(d->cur);
+    if (!f->pruned || f->out_of_memory || d->bound == UINT32_MAX) {
+      d->done = true;
+      break;
+    }
+    lg_source *next = lg_source_dfs(d->bound + 1);
+    if (!next) {
+      d->done = true;
+      break;
+    }
+    lg_source_free(d->cur);
+    d->cur = next;
+    d->bound++;
+  }
+  return false;
+}
+
+static uint32_t icb_choose(lg_source *s, const lg_choice *c) {
+  icb_source *d = (icb_source *)s;
+  return d->cur->choose(d->cur, c);
+}
+
+static void icb_end(lg_source *s, lg_verdict v) {
+  icb_source *d = (icb_source *)s;
+  d->cur->end(d->cur, v);
+}
+
+static void icb_destroy(lg_source *s) {
+  icb_source *d = (icb_source *)s;
+  lg_source_free(d->cur);
+  free(d);
+}
+
+lg_source *lg_source_dfs_iterative(void) {
+  icb_source *d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  d->base = (lg_source){"dfs", icb_begin, icb_choose, icb_end, icb_destroy};
+  d->cur = lg_source_dfs(0);
+  if (!d->cur) {
+    free(d);
+    return NULL;
+  }
+  return &d->base;
+}
+
+uint32_t lg_source_dfs_iterative_bound(const lg_source *s) {
+  return s && s->destroy == icb_destroy ? ((const icb_source *)s)->bound : 0;
 }

@@ -40,7 +40,8 @@ static void print_help(const lg_scenario_program *p) {
          "Runs one scenario of the %s class. `buggy` turns on the scenario's fault\n"
          "switches, `fixed` turns them all off. Each iteration is one execution under\n"
          "lg_sched, whose decisions come from the strategy: random (default, --seed),\n"
-         "pct (--depth, default 2), dfs (every schedule, --bound preemptions at most),\n"
+         "pct (--depth, default 2), dfs (every schedule: with --bound B those with at most\n"
+         "B preemptions; without, bound 0, 1, 2, ... until the bound cuts nothing),\n"
          "or --schedule (replay one schedule string); `free` runs the actors as threads\n"
          "the OS schedules (the stress baseline). --until KIND keeps running until a\n"
          "report of KIND and prints how many executions it took.\n"
@@ -122,7 +123,9 @@ static lg_source *make_source(const settings *st) {
   switch (st->strat) {
   case STRAT_RANDOM: return lg_source_random(st->seed);
   case STRAT_PCT: return lg_source_pct(st->seed, (unsigned)st->depth, 0);
-  case STRAT_DFS: return lg_source_dfs(st->bound == ULONG_MAX ? UINT32_MAX : (uint32_t)st->bound);
+  case STRAT_DFS:
+    /* without --bound: bound 0, then 1, 2, ... (few preemptions first), ending with all */
+    return st->bound == ULONG_MAX ? lg_source_dfs_iterative() : lg_source_dfs((uint32_t)st->bound);
   case STRAT_REPLAY: return lg_source_replay(&st->schedule);
   case STRAT_FREE: return NULL;
   }

@@ -830,3 +830,31 @@ Test(sources, portfolio_drops_a_finished_dfs) {
   lg_source_free(p);
   lg_log_free(&m.log);
 }
+
+/* Iterative bounding: schedules with fewer preemptions first, and in the end every one. */
+Test(sources, dfs_iterative_bounding_covers_everything_fewest_preemptions_first) {
+  sim m = make_sim(2, 6);
+  hash_set seen = hs_new(16);
+  lg_source *icb = lg_source_dfs_iterative();
+  cr_assert_str_eq(icb->name, "dfs");
+  uint64_t runs = 0, first_with_one = 0;
+  unsigned max_seen = 0;
+  bool order_ok = true;
+  while (icb->begin(icb)) {
+    sim_run(&m, icb);
+    runs++;
+    hs_add(&seen, lg_log_hash(&m.log));
+    if (m.preemptions == 1 && !first_with_one) first_with_one = runs;
+    if (m.preemptions > lg_source_dfs_iterative_bound(icb)) order_ok = false;
+    if (m.preemptions > max_seen) max_seen = m.preemptions;
+  }
+  cr_assert(order_ok, "no execution exceeds the bound of its search");
+  cr_assert_gt(first_with_one, 2, "bound 0's two schedules (no preemption) come first");
+  cr_assert_eq(seen.count, binomial(12, 6), "every interleaving, once the bound cuts nothing");
+  cr_assert_eq(max_seen, 10, "up to 2*6-2 preemptions");
+  cr_assert_gt(runs, seen.count, "lower bounds are repeated");
+  cr_assert_not(icb->begin(icb), "finished stays finished");
+  lg_source_free(icb);
+  free(seen.slot);
+  lg_log_free(&m.log);
+}

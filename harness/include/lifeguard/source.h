@@ -87,6 +87,13 @@ bool lg_source_dfs_done(const lg_source *s);
 int lg_source_dfs_checkpoint(const lg_source *s, lg_decision_log *out);
 lg_source *lg_source_dfs_resume(uint32_t preemption_bound, const lg_decision_log *checkpoint);
 
+/* Iterative preemption bounding: the whole search with bound 0, then 1, 2, ... until the
+ * bound cuts nothing (then every schedule has run; begin() returns false). Schedules with
+ * few preemptions come first; each search repeats the one before it. */
+lg_source *lg_source_dfs_iterative(void);
+/* The bound of the search running now. */
+uint32_t lg_source_dfs_iterative_bound(const lg_source *s);
+
 /* Replay: takes the logged decisions in order (one execution). Past the end of the log it
  * behaves like exhausted bytes (no preemption). The first decision whose kind, site or n
  * differ from the log is a divergence: the logged index is still taken when it fits. */
