@@ -73,6 +73,19 @@ static int finish(lgrt_driver *d, long inners_before) {
   return LG_SCENARIO_CLEAN;
 }
 
+/* A current-thread runtime, a registered server whose connect is pending, and a client just
+ * connected to it (not registered yet). */
+static int open_pair(lgrt_driver **d, tokio_pipe *server, tokio_pipe *client) {
+  if (lgrt_driver_open(d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
+  char name[64];
+  pipe_name(name, sizeof name);
+  if (lgrt_pipe_server_create(name, &server->pipe) || tokio_pipe_register(server, *d))
+    return lg_scenario_fail("server pipe");
+  lgrt_pipe_server_connect(server->pipe); /* pending until a client comes */
+  if (lgrt_pipe_client_open(name, &client->pipe)) return lg_scenario_fail("client pipe");
+  return LG_SCENARIO_CLEAN;
+}
+
 /* ---- 1. client-open-drop: tokio#6364's repro, on a current-thread runtime ------------ */
 
 /* `let _ = ClientOptions::new().open(name)`: the client registers (mio posts WRITABLE with
@@ -82,15 +95,10 @@ static NOINLINE int run_client_open_drop(const lg_scenario_ctx *ctx) {
   (void)ctx;
   long inners = lgrt_pipe_live_inners();
   lgrt_driver *d;
-  if (lgrt_driver_open(&d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
-  char name[64];
-  pipe_name(name, sizeof name);
   tokio_pipe server = {0}, client = {0};
-  if (lgrt_pipe_server_create(name, &server.pipe) || tokio_pipe_register(&server, d))
-    return lg_scenario_fail("server pipe");
-  lgrt_pipe_server_connect(server.pipe); /* pending until a client comes */
-  if (lgrt_pipe_client_open(name, &client.pipe) || tokio_pipe_register(&client, d))
-    return lg_scenario_fail("client pipe");
+  int err = open_pair(&d, &server, &client);
+  if (err) return err;
+  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
   tokio_pipe_drop(&client); /* `let _ =` */
   lgrt_driver_turn(d, 0);   /* release, poll, dispatch */
   tokio_pipe_drop(&server);
@@ -185,15 +193,10 @@ static NOINLINE int run_reregister_stale_token(const lg_scenario_ctx *ctx) {
   (void)ctx;
   long inners = lgrt_pipe_live_inners();
   lgrt_driver *d;
-  if (lgrt_driver_open(&d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
-  char name[64];
-  pipe_name(name, sizeof name);
   tokio_pipe server = {0}, client = {0};
-  if (lgrt_pipe_server_create(name, &server.pipe) || tokio_pipe_register(&server, d))
-    return lg_scenario_fail("server pipe");
-  lgrt_pipe_server_connect(server.pipe);
-  if (lgrt_pipe_client_open(name, &client.pipe) || tokio_pipe_register(&client, d))
-    return lg_scenario_fail("client pipe");
+  int err = open_pair(&d, &server, &client);
+  if (err) return err;
+  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
   lgrt_registration_drop(&client.reg);               /* into_inner: deregistered, kept */
   if (tokio_pipe_register(&client, d)) return lg_scenario_fail("register again");
   lgrt_driver_turn(d, 0);

@@ -227,19 +227,16 @@ bool lgrt_driver_is_shutdown(lgrt_driver *d) {
 
 void lgrt_driver_close(lgrt_driver *d) {
   if (!d) return;
-  lgrt_driver_release_pending(d);
+  /* what the set still holds is released as if deregistered */
   lg_mutex_lock(&d->synced);
-  lgrt_sched_io *list = d->registrations;
-  d->registrations = NULL;
-  lg_mutex_unlock(&d->synced);
-  while (list) {
-    lgrt_sched_io *io = list;
-    list = io->next;
-    if (__atomic_sub_fetch(&io->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-      retire(d, io);
-      free(io);
-    }
+  while (d->registrations) {
+    lgrt_sched_io *io = d->registrations;
+    d->registrations = io->next;
+    io->next = d->pending;
+    d->pending = io;
   }
+  lg_mutex_unlock(&d->synced);
+  lgrt_driver_release_pending(d);
   lgrt_port_close(d->port);
   lg_mutex_destroy(&d->synced);
   free(d->slots);
