@@ -29,6 +29,8 @@
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
 
+#include "class_input.h"
+
 enum {
   OP_SOCKET_OPEN,     /* wrapper slot: open a socket */
   OP_SOCKET_DESTROY,  /* wrapper slot: destroy it (the historical double close lives here) */
@@ -48,8 +50,7 @@ enum {
 #define MAX_OPS 32
 
 struct actor_state {
-  uint8_t ops[MAX_OPS];
-  size_t nops;
+  lg_fuzz_ops ops;
   lg_socket sock[2];
   int sock_open[2];
   lg_owned_fd owned[2];
@@ -142,7 +143,7 @@ static void run_op(struct actor_state *a, uint8_t b) {
 
 static void actor_main(void *p) {
   struct actor_state *a = p;
-  for (size_t i = 0; i < a->nops; i++) run_op(a, a->ops[i]);
+  for (size_t i = 0; i < a->ops.n; i++) run_op(a, a->ops.op[i]);
   lg_poll_point();
   for (int i = 0; i < 2; i++) {
     if (a->sock_open[i]) lg_socket_destroy(&a->sock[i]);
@@ -163,23 +164,15 @@ static void main_actor(void *p) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size == 0) return 0;
   struct program prog;
   memset(&prog, 0, sizeof prog);
-  for (int i = 0; i < ACTORS; i++)
+  lg_fuzz_ops *ops[ACTORS];
+  for (int i = 0; i < ACTORS; i++) {
+    ops[i] = &prog.actors[i].ops;
     for (int j = 0; j < 2; j++) lg_owned_fd_init(&prog.actors[i].owned[j], -1, 0);
-  size_t nops = data[0] % MAX_OPS;
-  if (nops > size - 1) nops = size - 1;
-  for (size_t i = 0; i < nops; i++) {
-    struct actor_state *a = &prog.actors[data[1 + i] % ACTORS];
-    a->ops[a->nops++] = data[1 + i];
   }
-  lg_source *src = lg_source_bytes(data + 1 + nops, size - 1 - nops);
-  lg_root root = {main_actor, &prog, "main"};
-  lg_exec_opts opts = {0};
   until_hit = 0;
-  lg_sched_execute(&opts, src, &root, 1, NULL);
-  lg_source_free(src);
+  lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS, (lg_root){main_actor, &prog, "main"});
   if (until_hit) abort(); /* the kind a time-to-detect run waits for */
   return 0;
 }

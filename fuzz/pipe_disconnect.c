@@ -24,7 +24,8 @@
 #include <lgrt/pipe.h>
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
-#include <lifeguard/source.h>
+
+#include "class_input.h"
 
 enum {
   OP_OPEN,       /* server end: create and register it; client end: connect to the server */
@@ -52,8 +53,7 @@ struct end {
 struct actor_state {
   lgrt_driver *d;
   char name[64];
-  uint8_t ops[MAX_OPS];
-  size_t nops;
+  lg_fuzz_ops ops;
   struct end ends[2];
 };
 
@@ -118,7 +118,7 @@ static void run_op(struct actor_state *a, uint8_t b) {
 
 static void task_actor(void *p) {
   struct actor_state *a = p;
-  for (size_t i = 0; i < a->nops; i++) run_op(a, a->ops[i]);
+  for (size_t i = 0; i < a->ops.n; i++) run_op(a, a->ops.op[i]);
   end_drop(&a->ends[1]);
   end_drop(&a->ends[0]);
 }
@@ -162,23 +162,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&prog, 0, sizeof prog);
   if (lgrt_driver_open(&prog.d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS) != 0) return 0;
   long inners = lgrt_pipe_live_inners();
-  size_t nops = data[0] % MAX_OPS;
-  if (nops > size - 1) nops = size - 1;
+  lg_fuzz_ops *ops[ACTORS];
   for (int i = 0; i < ACTORS; i++) {
     prog.actors[i].d = prog.d;
+    ops[i] = &prog.actors[i].ops;
     snprintf(prog.actors[i].name, sizeof prog.actors[i].name, "lifeguard-fuzz-%d-%lu-%d",
              pid, run, i);
   }
   run++;
-  for (size_t i = 0; i < nops; i++) {
-    struct actor_state *a = &prog.actors[data[1 + i] % ACTORS];
-    a->ops[a->nops++] = data[1 + i];
-  }
-  lg_source *src = lg_source_bytes(data + 1 + nops, size - 1 - nops);
-  lg_root root = {main_actor, &prog, "main"};
-  lg_exec_opts opts = {0};
-  lg_sched_execute(&opts, src, &root, 1, NULL);
-  lg_source_free(src);
+  lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS, (lg_root){main_actor, &prog, "main"});
   lgrt_driver_turn(prog.d, 0); /* the cancellations still queued */
   lgrt_driver_close(prog.d);
   if (lgrt_pipe_live_inners() != inners) {

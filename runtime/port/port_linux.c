@@ -117,14 +117,15 @@ int lgrt_port_unwatch(lgrt_port *p, int fd) {
 }
 
 static void signal_posted(lgrt_port *p) {
-  /* The eventfd wakes a free-running waiter in epoll_wait (a full counter, EAGAIN, already
-   * says the same); the condition variable wakes a controlled one, and under lg_sched every
-   * waiter is controlled. */
-  if (!lg_sched_controlled()) {
+  /* Under lg_sched every waiter is a controlled actor on the condition variable; a
+   * free-running waiter sleeps in epoll_wait and wakes on the eventfd (a full counter,
+   * EAGAIN, already says the same). */
+  if (lg_sched_controlled()) {
+    lg_cond_broadcast(&p->posted);
+  } else {
     uint64_t one = 1;
     (void)!write(p->wakefd, &one, sizeof one);
   }
-  lg_cond_broadcast(&p->posted);
 }
 
 int lgrt_port_post(lgrt_port *p, const lgrt_packet *pkt) {
@@ -170,8 +171,7 @@ static ssize_t collect(lgrt_port *p, lgrt_packet *out, size_t cap, int timeout_m
     uint64_t d = evs[i].data.u64;
     if (d == WAKE_DATA) {
       uint64_t v;
-      (void)!read(p->wakefd, &v, sizeof v);
-      *woken = true;
+      (void)!read(p->wakefd, &v, sizeof v); /* a post or a wake: both are looked at below */
       continue;
     }
     lgrt_packet pkt = {.key = d, .ovl = NULL, .flags = from_epoll(evs[i].events), .bytes = 0};
