@@ -22,6 +22,16 @@ static const struct {
     [LG_FAULT_PIPE_EVENT_PRESENCE_CHECK] = {"pipe-event-presence-check",
                                             "tokio-rs/mio 0.8.11 event_done (io.token.is_some())"},
     [LG_FAULT_PORT_STALE_BATCH] = {"port-stale-batch", "joyent/libuv#826, libuv PR #971"},
+    [LG_FAULT_DRIVER_STATIC_RUNTIME] = {"driver-static-runtime",
+                                        "tokio-rs/mio#1769 (mongo-odbc-driver, mongodb tokio-sync)"},
+    [LG_FAULT_DRIVER_SHUTDOWN_BACKGROUND] = {"driver-shutdown-background",
+                                             "tokio Runtime::shutdown_background, napi-rs#3443"},
+    [LG_FAULT_DRIVER_DESTRUCTOR_JOIN] = {"driver-destructor-join",
+                                         "chriskohlhoff/asio#869, OpenMathLib/OpenBLAS#2362"},
+    [LG_FAULT_DRIVER_PENDING_TIMER] = {"driver-pending-timer",
+                                       "a module timer left with its host at unload (AppVerifier 0x900 class)"},
+    [LG_FAULT_DRIVER_KEY_DESTRUCTOR] = {"driver-key-destructor",
+                                        "rayon-rs/rayon#1101, rust-lang/rust#59629 (TLS destructor in an unloaded module)"},
 };
 
 static atomic_uint enabled;

@@ -46,4 +46,19 @@ LG_HIDDEN lg_stack_id lg__stack_capture_suspended(void *frame, uintptr_t lo, uin
 /* Tells the stack unwinder the bounds of the stack now running (0, 0 = the thread's own). */
 LG_HIDDEN void lg__stack_set_bounds(uintptr_t lo, uintptr_t hi);
 
+/* A live actor of this thread's controlled execution, for the module-unload census. */
+typedef struct lg__actor_view {
+  uint32_t id;
+  const char *name;
+  uintptr_t fn;           /* its entry function */
+  bool running;           /* the actor asking */
+  bool started;           /* it has run (else only `fn` says where it will) */
+  void *frame;            /* the frame it is suspended in (NULL if running or not started) */
+  uintptr_t stack_lo, stack_hi;
+} lg__actor_view;
+
+/* Fills `out` with the live actors of the running controlled execution; returns the count
+ * (0 when none runs on this thread). */
+LG_HIDDEN size_t lg__sched_actors(lg__actor_view *out, size_t max);
+
 #endif

@@ -23,11 +23,19 @@ typedef struct lg__options {
   bool tag_stdio;         /* tag_stdio=1: FILE* and DIR* own their descriptor, like fdsan */
   bool check_forked_children; /* check_forked_children=0: a forked child is not checked
                                  until it execs (it often closes everything first) */
+  bool modcheck;          /* modcheck=1: module load/unload checks */
+  bool modcheck_census;   /* modcheck_census=1: at each unload, report what still uses it */
+  int modcheck_placeholders; /* modcheck_placeholders=N: unloaded ranges kept inaccessible */
 } lg__options;
 
 /* The process's options, parsed once on first use. Exits with status 2 and a one-line
  * message on a malformed LIFEGUARD_OPTIONS. */
 LG_HIDDEN const lg__options *lg__opts(void);
+
+/* False while the C library is still starting (constructors not run yet): interceptors
+ * called then (AddressSanitizer's start-up creates a pthread key) must only pass through;
+ * a stack capture there can dlopen the unwinder before libc has its environment. */
+LG_HIDDEN bool lg__started(void);
 
 /* Per-thread reentrancy guard: while set, interceptors pass straight through (the harness's
  * own work, e.g. symbolizing or reading /proc, must not be checked). */
@@ -44,6 +52,17 @@ LG_HIDDEN pid_t lg__gettid(void);
 /* Looks up the next definition of a libc function; under ASan prefers its interceptor so
  * ASan keeps checking the buffers. Never returns NULL (aborts with a message instead). */
 LG_HIDDEN void *lg__real(const char *name);
+
+/* Stacks (stack.c): store given pcs in the depot; walk frame pointers from `fp` within the
+ * running stack's bounds. */
+#include <lifeguard/stack.h>
+LG_HIDDEN lg_stack_id lg__stack_put(const uintptr_t *pcs, size_t n);
+LG_HIDDEN size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max);
+
+/* modcheck.c: if `pc` lies in a module modcheck saw unloaded, gives its path and load bias,
+ * and (when `fn` is not NULL) the name of the function there from the module's file. */
+LG_HIDDEN bool lg__modcheck_find(uintptr_t pc, const char **path, uintptr_t *bias, char *fn,
+                                 size_t fncap);
 
 #define LG_REAL(ret, name, params)                                              \
   static ret(*real_##name) params;                                              \

@@ -21,6 +21,9 @@ static lg__options opts = {
     .fd_quarantine = 64,
     .tag_stdio = true,
     .check_forked_children = false,
+    .modcheck = true,
+    .modcheck_census = true,
+    .modcheck_placeholders = 256,
 };
 
 static int parse_bool(const char *v, bool *out) {
@@ -62,6 +65,10 @@ static const char *apply(char *item) {
   else if (!strcmp(k, "fd_quarantine")) r = parse_int(v, 0, 65536, &opts.fd_quarantine);
   else if (!strcmp(k, "tag_stdio")) r = parse_bool(v, &opts.tag_stdio);
   else if (!strcmp(k, "check_forked_children")) r = parse_bool(v, &opts.check_forked_children);
+  else if (!strcmp(k, "modcheck")) r = parse_bool(v, &opts.modcheck);
+  else if (!strcmp(k, "modcheck_census")) r = parse_bool(v, &opts.modcheck_census);
+  else if (!strcmp(k, "modcheck_placeholders"))
+    r = parse_int(v, 0, 4096, &opts.modcheck_placeholders);
   else return "unknown option";
   return r ? "bad value" : NULL;
 }
@@ -87,15 +94,28 @@ static int parse(const char *src, const char *origin) {
   return 0;
 }
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* Loaded at the first use after the C library has started: an interceptor may run inside
+ * start-up code (AddressSanitizer's initialization creates a pthread key, and getenv does
+ * not answer yet); until then the defaults answer and the environment is read later. */
+static int started, loaded;
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void load(void) {
-  const char *env = getenv("LIFEGUARD_OPTIONS");
-  if (env && parse(env, "LIFEGUARD_OPTIONS") != 0) _exit(2);
+__attribute__((constructor(101))) static void lg__options_started(void) {
+  __atomic_store_n(&started, 1, __ATOMIC_RELEASE);
 }
 
+bool lg__started(void) { return __atomic_load_n(&started, __ATOMIC_ACQUIRE); }
+
 const lg__options *lg__opts(void) {
-  pthread_once(&once, load);
+  if (__builtin_expect(__atomic_load_n(&loaded, __ATOMIC_ACQUIRE), 1)) return &opts;
+  if (!__atomic_load_n(&started, __ATOMIC_ACQUIRE)) return &opts;
+  pthread_mutex_lock(&load_lock);
+  if (!loaded) {
+    const char *env = getenv("LIFEGUARD_OPTIONS");
+    if (env && parse(env, "LIFEGUARD_OPTIONS") != 0) _exit(2);
+    __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&load_lock);
   return &opts;
 }
 

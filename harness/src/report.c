@@ -181,7 +181,7 @@ void lg_report_emit(const lg_report *r) {
   }
   if (schedule) bprintf(&t, "schedule: %s\n\n", schedule);
   bprintf(&t, "SUMMARY: lifeguard: %s\n", summary.p);
-  if (o->halt_on_error) bprintf(&t, "==%d==ABORTING\n", (int)pid);
+  if (o->halt_on_error || r->fatal) bprintf(&t, "==%d==ABORTING\n", (int)pid);
   lg__write_all(2, t.p, t.len);
 
   free(t.p);
@@ -190,5 +190,5 @@ void lg_report_emit(const lg_report *r) {
   atomic_fetch_add(&reports, 1);
   pthread_mutex_unlock(&report_lock);
   lg__busy--;
-  if (o->halt_on_error) abort();
+  if (o->halt_on_error || r->fatal) abort();
 }

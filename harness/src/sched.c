@@ -25,7 +25,8 @@ typedef enum { WAIT_NONE, WAIT_MUTEX, WAIT_COND, WAIT_JOIN, WAIT_SLEEP } wait_ki
 
 struct lg_actor {
   uint32_t id;              /* spawn order in this execution */
-  const char *name;
+  const char *name;         /* name_buf: the caller's string may live in a module that goes */
+  char name_buf[32];
   lg_actor_fn fn;
   void *arg;
   actor_state state;
@@ -39,6 +40,8 @@ struct lg_actor {
   lg__ctx ctx;              /* controlled mode */
   pthread_t thread;         /* free mode */
   bool free_mode;
+  bool detached;            /* the execution may end without it (lg_detach) */
+  uint32_t free_state;      /* free mode: bit 0 finished, bit 1 detached (last one frees) */
 };
 
 /* One controlled execution (per thread; fibers never leave their thread). */
@@ -54,6 +57,7 @@ typedef struct sched {
   uint64_t points, budget, now;
   lg_verdict verdict;
   lg_decision_log log;
+  uint64_t execution;       /* executions begun on this thread */
 } sched;
 
 static __thread sched S;
@@ -109,6 +113,8 @@ static const char *schedule_for_report(void) {
 }
 
 bool lg_sched_controlled(void) { return S.running; }
+
+uint64_t lg_sched_execution_id(void) { return S.running ? S.execution : 0; }
 
 /* ---- the schedule outlives a crash -------------------------------------------------- */
 
@@ -313,8 +319,18 @@ static bool advance_time(void) {
 
 /* The actor to run next after `cur` reached a point at `site` (cur_goes_on: cur could run
  * on). NULL means the execution is over (every actor finished). */
+static bool attached_done(void) {
+  for (uint32_t i = 0; i < S.nactors; i++)
+    if (S.actors[i].state != DONE && !S.actors[i].detached) return false;
+  return true;
+}
+
 static lg_actor *pick_next(lg_actor *cur, bool cur_goes_on, lg_site site) {
   for (;;) {
+    if (attached_done()) { /* detached actors end with the execution, as threads at exit */
+      S.verdict = LG_VERDICT_OK;
+      return NULL;
+    }
     uint32_t ids[MAX_ACTORS];
     lg_actor *opts[MAX_ACTORS];
     uint32_t n = 0, current = LG_NO_CURRENT;
@@ -328,10 +344,7 @@ static lg_actor *pick_next(lg_actor *cur, bool cur_goes_on, lg_site site) {
     if (n == 1) return opts[0];
     if (n > 1) return opts[decide(LG_CHOICE_SCHEDULE, site, n, current, ids)];
     if (advance_time()) continue;
-    for (uint32_t i = 0; i < S.nactors; i++)
-      if (S.actors[i].state != DONE) deadlock(cur);
-    S.verdict = LG_VERDICT_OK;
-    return NULL;
+    deadlock(cur); /* an attached actor is blocked and nothing can wake it */
   }
 }
 
@@ -341,7 +354,9 @@ static void reschedule(lg_site site, bool goes_on, void *frame) {
   lg_actor *cur = S.current;
   if (++S.points > S.budget) livelock(cur, frame);
   cur->resume_site = site;
-  lg_actor *next = pick_next(cur, goes_on, site); /* never NULL: cur has not finished */
+  cur->wait_frame = frame;
+  lg_actor *next = pick_next(cur, goes_on, site);
+  if (!next) abandon(cur, LG_VERDICT_OK); /* only detached actors were left */
   if (next == cur) return;
   cov_switch(site, next->resume_site);
   switch_to(cur, next, false);
@@ -398,7 +413,8 @@ static lg_actor *new_actor(lg_actor_fn fn, void *arg, const char *name) {
   lg_actor *a = &S.actors[S.nactors];
   memset(a, 0, sizeof *a);
   a->id = S.nactors++;
-  a->name = name ? name : "actor";
+  snprintf(a->name_buf, sizeof a->name_buf, "%s", name ? name : "actor");
+  a->name = a->name_buf;
   a->fn = fn;
   a->arg = arg;
   a->state = RUNNABLE;
@@ -415,6 +431,7 @@ static lg_actor *new_actor(lg_actor_fn fn, void *arg, const char *name) {
 static void *free_actor_main(void *p) {
   lg_actor *a = p;
   a->fn(a->arg);
+  if (__atomic_fetch_or(&a->free_state, 1, __ATOMIC_ACQ_REL) & 2) free(a); /* detached */
   return NULL;
 }
 
@@ -449,6 +466,7 @@ bool lg_sched_execute(const lg_exec_opts *o, lg_source *src, const lg_root *root
   }
   if (!src->begin(src)) return false;
   S.src = src;
+  S.execution++;
   S.nactors = 0;
   S.points = 0;
   S.now = 0;
@@ -488,7 +506,8 @@ lg_actor *lg_spawn_at(lg_actor_fn fn, void *arg, const char *name, lg_site site)
     lg_actor *a = calloc(1, sizeof *a);
     a->fn = fn;
     a->arg = arg;
-    a->name = name ? name : "actor";
+    snprintf(a->name_buf, sizeof a->name_buf, "%s", name ? name : "actor");
+    a->name = a->name_buf;
     a->free_mode = true;
     if (pthread_create(&a->thread, NULL, free_actor_main, a) != 0) {
       fprintf(stderr, "lifeguard: error: cannot start a thread\n");
@@ -512,6 +531,30 @@ void lg_join_at(lg_actor *a, lg_site site) {
     block(WAIT_JOIN, a, NEVER, FRAME);
     reschedule(site, false, FRAME);
   }
+}
+
+void lg_detach(lg_actor *a) {
+  if (a->free_mode) {
+    pthread_detach(a->thread);
+    if (__atomic_fetch_or(&a->free_state, 2, __ATOMIC_ACQ_REL) & 1) free(a); /* finished */
+    return;
+  }
+  a->detached = true;
+}
+
+size_t lg__sched_actors(lg__actor_view *out, size_t max) {
+  size_t n = 0;
+  if (!S.running) return 0;
+  for (uint32_t i = 0; i < S.nactors && n < max; i++) {
+    lg_actor *a = &S.actors[i];
+    if (a->state == DONE) continue;
+    out[n++] = (lg__actor_view){
+        .id = a->id, .name = a->name, .fn = (uintptr_t)a->fn, .running = a == S.current,
+        .started = a->wait_frame != NULL || a == S.current, .frame = a->wait_frame,
+        .stack_lo = (uintptr_t)a->ctx.stack_lo,
+        .stack_hi = (uintptr_t)a->ctx.stack_lo + a->ctx.stack_size};
+  }
+  return n;
 }
 
 void lg_yield_at(lg_site site) {

@@ -160,6 +160,13 @@ lg_stack_id lg__stack_capture_suspended(void *frame, uintptr_t lo, uintptr_t hi)
   return depot_put(pcs, unwind_fp(frame, lo, hi, pcs, (size_t)lg__opts()->stack_depth));
 }
 
+lg_stack_id lg__stack_put(const uintptr_t *pcs, size_t n) { return depot_put(pcs, n); }
+
+size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max) {
+  if (stack_hi == 0) thread_stack_bounds();
+  return unwind_fp((void *)fp, stack_lo, stack_hi > 1 ? stack_hi : 0, pcs, max);
+}
+
 size_t lg_stack_pcs(lg_stack_id id, const uintptr_t **pcs) {
   if (id == 0 || !depot || id > depot_used) return 0;
   struct depot_entry *d = depot_at(id);
@@ -316,6 +323,9 @@ size_t lg_symbolize(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max) {
     f->pc = pcs[i] - 1; /* return address -> the call instruction */
     struct find_module fm = {.pc = f->pc};
     dl_iterate_phdr(find_module_cb, &fm);
+    if (!fm.found && lg__modcheck_find(f->pc, &fm.name, &fm.bias, f->function,
+                                       sizeof f->function))
+      fm.found = 1; /* an unloaded module: its file still says what was there */
     if (fm.found) {
       const char *name = fm.name && fm.name[0] ? fm.name : main_program_path();
       snprintf(f->module, sizeof f->module, "%s", name);
@@ -324,7 +334,7 @@ size_t lg_symbolize(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max) {
                                  (unsigned long)f->offset);
     }
     Dl_info info;
-    if (dladdr((void *)f->pc, &info) && info.dli_sname)
+    if (!f->function[0] && dladdr((void *)f->pc, &info) && info.dli_sname)
       snprintf(f->function, sizeof f->function, "%s", info.dli_sname);
   }
   const char *tool = lg__opts()->symbolize ? find_symbolizer() : NULL;

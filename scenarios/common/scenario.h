@@ -42,6 +42,10 @@ typedef struct lg_scenario_program {
 
 int lg_scenario_main(const lg_scenario_program *p, int argc, char **argv);
 
+/* Says that the running scenario keeps `n` descriptors open by design until the process
+ * exits (a pinned module's runtime): the descriptor leak check allows that many. */
+void lg_scenario_keep_fds(int n);
+
 /* Prints "PROGRAM: error: ..." for a failed step inside a scenario; returns LG_SCENARIO_ERROR. */
 int lg_scenario_fail(const char *what);
 

@@ -27,6 +27,20 @@ typedef enum lg_fault_id {
   /* libuv#826: a registration closed inside a callback keeps its stale entries in the current
    * poll batch */
   LG_FAULT_PORT_STALE_BATCH,
+  /* mio#1769: a driver module keeps a multi-thread runtime in a lazily started static that is
+   * never shut down; unloading the module leaves its workers running in unmapped code */
+  LG_FAULT_DRIVER_STATIC_RUNTIME,
+  /* tokio's shutdown_background (napi-rs#3443): the runtime is told to stop but not joined
+   * before the module is unloaded */
+  LG_FAULT_DRIVER_SHUTDOWN_BACKGROUND,
+  /* asio#869 / OpenBLAS#2362 shape: the runtime is joined in the module's destructor, under
+   * the loader lock that an ending worker needs */
+  LG_FAULT_DRIVER_DESTRUCTOR_JOIN,
+  /* a periodic timer registered by the module with its host is left pending at unload */
+  LG_FAULT_DRIVER_PENDING_TIMER,
+  /* rayon#1101 shape: a pthread key with a destructor in the module outlives the unload while
+   * a thread still holds a value */
+  LG_FAULT_DRIVER_KEY_DESTRUCTOR,
   LG_FAULT__COUNT
 } lg_fault_id;
 

@@ -34,6 +34,8 @@ typedef struct lg_report {
   char detail[512];      /* extra lines printed after the current stack ("" = none) */
   size_t nstacks;        /* stacks[0] is the stack of the faulting call ("current") */
   lg_report_stack stacks[LG_REPORT_MAX_STACKS];
+  int fatal;             /* the faulting context cannot go on (a call into an unloaded
+                            module): abort even with halt_on_error=0 */
 } lg_report;
 
 /* A report as delivered to a hook: the same report with its stacks symbolized. */

@@ -77,6 +77,11 @@ bool lg_sched_execute(const lg_exec_opts *o, lg_source *src, const lg_root *root
 /* True while this thread runs a controlled execution's actor. */
 bool lg_sched_controlled(void);
 
+/* A number for the running controlled execution (1, 2, ...; 0 when none runs). Each
+ * execution is a process lifetime in the model: state that outlives it in real memory (a
+ * pinned module's statics) can tell that the actors it knew ended with an earlier one. */
+uint64_t lg_sched_execution_id(void);
+
 /* The schedule string of this thread's current (or last) controlled execution. */
 const char *lg_sched_schedule_string(void);
 
@@ -91,6 +96,10 @@ void lg_sched_set_crash_hook(lg_crash_hook fn);
 
 lg_actor *lg_spawn_at(lg_actor_fn fn, void *arg, const char *name, lg_site site);
 void lg_join_at(lg_actor *a, lg_site site);  /* waits for `a` to finish and forgets it */
+/* Gives up joining `a`: the execution may end while it still runs or waits, the way a
+ * process's exit ends threads nobody joined (a static runtime's workers). Free-running,
+ * the thread is detached. `a` must not be used afterwards. */
+void lg_detach(lg_actor *a);
 void lg_yield_at(lg_site site);
 void lg_poll_point_at(lg_site site);         /* the reactor calls this around its wait */
 

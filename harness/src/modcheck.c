@@ -1,0 +1,770 @@
+/* modcheck: dlopen/dlclose seen from inside the process, a census of what still uses a
+ * module when it is unmapped, and placeholders that turn a late call into a named report. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <lifeguard/modcheck.h>
+#include <lifeguard/report.h>
+#include <lifeguard/sched.h>
+
+#include "fiber.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define MAX_MODULES 512
+#define MAX_SEGS 8
+#define MAX_KEYS 1024
+#define MAX_TIMERS 256
+#define MAX_HOLDS 1024
+#define MAX_FINDINGS 8
+#define FRAMES 24
+
+typedef enum { M_FREE = 0, M_LOADED, M_UNLOADED, M_RETAINED } mstate;
+
+typedef struct module {
+  int state;                 /* mstate; read without the lock by the fault handler */
+  uintptr_t lm_addr;         /* link_map l_addr while mapped */
+  char path[512];
+  const char *base;          /* the file name part of path */
+  uintptr_t bias, lo, hi;    /* load bias; span of the PT_LOAD segments */
+  uintptr_t x_lo[MAX_SEGS], x_hi[MAX_SEGS];
+  int nx;                    /* executable segments */
+  int opens;                 /* dlopen references counted here */
+  bool nodelete, noted, placeholder;
+  lg_stack_id load_stack, unload_stack;
+  int load_tid, unload_tid;
+  unsigned long unload_serial;
+} module;
+
+static module mods[MAX_MODULES];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long serial;
+static lg_modcheck_stats stats;
+
+static bool enabled(void) { return lg__started() && lg__opts()->modcheck; }
+
+static bool in_text(const module *m, uintptr_t pc) {
+  for (int i = 0; i < m->nx; i++)
+    if (pc >= m->x_lo[i] && pc < m->x_hi[i]) return true;
+  return false;
+}
+
+/* ---- what dl_iterate_phdr says ------------------------------------------------------ */
+
+struct seg_query {
+  module *m;
+  const char *name;
+  uintptr_t addr;
+  bool found;
+};
+
+static int seg_cb(struct dl_phdr_info *info, size_t size, void *arg) {
+  struct seg_query *q = arg;
+  if (info->dlpi_addr != q->addr || strcmp(info->dlpi_name, q->name) != 0) return 0;
+  q->found = true;
+  module *m = q->m;
+  if (!m) return 1;
+  m->bias = info->dlpi_addr;
+  m->lo = UINTPTR_MAX;
+  m->hi = 0;
+  m->nx = 0;
+  long ps = sysconf(_SC_PAGESIZE);
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t lo = (info->dlpi_addr + ph->p_vaddr) & ~(uintptr_t)(ps - 1);
+    uintptr_t hi = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + (uintptr_t)ps - 1) &
+                   ~(uintptr_t)(ps - 1);
+    if (lo < m->lo) m->lo = lo;
+    if (hi > m->hi) m->hi = hi;
+    if ((ph->p_flags & PF_X) && m->nx < MAX_SEGS) {
+      m->x_lo[m->nx] = info->dlpi_addr + ph->p_vaddr;
+      m->x_hi[m->nx++] = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+    }
+  }
+  return 1;
+}
+
+static bool still_mapped(const module *m) {
+  struct seg_query q = {.name = m->path, .addr = m->lm_addr};
+  dl_iterate_phdr(seg_cb, &q);
+  return q.found;
+}
+
+/* ---- symbols of a module that is gone: read from its file -------------------------- */
+
+static bool elf_symbol(const char *path, uintptr_t off, char *out, size_t cap) {
+  int fd = lg__sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return false;
+  struct stat st;
+  bool found = false;
+  if (fstat(fd, &st) == 0 && (size_t)st.st_size > sizeof(ElfW(Ehdr))) {
+    const unsigned char *img = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (img != MAP_FAILED) {
+      const ElfW(Ehdr) *eh = (const void *)img;
+      size_t size = (size_t)st.st_size;
+      if (memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 &&
+          eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) <= size) {
+        const ElfW(Shdr) *sh = (const void *)(img + eh->e_shoff);
+        const ElfW(Sym) *best = NULL;
+        const char *best_str = NULL;
+        for (int pass = 0; pass < 2 && !best; pass++) { /* .symtab, else .dynsym */
+          for (int i = 0; i < eh->e_shnum && !best; i++) {
+            if (sh[i].sh_type != (pass ? SHT_DYNSYM : SHT_SYMTAB)) continue;
+            if (sh[i].sh_link >= eh->e_shnum) continue;
+            const ElfW(Shdr) *strs = &sh[sh[i].sh_link];
+            if (sh[i].sh_offset + sh[i].sh_size > size || strs->sh_offset + strs->sh_size > size)
+              continue;
+            const ElfW(Sym) *sym = (const void *)(img + sh[i].sh_offset);
+            size_t n = sh[i].sh_size / sizeof *sym;
+            for (size_t k = 0; k < n; k++) {
+              int type = ELF64_ST_TYPE(sym[k].st_info);
+              if (type != STT_FUNC && type != STT_OBJECT) continue;
+              if (off >= sym[k].st_value && off < sym[k].st_value + (sym[k].st_size ? sym[k].st_size : 1) &&
+                  sym[k].st_name < strs->sh_size) {
+                best = &sym[k];
+                best_str = (const char *)img + strs->sh_offset;
+                break;
+              }
+            }
+          }
+        }
+        if (best) {
+          snprintf(out, cap, "%s", best_str + best->st_name);
+          found = true;
+        }
+      }
+      munmap((void *)img, size);
+    }
+  }
+  lg__sys_close(fd);
+  return found;
+}
+
+/* The unloaded module whose old range holds `pc`; one that still has its placeholder first
+ * (an older record of the same range may have lost its own). */
+static module *unloaded_at(uintptr_t pc) {
+  module *any = NULL;
+  for (int i = 0; i < MAX_MODULES; i++) {
+    module *m = &mods[i];
+    if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != M_UNLOADED || pc < m->lo || pc >= m->hi)
+      continue;
+    if (m->placeholder) return m;
+    if (!any || m->unload_serial > any->unload_serial) any = m;
+  }
+  return any;
+}
+
+bool lg__modcheck_find(uintptr_t pc, const char **path, uintptr_t *bias, char *fn, size_t fncap) {
+  module *m = unloaded_at(pc);
+  if (!m) return false;
+  *path = m->path;
+  *bias = m->bias;
+  if (fn && !elf_symbol(m->path, pc - m->bias, fn, fncap) && fncap) fn[0] = '\0';
+  return true;
+}
+
+/* "libdrv.so+0x1a2b (drv_heartbeat)" */
+static void describe_pc(const module *m, uintptr_t pc, char *out, size_t cap) {
+  char fn[128] = "";
+  elf_symbol(m->path, pc - m->bias, fn, sizeof fn);
+  if (fn[0]) snprintf(out, cap, "%s+0x%lx (%s)", m->base, (unsigned long)(pc - m->bias), fn);
+  else snprintf(out, cap, "%s+0x%lx", m->base, (unsigned long)(pc - m->bias));
+}
+
+/* ---- registrations that point into modules ------------------------------------------ */
+
+typedef struct hold {
+  bool live;
+  uintptr_t fn;
+  const char *what;
+  lg_stack_id stack;
+  int tid;
+  uintptr_t id; /* a key number, a timer id */
+} hold;
+
+static hold keys[MAX_KEYS], timers[MAX_TIMERS], holds[MAX_HOLDS];
+
+static unsigned hold_put(hold *table, size_t cap, uintptr_t fn, const char *what, uintptr_t id,
+                         void *frame) {
+  pthread_mutex_lock(&lock);
+  unsigned slot = 0;
+  for (size_t i = 0; i < cap; i++)
+    if (!table[i].live) {
+      table[i] = (hold){.live = true, .fn = fn, .what = what, .id = id, .tid = lg__gettid()};
+      slot = (unsigned)i + 1;
+      break;
+    }
+  pthread_mutex_unlock(&lock);
+  if (slot) table[slot - 1].stack = lg_stack_capture(frame); /* (outside the lock) */
+  return slot;
+}
+
+static void hold_drop(hold *table, size_t cap, uintptr_t id) {
+  pthread_mutex_lock(&lock);
+  for (size_t i = 0; i < cap; i++)
+    if (table[i].live && table[i].id == id) table[i].live = false;
+  pthread_mutex_unlock(&lock);
+}
+
+unsigned lg_modcheck_hold(const void *fn, const char *what) {
+  if (!enabled() || !fn) return 0;
+  static unsigned long next;
+  unsigned long id = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+  return hold_put(holds, MAX_HOLDS, (uintptr_t)fn, what ? what : "callback", id,
+                  __builtin_frame_address(0))
+             ? (unsigned)id
+             : 0;
+}
+
+void lg_modcheck_release(unsigned token) {
+  if (token) hold_drop(holds, MAX_HOLDS, token);
+}
+
+/* glibc's own name for it: AddressSanitizer creates a key while it starts, before a dlsym
+ * lookup is safe (one there leaves the C library without its environment). */
+extern int __pthread_key_create(pthread_key_t *, void (*)(void *));
+LG_REAL(int, pthread_key_delete, (pthread_key_t))
+LG_REAL(int, timer_create, (clockid_t, struct sigevent *, timer_t *))
+LG_REAL(int, timer_delete, (timer_t))
+
+int pthread_key_create(pthread_key_t *key, void (*dtor)(void *)) {
+  int r = __pthread_key_create(key, dtor);
+  if (r == 0 && dtor && !lg__busy && enabled() && *key < MAX_KEYS) {
+    lg__busy++;
+    hold_drop(keys, MAX_KEYS, *key);
+    hold_put(keys, MAX_KEYS, (uintptr_t)dtor, "pthread key destructor", *key,
+             __builtin_frame_address(0));
+    lg__busy--;
+  }
+  return r;
+}
+
+int pthread_key_delete(pthread_key_t key) {
+  if (enabled()) hold_drop(keys, MAX_KEYS, key);
+  return lg__get_pthread_key_delete()(key);
+}
+
+int timer_create(clockid_t clock, struct sigevent *sev, timer_t *out) {
+  int r = lg__get_timer_create()(clock, sev, out);
+  if (r == 0 && sev && sev->sigev_notify == SIGEV_THREAD && !lg__busy && enabled()) {
+    lg__busy++;
+    hold_put(timers, MAX_TIMERS, (uintptr_t)sev->sigev_notify_function, "SIGEV_THREAD timer",
+             (uintptr_t)*out, __builtin_frame_address(0));
+    lg__busy--;
+  }
+  return r;
+}
+
+int timer_delete(timer_t t) {
+  if (enabled()) hold_drop(timers, MAX_TIMERS, (uintptr_t)t);
+  return lg__get_timer_delete()(t);
+}
+
+/* ---- the census: who still uses an unmapped module ----------------------------------- */
+
+typedef struct finding {
+  bool running;              /* unload-while-running (else a pending callback) */
+  char line[320];
+  uintptr_t pcs[FRAMES];     /* the stack to show first (return addresses, or fn + 1) */
+  size_t n;
+  lg_stack_id registered;    /* callbacks: where it was registered */
+  int tid;
+} finding;
+
+typedef struct census {
+  module *m;
+  finding f[MAX_FINDINGS];
+  size_t n, more;
+} census;
+
+static finding *add_finding(census *c) {
+  if (c->n == MAX_FINDINGS) {
+    c->more++;
+    return NULL;
+  }
+  finding *f = &c->f[c->n++];
+  memset(f, 0, sizeof *f);
+  return f;
+}
+
+/* Keeps the frames from the first one inside the module: the function that runs (or will
+ * return) there first. False if none is. */
+static bool trim_to_module(const module *m, const uintptr_t *pcs, size_t n, finding *f) {
+  size_t i = 0;
+  while (i < n && !in_text(m, pcs[i] - 1)) i++;
+  if (i == n) return false;
+  f->n = 0;
+  for (; i < n && f->n < FRAMES; i++) f->pcs[f->n++] = pcs[i];
+  return true;
+}
+
+static void census_actors(census *c) {
+  lg__actor_view v[64];
+  size_t n = lg__sched_actors(v, 64);
+  for (size_t i = 0; i < n; i++) {
+    uintptr_t pcs[FRAMES];
+    size_t np = 0;
+    if (v[i].running) {
+      continue; /* the unloading actor: its own stack is the unload stack, checked below */
+    } else if (v[i].frame) {
+      const uintptr_t *got;
+      np = lg_stack_pcs(lg__stack_capture_suspended(v[i].frame, v[i].stack_lo, v[i].stack_hi),
+                        &got);
+      if (np > FRAMES) np = FRAMES;
+      memcpy(pcs, got, np * sizeof *pcs);
+    }
+    finding tmp;
+    bool hit = trim_to_module(c->m, pcs, np, &tmp);
+    bool entry = !hit && in_text(c->m, v[i].fn);
+    if (!hit && !entry) continue;
+    finding *f = add_finding(c);
+    if (!f) continue;
+    *f = tmp;
+    f->running = true;
+    f->tid = (int)v[i].id;
+    char where[160];
+    if (entry) {
+      f->pcs[0] = v[i].fn + 1;
+      f->n = 1;
+      describe_pc(c->m, v[i].fn, where, sizeof where);
+      snprintf(f->line, sizeof f->line, "actor %u '%s' has not started yet; it will start in %s",
+               v[i].id, v[i].name, where);
+    } else {
+      describe_pc(c->m, f->pcs[0] - 1, where, sizeof where);
+      snprintf(f->line, sizeof f->line, "actor %u '%s' is suspended inside it, in %s", v[i].id,
+               v[i].name, where);
+    }
+  }
+}
+
+/* Threads: each other thread is stopped by a signal in turn; its frames are walked from the
+ * interrupted context (and its live stack scanned when the frame chain breaks early, as in
+ * code built without frame pointers). */
+static struct {
+  int tid, state; /* state 0 asked, 1 captured (thread waits), 2 released */
+  uintptr_t rip, rsp, rbp;
+} probe;
+
+static void on_probe(int sig, siginfo_t *si, void *uc) {
+  (void)sig;
+  (void)si;
+  if (__atomic_load_n(&probe.tid, __ATOMIC_ACQUIRE) != (int)syscall(SYS_gettid)) return;
+  const ucontext_t *u = uc;
+  probe.rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
+  probe.rsp = (uintptr_t)u->uc_mcontext.gregs[REG_RSP];
+  probe.rbp = (uintptr_t)u->uc_mcontext.gregs[REG_RBP];
+  __atomic_store_n(&probe.state, 1, __ATOMIC_RELEASE);
+  while (__atomic_load_n(&probe.state, __ATOMIC_ACQUIRE) == 1) sched_yield();
+}
+
+static int probe_signal(void) { return SIGRTMAX - 3; }
+
+/* The end of the mapping that holds `addr` (a thread's stack), from /proc/self/maps. */
+static uintptr_t mapping_end(uintptr_t addr) {
+  int fd = lg__sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  static char buf[1 << 16];
+  uintptr_t end = 0;
+  size_t have = 0;
+  for (;;) {
+    ssize_t r = lg__sys_read(fd, buf + have, sizeof buf - 1 - have);
+    if (r <= 0) break;
+    have += (size_t)r;
+    buf[have] = '\0';
+    char *line = buf, *nl;
+    while ((nl = strchr(line, '\n'))) {
+      unsigned long lo, hi;
+      if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi) end = hi;
+      line = nl + 1;
+    }
+    have = (size_t)(buf + have - line);
+    memmove(buf, line, have);
+    if (end) break;
+  }
+  lg__sys_close(fd);
+  return end;
+}
+
+static void census_threads(census *c) {
+  int self = lg__gettid();
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return;
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_probe;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(probe_signal(), &sa, &old);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int tid = atoi(e->d_name);
+    if (tid <= 0 || tid == self) continue;
+    __atomic_store_n(&probe.state, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&probe.tid, tid, __ATOMIC_RELEASE);
+    if (syscall(SYS_tgkill, getpid(), tid, probe_signal()) != 0) continue;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool answered = true;
+    while (__atomic_load_n(&probe.state, __ATOMIC_ACQUIRE) != 1) {
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) > 200000000L) {
+        answered = false; /* blocked the signal, or exited */
+        break;
+      }
+      sched_yield();
+    }
+    if (!answered) {
+      __atomic_store_n(&probe.tid, 0, __ATOMIC_RELEASE);
+      continue;
+    }
+    uintptr_t pcs[FRAMES], end = mapping_end(probe.rsp);
+    size_t n = 0;
+    pcs[n++] = probe.rip + 1;
+    uintptr_t fp = probe.rbp;
+    while (n < FRAMES && fp >= probe.rsp && fp + 16 <= end && !(fp & 7)) {
+      uintptr_t next = ((uintptr_t *)fp)[0], pc = ((uintptr_t *)fp)[1];
+      if (pc < 4096) break;
+      pcs[n++] = pc;
+      if (next <= fp) break;
+      fp = next;
+    }
+    if (n < 3 && end) /* a broken chain: the live stack's words that point into the text */
+      for (uintptr_t *w = (uintptr_t *)probe.rsp; (uintptr_t)(w + 1) <= end && n < FRAMES; w++)
+        if (in_text(c->m, *w)) pcs[n++] = *w;
+    __atomic_store_n(&probe.state, 2, __ATOMIC_RELEASE);
+    __atomic_store_n(&probe.tid, 0, __ATOMIC_RELEASE);
+    finding tmp;
+    if (!trim_to_module(c->m, pcs, n, &tmp)) continue;
+    finding *f = add_finding(c);
+    if (!f) continue;
+    *f = tmp;
+    f->running = true;
+    f->tid = tid;
+    char where[160];
+    describe_pc(c->m, f->pcs[0] - 1, where, sizeof where);
+    snprintf(f->line, sizeof f->line, "thread %d is inside it, in %s", tid, where);
+  }
+  closedir(d);
+  sigaction(probe_signal(), &old, NULL);
+}
+
+static void census_holds(census *c, hold *table, size_t cap) {
+  pthread_mutex_lock(&lock);
+  for (size_t i = 0; i < cap; i++) {
+    if (!table[i].live || !in_text(c->m, table[i].fn)) continue;
+    finding *f = add_finding(c);
+    if (!f) continue;
+    f->pcs[0] = table[i].fn + 1;
+    f->n = 1;
+    f->registered = table[i].stack;
+    f->tid = table[i].tid;
+    char where[160];
+    describe_pc(c->m, table[i].fn, where, sizeof where);
+    if (table == keys)
+      snprintf(f->line, sizeof f->line,
+               "pthread key %lu has its destructor there, %s: a thread that holds a value "
+               "calls it when it exits", (unsigned long)table[i].id, where);
+    else
+      snprintf(f->line, sizeof f->line, "a %s still calls into it, %s", table[i].what, where);
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+static void census_signals(census *c) {
+  for (int sig = 1; sig < NSIG; sig++) {
+    struct sigaction sa;
+    if (sig == probe_signal() || sigaction(sig, NULL, &sa) != 0) continue;
+    uintptr_t fn = (sa.sa_flags & SA_SIGINFO) ? (uintptr_t)sa.sa_sigaction : (uintptr_t)sa.sa_handler;
+    if (!in_text(c->m, fn)) continue;
+    finding *f = add_finding(c);
+    if (!f) continue;
+    f->pcs[0] = fn + 1;
+    f->n = 1;
+    char where[160];
+    describe_pc(c->m, fn, where, sizeof where);
+    snprintf(f->line, sizeof f->line, "the handler of signal %d (%s) is there, %s", sig,
+             strsignal(sig), where);
+  }
+}
+
+static void set_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *fmt,
+                      const char *a) {
+  if (r->nstacks == LG_REPORT_MAX_STACKS || !id) return;
+  lg_report_stack *s = &r->stacks[r->nstacks++];
+  s->name = name;
+  s->id = id;
+  s->tid = tid;
+  snprintf(s->title, sizeof s->title, fmt, a, tid);
+}
+
+static void report_census(census *c) {
+  finding *first = NULL;
+  for (size_t i = 0; i < c->n && !first; i++)
+    if (c->f[i].running) first = &c->f[i];
+  for (size_t i = 0; i < c->n && !first; i++) first = &c->f[i];
+  if (!first) return;
+  module *m = c->m;
+  lg_report r = {.kind = first->running ? "unload-while-running" : "unload-with-pending-callback",
+                 .fd = -1};
+  snprintf(r.headline, sizeof r.headline, "of %s: %s", m->base, first->line);
+  size_t len = 0;
+  for (size_t i = 0; i < c->n; i++) {
+    if (&c->f[i] == first) continue;
+    int k = snprintf(r.detail + len, sizeof r.detail - len, "%salso: %s", len ? "\n" : "",
+                     c->f[i].line);
+    if (k > 0 && len + (size_t)k < sizeof r.detail) len += (size_t)k;
+  }
+  if (c->more && len + 40 < sizeof r.detail)
+    snprintf(r.detail + len, sizeof r.detail - len, "%sand %zu more", len ? "\n" : "", c->more);
+  r.stacks[0] = (lg_report_stack){.name = "current", .id = lg__stack_put(first->pcs, first->n),
+                                  .tid = first->tid};
+  snprintf(r.stacks[0].title, sizeof r.stacks[0].title, "%s", "");
+  r.nstacks = 1;
+  if (first->registered)
+    set_stack(&r, "registered", first->registered, first->tid, "it was registered here (%s, thread %d)",
+              m->base);
+  set_stack(&r, "unload", m->unload_stack, m->unload_tid, "%s was unloaded by thread %d here",
+            m->base);
+  set_stack(&r, "load", m->load_stack, m->load_tid, "%s was loaded by thread %d here", m->base);
+  lg_report_emit(&r);
+}
+
+/* ---- placeholders and the fault handler ---------------------------------------------- */
+
+static struct sigaction prev_segv, prev_bus;
+
+static void chain(int sig, siginfo_t *si, void *uc) {
+  struct sigaction *p = sig == SIGSEGV ? &prev_segv : &prev_bus;
+  if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction) {
+    p->sa_sigaction(sig, si, uc);
+    return;
+  }
+  if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+    p->sa_handler(sig);
+    return;
+  }
+  signal(sig, SIG_DFL); /* the faulting instruction runs again and the default action ends it */
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc) {
+  uintptr_t addr = (uintptr_t)si->si_addr;
+  module *m = unloaded_at(addr);
+  if (!m || !m->placeholder) {
+    chain(sig, si, uc);
+    return;
+  }
+  const ucontext_t *u = uc;
+  uintptr_t rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
+  uintptr_t pcs[FRAMES];
+  size_t n = 0;
+  pcs[n++] = rip + 1; /* the faulting instruction itself, not a return address */
+  n += lg__stack_walk((uintptr_t)u->uc_mcontext.gregs[REG_RBP], pcs + n, FRAMES - n);
+  lg_report r = {.kind = "use-after-unload", .fd = -1, .fatal = 1};
+  char where[160];
+  describe_pc(m, addr, where, sizeof where);
+  if (addr == rip)
+    snprintf(r.headline, sizeof r.headline,
+             "at pc %p: a call into %s, which thread %d unloaded", (void *)rip, where,
+             m->unload_tid);
+  else
+    snprintf(r.headline, sizeof r.headline,
+             "on address %p at pc %p: an access to %s, which thread %d unloaded", (void *)addr,
+             (void *)rip, where, m->unload_tid);
+  r.stacks[0] = (lg_report_stack){.name = "current", .id = lg__stack_put(pcs, n),
+                                  .tid = lg__gettid()};
+  r.nstacks = 1;
+  set_stack(&r, "unload", m->unload_stack, m->unload_tid, "%s was unloaded by thread %d here",
+            m->base);
+  set_stack(&r, "load", m->load_stack, m->load_tid, "%s was loaded by thread %d here", m->base);
+  lg_report_emit(&r); /* fatal: does not return */
+}
+
+static void install_fault_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &prev_segv);
+  sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+static void place(module *m) {
+  int limit = lg__opts()->modcheck_placeholders;
+  if (limit <= 0) return;
+  module *oldest = NULL;
+  int count = 0;
+  for (int i = 0; i < MAX_MODULES; i++)
+    if (mods[i].placeholder) {
+      count++;
+      if (!oldest || mods[i].unload_serial < oldest->unload_serial) oldest = &mods[i];
+    }
+  if (count >= limit && oldest) {
+    munmap((void *)oldest->lo, oldest->hi - oldest->lo);
+    oldest->placeholder = false;
+    stats.placeholders--;
+  }
+  void *p = mmap((void *)m->lo, m->hi - m->lo, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == (void *)m->lo) {
+    m->placeholder = true;
+    stats.placeholders++;
+  } else {
+    if (p != MAP_FAILED) munmap(p, m->hi - m->lo);
+    stats.placeholder_misses++; /* something took the range between the unmap and now */
+  }
+}
+
+/* ---- dlopen and dlclose -------------------------------------------------------------- */
+
+LG_REAL(void *, dlopen, (const char *, int))
+LG_REAL(int, dlclose, (void *))
+
+static module *find_live(uintptr_t addr, const char *path) {
+  for (int i = 0; i < MAX_MODULES; i++) {
+    module *m = &mods[i];
+    if ((m->state == M_LOADED || m->state == M_RETAINED) && m->lm_addr == addr &&
+        strcmp(m->path, path) == 0)
+      return m;
+  }
+  return NULL;
+}
+
+static module *new_slot(void) {
+  module *best = NULL;
+  for (int i = 0; i < MAX_MODULES; i++) {
+    module *m = &mods[i];
+    if (m->state == M_FREE) return m;
+    if (m->state == M_UNLOADED && !m->placeholder &&
+        (!best || m->unload_serial < best->unload_serial))
+      best = m;
+  }
+  return best;
+}
+
+void *dlopen(const char *file, int mode) {
+  void *h = lg__get_dlopen()(file, mode);
+  if (!h || !file || lg__busy || !enabled()) return h;
+  struct link_map *lm = NULL;
+  if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm || !lm->l_name || !lm->l_name[0]) return h;
+  lg__busy++;
+  pthread_once(&handler_once, install_fault_handler);
+  lg_stack_id stack = lg_stack_capture(__builtin_frame_address(0));
+  pthread_mutex_lock(&lock);
+  module *m = find_live(lm->l_addr, lm->l_name);
+  if (!m && (m = new_slot())) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->path, sizeof m->path, "%s", lm->l_name);
+    const char *slash = strrchr(m->path, '/');
+    m->base = slash ? slash + 1 : m->path;
+    m->lm_addr = lm->l_addr;
+    struct seg_query q = {.m = m, .name = m->path, .addr = m->lm_addr};
+    dl_iterate_phdr(seg_cb, &q);
+    m->load_stack = stack;
+    m->load_tid = lg__gettid();
+    stats.loads++;
+    __atomic_store_n(&m->state, M_LOADED, __ATOMIC_RELEASE);
+  }
+  if (m) {
+    m->opens++;
+    if (mode & RTLD_NODELETE) m->nodelete = true;
+    if (m->state == M_RETAINED) m->state = M_LOADED;
+  }
+  pthread_mutex_unlock(&lock);
+  lg__busy--;
+  return h;
+}
+
+int dlclose(void *h) {
+  if (lg__busy || !enabled()) return lg__get_dlclose()(h);
+  struct link_map *lm = NULL;
+  if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm) return lg__get_dlclose()(h);
+  pthread_mutex_lock(&lock);
+  module *m = find_live(lm->l_addr, lm->l_name ? lm->l_name : "");
+  pthread_mutex_unlock(&lock);
+  if (!m) return lg__get_dlclose()(h);
+  /* The moment of the unload is a decision: other actors may run up to it. */
+  if (lg_sched_controlled()) lg_yield();
+  lg__busy++;
+  lg_stack_id stack = lg_stack_capture(__builtin_frame_address(0));
+  lg__busy--;
+  int r = lg__get_dlclose()(h);
+  lg__busy++;
+  pthread_mutex_lock(&lock);
+  if (m->opens > 0) m->opens--;
+  bool gone = r == 0 && !still_mapped(m);
+  if (gone) {
+    m->unload_stack = stack;
+    m->unload_tid = lg__gettid();
+    m->unload_serial = ++serial;
+    stats.unloads++;
+    place(m);
+    __atomic_store_n(&m->state, M_UNLOADED, __ATOMIC_RELEASE);
+  } else if (r == 0 && m->opens == 0) {
+    m->state = M_RETAINED;
+    stats.retained++;
+  }
+  bool note = !gone && r == 0 && (m->opens == 0 || m->nodelete) && !m->noted;
+  if (note) m->noted = true;
+  pthread_mutex_unlock(&lock);
+  if (note) {
+    const char *why = m->nodelete ? "it was opened with RTLD_NODELETE (pinned)"
+                                  : "another object depends on it or holds it, or it has "
+                                    "pending thread_local destructors";
+    fprintf(stderr, "==%d==lifeguard: modcheck: note: the last dlclose of %s left it mapped: %s\n",
+            (int)getpid(), m->base, why);
+  }
+  if (gone && lg__opts()->modcheck_census) {
+    census c = {.m = m};
+    census_actors(&c);
+    census_threads(&c);
+    census_holds(&c, keys, MAX_KEYS);
+    census_holds(&c, timers, MAX_TIMERS);
+    census_holds(&c, holds, MAX_HOLDS);
+    census_signals(&c);
+    /* The unloading code itself returns into the module? (a module that unloads itself) */
+    const uintptr_t *pcs;
+    size_t n = lg_stack_pcs(stack, &pcs);
+    finding tmp;
+    if (trim_to_module(m, pcs, n, &tmp)) {
+      finding *f = add_finding(&c);
+      if (f) {
+        *f = tmp;
+        f->running = true;
+        f->tid = lg__gettid();
+        char where[160];
+        describe_pc(m, f->pcs[0] - 1, where, sizeof where);
+        snprintf(f->line, sizeof f->line, "the unloading call itself returns into it, to %s",
+                 where);
+      }
+    }
+    report_census(&c);
+  }
+  lg__busy--;
+  return r;
+}
+
+void lg_modcheck_stats_get(lg_modcheck_stats *out) {
+  pthread_mutex_lock(&lock);
+  *out = stats;
+  pthread_mutex_unlock(&lock);
+}
