@@ -47,6 +47,8 @@ typedef struct module {
   int nx;                    /* executable segments */
   int opens;                 /* dlopen references counted here */
   bool nodelete, noted, placeholder;
+  int unloading;             /* a dlclose of it is under way (its tid): a fault in its range
+                                waits until the census has reported */
   lg_stack_id load_stack, unload_stack;
   int load_tid, unload_tid;
   unsigned long unload_serial;
@@ -354,24 +356,37 @@ static void census_actors(census *c) {
   }
 }
 
-/* Threads: each other thread is stopped by a signal in turn; its frames are walked from the
+/* Threads: each other thread is stopped by a signal; its frames are walked from the
  * interrupted context (and its live stack scanned when the frame chain breaks early, as in
- * code built without frame pointers). */
-static struct {
-  int tid, state; /* state 0 asked, 1 captured (thread waits), 2 released */
+ * code built without frame pointers). A probed thread waits in the handler only while its
+ * stack is read: parked longer, it could hold a lock the report needs. If it then runs into
+ * the unmapped range, the fault handler waits for the census to finish first. */
+#define MAX_PROBES 64
+
+typedef struct probe {
+  int tid;
+  int captured, released;
   uintptr_t rip, rsp, rbp;
 } probe;
+
+static probe probes[MAX_PROBES];
+static int nprobes;
 
 static void on_probe(int sig, siginfo_t *si, void *uc) {
   (void)sig;
   (void)si;
-  if (__atomic_load_n(&probe.tid, __ATOMIC_ACQUIRE) != (int)syscall(SYS_gettid)) return;
-  const ucontext_t *u = uc;
-  probe.rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
-  probe.rsp = (uintptr_t)u->uc_mcontext.gregs[REG_RSP];
-  probe.rbp = (uintptr_t)u->uc_mcontext.gregs[REG_RBP];
-  __atomic_store_n(&probe.state, 1, __ATOMIC_RELEASE);
-  while (__atomic_load_n(&probe.state, __ATOMIC_ACQUIRE) == 1) sched_yield();
+  int self = (int)syscall(SYS_gettid);
+  for (int i = 0; i < __atomic_load_n(&nprobes, __ATOMIC_ACQUIRE); i++) {
+    probe *p = &probes[i];
+    if (p->tid != self || __atomic_load_n(&p->captured, __ATOMIC_ACQUIRE)) continue;
+    const ucontext_t *u = uc;
+    p->rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
+    p->rsp = (uintptr_t)u->uc_mcontext.gregs[REG_RSP];
+    p->rbp = (uintptr_t)u->uc_mcontext.gregs[REG_RBP];
+    __atomic_store_n(&p->captured, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&p->released, __ATOMIC_ACQUIRE)) sched_yield();
+    return;
+  }
 }
 
 static int probe_signal(void) { return SIGRTMAX - 3; }
@@ -402,54 +417,58 @@ static uintptr_t mapping_end(uintptr_t addr) {
   return end;
 }
 
+/* Reads another thread's stack, redzones and all: not for AddressSanitizer's eyes. */
+__attribute__((no_sanitize("address"))) static size_t
+walk_parked(const module *m, const probe *p, uintptr_t end, uintptr_t *pcs, size_t max) {
+  size_t n = 0;
+  pcs[n++] = p->rip + 1;
+  uintptr_t fp = p->rbp;
+  while (n < max && fp >= p->rsp && fp + 16 <= end && !(fp & 7)) {
+    uintptr_t next = ((uintptr_t *)fp)[0], pc = ((uintptr_t *)fp)[1];
+    if (pc < 4096) break;
+    pcs[n++] = pc;
+    if (next <= fp) break;
+    fp = next;
+  }
+  if (n < 3 && end) /* a broken chain: the live stack's words that point into the text */
+    for (uintptr_t *w = (uintptr_t *)p->rsp; (uintptr_t)(w + 1) <= end && n < max; w++)
+      if (in_text(m, *w)) pcs[n++] = *w;
+  return n;
+}
+
+/* Stops every other thread in turn and records those inside `m`. */
 static void census_threads(census *c) {
   int self = lg__gettid();
   DIR *d = opendir("/proc/self/task");
   if (!d) return;
-  struct sigaction sa, old;
+  struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_probe;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  sigaction(probe_signal(), &sa, &old);
+  sigaction(probe_signal(), &sa, NULL);
+  __atomic_store_n(&nprobes, 0, __ATOMIC_RELEASE);
   struct dirent *e;
-  while ((e = readdir(d))) {
+  while ((e = readdir(d)) && nprobes < MAX_PROBES) {
     int tid = atoi(e->d_name);
     if (tid <= 0 || tid == self) continue;
-    __atomic_store_n(&probe.state, 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&probe.tid, tid, __ATOMIC_RELEASE);
+    probe *p = &probes[nprobes];
+    memset(p, 0, sizeof *p);
+    p->tid = tid;
+    __atomic_store_n(&nprobes, nprobes + 1, __ATOMIC_RELEASE);
     if (syscall(SYS_tgkill, getpid(), tid, probe_signal()) != 0) continue;
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    bool answered = true;
-    while (__atomic_load_n(&probe.state, __ATOMIC_ACQUIRE) != 1) {
+    while (!__atomic_load_n(&p->captured, __ATOMIC_ACQUIRE)) {
       clock_gettime(CLOCK_MONOTONIC, &now);
-      if ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) > 200000000L) {
-        answered = false; /* blocked the signal, or exited */
-        break;
-      }
+      if ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) > 200000000L)
+        break; /* it blocks the signal, or it ended */
       sched_yield();
     }
-    if (!answered) {
-      __atomic_store_n(&probe.tid, 0, __ATOMIC_RELEASE);
-      continue;
-    }
-    uintptr_t pcs[FRAMES], end = mapping_end(probe.rsp);
-    size_t n = 0;
-    pcs[n++] = probe.rip + 1;
-    uintptr_t fp = probe.rbp;
-    while (n < FRAMES && fp >= probe.rsp && fp + 16 <= end && !(fp & 7)) {
-      uintptr_t next = ((uintptr_t *)fp)[0], pc = ((uintptr_t *)fp)[1];
-      if (pc < 4096) break;
-      pcs[n++] = pc;
-      if (next <= fp) break;
-      fp = next;
-    }
-    if (n < 3 && end) /* a broken chain: the live stack's words that point into the text */
-      for (uintptr_t *w = (uintptr_t *)probe.rsp; (uintptr_t)(w + 1) <= end && n < FRAMES; w++)
-        if (in_text(c->m, *w)) pcs[n++] = *w;
-    __atomic_store_n(&probe.state, 2, __ATOMIC_RELEASE);
-    __atomic_store_n(&probe.tid, 0, __ATOMIC_RELEASE);
+    if (!__atomic_load_n(&p->captured, __ATOMIC_ACQUIRE)) continue;
+    uintptr_t pcs[FRAMES];
+    size_t n = walk_parked(c->m, p, mapping_end(p->rsp), pcs, FRAMES);
+    __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
     finding tmp;
     if (!trim_to_module(c->m, pcs, n, &tmp)) continue;
     finding *f = add_finding(c);
@@ -462,7 +481,6 @@ static void census_threads(census *c) {
     snprintf(f->line, sizeof f->line, "thread %d is inside it, in %s", tid, where);
   }
   closedir(d);
-  sigaction(probe_signal(), &old, NULL);
 }
 
 static void census_holds(census *c, hold *table, size_t cap) {
@@ -563,8 +581,22 @@ static void chain(int sig, siginfo_t *si, void *uc) {
   signal(sig, SIG_DFL); /* the faulting instruction runs again and the default action ends it */
 }
 
+/* A module whose dlclose is under way in another thread and whose old range holds addr. */
+static module *unloading_at(uintptr_t addr) {
+  int self = (int)syscall(SYS_gettid);
+  for (int i = 0; i < MAX_MODULES; i++) {
+    module *m = &mods[i];
+    int by = __atomic_load_n(&m->unloading, __ATOMIC_ACQUIRE);
+    if (by && by != self && addr >= m->lo && addr < m->hi) return m;
+  }
+  return NULL;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc) {
   uintptr_t addr = (uintptr_t)si->si_addr;
+  module *busy = unloading_at(addr);
+  if (busy) /* unmapped before its placeholder, or its census is running: that goes first */
+    while (__atomic_load_n(&busy->unloading, __ATOMIC_ACQUIRE)) sched_yield();
   module *m = unloaded_at(addr);
   if (!m || !m->placeholder) {
     chain(sig, si, uc);
@@ -707,6 +739,7 @@ int dlclose(void *h) {
   lg__busy++;
   lg_stack_id stack = lg_stack_capture(__builtin_frame_address(0));
   lg__busy--;
+  __atomic_store_n(&m->unloading, lg__gettid(), __ATOMIC_RELEASE);
   int r = lg__get_dlclose()(h);
   lg__busy++;
   pthread_mutex_lock(&lock);
@@ -759,6 +792,7 @@ int dlclose(void *h) {
     }
     report_census(&c);
   }
+  __atomic_store_n(&m->unloading, 0, __ATOMIC_RELEASE);
   lg__busy--;
   return r;
 }
