@@ -391,30 +391,48 @@ static void on_probe(int sig, siginfo_t *si, void *uc) {
 
 static int probe_signal(void) { return SIGRTMAX - 3; }
 
-/* The end of the mapping that holds `addr` (a thread's stack), from /proc/self/maps. */
-static uintptr_t mapping_end(uintptr_t addr) {
+/* /proc/self/maps, read once per census: the end of the mapping that holds a thread's stack. */
+static char maps[1 << 20];
+static size_t maps_len;
+
+static void maps_read(void) {
+  maps_len = 0;
   int fd = lg__sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  static char buf[1 << 16];
-  uintptr_t end = 0;
-  size_t have = 0;
+  if (fd < 0) return;
   for (;;) {
-    ssize_t r = lg__sys_read(fd, buf + have, sizeof buf - 1 - have);
+    ssize_t r = lg__sys_read(fd, maps + maps_len, sizeof maps - 1 - maps_len);
     if (r <= 0) break;
-    have += (size_t)r;
-    buf[have] = '\0';
-    char *line = buf, *nl;
-    while ((nl = strchr(line, '\n'))) {
-      unsigned long lo, hi;
-      if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi) end = hi;
-      line = nl + 1;
-    }
-    have = (size_t)(buf + have - line);
-    memmove(buf, line, have);
-    if (end) break;
+    maps_len += (size_t)r;
   }
+  maps[maps_len] = '\0';
   lg__sys_close(fd);
-  return end;
+}
+
+static uintptr_t mapping_end(uintptr_t addr) {
+  for (const char *line = maps; line < maps + maps_len;) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi) return hi;
+    const char *nl = strchr(line, '\n');
+    if (!nl) break;
+    line = nl + 1;
+  }
+  return 0;
+}
+
+/* True when thread `tid` blocks signal `sig` (it would never answer the probe). */
+static bool blocks_signal(int tid, int sig) {
+  char path[64], buf[2048];
+  snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+  int fd = lg__sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return true; /* gone */
+  ssize_t n = lg__sys_read(fd, buf, sizeof buf - 1);
+  lg__sys_close(fd);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  const char *at = strstr(buf, "SigBlk:");
+  if (!at) return false;
+  unsigned long long mask = strtoull(at + 7, NULL, 16);
+  return (mask >> (sig - 1)) & 1;
 }
 
 /* Reads another thread's stack, redzones and all: not for AddressSanitizer's eyes. */
@@ -449,9 +467,15 @@ static void census_threads(census *c) {
   sigaction(probe_signal(), &sa, NULL);
   __atomic_store_n(&nprobes, 0, __ATOMIC_RELEASE);
   struct dirent *e;
+  bool have_maps = false;
   while ((e = readdir(d)) && nprobes < MAX_PROBES) {
     int tid = atoi(e->d_name);
     if (tid <= 0 || tid == self) continue;
+    if (blocks_signal(tid, probe_signal())) continue; /* (libFuzzer's helper threads do) */
+    if (!have_maps) {
+      maps_read();
+      have_maps = true;
+    }
     probe *p = &probes[nprobes];
     memset(p, 0, sizeof *p);
     p->tid = tid;

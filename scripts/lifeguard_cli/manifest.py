@@ -48,7 +48,7 @@ class Scenario:
     configs: tuple
     buggy: dict  # config name -> outcome word
     fixed: dict  # config name -> outcome word
-    frames: dict  # stack name -> function the top frame of that stack must be in
+    frames: dict  # config name -> {stack name -> function the top frame of that stack must be in}
     about: str = ""
     search: tuple = ()  # (strategy, iterations) of a matrix run; () = one random schedule
 
@@ -63,6 +63,10 @@ class Scenario:
     def expected(self, variant, config_name):
         """The outcome word this scenario must produce in `variant` under `config_name`."""
         return (self.buggy if variant == "buggy" else self.fixed)[config_name]
+
+    def frames_for(self, config_name):
+        """{stack: function} to check in reports under `config_name` ({} = no check)."""
+        return self.frames.get(config_name, {})
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,10 @@ class Row:
 
     @property
     def frames(self):
-        """The frames to check: only for buggy rows that must report a fault."""
+        """The frames to check, {stack: function}: only for buggy rows that must report a
+        fault, and only under a config the scenario's `frames` covers."""
         if self.variant == "buggy" and self.expected != kinds.CLEAN:
-            return self.scenario.frames
+            return self.scenario.frames_for(self.config.name)
         return {}
 
     @property
@@ -246,16 +251,49 @@ class _Validator:
                           f" (defined: {', '.join(configs)})")
         buggy = self.outcomes(f"{where}.buggy", table["buggy"], config_names)
         fixed = self.outcomes(f"{where}.fixed", table["fixed"], config_names)
-        frames = self.typed(f"{where}.frames", table.get("frames", {}), dict)
-        for stack, function in frames.items():
-            self.name(f"{where}.frames", stack, _STACK)
-            self.typed(f"{where}.frames.{stack}", function, str)
-            if not function:
-                self.fail(f"{where}.frames.{stack}", "function name is empty")
+        frames = self.frames(f"{where}.frames", table.get("frames", {}), config_names)
         about = self.typed(f"{where}.about", table.get("about", ""), str)
         search = self.search(f"{where}.search", table["search"]) if "search" in table else ()
         return Scenario(name, cls, program, tuple(faults), tuple(config_names), buggy, fixed,
-                        dict(frames), about, search)
+                        frames, about, search)
+
+    def frames(self, where, value, config_names):
+        """Either {stack = "function"} for every config, or {config = {stack = "function"}}
+        for some of `config_names` (a config left out gets no frames check). Returns the
+        second form: config name -> {stack: function}."""
+        self.typed(where, value, dict)
+        tables = [key for key, item in value.items() if isinstance(item, dict)]
+        if not tables:
+            stacks = self.stacks(where, value)
+            return {name: dict(stacks) for name in config_names} if stacks else {}
+        others = [key for key in value if key not in tables]
+        if others:
+            self.fail(where, f"mixes the two forms: {tables[0]!r} is a table (config = "
+                             f"{{stack = \"function\"}}) but {others[0]!r} is "
+                             f"{_type_name(value[others[0]])} (stack = \"function\"); "
+                             f"use one form for the whole table")
+        for name in value:
+            if name not in config_names:
+                self.fail(where, f"config {name!r} is not in this scenario's configs "
+                                 f"({', '.join(config_names)})")
+        per_config = {}
+        for name in config_names:
+            if name in value:
+                stacks = self.stacks(f"{where}.{name}", value[name])
+                if not stacks:
+                    self.fail(f"{where}.{name}", "is empty (leave the config out of frames "
+                                                 "to check no frames under it)")
+                per_config[name] = stacks
+        return per_config
+
+    def stacks(self, where, table):
+        """{stack = "function"}: the top frame of each named stack must be in that function."""
+        for stack, function in table.items():
+            self.name(where, stack, _STACK)
+            self.typed(f"{where}.{stack}", function, str)
+            if not function:
+                self.fail(f"{where}.{stack}", "function name is empty")
+        return dict(table)
 
     def search(self, where, table):
         """{strategy = random|pct|dfs, iterations = N}: how a matrix run looks for the fault

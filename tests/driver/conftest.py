@@ -5,6 +5,8 @@ so the tests and `lifeguard matrix` cannot disagree about what a row is.
 
   pytest-3 tests/driver                       every config in the manifest, build/ as built
   pytest-3 tests/driver --config plain        only the rows of one config (repeatable)
+  pytest-3 tests/driver --preset asan         the rows of every config the asan preset builds
+                                              (asan, asan-alone, ...; repeatable, adds to --config)
   pytest-3 tests/driver --build-dir /tmp/b    build trees at /tmp/b/<preset>
   pytest-3 tests/driver -m slow               the 100-process checks
 """
@@ -33,6 +35,10 @@ def pytest_addoption(parser):
                     metavar="NAME",
                     help="run the rows of this manifest config only (repeatable; "
                          "default: every config in scenarios/manifest.toml)")
+    group.addoption("--preset", dest="lifeguard_presets", action="append", default=[],
+                    metavar="PRESET",
+                    help="run the rows of every manifest config built by this CMake preset "
+                         "(repeatable; adds to --config): what one build tree can check")
     group.addoption("--build-dir", dest="lifeguard_build_dir", default=None, metavar="DIR",
                     help="root of the build trees (binaries at DIR/<preset>/scenarios/); "
                          "default: build/ in the repository")
@@ -43,11 +49,19 @@ def pytest_configure(config):
         manifest = manifest_module.load(paths.DEFAULT_MANIFEST)
     except UsageError as e:
         raise pytest.UsageError(f"lifeguard: {e}") from None
-    configs = config.getoption("lifeguard_configs") or list(manifest.configs)
+    configs = list(config.getoption("lifeguard_configs"))
     for name in configs:
         if name not in manifest.configs:
             raise pytest.UsageError(f"--config {name}: not a config of {paths.display(manifest.path)} "
                                     f"(configs: {', '.join(manifest.configs)})")
+    presets = {c.preset: None for c in manifest.configs.values()}
+    for preset in config.getoption("lifeguard_presets"):
+        if preset not in presets:
+            raise pytest.UsageError(f"--preset {preset}: no config of {paths.display(manifest.path)} "
+                                    f"is built by it (presets: {', '.join(presets)})")
+        configs += [c.name for c in manifest.configs.values() if c.preset == preset]
+    if not configs:
+        configs = list(manifest.configs)
     config.stash[_MANIFEST] = manifest
     config.stash[_CONFIGS] = list(dict.fromkeys(configs))
 

@@ -70,6 +70,57 @@ def test_outcome_per_config_table(tmp_path):
         "heap-use-after-free", "use-after-free"]
 
 
+FLAT_FRAMES = 'frames = { current = "lg_owned_fd_drop", close = "lg_socket_close" }'
+
+
+def buggy_frames(m):
+    """{config: frames} of the manifest's buggy rows."""
+    return {r.config.name: r.frames for r in m.rows() if r.variant == "buggy"}
+
+
+def test_flat_frames_apply_to_every_config(tmp_path):
+    m = load_text(tmp_path, MINIMAL)
+    flat = {"current": "lg_owned_fd_drop", "close": "lg_socket_close"}
+    assert buggy_frames(m) == {"asan": flat, "plain": flat}
+    assert m.scenarios[0].frames_for("plain") == flat
+
+
+def test_frames_per_config(tmp_path):
+    m = load_text(tmp_path, MINIMAL.replace(FLAT_FRAMES, (
+        'frames = { asan = { current = "free_site", alloc = "alloc_site" }, '
+        'plain = { current = "lg_owned_fd_drop" } }')))
+    assert buggy_frames(m) == {"asan": {"current": "free_site", "alloc": "alloc_site"},
+                               "plain": {"current": "lg_owned_fd_drop"}}
+    assert all(r.frames == {} for r in m.rows() if r.variant == "fixed")
+
+
+def test_frames_per_config_left_out_config_is_not_checked(tmp_path):
+    m = load_text(tmp_path, MINIMAL.replace(
+        FLAT_FRAMES, 'frames = { plain = { current = "lg_owned_fd_drop" } }'))
+    assert buggy_frames(m) == {"asan": {}, "plain": {"current": "lg_owned_fd_drop"}}
+
+
+def test_no_frames_is_no_check(tmp_path):
+    for text in (MINIMAL.replace(FLAT_FRAMES + "\n", ""), MINIMAL.replace(FLAT_FRAMES, "frames = {}")):
+        m = load_text(tmp_path, text)
+        assert buggy_frames(m) == {"asan": {}, "plain": {}}
+
+
+def test_the_real_manifest_frames_per_config(lifeguard_manifest):
+    """Both forms side by side in the real manifest: a flat row checks every config, a
+    per-config row only the configs it names (asan-alone's SEGV names no functions)."""
+    rows = {r.id: r for r in lifeguard_manifest.rows()}
+    flat = rows.get("double-close/wrapper-drop/buggy/plain")
+    if flat is not None:
+        assert flat.frames == rows["double-close/wrapper-drop/buggy/asan"].frames != {}
+    late = rows.get("module-unload/rapid-cycle/buggy/late-call")
+    if late is None:
+        pytest.skip("no module-unload rows in the manifest")
+    assert late.frames["current"] == "run_task"
+    assert rows["module-unload/rapid-cycle/buggy/asan"].frames["current"] == "lgrt_port_get_many"
+    assert rows["module-unload/rapid-cycle/buggy/asan-alone"].frames == {}
+
+
 @pytest.mark.parametrize("old, new, message", [
     ('configs = ["asan", "plain"]', 'configs = ["asan", "tsan"]', "unknown config 'tsan'"),
     ('buggy = "double-close"', 'buggy = "double-clse"', "'double-clse' is not an outcome word"),
@@ -94,11 +145,26 @@ def test_outcome_per_config_table(tmp_path):
     ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "pct", iterations = 0 }',
      "search.iterations: must be at least 1"),
     ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "pct" }', "missing key 'iterations'"),
+    (FLAT_FRAMES, 'frames = { tsan = { current = "f" } }',
+     "frames: config 'tsan' is not in this scenario's configs (asan, plain)"),
+    (FLAT_FRAMES, 'frames = { asan = { current = "f" }, close = "lg_socket_close" }',
+     "frames: mixes the two forms: 'asan' is a table"),
+    (FLAT_FRAMES, 'frames = { current = "f", plain = { current = "g" } }',
+     "but 'current' is a string"),
+    (FLAT_FRAMES, 'frames = { asan = { current = 1 } }', "frames.asan.current: must be a string"),
+    (FLAT_FRAMES, 'frames = { asan = { current = "" } }', "frames.asan.current: function name is empty"),
+    (FLAT_FRAMES, 'frames = { asan = { Current = "f" } }', "frames.asan: 'Current' is not a valid name"),
+    (FLAT_FRAMES, 'frames = { asan = {} }', "frames.asan: is empty"),
+    (FLAT_FRAMES, 'frames = { current = [] }', "frames.current: must be a string, not an array"),
+    (FLAT_FRAMES, 'frames = "lg_owned_fd_drop"', "frames: must be a table"),
 ], ids=["unknown-config", "bad-outcome", "observed-only-word", "missing-key", "unknown-key",
         "wrong-type", "empty-list", "unknown-class", "name-not-string", "table-missing-config",
         "table-extra-config", "outcome-wrong-type", "env-not-string", "frames-not-string",
         "program-path", "unknown-top-key", "search-strategy", "search-iterations",
-        "search-missing-iterations"])
+        "search-missing-iterations", "frames-unknown-config", "frames-mixed-table-first",
+        "frames-mixed-string-first", "frames-per-config-not-string", "frames-per-config-empty-name",
+        "frames-per-config-bad-stack", "frames-per-config-empty-table", "frames-array",
+        "frames-not-table"])
 def test_invalid_manifest_is_one_precise_error(tmp_path, old, new, message):
     assert old in MINIMAL
     with pytest.raises(UsageError) as error:
