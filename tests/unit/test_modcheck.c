@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lgrt/module.h>
@@ -121,6 +122,37 @@ Test(modcheck, restored_signal_handler_is_clean) {
   const drv_api *api = api_of(h, (drv_config){0});
   signal(SIGUSR2, (void (*)(int))api->shutdown);
   signal(SIGUSR2, SIG_DFL);
+  cr_assert_eq(step_unload(h), 0);
+  cr_assert_eq(capture_count, 0);
+}
+
+/* ---- POSIX timers ------------------------------------------------------------------------- */
+
+NOINLINE static timer_t step_timer(void (*fn)(union sigval)) {
+  struct sigevent sev = {.sigev_notify = SIGEV_THREAD, .sigev_notify_function = fn};
+  timer_t t;
+  cr_assert_eq(timer_create(CLOCK_MONOTONIC, &sev, &t), 0);
+  return t; /* never armed: only its registration matters */
+}
+
+Test(modcheck, sigev_thread_timer_reported_at_unload) {
+  void *h = step_load(0);
+  const drv_api *api = api_of(h, (drv_config){0});
+  timer_t t = step_timer((void (*)(union sigval))api->shutdown);
+  cr_assert_eq(step_unload(h), 0);
+  cr_assert_eq(capture_count, 1);
+  cr_assert_report(0, "unload-with-pending-callback");
+  cr_assert(strstr(capture_log[0].headline, "a SIGEV_THREAD timer still calls into it"), "%s",
+            capture_log[0].headline);
+  cr_assert_top(0, "current", "drv_shutdown");
+  cr_assert_top(0, "registered", "step_timer");
+  timer_delete(t);
+}
+
+Test(modcheck, deleted_timer_is_clean) {
+  void *h = step_load(0);
+  const drv_api *api = api_of(h, (drv_config){0});
+  timer_delete(step_timer((void (*)(union sigval))api->shutdown));
   cr_assert_eq(step_unload(h), 0);
   cr_assert_eq(capture_count, 0);
 }
