@@ -395,3 +395,50 @@ Test(sched, fault_in_actor_has_fiber_stack_and_schedule) {
   capture_json_first_line(path, line, sizeof line);
   cr_assert(strstr(line, "\"schedule\":\"lgs1:") != NULL, "%s", line);
 }
+
+/* ---- detached actors end with the execution, attached ones keep it going ------------------ */
+
+static lg_mutex dm = LG_MUTEX_INIT;
+static lg_cond dc;
+static bool detach_it;
+static int forever_woke;
+
+static void waits_forever(void *p) {
+  (void)p;
+  lg_mutex_lock(&dm);
+  lg_cond_wait(&dc, &dm); /* nobody signals */
+  forever_woke = 1;
+  lg_mutex_unlock(&dm);
+}
+
+static void spawns_a_waiter(void *p) {
+  (void)p;
+  lg_actor *a = lg_spawn(waits_forever, NULL, "waiter");
+  lg_yield();
+  if (detach_it) lg_detach(a);
+}
+
+static lg_exec_result run_spawner(bool detach) {
+  lg_cond_init(&dc);
+  detach_it = detach;
+  lg_root roots[] = {{spawns_a_waiter, NULL, "host"}};
+  lg_exec_opts o = {0};
+  lg_source *rnd = lg_source_random(3);
+  lg_exec_result r;
+  cr_assert(lg_sched_execute(&o, rnd, roots, 1, &r));
+  lg_source_free(rnd);
+  return r;
+}
+
+Test(sched, detached_actor_blocked_forever_ends_with_the_execution) {
+  lg_exec_result r = run_spawner(true);
+  cr_assert_eq(r.verdict, LG_VERDICT_OK);
+  cr_assert_eq(capture_count, 0);
+  cr_assert_eq(forever_woke, 0);
+}
+
+Test(sched, attached_actor_blocked_forever_is_a_deadlock) {
+  lg_exec_result r = run_spawner(false);
+  cr_assert_eq(r.verdict, LG_VERDICT_DEADLOCK);
+  cr_assert_report(0, "deadlock");
+}
