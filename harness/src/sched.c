@@ -580,11 +580,14 @@ void lg_mutex_lock_at(lg_mutex *m, lg_site site) {
     return;
   }
   reschedule(site, true, FRAME);
-  while (m->owner) {
+  /* An owner from an earlier execution ended with it, as a thread ends at process exit (a
+   * pinned module's statics outlive executions): its lock is free. */
+  while (m->owner && m->owner_execution == S.execution) {
     block(WAIT_MUTEX, m, NEVER, FRAME);
     reschedule(site, false, FRAME);
   }
   m->owner = S.current;
+  m->owner_execution = S.execution;
   if (m->last_owner && m->last_owner != S.current->id + 1)
     cov_handoff(site, m->last_owner - 1, S.current->id);
   m->last_owner = S.current->id + 1;
@@ -619,11 +622,12 @@ static bool cond_wait_controlled(lg_cond *c, lg_mutex *m, uint64_t deadline, lg_
   reschedule(site, false, frame);
   bool timed_out = S.current->timed_out;
   S.current->timed_out = false;
-  while (m->owner) {
+  while (m->owner && m->owner_execution == S.execution) {
     block(WAIT_MUTEX, m, NEVER, frame);
     reschedule(site, false, frame);
   }
   m->owner = S.current;
+  m->owner_execution = S.execution;
   return timed_out;
 }
 

@@ -60,11 +60,19 @@ _RUNTIME_MODULES = ("libclang_rt.", "libasan.", "liblsan.", "libubsan.", "libtsa
 TIMEOUT = "timeout"
 
 
+_ASAN_NESTED_RE = re.compile(r"^==\d+==ERROR: AddressSanitizer: (\S+)", re.MULTILINE)
+
+
 def summary(output):
     """The first SUMMARY line of a detector as (tool, kind, line), or None."""
     match = SUMMARY_RE.search(output)
     if match is None:
-        return None
+        # AddressSanitizer may die inside its own report ("nested bug in the same thread")
+        # before the SUMMARY: its ERROR line has already named the kind.
+        nested = _ASAN_NESTED_RE.search(output)
+        if nested is None or "nested bug in the same thread" not in output:
+            return None
+        return "AddressSanitizer", nested.group(1), nested.group(0).rstrip()
     tool, word, rest = match.groups()
     text = word + rest
     kind = word

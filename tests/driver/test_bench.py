@@ -21,11 +21,15 @@ from lifeguard_cli.errors import UsageError
 
 
 def pytest_generate_tests(metafunc):
-    """`bench_config`: each config this session runs (the driver's --config; default every
-    config of the manifest)."""
+    """`bench_config`: one config per build preset this session runs (the driver's --config
+    and --preset; default every config of the manifest). A benchmark's config is the preset
+    that built it: configs that differ only in their environment (asan-alone and asan) run
+    the same binary, measured once."""
     if "bench_config" in metafunc.fixturenames:
-        configs = list(dict.fromkeys(r.config.name for r in selected_rows(metafunc.config)))
-        metafunc.parametrize("bench_config", configs)
+        first = {}
+        for row in selected_rows(metafunc.config):
+            first.setdefault(row.config.preset, row.config.name)
+        metafunc.parametrize("bench_config", list(first.values()))
 
 
 @pytest.fixture
@@ -58,7 +62,7 @@ def test_bench_json_rows(repo_root, tmp_path, build_root, bench_config, bench_pr
         assert isinstance(row["unit"], str) and row["unit"], row
         assert isinstance(row["value"], (int, float)) and not isinstance(row["value"], bool)
         assert row["value"] >= 0, row
-        assert row["config"] == bench_config, row
+        assert row["config"] == bench_preset, row
     figures = {(r["bench"], r["metric"]): r["value"] for r in rows}
     assert len(figures) == len(rows), "a (bench, metric) printed twice"
     assert figures[("dfs_2x10", "executions")] == 184756
@@ -67,7 +71,7 @@ def test_bench_json_rows(repo_root, tmp_path, build_root, bench_config, bench_pr
         assert figures[key] > 0, key
     # The table: a header with the config's column, a row per figure, the totals.
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["bench", "metric", "unit", bench_config]
+    assert lines[0].split() == ["bench", "metric", "unit", bench_preset]
     assert f"{len(rows)} figures, 1 config" in lines
     assert any(line.split()[:2] == ["dfs_2x10", "executions"] and line.endswith("184,756")
                for line in lines)

@@ -107,8 +107,9 @@ typedef struct lg_mutex {
   pthread_mutex_t pm;   /* free mode */
   lg_actor *owner;      /* controlled mode */
   uint32_t last_owner;  /* controlled mode: id + 1 of the previous owner (coverage) */
+  uint64_t owner_execution; /* controlled mode: the execution `owner` belongs to */
 } lg_mutex;
-#define LG_MUTEX_INIT {PTHREAD_MUTEX_INITIALIZER, NULL, 0}
+#define LG_MUTEX_INIT {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0}
 void lg_mutex_init(lg_mutex *m);
 void lg_mutex_destroy(lg_mutex *m);
 void lg_mutex_lock_at(lg_mutex *m, lg_site site);
