@@ -59,7 +59,28 @@ def test_ttd_module_unload_is_found_in_the_first_execution(tmp_path, build_root,
     for row in rows:
         assert row["class"] == "module-unload" and row["fault"] == "driver-static-runtime", row
         assert row["found"] == 3 and row["median_execs"] == 1 and row["note"] is None, row
+        assert "speedup_vs_stress_alone" not in row, row
     assert "time to detect unload-while-running" in r.stdout, r.stdout
+
+
+def test_ttd_module_unload_stress_alone_is_asan_seeing_the_late_call(tmp_path, build_root,
+                                                                     selected_configs):
+    """The second baseline: the same loop with modcheck off, under ASan, found when ASan
+    reports the SEGV of a worker waking in the unmapped module; every row gets its ratio."""
+    if "plain" not in selected_configs:
+        pytest.skip("ttd runs the plain build")
+    if not (build_root / "asan" / "scenarios" / "module_unload").is_file():
+        pytest.skip("stress-alone runs the asan build beside the plain one: not built")
+    out = tmp_path / "ttd.json"
+    r = lifeguard("ttd", "module-unload", "--trials", "2", "--budget", "20", "--strategy", "random",
+                  "--strategy", "stress-alone", "--no-build", "--build-dir", build_root, "--json", out)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())
+    assert [(row["strategy"], row["config"]) for row in rows] == [("random", "plain"),
+                                                                  ("stress-alone", "asan")]
+    assert all(row["found"] == 2 for row in rows), rows
+    assert rows[1]["speedup_vs_stress_alone"] == 1.0 and rows[0]["speedup_vs_stress_alone"] > 1, rows
+    assert re.search(r"^stress-alone\s+asan\s+2/2\s", r.stdout, re.MULTILINE), r.stdout
 
 
 def test_ttd_bytes_without_its_fuzzer_is_a_not_built_row(tmp_path, build_root, selected_configs):
@@ -94,9 +115,42 @@ def test_ttd_bytes_without_its_fuzzer_is_a_not_built_row(tmp_path, build_root, s
     (("ttd", "gc-async"), "has no time-to-detect target yet"),
     (("ttd", "double-close", "--trials", "0"), "--trials"),
     (("ttd", "double-close", "--strategy", "magic"), "invalid choice"),
+    (("ttd", "double-close", "--strategy", "stress-alone"), "has no stress-alone baseline"),
 ])
 def test_ttd_bad_input(args, needle):
     r = lifeguard(*args, "--no-build")
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("lifeguard: error:"), r.stderr
     assert needle in lines[0], r.stderr
+
+
+def fake_scenario(root, preset, text, status):
+    """A stand-in scenario program that prints `text` on stderr and exits with `status`."""
+    path = root / preset / "scenarios" / "module_unload"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\ncat >&2 <<'EOF'\n{text}\nEOF\nexit {status}\n")
+    path.chmod(0o755)
+
+
+def test_ttd_counts_an_asan_report_cut_short_by_a_nested_fault(tmp_path):
+    """ASan's report began (its ERROR line names the kind) but unwinding through the unmapped
+    module faulted again and ASan exited before the ttd line: found, executions unknown."""
+    root = tmp_path / "build"
+    fake_scenario(root, "asan", "==7==ERROR: AddressSanitizer: SEGV on unknown address 0x7f0\n"
+                  "AddressSanitizer: nested bug in the same thread, aborting.", 1)
+    out = tmp_path / "ttd.json"
+    r = lifeguard("ttd", "module-unload", "--trials", "2", "--budget", "5", "--strategy",
+                  "stress-alone", "--no-build", "--build-dir", root, "--json", out)
+    assert r.returncode == 0, r.stderr
+    [row] = json.loads(out.read_text())
+    assert row["found"] == 2 and row["median_execs"] is None and row["median_seconds"] > 0, row
+
+
+def test_ttd_refuses_a_run_that_printed_neither(tmp_path):
+    """No ttd line and no report of the kind: an error naming the program, not a row."""
+    root = tmp_path / "build"
+    fake_scenario(root, "asan", "==7==ERROR: AddressSanitizer: heap-use-after-free on 0x60", 1)
+    r = lifeguard("ttd", "module-unload", "--trials", "1", "--budget", "5", "--strategy",
+                  "stress-alone", "--no-build", "--build-dir", root)
+    assert r.returncode != 0
+    assert "printed no ttd line (exit 1)" in r.stderr and "Traceback" not in r.stderr, r.stderr
