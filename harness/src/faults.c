@@ -32,6 +32,14 @@ static const struct {
                                        "a module timer left with its host at unload (AppVerifier 0x900 class)"},
     [LG_FAULT_DRIVER_KEY_DESTRUCTOR] = {"driver-key-destructor",
                                         "rayon-rs/rayon#1101, rust-lang/rust#59629 (TLS destructor in an unloaded module)"},
+    [LG_FAULT_BIND_VEC_BORROW_UNPINNED] = {"bind-vec-borrow-unpinned",
+                                           "napi-rs/napi-rs#2571 (fixed by PR #2589)"},
+    [LG_FAULT_BIND_THIS_UNPINNED] = {"bind-this-unpinned", "napi-rs/napi-rs#1338 (fixed by PR #1339)"},
+    [LG_FAULT_BIND_REF_WEAK] = {"bind-ref-weak", "napi-rs/napi-rs#1575 (fixed by PR #1577)"},
+    [LG_FAULT_BIND_VEC_PIN_ARRAY_ONLY] = {"bind-vec-pin-array-only",
+                                          "napi-rs PR #2589 pins the array, not its elements"},
+    [LG_FAULT_BIND_RELEASE_OFF_MAIN] = {"bind-release-off-main",
+                                        "napi-rs PR #2499 (a Reference dropped off the JS thread)"},
 };
 
 static atomic_uint enabled;

@@ -41,6 +41,17 @@ typedef enum lg_fault_id {
   /* rayon#1101 shape: a pthread key with a destructor in the module outlives the unload while
    * a thread still holds a value */
   LG_FAULT_DRIVER_KEY_DESTRUCTOR,
+  /* napi-rs#2571: an async function's vector of borrowed references is not pinned (the binder
+   * took `Vec<&T>` for a plain value) */
+  LG_FAULT_BIND_VEC_BORROW_UNPINNED,
+  /* napi-rs#1338: an async method does not pin `this` */
+  LG_FAULT_BIND_THIS_UNPINNED,
+  /* napi-rs#1575: a borrowed argument is pinned with a reference of count 0, which is weak */
+  LG_FAULT_BIND_REF_WEAK,
+  /* napi-rs PR #2589's residual: the vector's array is pinned, its elements are not */
+  LG_FAULT_BIND_VEC_PIN_ARRAY_ONLY,
+  /* napi-rs PR #2499: the pins are released on the worker, racing the main actor's counts */
+  LG_FAULT_BIND_RELEASE_OFF_MAIN,
   LG_FAULT__COUNT
 } lg_fault_id;
 
