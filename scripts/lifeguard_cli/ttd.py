@@ -74,6 +74,14 @@ TARGETS = {
                     "the same free-running loop under AddressSanitizer with modcheck off: a "
                     "worker left in libdrv.so wakes after the unload and faults in the unmapped "
                     "range, which ASan reports as a SEGV on an unknown address")),
+    "gc-async": Target(
+        "gc-async", "gc_async", "vec-borrow", "bind-vec-borrow-unpinned", "heap-use-after-free",
+        "symbolize=0", "gc_async",
+        "AddressSanitizer reports the heap-use-after-free of napi-rs#2571: `example([getS()])` "
+        "pins nothing, a collection finalizes the element while the body awaits, and the "
+        "worker reads the freed native object. The stress baseline is the seed's own "
+        "reproduction on threads: global.gc() every 100 ms, a body that sleeps 1 s.",
+        config="asan", configs=("asan",)),
 }
 
 STRATEGIES = ("bytes", "random", "pct", "dfs", "stress", "stress-alone")

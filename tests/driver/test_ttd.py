@@ -112,7 +112,7 @@ def test_ttd_bytes_without_its_fuzzer_is_a_not_built_row(tmp_path, build_root, s
 @pytest.mark.parametrize("args,needle", [
     (("ttd", "pipe-disconnect", "--config", "plain"), "cannot detect heap-use-after-free"),
     (("ttd", "nope"), "is not a class"),
-    (("ttd", "gc-async"), "has no time-to-detect target yet"),
+    (("ttd", "gc-async", "--config", "plain"), "cannot detect heap-use-after-free"),
     (("ttd", "double-close", "--trials", "0"), "--trials"),
     (("ttd", "double-close", "--strategy", "magic"), "invalid choice"),
     (("ttd", "double-close", "--strategy", "stress-alone"), "has no stress-alone baseline"),
