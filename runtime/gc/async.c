@@ -282,6 +282,9 @@ int lgrt_vm_open(lgrt_vm **out, const lgrt_vm_config *cfg) {
   lgrt_vm *vm = calloc(1, sizeof *vm);
   if (!vm) return -1;
   vm->cfg = *cfg;
+  /* LGRT_GC_STRESS=1 turns GC-stress mode on for any program, as an engine flag would */
+  const char *stress = getenv("LGRT_GC_STRESS");
+  if (stress && *stress && strcmp(stress, "0") != 0) vm->cfg.gc_stress = true;
   lgrt__heap_init(vm);
   lg_mutex_init(&vm->lock);
   lg_cond_init(&vm->work_cond);

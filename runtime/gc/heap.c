@@ -67,6 +67,9 @@ void lgrt_scope_close(lgrt_vm *vm, lgrt_scope s) {
 /* ---- objects --------------------------------------------------------------------------- */
 
 lgrt_obj *lgrt__new_obj(lgrt_vm *vm, obj_kind kind) {
+  /* GC stress (V8's --gc-interval=1): every allocation collects first. Callers keep what
+   * they still need in handles, as an engine's callers must. */
+  if (vm->cfg.gc_stress) lgrt_gc(vm);
   lgrt_obj *o = xcalloc(1, sizeof *o);
   o->kind = kind;
   o->next_all = vm->all;

@@ -13,7 +13,8 @@
  *   decides what to pin for the worker from the function's declared argument kinds, the place
  *   where napi-rs#2571 lived.
  * - The main actor's event loop (lgrt_vm_run) collects on a timer (the seed's global.gc()
- *   every 100 ms), at every turn in GC-stress mode (V8's --gc-interval), and, under lg_sched,
+ *   every 100 ms), at every allocation and loop turn in GC-stress mode (V8's --gc-interval=1),
+ *   and, under lg_sched,
  *   whenever the schedule says so: the collection is a decision.
  *
  * Only the main actor touches the heap. The worker reads the native objects the binder handed
@@ -46,7 +47,8 @@ typedef struct lgrt_native {
 typedef struct lgrt_vm_config {
   uint64_t gc_interval_ns; /* the main loop's GC timer; 0: no timer */
   uint64_t work_ns;        /* how long an async body awaits before it reads its arguments */
-  bool gc_stress;          /* collect at every turn of the main loop */
+  bool gc_stress;          /* collect at every allocation and every turn of the main loop
+                              (also on with LGRT_GC_STRESS=1 in the environment) */
   bool gc_decisions;       /* under lg_sched, each turn asks the schedule whether to collect */
 } lgrt_vm_config;
 
