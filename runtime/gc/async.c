@@ -122,14 +122,14 @@ static lgrt_native *copy_native(const lgrt_native *s) {
 static bool check_args(lgrt_vm *vm, const lgrt_async_fn *fn, lgrt_local self,
                        const lgrt_local *args, size_t *nreads) {
   *nreads = 0;
-  if (fn->argc > LGRT_MAX_ARGS) return false;
+  if (fn->argc > LGRT_MAX_ARGS || (fn->argc && !args)) return false;
   if (fn->method) {
     if (!lgrt_unwrap(vm, self)) return false;
     ++*nreads;
   }
   for (unsigned i = 0; i < fn->argc; i++) {
     if (fn->kinds[i] == LGRT_ARG_VEC_BORROWED) {
-      if (!args[i] || (*args[i])->kind != OBJ_ARRAY) return false;
+      if (!args[i] || !*args[i] || (*args[i])->kind != OBJ_ARRAY) return false;
       lgrt_obj *a = *args[i];
       for (size_t k = 0; k < a->u.array.len; k++)
         if (!a->u.array.elems[k] || a->u.array.elems[k]->kind != OBJ_WRAPPED) return false;
