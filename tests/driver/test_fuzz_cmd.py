@@ -379,3 +379,24 @@ def test_pipe_disconnect_finds_the_raw_token_use_after_free(asan_tree, build_roo
     assert "-max_len=256" in r["command"], "fuzz/pipe_disconnect.options was not applied"
     assert replay(asan_tree, r["artifact"], "pipe-post-raw-token", "pipe_disconnect").returncode != 0
     assert replay(asan_tree, r["artifact"], None, "pipe_disconnect").returncode == 0
+
+
+def test_gc_async_finds_the_vec_borrow_use_after_free(asan_tree, build_root, tmp_path):
+    """napi-rs#2571: with the seeds, the Vec<&S> call whose element is collected is found at
+    once; the crashing input replays with the switch and is clean without it."""
+    proc, r = fuzz_run(build_root, tmp_path, "gc_async", "--seconds", "20", "--seed", "1",
+                       "--fault", "bind-vec-borrow-unpinned")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert r["crashed"] is True and r["fault_kind"] == "heap-use-after-free", r
+    assert r["summary"].endswith(" in read_native"), r["summary"]
+    assert any(" in native_finalize " in line for line in r["report"]), r["report"]  # the free
+    assert "-max_len=256" in r["command"], "fuzz/gc_async.options was not applied"
+    assert replay(asan_tree, r["artifact"], "bind-vec-borrow-unpinned", "gc_async").returncode != 0
+    assert replay(asan_tree, r["artifact"], None, "gc_async").returncode == 0
+
+
+def test_gc_async_fixed_vm_runs_clean(asan_tree, build_root, tmp_path):
+    """The fixed VM is clean for every input: a short run from the seeds finds nothing."""
+    proc, r = fuzz_run(build_root, tmp_path, "gc_async", "--seconds", "3", "--seed", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert r["crashed"] is False and r["fault"] is None and r["execs"] > 1000, r
