@@ -26,6 +26,11 @@ typedef struct lg__options {
   bool modcheck;          /* modcheck=1: module load/unload checks */
   bool modcheck_census;   /* modcheck_census=1: at each unload, report what still uses it */
   int modcheck_placeholders; /* modcheck_placeholders=N: unloaded ranges kept inaccessible */
+  bool pageheap;          /* pageheap=1: guard-page allocator (where it is compiled in) */
+  int pageheap_quarantine_mb; /* freed blocks kept inaccessible, in MiB of address space */
+  int pageheap_align;     /* pageheap_align=N: blocks end N-aligned before the guard (1:
+                             exactly at it, catching 1-byte overruns; malloc promises 16) */
+  int pageheap_sample;    /* pageheap_sample=N: guard one allocation in N (1: every one) */
 } lg__options;
 
 /* The process's options, parsed once on first use. Exits with status 2 and a one-line
@@ -63,6 +68,10 @@ LG_HIDDEN size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max);
  * and (when `fn` is not NULL) the name of the function there from the module's file. */
 LG_HIDDEN bool lg__modcheck_find(uintptr_t pc, const char **path, uintptr_t *bias, char *fn,
                                  size_t fncap);
+
+/* pageheap.c: classifies a fault at `addr` (SIGSEGV/SIGBUS context `uc`); reports and does
+ * not return when the address is a page-heap guard, freed or quarantined block. */
+LG_HIDDEN void lg__pageheap_fault(uintptr_t addr, void *uc);
 
 #define LG_REAL(ret, name, params)                                              \
   static ret(*real_##name) params;                                              \

@@ -24,6 +24,10 @@ static lg__options opts = {
     .modcheck = true,
     .modcheck_census = true,
     .modcheck_placeholders = 256,
+    .pageheap = true,
+    .pageheap_quarantine_mb = 256,
+    .pageheap_align = 16,
+    .pageheap_sample = 1,
 };
 
 static int parse_bool(const char *v, bool *out) {
@@ -69,6 +73,14 @@ static const char *apply(char *item) {
   else if (!strcmp(k, "modcheck_census")) r = parse_bool(v, &opts.modcheck_census);
   else if (!strcmp(k, "modcheck_placeholders"))
     r = parse_int(v, 0, 4096, &opts.modcheck_placeholders);
+  else if (!strcmp(k, "pageheap")) r = parse_bool(v, &opts.pageheap);
+  else if (!strcmp(k, "pageheap_quarantine_mb"))
+    r = parse_int(v, 0, 1 << 20, &opts.pageheap_quarantine_mb);
+  else if (!strcmp(k, "pageheap_align")) {
+    r = parse_int(v, 1, 4096, &opts.pageheap_align);
+    if (!r && (opts.pageheap_align & (opts.pageheap_align - 1))) r = -1; /* a power of two */
+  } else if (!strcmp(k, "pageheap_sample"))
+    r = parse_int(v, 1, 1 << 30, &opts.pageheap_sample);
   else return "unknown option";
   return r ? "bad value" : NULL;
 }

@@ -41,8 +41,16 @@ static void *xcalloc(size_t n, size_t size) {
 
 /* ---- the body, on the worker ----------------------------------------------------------- */
 
+/* gcc would otherwise pass s->buf and s->len in registers (IPA-SRA) and read them in the
+ * caller; the read belongs here, in every build. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NOIPA __attribute__((noipa))
+#else
+#define NOIPA
+#endif
+
 /* `(*a[0]).clone()`: read the native object's String. */
-static NOINLINE uint64_t read_native(const lgrt_native *s) {
+static NOINLINE NOIPA uint64_t read_native(const lgrt_native *s) {
   size_t len = s->len;
   char *copy = malloc(len + 1);
   if (!copy) return 0;

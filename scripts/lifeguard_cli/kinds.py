@@ -14,6 +14,7 @@ LIFEGUARD_KINDS = (
     "fd-leak",
     "use-after-free",
     "double-free",
+    "bad-free",
     "heap-buffer-overflow",
     "heap-buffer-underflow",
     "use-after-unload",

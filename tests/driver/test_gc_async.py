@@ -2,8 +2,9 @@
 scenario's AddressSanitizer report blames the worker's read (use) and the sweep's finalizer
 (free), and its schedule replays; the fixed variants are clean under every schedule with up to
 3 preemptions, under GC stress, and free-running; release-off-main's race is found by PCT
-within 1000 executions and never under the fixed variant; without a heap detector (the plain
-build) a buggy run is a silent symptom, exit 3.
+within 1000 executions and never under the fixed variant; in the plain build lifeguard's page
+heap reports the same use after free, and with it turned off a buggy run is a silent symptom,
+exit 3.
 
 (The manifest rows themselves, frames included: test_matrix.py and test_run.py. `--list`
 against the manifest's faults: test_cli.py.)
@@ -73,15 +74,16 @@ def search_args(lifeguard_manifest, scenario):
     return found[0].run_args
 
 
-def asan_report(output):
-    """The first AddressSanitizer report, read from its text: the kind on its ERROR line, the
-    functions of the access's stack ('use'), of 'freed by thread' ('free') and of 'previously
-    allocated by thread' ('alloc'), and its SUMMARY line."""
+def asan_report(output, tool="AddressSanitizer"):
+    """The first report of `tool` (AddressSanitizer, or lifeguard's page heap, which writes the
+    same shape), read from its text: the kind on its ERROR line, the functions of the access's
+    stack ('use'), of 'freed by thread' ('free') and of 'previously allocated by thread'
+    ('alloc'), and its SUMMARY line."""
     lines = output.splitlines()
     start = next((i for i, l in enumerate(lines)
-                  if re.match(r"^==\d+==ERROR: AddressSanitizer: ", l)), None)
+                  if re.match(rf"^==\d+==ERROR: {tool}: ", l)), None)
     assert start is not None, output
-    kind = re.match(r"^==\d+==ERROR: AddressSanitizer: (\S+)", lines[start]).group(1)
+    kind = re.match(rf"^==\d+==ERROR: {tool}: (\S+)", lines[start]).group(1)
     stacks, name, summary = {}, "use", None
     for line in lines[start + 1:]:
         if line.startswith("SUMMARY: "):
@@ -209,27 +211,48 @@ def test_fixed_is_clean_free_running(binary, config, scenario):
     assert r.seconds >= 1.0, f"the body's await is 1 s of real time: {r.seconds:.2f} s"
 
 
-# ---- without a heap detector ------------------------------------------------------------------
+# ---- the plain build: lifeguard's page heap ----------------------------------------------------
+
+
+def assert_page_heap_blames_the_read_and_the_sweep(output):
+    kind, stacks, summary = asan_report(output, "lifeguard")
+    assert kind == "use-after-free", output
+    assert stacks["use"][:3] == ["read_native", "execute", "worker_main"], stacks
+    # the page heap's own frames (free) are left out: the finalizer is the top frame
+    assert stacks["free"][:3] == ["native_finalize", "sweep", "lgrt_gc"], stacks
+    assert "lgrt_vm_run" in stacks["free"], stacks
+    assert "lgrt_new_wrapped" in stacks["alloc"][:2], stacks
+    assert summary and re.match(r"SUMMARY: lifeguard: use-after-free "
+                                r"\S+/runtime/gc/async\.c:\d+ in read_native$", summary), summary
+
+
+@pytest.mark.parametrize("scenario", FIRST_SCHEDULE)
+def test_plain_buggy_is_caught_by_the_page_heap(plain_binary, plain, scenario):
+    """Without ASan, the page heap made the freed native object inaccessible: the worker's
+    read faults, and the report names the read, the finalizer and the constructor."""
+    r = run(plain_binary, plain.env, scenario, "buggy")
+    assert r.kind == "use-after-free", r.output
+    assert_page_heap_blames_the_read_and_the_sweep(r.output)
+
+
+def test_plain_free_running_buggy_vec_borrow_is_caught_by_the_page_heap(plain_binary, plain):
+    r = run(plain_binary, plain.env, "vec-borrow", "buggy", "--strategy", "free")
+    assert r.kind == "use-after-free", r.output
+    assert_page_heap_blames_the_read_and_the_sweep(r.output)
 
 
 SYMPTOM_RE = (rf"^gc_async: the body read (\d+) bytes, not {TEXT_LEN}: it read a freed object$")
 
 
 @pytest.mark.parametrize("scenario", FIRST_SCHEDULE)
-def test_plain_buggy_is_a_silent_symptom(plain_binary, plain, scenario):
-    """The body read a freed object and nothing reported it: the program checks the promise's
-    value, prints the schedule and exits 3."""
-    r = run(plain_binary, plain.env, scenario, "buggy")
+def test_plain_without_the_page_heap_is_a_silent_symptom(plain_binary, plain, scenario):
+    """pageheap=0: the body reads a freed object and nothing reports it; the program checks
+    the promise's value, prints the schedule and exits 3."""
+    env = dict(plain.env, LIFEGUARD_OPTIONS="pageheap=0")
+    r = run(plain_binary, env, scenario, "buggy")
     assert r.returncode == 3 and r.kind == "exit:3", r.output
     found = re.search(SYMPTOM_RE, r.output, re.MULTILINE)
     assert found and int(found.group(1)) != TEXT_LEN, r.output
     assert re.search(r"^gc_async: schedule: lgs1:\S+$", r.output, re.MULTILINE), r.output
     assert "ERROR:" not in r.output and "SUMMARY:" not in r.output, r.output
     assert not r.records, r.output
-
-
-def test_plain_free_running_buggy_vec_borrow_is_the_same_symptom(plain_binary, plain):
-    r = run(plain_binary, plain.env, "vec-borrow", "buggy", "--strategy", "free")
-    assert r.returncode == 3, r.output
-    assert re.search(SYMPTOM_RE, r.output, re.MULTILINE), r.output
-    assert "SUMMARY:" not in r.output, r.output

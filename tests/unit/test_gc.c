@@ -36,8 +36,10 @@ static size_t heap_in_use(void) {
 }
 #else
 #include <malloc.h>
+#include <lifeguard/pageheap.h>
+/* glibc's blocks, and the page heap's (which serves this build once the C library started) */
 static size_t heap_in_use(void) {
-  return mallinfo2().uordblks;
+  return mallinfo2().uordblks + lg_pageheap_stats_get().live_bytes;
 }
 #endif
 

@@ -1,0 +1,28 @@
+/* pageheap: the guard-page allocator of builds without AddressSanitizer (see README). */
+#ifndef LIFEGUARD_PAGEHEAP_H
+#define LIFEGUARD_PAGEHEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lg_pageheap_stats {
+  bool active;               /* compiled in, enabled, and started */
+  uint64_t live_blocks;      /* guarded blocks not freed */
+  uint64_t live_bytes;       /* their requested sizes */
+  uint64_t allocs, frees;    /* guarded blocks handed out and freed, ever */
+  uint64_t quarantined_bytes;/* address space of freed blocks kept inaccessible */
+  uint64_t unguarded_allocs; /* blocks glibc served because the mapping budget was reached */
+  uint64_t live_limit;       /* guarded blocks allowed at once (vm.max_map_count / 4) */
+} lg_pageheap_stats;
+
+lg_pageheap_stats lg_pageheap_stats_get(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,615 @@
+/* pageheap: a guard-page allocator in the spirit of full page heap, for builds without
+ * AddressSanitizer (linked into the `plain` build, and preloaded by liblifeguard-preload.so).
+ *
+ * Memory comes only from mmap. Arenas of address space are reserved inaccessible; each block
+ * gets a slot of whole pages there, made readable and writable at malloc and ending
+ * (right-aligned to pageheap_align) just before the next inaccessible page, so the first byte
+ * past the block faults. The slack between the block's end and the page end (under 16 bytes
+ * by default) is filled with a pattern that free checks. free maps fresh inaccessible pages
+ * over the slot (one system call: the memory goes back to the kernel and any later access
+ * faults) and puts it in a FIFO quarantine bounded in bytes of address space; a slot leaving
+ * the quarantine is reused by a block of the same page count (one mprotect). So a
+ * malloc/free pair costs two system calls and never unmaps.
+ *
+ * Each slot's metadata lives out of band (sizes, state, the allocation and free stacks in
+ * the stack depot), found from any address through a page map. A fault inside an arena is
+ * classified by lg__pageheap_fault: a freed block is use-after-free (with its free and
+ * allocation stacks), a guard page heap-buffer-overflow or -underflow.
+ *
+ * Mappings are the scarce resource: a live block between inaccessible pages costs two VMAs,
+ * and the kernel allows vm.max_map_count (65530 by default). Guarded blocks are limited to a
+ * quarter of that; past it, new blocks come from glibc's allocator (unguarded) and the
+ * process is told so once. Blocks from before the C library started, and unsampled ones
+ * (pageheap_sample=N), also come from glibc; free tells them apart by address. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <lifeguard/pageheap.h>
+#include <lifeguard/report.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LG_NO_PAGEHEAP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LG_NO_PAGEHEAP 1
+#endif
+#endif
+
+#ifdef LG_NO_PAGEHEAP
+/* AddressSanitizer owns malloc: no page heap in this build. */
+void lg__pageheap_fault(uintptr_t addr, void *uc) {
+  (void)addr;
+  (void)uc;
+}
+
+lg_pageheap_stats lg_pageheap_stats_get(void) {
+  return (lg_pageheap_stats){0};
+}
+#else
+
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+
+#define PAGE 4096u
+#define ARENA_BYTES ((uintptr_t)1 << 36) /* 64 GiB of address space per arena */
+#define MAX_ARENAS 16
+#define PAGES_PER_ARENA (ARENA_BYTES / PAGE)
+#define MAX_SLOTS (1u << 24)
+#define SMALL_CLASSES 256 /* exact free lists for slots of 1..255 data pages */
+#define SLACK_BYTE 0xAB
+#define FRAMES 24
+
+/* Every function of the page heap goes to one section, so a captured stack can start at the
+ * first frame outside it: the caller of malloc or free, whatever was inlined where. */
+#define LGPH __attribute__((section("lgph_text"), noinline))
+extern const char __start_lgph_text[] __attribute__((weak)), __stop_lgph_text[] __attribute__((weak));
+
+static bool in_pageheap(uintptr_t pc) {
+  return pc > (uintptr_t)__start_lgph_text && pc <= (uintptr_t)__stop_lgph_text;
+}
+
+enum { SLOT_UNUSED = 0, SLOT_LIVE, SLOT_QUARANTINED, SLOT_FREE };
+
+typedef struct slot {
+  uintptr_t base;      /* first data page */
+  uint32_t pages;      /* data pages; the page after them is never accessible */
+  uint8_t state;
+  uint8_t align_log2;
+  uint16_t pad;
+  uintptr_t user;      /* the block handed out */
+  size_t size;         /* its requested size */
+  lg_stack_id alloc_stack, free_stack;
+  int alloc_tid, free_tid;
+  uint32_t next;       /* free list or quarantine link (slot index) */
+} slot;
+
+static struct {
+  pthread_mutex_t lock;
+  int ready;           /* 1: arenas usable; -1: could not start (glibc serves everything) */
+  uintptr_t arena[MAX_ARENAS];
+  uintptr_t bump[MAX_ARENAS];
+  int narenas;
+  uint32_t *pagemap[MAX_ARENAS]; /* page index -> slot index + 1 (0: none) */
+  slot *slots;
+  uint32_t nslots;
+  uint32_t free_small[SMALL_CLASSES];
+  uint32_t free_large;
+  uint32_t q_head, q_tail; /* quarantine FIFO, oldest first */
+  size_t q_bytes;
+  uint64_t live, live_bytes, live_limit, allocs, frees, degraded_allocs;
+  int said_degraded;
+  uint64_t sample_counter;
+} ph = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- set-up ----------------------------------------------------------------------------- */
+
+LGPH static long read_max_map_count(void) {
+  int fd = lg__sys_open("/proc/sys/vm/max_map_count", 0 /* O_RDONLY */, 0);
+  if (fd < 0) return 65530;
+  char buf[32];
+  ssize_t n = lg__sys_read(fd, buf, sizeof buf - 1);
+  lg__sys_close(fd);
+  if (n <= 0) return 65530;
+  buf[n] = 0;
+  long v = strtol(buf, NULL, 10);
+  return v > 0 ? v : 65530;
+}
+
+static void atfork_prepare(void) { pthread_mutex_lock(&ph.lock); }
+static void atfork_release(void) { pthread_mutex_unlock(&ph.lock); }
+
+static struct sigaction prev_segv, prev_bus;
+static void on_fault(int sig, siginfo_t *si, void *uc);
+
+LGPH static void install_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &prev_segv);
+  sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+LGPH static int add_arena(void) {
+  if (ph.narenas == MAX_ARENAS) return -1;
+  void *a = mmap(NULL, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (a == MAP_FAILED) return -1;
+  void *pm = mmap(NULL, PAGES_PER_ARENA * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (pm == MAP_FAILED) {
+    munmap(a, ARENA_BYTES);
+    return -1;
+  }
+  ph.arena[ph.narenas] = (uintptr_t)a;
+  ph.bump[ph.narenas] = (uintptr_t)a + PAGE; /* a leading guard page */
+  ph.pagemap[ph.narenas] = pm;
+  ph.narenas++;
+  return 0;
+}
+
+/* Called with the lock held. */
+LGPH static void start(void) {
+  ph.ready = -1;
+  void *s = mmap(NULL, (size_t)MAX_SLOTS * sizeof(slot), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (s == MAP_FAILED) return;
+  ph.slots = s;
+  ph.nslots = 1; /* index 0 means "none" */
+  if (add_arena() != 0) return;
+  ph.live_limit = (uint64_t)read_max_map_count() / 4;
+  ph.ready = 1;
+}
+
+/* Whether this allocation gets a guarded slot; starts the page heap on first use. */
+LGPH static bool wanted(void) {
+  if (!lg__started()) return false;
+  const lg__options *o = lg__opts();
+  if (!o->pageheap) return false;
+  if (__builtin_expect(ph.ready == 0, 0)) {
+    pthread_mutex_lock(&ph.lock);
+    if (ph.ready == 0) {
+      start();
+      if (ph.ready == 1) {
+        install_handler();
+        pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+      }
+    }
+    pthread_mutex_unlock(&ph.lock);
+  }
+  if (ph.ready != 1) return false;
+  if (o->pageheap_sample > 1 &&
+      __atomic_fetch_add(&ph.sample_counter, 1, __ATOMIC_RELAXED) % (uint64_t)o->pageheap_sample)
+    return false;
+  return true;
+}
+
+/* ---- slots ------------------------------------------------------------------------------ */
+
+LGPH static int arena_of(uintptr_t a) {
+  for (int i = 0; i < ph.narenas; i++)
+    if (a >= ph.arena[i] && a < ph.arena[i] + ARENA_BYTES) return i;
+  return -1;
+}
+
+/* The slot whose data pages hold `a`, or 0. */
+LGPH static uint32_t slot_at(uintptr_t a) {
+  int i = arena_of(a);
+  if (i < 0) return 0;
+  uint32_t v = ph.pagemap[i][(a - ph.arena[i]) / PAGE];
+  return v;
+}
+
+LGPH static void map_pages(uintptr_t base, uint32_t pages, uint32_t idx) {
+  int i = arena_of(base);
+  uint32_t *pm = ph.pagemap[i] + (base - ph.arena[i]) / PAGE;
+  for (uint32_t k = 0; k < pages; k++) pm[k] = idx;
+}
+
+/* A slot of `pages` data pages, still inaccessible; 0 when none can be had. Lock held. */
+LGPH static uint32_t take_slot(uint32_t pages) {
+  uint32_t idx = 0;
+  if (pages < SMALL_CLASSES && ph.free_small[pages]) {
+    idx = ph.free_small[pages];
+    ph.free_small[pages] = ph.slots[idx].next;
+    return idx;
+  }
+  if (pages >= SMALL_CLASSES) { /* first fit among the large, exact page count */
+    for (uint32_t *link = &ph.free_large; *link; link = &ph.slots[*link].next)
+      if (ph.slots[*link].pages == pages) {
+        idx = *link;
+        *link = ph.slots[idx].next;
+        return idx;
+      }
+  }
+  if (ph.nslots == MAX_SLOTS) return 0;
+  uintptr_t need = ((uintptr_t)pages + 1) * PAGE; /* data, then its guard page */
+  int a = ph.narenas - 1;
+  if (ph.bump[a] + need > ph.arena[a] + ARENA_BYTES) {
+    if (add_arena() != 0) return 0;
+    a = ph.narenas - 1;
+  }
+  idx = ph.nslots++;
+  slot *s = &ph.slots[idx];
+  s->base = ph.bump[a];
+  s->pages = pages;
+  ph.bump[a] += need;
+  map_pages(s->base, pages, idx);
+  return idx;
+}
+
+LGPH static void give_back(uint32_t idx) {
+  slot *s = &ph.slots[idx];
+  s->state = SLOT_FREE;
+  uint32_t *list = s->pages < SMALL_CLASSES ? &ph.free_small[s->pages] : &ph.free_large;
+  s->next = *list;
+  *list = idx;
+}
+
+/* Quarantine: FIFO, bounded in bytes of address space. Lock held. */
+LGPH static void quarantine(uint32_t idx) {
+  slot *s = &ph.slots[idx];
+  s->state = SLOT_QUARANTINED;
+  s->next = 0;
+  if (ph.q_tail) ph.slots[ph.q_tail].next = idx;
+  else ph.q_head = idx;
+  ph.q_tail = idx;
+  ph.q_bytes += (size_t)s->pages * PAGE;
+  size_t limit = (size_t)lg__opts()->pageheap_quarantine_mb << 20;
+  while (ph.q_bytes > limit && ph.q_head) {
+    uint32_t old = ph.q_head;
+    ph.q_head = ph.slots[old].next;
+    if (!ph.q_head) ph.q_tail = 0;
+    ph.q_bytes -= (size_t)ph.slots[old].pages * PAGE;
+    give_back(old);
+  }
+}
+
+/* ---- reports ---------------------------------------------------------------------------- */
+
+LGPH static lg_stack_id capture(void) {
+  if (lg__busy) return 0;
+  uintptr_t pcs[FRAMES];
+  size_t n = lg__stack_walk((uintptr_t)__builtin_frame_address(0), pcs, FRAMES);
+  size_t skip = 0;
+  while (skip < n && in_pageheap(pcs[skip])) skip++; /* malloc, free and their helpers */
+  return n > skip ? lg__stack_put(pcs + skip, n - skip) : 0;
+}
+
+LGPH static void set_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *title) {
+  if (r->nstacks >= LG_REPORT_MAX_STACKS || !id) return;
+  lg_report_stack *st = &r->stacks[r->nstacks++];
+  st->name = name;
+  st->id = id;
+  st->tid = tid;
+  snprintf(st->title, sizeof st->title, "%s", title);
+}
+
+LGPH static void add_block_stacks(lg_report *r, const slot *s) {
+  char t[160];
+  if (s->state != SLOT_LIVE) {
+    snprintf(t, sizeof t, "freed by thread %d here", s->free_tid);
+    set_stack(r, "free", s->free_stack, s->free_tid, t);
+  }
+  snprintf(t, sizeof t, "previously allocated by thread %d here", s->alloc_tid);
+  set_stack(r, "alloc", s->alloc_stack, s->alloc_tid, t);
+}
+
+LGPH static void describe(lg_report *r, const slot *s, uintptr_t addr) {
+  uintptr_t end = s->user + s->size;
+  if (addr >= s->user && addr < end)
+    snprintf(r->detail, sizeof r->detail, "%p is located %zu bytes inside of %zu-byte region [%p,%p)",
+             (void *)addr, (size_t)(addr - s->user), s->size, (void *)s->user, (void *)end);
+  else if (addr >= end)
+    snprintf(r->detail, sizeof r->detail, "%p is located %zu bytes after %zu-byte region [%p,%p)",
+             (void *)addr, (size_t)(addr - end), s->size, (void *)s->user, (void *)end);
+  else
+    snprintf(r->detail, sizeof r->detail, "%p is located %zu bytes before %zu-byte region [%p,%p)",
+             (void *)addr, (size_t)(s->user - addr), s->size, (void *)s->user, (void *)end);
+}
+
+/* A report about a call (free, realloc): its own stack is the current one. */
+LGPH static void report_call(const char *kind, const char *headline, const slot *s, uintptr_t addr) {
+  lg_report r = {.kind = kind, .fd = -1};
+  snprintf(r.headline, sizeof r.headline, "%s", headline);
+  r.stacks[0] = (lg_report_stack){.name = "current", .id = capture(), .tid = lg__gettid()};
+  r.nstacks = 1;
+  if (s) {
+    describe(&r, s, addr);
+    add_block_stacks(&r, s);
+  }
+  lg__busy++;
+  lg_report_emit(&r);
+  lg__busy--;
+}
+
+/* ---- the fault handler ------------------------------------------------------------------ */
+
+LGPH static void chain(int sig, siginfo_t *si, void *uc) {
+  struct sigaction *p = sig == SIGSEGV ? &prev_segv : &prev_bus;
+  if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction) {
+    p->sa_sigaction(sig, si, uc);
+    return;
+  }
+  if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+    p->sa_handler(sig);
+    return;
+  }
+  signal(sig, SIG_DFL); /* the instruction faults again and the default action ends it */
+}
+
+LGPH static void on_fault(int sig, siginfo_t *si, void *uc) {
+  lg__pageheap_fault((uintptr_t)si->si_addr, uc);
+  chain(sig, si, uc);
+}
+
+LGPH void lg__pageheap_fault(uintptr_t addr, void *ucv) {
+  if (ph.ready != 1 || arena_of(addr) < 0) return;
+  const slot *s = NULL;
+  const char *kind;
+  uint32_t idx = slot_at(addr);
+  if (idx && ph.slots[idx].state != SLOT_LIVE) {
+    s = &ph.slots[idx];
+    kind = "use-after-free";
+  } else if (idx) {
+    return; /* a live block's own page: not ours to explain */
+  } else {
+    /* a guard page: the block that ends just before it, or the one that starts after it */
+    uintptr_t page = addr & ~(uintptr_t)(PAGE - 1);
+    uint32_t before = slot_at(page - 1), after = slot_at(page + PAGE);
+    const slot *b = before ? &ph.slots[before] : NULL, *a = after ? &ph.slots[after] : NULL;
+    bool over = b && (!a || addr - page < PAGE / 2);
+    s = over ? b : a;
+    if (!s) return;
+    kind = s->state != SLOT_LIVE ? "use-after-free"
+                                 : over ? "heap-buffer-overflow" : "heap-buffer-underflow";
+  }
+  const ucontext_t *u = ucv;
+  uintptr_t rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
+  uintptr_t pcs[FRAMES];
+  size_t n = 0;
+  pcs[n++] = rip + 1; /* the faulting instruction, not a return address */
+  n += lg__stack_walk((uintptr_t)u->uc_mcontext.gregs[REG_RBP], pcs + n, FRAMES - n);
+  bool write = (u->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+  lg_report r = {.kind = kind, .fd = -1, .fatal = 1};
+  snprintf(r.headline, sizeof r.headline, "on address %p at pc %p: %s of a %zu-byte block",
+           (void *)addr, (void *)rip, write ? "WRITE" : "READ", s->size);
+  r.stacks[0] = (lg_report_stack){.name = "current", .id = lg__stack_put(pcs, n),
+                                  .tid = lg__gettid()};
+  r.nstacks = 1;
+  describe(&r, s, addr);
+  add_block_stacks(&r, s);
+  lg__busy++;
+  lg_report_emit(&r); /* fatal: does not return */
+}
+
+/* ---- the malloc family ------------------------------------------------------------------ */
+
+LGPH static void *guarded(size_t size, size_t align) {
+  if (!align) align = (size_t)lg__opts()->pageheap_align; /* malloc's: the option's */
+  size_t rounded = (size + align - 1) & ~(align - 1);
+  if (rounded < size || rounded > ((size_t)1 << 40)) return NULL;
+  size_t span = rounded + (align > PAGE ? align : 0);
+  uint32_t pages = (uint32_t)((span + PAGE - 1) / PAGE);
+  if (!pages) pages = 1;
+  lg_stack_id stack = capture();
+  pthread_mutex_lock(&ph.lock);
+  if (ph.live >= ph.live_limit) {
+    pthread_mutex_unlock(&ph.lock);
+    return NULL;
+  }
+  uint32_t idx = take_slot(pages);
+  if (!idx) {
+    pthread_mutex_unlock(&ph.lock);
+    return NULL;
+  }
+  slot *s = &ph.slots[idx];
+  s->state = SLOT_LIVE;
+  ph.live++;
+  ph.live_bytes += size;
+  ph.allocs++;
+  pthread_mutex_unlock(&ph.lock);
+  uintptr_t end = s->base + (uintptr_t)pages * PAGE;
+  if (mprotect((void *)s->base, (size_t)pages * PAGE, PROT_READ | PROT_WRITE) != 0) {
+    pthread_mutex_lock(&ph.lock);
+    ph.live--;
+    give_back(idx);
+    pthread_mutex_unlock(&ph.lock);
+    return NULL;
+  }
+  s->user = (end - size) & ~(uintptr_t)(align - 1);
+  s->size = size;
+  s->alloc_stack = stack;
+  s->alloc_tid = lg__gettid();
+  s->free_stack = 0;
+  memset((void *)(s->user + size), SLACK_BYTE, end - (s->user + size));
+  return (void *)s->user;
+}
+
+LGPH static void say_degraded(void) {
+  if (__atomic_exchange_n(&ph.said_degraded, 1, __ATOMIC_RELAXED)) return;
+  char line[256];
+  int n = snprintf(line, sizeof line,
+                   "lifeguard: pageheap: %llu live guarded blocks reached the mapping budget "
+                   "(a quarter of vm.max_map_count): further blocks are unguarded until some "
+                   "are freed\n", (unsigned long long)ph.live_limit);
+  if (n > 0) lg__write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+LGPH static void *alloc(size_t size, size_t align) {
+  if (wanted()) {
+    void *p = guarded(size, align);
+    if (p) return p;
+    if (ph.live >= ph.live_limit) say_degraded();
+    __atomic_fetch_add(&ph.degraded_allocs, 1, __ATOMIC_RELAXED);
+  }
+  return align <= 16 ? __libc_malloc(size) : __libc_memalign(align, size);
+}
+
+/* The slot of a block handed out by the page heap, or NULL (then it is glibc's). A pointer
+ * inside an arena that is not a live block's start is reported (bad free, double free). */
+LGPH static slot *owner(void *p, const char *what) {
+  uintptr_t a = (uintptr_t)p;
+  if (ph.ready != 1 || arena_of(a) < 0) return NULL;
+  uint32_t idx = slot_at(a);
+  slot *s = idx ? &ph.slots[idx] : NULL;
+  if (s && s->state == SLOT_LIVE && s->user == a) return s;
+  char h[200];
+  if (s && s->user == a && s->state != SLOT_LIVE) {
+    snprintf(h, sizeof h, "on %p: %s of a block already freed", p, what);
+    report_call("double-free", h, s, a);
+  } else {
+    snprintf(h, sizeof h, "on %p: %s of an address that is not the start of a block", p, what);
+    report_call("bad-free", h, s && s->state == SLOT_LIVE ? s : NULL, a);
+  }
+  return (slot *)-1; /* reported: do nothing more with it */
+}
+
+LGPH static void release(slot *s) {
+  uintptr_t end = s->base + (uintptr_t)s->pages * PAGE;
+  for (uintptr_t q = s->user + s->size; q < end; q++)
+    if (*(unsigned char *)q != SLACK_BYTE) {
+      char h[200];
+      snprintf(h, sizeof h, "on %p: a write %zu bytes after the %zu-byte block, found at free",
+               (void *)q, (size_t)(q - (s->user + s->size)), s->size);
+      report_call("heap-buffer-overflow", h, s, q);
+      break;
+    }
+  s->free_stack = capture();
+  s->free_tid = lg__gettid();
+  /* fresh inaccessible pages over the block: its memory goes back, and any access faults */
+  mmap((void *)s->base, (size_t)s->pages * PAGE, PROT_NONE,
+       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  pthread_mutex_lock(&ph.lock);
+  ph.live--;
+  ph.live_bytes -= s->size;
+  ph.frees++;
+  quarantine((uint32_t)(s - ph.slots));
+  pthread_mutex_unlock(&ph.lock);
+}
+
+LGPH void *malloc(size_t size) {
+  return alloc(size, 0);
+}
+
+LGPH void free(void *p) {
+  if (!p) return;
+  int saved = errno;
+  slot *s = owner(p, "free");
+  if (!s) __libc_free(p);
+  else if (s != (slot *)-1) release(s);
+  errno = saved;
+}
+
+LGPH void *calloc(size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *p = alloc(total, 0);
+  /* a guarded block's pages are fresh, so zero; glibc's malloc does not clear */
+  if (p && (ph.ready != 1 || arena_of((uintptr_t)p) < 0)) memset(p, 0, total);
+  return p;
+}
+
+LGPH void *realloc(void *p, size_t size) {
+  if (!p) return malloc(size);
+  slot *s = owner(p, "realloc");
+  if (s == (slot *)-1) return NULL;
+  if (!s) {
+    if (!wanted()) return __libc_realloc(p, size);
+    /* a glibc block moving into the page heap: its size is glibc's to know */
+    size_t old = malloc_usable_size(p);
+    void *q = alloc(size, 0);
+    if (!q) return NULL;
+    memcpy(q, p, old < size ? old : size);
+    __libc_free(p);
+    return q;
+  }
+  if (size == 0) {
+    release(s);
+    return NULL;
+  }
+  /* always move: a pointer kept across realloc then faults */
+  void *q = alloc(size, 0);
+  if (!q) return NULL;
+  memcpy(q, p, s->size < size ? s->size : size);
+  release(s);
+  return q;
+}
+
+LGPH void *reallocarray(void *p, size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, total);
+}
+
+LGPH static bool power_of_two(size_t a) { return a && !(a & (a - 1)); }
+
+LGPH void *memalign(size_t align, size_t size) {
+  if (!power_of_two(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return alloc(size, align);
+}
+
+LGPH void *aligned_alloc(size_t align, size_t size) { return memalign(align, size); }
+
+LGPH int posix_memalign(void **out, size_t align, size_t size) {
+  if (!power_of_two(align) || align % sizeof(void *)) return EINVAL;
+  void *p = alloc(size, align);
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+LGPH void *valloc(size_t size) { return alloc(size, PAGE); }
+
+LGPH void *pvalloc(size_t size) { return alloc((size + PAGE - 1) & ~(size_t)(PAGE - 1), PAGE); }
+
+LGPH size_t malloc_usable_size(void *p) {
+  if (!p) return 0;
+  uintptr_t a = (uintptr_t)p;
+  if (ph.ready == 1 && arena_of(a) >= 0) {
+    uint32_t idx = slot_at(a);
+    return idx && ph.slots[idx].state == SLOT_LIVE && ph.slots[idx].user == a
+               ? ph.slots[idx].size : 0;
+  }
+  /* a glibc block: its chunk header holds the size (glibc 2.36 layout: size | flags, with
+   * the header's 8 bytes of overhead, or 16 for an mmapped chunk) */
+  size_t head = ((size_t *)p)[-1];
+  size_t chunk = head & ~(size_t)7;
+  return chunk ? chunk - ((head & 2) ? 16 : 8) : 0;
+}
+
+lg_pageheap_stats lg_pageheap_stats_get(void) {
+  pthread_mutex_lock(&ph.lock);
+  lg_pageheap_stats st = {
+      .active = ph.ready == 1 && lg__opts()->pageheap, .live_blocks = ph.live,
+      .live_bytes = ph.live_bytes, .allocs = ph.allocs, .frees = ph.frees,
+      .quarantined_bytes = ph.q_bytes, .unguarded_allocs = ph.degraded_allocs,
+      .live_limit = ph.live_limit};
+  pthread_mutex_unlock(&ph.lock);
+  return st;
+}
+
+#endif /* LG_NO_PAGEHEAP */
