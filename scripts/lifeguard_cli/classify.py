@@ -46,7 +46,7 @@ _MODULE_RE = re.compile(r"\s*\(([^()]*)\+(0x[0-9a-fA-F]+)\)$")
 _LOCATION_RE = re.compile(r"^(.*?)\s+(\S+?):(\d+)(?::(\d+))?$")
 _OFFSET_SUFFIX_RE = re.compile(r"\+0x[0-9a-fA-F]+$")
 # The titles of the stacks after the access stack, and the names the frames check knows them by.
-_ASAN_STACK_TITLES = (("freed by thread", "free"), ("previously allocated by thread", "alloc"))
+_ASAN_STACK_TITLES = (("freed by thread", "free"), ("allocated by thread", "alloc"))  # "previously ..." after a free
 
 # Frames of the sanitizer runtime: never the place a report blames.
 _RUNTIME_FUNCTIONS = frozenset((
@@ -187,7 +187,7 @@ def asan_records(output):
     """The first AddressSanitizer report in `output` as a list of one record shaped like the
     JSON log's: {tool, kind, summary, stacks}, where `stacks` has `current` (the faulting
     access: the first stack of the report), `free` ("freed by thread ... here:") and `alloc`
-    ("previously allocated by thread ... here:") when the report has them. The kind is the
+    ("[previously] allocated by thread ... here:") when the report has them. The kind is the
     SUMMARY line's (else the ERROR line's). No report: []."""
     record, name, stack = None, None, None
     for line in output.splitlines():
