@@ -743,11 +743,25 @@ static int close_object(int fd, int *fdp, uint64_t tag, void *frame, int (*finis
 static int finish_fclose(void *fp) { return lg__get_fclose()(fp); }
 static int finish_closedir(void *d) { return lg__get_closedir()(d); }
 
+/* stdin, stdout and stderr exist before any code runs and own their number (0, 1, 2), not a
+ * particular file: whatever unowned file the program puts there (dup2(fd, 1), or an open
+ * that takes a freed 0..2) is the stream's, and fclose(stdout) at exit closes it legitimately
+ * (coreutils' close_stdout after `sort -o`). So a standard stream closing its own number
+ * adopts an unowned descriptor there first; one owned by someone else is still reported. */
+static void std_stream_adopts(FILE *fp, int fd, uint64_t tag) {
+  if (!tag || fd > 2 || fp != (fd == 0 ? stdin : fd == 1 ? stdout : stderr)) return;
+  lock();
+  struct fd_entry *e = entry(fd, false);
+  if (e && state_of(e) == LG_FD_OPEN && e->tag == 0) e->tag = tag;
+  unlock();
+}
+
 int fclose(FILE *fp) {
   if (!fp || !active()) return lg__get_fclose()(fp);
   void *frame = FRAME;
   int fd = fileno(fp);
   if (fd < 0) return lg__get_fclose()(fp);
+  std_stream_adopts(fp, fd, stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp));
   /* Write out what is buffered while the descriptor is still the real file. */
   lg__busy++;
   int flushed = lg__get_fflush()(fp);

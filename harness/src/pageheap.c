@@ -431,7 +431,9 @@ LGPH static void *guarded(size_t size, size_t align) {
     pthread_mutex_unlock(&ph.lock);
     return NULL;
   }
-  s->user = (end - size) & ~(uintptr_t)(align - 1);
+  /* A zero-byte block still starts inside its slot (malloc(0) returns a unique pointer that
+   * free must recognize): it is placed as if one byte long, and that byte is slack. */
+  s->user = (end - (size ? size : 1)) & ~(uintptr_t)(align - 1);
   s->size = size;
   s->alloc_stack = stack;
   s->alloc_tid = lg__gettid();

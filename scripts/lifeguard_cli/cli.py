@@ -2,7 +2,7 @@
 
 A subcommand is a module with NAME, SUMMARY, DESCRIPTION, EPILOG, add_arguments(parser) and
 run(args) -> exit status; add it to COMMANDS once it works (verify from DESIGN.md comes this
-way, as bench, ttd and fuzz did). Errors reach the user as one line,
+way, as bench, ttd, fuzz and verify did). Errors reach the user as one line,
 `lifeguard: error: ...`: bad input exits 2, a failed build exits 1 after the build output's
 tail.
 """
@@ -11,16 +11,17 @@ import argparse
 import os
 import sys
 
-from . import __version__, bench, fuzz, matrix, ttd
+from . import __version__, bench, fuzz, matrix, ttd, verify
 from .errors import BuildError, UsageError
 
-COMMANDS = (matrix, fuzz, bench, ttd)
+COMMANDS = (matrix, fuzz, bench, ttd, verify)
 
 DESCRIPTION = """\
 lifeguard runs the scenario programs of the lifecycle-safety harness (one program per bug
 class, each scenario in a `buggy` and a `fixed` variant) and checks what the detectors
 report against scenarios/manifest.toml. `lifeguard fuzz` runs a libFuzzer target, `lifeguard
-bench` and `lifeguard ttd` measure the harness itself."""
+bench` and `lifeguard ttd` measure the harness itself, `lifeguard verify` runs any program
+with the detectors preloaded."""
 
 EPILOG = """\
 exit status:

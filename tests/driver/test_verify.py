@@ -1,0 +1,325 @@
+"""`lifeguard verify`: unmodified programs under liblifeguard-preload.so.
+
+Both ways: small programs compiled here with a real fault (use after free, double free, double
+close, overflow) are reported with the right kind and exit 1, their clean twins exit 0 (or with
+their own status); real programs nobody here wrote (python3, git, cmake, gcc, tar, sort) run
+clean. Needs the plain tree (the preload library exists only there); skipped when this session
+does not run the plain preset.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lifeguard_cli import paths
+
+LIBRARY = ("harness", "liblifeguard-preload.so")
+
+# Each fault program with its kind, and the same program with the fault removed.
+PROGRAMS = {
+    "uaf": ("use-after-free", r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  char *p = strdup("a string from libc's own malloc call");
+  if (argc > 1) { free(p); return p[3] == 'x'; }   /* read after free */
+  int r = p[3] == 'x';
+  free(p);
+  return r;
+}"""),
+    "double-free": ("double-free", r"""
+#include <stdlib.h>
+int main(int argc, char **argv) {
+  char *p = malloc(24);
+  free(p);
+  if (argc > 1) free(p);
+  return 0;
+}"""),
+    "overflow": ("heap-buffer-overflow", r"""
+#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  char *p = malloc(32);
+  memset(p, 1, argc > 1 ? 64 : 32);   /* past the end, into the guard page */
+  free(p);
+  return 0;
+}"""),
+    "double-close": ("double-close", r"""
+#include <fcntl.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  int fd = open("/dev/null", O_RDONLY);
+  close(fd);
+  if (argc > 1) close(fd);
+  return 0;
+}"""),
+    "fclose-close": ("double-close", r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  FILE *f = fopen("/dev/null", "r");
+  int fd = fileno(f);
+  fclose(f);
+  if (argc > 1) close(fd);
+  return 0;
+}"""),
+}
+
+# fork, exec, threads, signals, popen, stdout redirected with dup2 then fclose(stdout):
+# everything must keep working and stay clean; exits 3 so the status is seen to pass through.
+WORKOUT = r"""
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static volatile sig_atomic_t hits;
+static void on_usr1(int s) { (void)s; hits++; }
+static void *worker(void *a) {
+  for (int i = 0; i < 2000; i++) {
+    char *p = malloc(1 + i % 300); memset(p, i, 1 + i % 300);
+    p = realloc(p, 2 + i % 500); free(p);
+  }
+  free(malloc(0));
+  return a;
+}
+int main(int argc, char **argv) {
+  signal(SIGUSR1, on_usr1);
+  pthread_t t[6];
+  for (int i = 0; i < 6; i++) pthread_create(&t[i], NULL, worker, NULL);
+  for (int i = 0; i < 100; i++) kill(getpid(), SIGUSR1);
+  for (int i = 0; i < 6; i++) pthread_join(t[i], NULL);
+  for (int i = 0; i < 10; i++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      free(malloc(100));
+      if (i % 2) execl("/bin/true", "true", (char *)0);
+      _exit(0);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)) return 1;
+  }
+  char line[16] = "";
+  FILE *f = popen("echo hi", "r");
+  if (!f || !fgets(line, sizeof line, f) || pclose(f) != 0) return 1;
+  int out = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(out, 1);
+  close(out);
+  printf("hits=%d %s", (int)hits, line);
+  return fclose(stdout) == 0 ? 3 : 1;
+}"""
+
+
+@pytest.fixture(scope="module")
+def library(build_root, selected_configs, lifeguard_manifest):
+    presets = {lifeguard_manifest.configs[c].preset for c in selected_configs}
+    if "plain" not in presets:
+        pytest.skip("verify needs the plain tree; this session does not run the plain preset")
+    lib = paths.preset_dir(build_root, "plain").joinpath(*LIBRARY)
+    if not lib.is_file():
+        pytest.fail(f"{lib} is not built: cmake --preset plain && cmake --build --preset plain",
+                    pytrace=False)
+    return lib
+
+
+@pytest.fixture(scope="module")
+def verify(repo_root, build_root, library):
+    """verify(*args, **run_kwargs) -> CompletedProcess of `lifeguard verify --no-build ...`."""
+
+    def run(*args, timeout=60, **kw):
+        argv = [sys.executable, str(repo_root / "scripts" / "lifeguard"), "verify", "--no-build",
+                "--build-dir", str(build_root), *args]
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        return subprocess.run(argv, timeout=timeout, text=True, stdin=kw.pop("stdin", subprocess.DEVNULL),
+                              **kw)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """The fault programs and the workout, compiled with gcc (-O0 -g, frame pointers)."""
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    d = tmp_path_factory.mktemp("verify-programs")
+    out = {}
+    for name, source in [*((n, s) for n, (_, s) in PROGRAMS.items()), ("workout", WORKOUT)]:
+        (d / f"{name}.c").write_text(source)
+        subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-pthread",
+                        f"{name}.c", "-o", name], cwd=d, check=True)
+        out[name] = d / name
+    return out
+
+
+def kinds(path):
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert all(isinstance(r.get("kind"), str) for r in records), lines
+    return [r["kind"] for r in records]
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_fault_is_reported_and_clean_twin_is_not(name, compiled, verify, tmp_path):
+    kind = PROGRAMS[name][0]
+    log = tmp_path / "faults.jsonl"
+    bad = verify("--json", str(log), "--", str(compiled[name]), "fault")
+    assert bad.returncode == 1, bad.stderr
+    assert f"SUMMARY: lifeguard: {kind}" in bad.stderr
+    assert kinds(log) == [kind]
+    assert f"1 report ({kind})" in bad.stderr.splitlines()[-1]
+    clean = verify("--json", str(log), "--", str(compiled[name]))
+    assert clean.returncode == 0, clean.stderr
+    assert clean.stderr == ""
+    assert kinds(log) == []
+
+
+def test_keep_going_reports_every_fault(compiled, verify, tmp_path):
+    log = tmp_path / "r.jsonl"
+    r = verify("--keep-going", "--json", str(log), "--", str(compiled["double-close"]), "x")
+    assert r.returncode == 1  # the program itself went on and exited 0
+    assert "the program exited with status 0" in r.stderr
+    assert kinds(log) == ["double-close"]
+
+
+def test_checks_turn_detectors_off(compiled, verify):
+    r = verify("--checks", "fdcheck,modcheck", "--", str(compiled["uaf"]), "x")
+    assert r.returncode == 0, r.stderr  # glibc's heap: the stale read goes unnoticed
+    r = verify("--checks", "pageheap", "--", str(compiled["double-close"]), "x")
+    assert r.returncode == 0, r.stderr
+
+
+def test_fork_exec_threads_signals_and_status(compiled, verify, tmp_path):
+    out = tmp_path / "out.txt"
+    r = verify("--", str(compiled["workout"]), str(out))
+    assert r.returncode == 3, r.stderr
+    assert r.stderr == ""
+    assert out.read_text() == "hits=100 hi\n"
+
+
+def test_stdio_passes_through(verify):
+    r = verify("--", "sort", "-n", input="3\n10\n2\n", stdin=None)
+    assert (r.returncode, r.stdout) == (0, "2\n3\n10\n"), r.stderr
+    r = verify("--", "sh", "-c", "echo to-stderr >&2; exit 7")
+    assert (r.returncode, r.stderr) == (7, "to-stderr\n")
+    r = verify("--", "sh", "-c", "kill -TERM $$")
+    assert r.returncode == 128 + 15
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "no program to run"),
+    (("--",), "no program to run"),
+    (("--checks", "pageheap,heapcheck", "--", "true"), "unknown check 'heapcheck'"),
+    (("--checks", ",", "--", "true"), "name at least one of"),
+    (("--", "no-such-program-lifeguard"), "not found in PATH"),
+    (("--", "/no/such/file"), "no such file"),
+    (("--", "{text}"), "not executable"),
+    (("--", "{script}"), "not an ELF executable or a #! script"),
+    (("--sample", "0", "--", "true"), "must be a positive whole number"),
+    (("--json", "/no/such/dir/x.jsonl", "--", "true"), "its directory does not exist"),
+])
+def test_bad_input(args, message, verify, tmp_path):
+    text, script = tmp_path / "notes.txt", tmp_path / "data"
+    text.write_text("not a program\n")
+    script.write_text("not a program either\n")
+    script.chmod(0o755)
+    r = verify(*(a.format(text=text, script=script) for a in args))
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("lifeguard: error:"), r.stderr
+    assert message in r.stderr
+
+
+def test_static_program_is_refused(verify, tmp_path):
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    (tmp_path / "s.c").write_text("int main(void) { return 0; }\n")
+    built = subprocess.run(["gcc", "-static", "s.c", "-o", "s"], cwd=tmp_path,
+                           capture_output=True)
+    if built.returncode != 0:
+        pytest.skip("no static libc to link a static program with")
+    r = verify("--", str(tmp_path / "s"))
+    assert r.returncode == 2
+    assert "statically linked" in r.stderr and r.stderr.count("\n") == 1
+
+
+# ---- real programs nobody here wrote ---------------------------------------------------------
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "lg", "GIT_AUTHOR_EMAIL": "lg@example.invalid",
+           "GIT_COMMITTER_NAME": "lg", "GIT_COMMITTER_EMAIL": "lg@example.invalid",
+           "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+
+PYTHON_WORK = ("import json, hashlib\n"
+               "d = [{'a': i, 'b': str(i) * 10, 'c': [i] * 5, 'x' * (i % 50): 'y' * (i % 700)}"
+               " for i in range(20000)]\n"
+               "s = json.dumps(d)\n"
+               "assert json.loads(s) == d\n"
+               "print(hashlib.sha256(s.encode()).hexdigest()[:8])\n")
+
+
+def real_programs(tmp):
+    """(name, argv, cwd) of each real program, with the files they need made in `tmp`."""
+    (tmp / "repo").mkdir()
+    (tmp / "repo" / "a.txt").write_text("hello\n")
+    (tmp / "repo" / "b.txt").write_text("".join(f"{i}\n" for i in range(1000)))
+    (tmp / "hello.c").write_text('#include <stdio.h>\n#include <stdlib.h>\n'
+                                 'int main(void) { char *p = malloc(10); free(p); '
+                                 'puts("hello"); return 0; }\n')
+    (tmp / "proj").mkdir()
+    (tmp / "proj" / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.20)\nproject(t C)\nadd_executable(t main.c)\n")
+    (tmp / "proj" / "main.c").write_text("int main(void) { return 0; }\n")
+    lines = [f"{(i * 7919) % 5003} line {i}\n" for i in range(5000)]
+    (tmp / "unsorted.txt").write_text("".join(lines))
+    git = "git init -q && git add -A && git commit -qm first && git log --oneline && git status"
+    return [
+        ("python3", ["/usr/bin/python3", "-c", PYTHON_WORK], tmp),
+        ("git", ["sh", "-c", git], tmp / "repo"),
+        ("cmake-version", ["cmake", "--version"], tmp),
+        ("cmake-configure", ["cmake", "-S", "proj", "-B", "proj-build"], tmp),
+        ("gcc", ["gcc", "-O2", "hello.c", "-o", "hello"], tmp),
+        ("tar", ["sh", "-c", "tar cf x.tar repo hello.c && mkdir ex && tar xf x.tar -C ex "
+                             "&& cmp repo/b.txt ex/repo/b.txt"], tmp),
+        ("sort", ["sort", "-n", "-o", "sorted.txt", "unsorted.txt"], tmp),
+    ]
+
+
+@pytest.mark.parametrize("index, name", list(enumerate(
+    ["python3", "git", "cmake-version", "cmake-configure", "gcc", "tar", "sort"])))
+def test_real_program_runs_clean(index, name, verify, tmp_path, tmp_path_factory):
+    bare_dir, verify_dir = tmp_path / "bare", tmp_path / "verify"
+    bare_dir.mkdir()
+    verify_dir.mkdir()
+    prog_name, argv, bare_cwd = real_programs(bare_dir)[index]
+    assert prog_name == name
+    if not shutil.which(argv[0]):
+        pytest.skip(f"{argv[0]} is not installed")
+    env = {**os.environ, **GIT_ENV}
+    env.pop("LIFEGUARD_OPTIONS", None)
+    start = time.monotonic()
+    bare = subprocess.run(argv, cwd=bare_cwd, env=env, capture_output=True, text=True,
+                          timeout=60)
+    bare_s = time.monotonic() - start
+    assert bare.returncode == 0, bare.stderr
+    _, argv, cwd = real_programs(verify_dir)[index]
+    log = tmp_path / "reports.jsonl"
+    start = time.monotonic()
+    r = verify("--json", str(log), "--", *argv, cwd=cwd, env=env)
+    verify_s = time.monotonic() - start
+    degraded = "mapping budget" in r.stderr
+    print(f"{name}: bare {bare_s:.2f} s, verify {verify_s:.2f} s"
+          + (" (page heap degraded)" if degraded else ""))
+    assert kinds(log) == [], r.stderr[-3000:]
+    assert r.returncode == 0, r.stderr[-3000:]
+    if name == "python3":
+        assert r.stdout == bare.stdout
+    if name == "sort":
+        assert (cwd / "sorted.txt").read_text() == (bare_cwd / "sorted.txt").read_text()
