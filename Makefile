@@ -1,7 +1,8 @@
 # A thin front door: the work is done by CMake presets and scripts/.
 #   make demo   install what is missing, build, print the scenario matrix (exit 0 iff all ok)
 #   make test   install what is missing, build every configuration, run every test
-#   make bench  install what is missing, build, run the benchmarks, record them in docs/BENCHMARKS.md
+#   make bench  install what is missing (and valgrind, electric-fence, strace), build, run the
+#               benchmarks, record them in docs/BENCHMARKS.md
 #   make fuzz   install what is missing, build, fuzz every class target for FUZZ_SECONDS each
 #               (the fixed code: no fault switch); results in build/fuzz-artifacts/<target>.json,
 #               crashing inputs in build/fuzz-artifacts/<target>/; fails if any target crashed.
@@ -24,7 +25,9 @@ demo: deps
 test: deps
 	ci/gate.sh
 
+# bench also needs the tools it compares lifeguard with (valgrind, electric-fence, strace).
 bench: deps
+	@scripts/install-deps --bench --check >/dev/null || scripts/install-deps --bench
 	scripts/lifeguard bench --update-docs
 
 fuzz: deps

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import NamedTuple
 
-from . import docs
+from . import bench_compare, docs
 from .build import ensure_built, require_built
 from .errors import UsageError
 from .manifest import _did_you_mean
@@ -45,7 +45,28 @@ BENCHMARKS = (
               "the complete exhaustive search lg_source_dfs(UINT32_MAX) over 2 actors x 10 "
               "steps: seconds, and its execution count (must be C(20,10) = 184756)"),
 )
-BENCH_NAMES = tuple(b.name for b in BENCHMARKS)
+# The detector comparison (bench_compare.py): run once, not per configuration; their rows'
+# `config` names the tool (glibc, pageheap, asan, memcheck, efence, fdcheck=1, ...).
+COMPARISONS = (
+    Benchmark("heap_pair", "heap_bench",
+              "the shared heap workload (a ring of 256 live blocks, 24 B-9000 B; malloc, touch, "
+              "free) under glibc, lifeguard's page heap (full and pageheap_sample=100), ASan, "
+              "valgrind memcheck and Electric Fence (default and EF_PROTECT_FREE=1): ns per "
+              "pair, max RSS, both as ratios to glibc"),
+    Benchmark("heap_syscalls", "heap_bench",
+              "the page heap's mmap/mprotect/munmap/madvise calls per pair (strace -f -c; runs "
+              "of 0, 40k and 120k pairs subtracted), and munmap in the steady state"),
+    Benchmark("fd_churn", "fd_bench",
+              "a descriptor-churn cycle (pipe2, eventfd, open, dup; I/O; close) with fdcheck=0, "
+              "fdcheck=1 (quarantine on and off) and without lifeguard: ns per cycle, ratio to "
+              "fdcheck=0"),
+    Benchmark("detection", "seeded",
+              "the seeded-fault suite (tests/seeded): lifeguard linked and preloaded, ASan "
+              "alone, and for the heap faults valgrind memcheck and Electric Fence: what each "
+              "reports"),
+)
+COMPARISON_NAMES = tuple(b.name for b in COMPARISONS)
+BENCH_NAMES = tuple(b.name for b in BENCHMARKS) + COMPARISON_NAMES
 DEFAULT_CONFIGS = ("asan", "plain")
 ROW_KEYS = ("bench", "metric", "value", "unit", "config")
 RUN_TIMEOUT = 1200  # seconds for one program's whole run: a hang, not a slow machine
@@ -104,7 +125,15 @@ row per (bench, metric), one column per configuration.
 
 benchmarks (default: all of them):
 """ + "".join(textwrap.fill(b.summary, 92, initial_indent=f"  {b.name:<16} ",
-                            subsequent_indent=" " * 19) + "\n" for b in BENCHMARKS) + f"""
+                            subsequent_indent=" " * 19) + "\n" for b in BENCHMARKS) + """
+detector comparison (run once, after the per-configuration benchmarks; the plain tree, and the
+asan tree for ASan's figures when asan is among the configurations):
+""" + "".join(textwrap.fill(b.summary, 92, initial_indent=f"  {b.name:<16} ",
+                            subsequent_indent=" " * 19) + "\n" for b in COMPARISONS) + f"""
+valgrind, Electric Fence and strace come from Debian (`scripts/install-deps --bench`, which
+`make bench` runs); one that is missing is left out with a note. The comparison takes about
+2-3 minutes, mostly Electric Fence and the page heap under strace.
+
 Each configuration (default: {' and '.join(DEFAULT_CONFIGS)}) is a CMake preset. The presets are
 built first (unless --no-build); then, one configuration after the other, never two at once,
   build/<preset>/bench/<program> NAME ...
@@ -123,8 +152,10 @@ goals (from the scheduler's design targets; shown after the table and in the doc
 `<!-- BEGIN lifeguard bench results ... -->` and `<!-- END lifeguard bench results -->`
 markers (added at the end when the file has none): the machine (CPU model, cores, kernel,
 each configuration's compiler and flags), the date in UTC, the command, the table, the
-controlled/free ratios and the goals, each met or not met. The hand-written text around the
-markers is kept. It records only a full run: every benchmark, under asan and plain at least."""
+controlled/free ratios and the goals, each met or not met; and the detector comparison's
+section, between `<!-- BEGIN lifeguard bench detectors ... -->` and its END marker. The
+hand-written text around the markers is kept. It records only a full run: every benchmark,
+under asan and plain at least."""
 
 EPILOG = """\
 json output (--json FILE): an array with one object per figure:
@@ -137,6 +168,16 @@ metrics:
   sched_4x25_free  exec_per_sec, us_per_exec, executions (per repetition),
                    ratio (controlled exec/s / free exec/s, unit controlled/free)
   dfs_2x10         seconds, executions, exec_per_sec
+  heap_pair        ns_per_pair, max_rss (KiB), time_vs_glibc, rss_vs_glibc; config = detector
+                   (glibc, pageheap, pageheap-sample100, asan, memcheck, efence,
+                   efence-protect-free)
+  heap_syscalls    mmap_per_pair, mprotect_per_pair, munmap_per_pair, madvise_per_pair,
+                   syscalls_per_pair, steady_syscalls_per_pair, steady_munmap, pairs
+  fd_churn         ns_per_cycle, vs_fdcheck0; config = bare, fdcheck=0, fdcheck=1,
+                   fdcheck=1:fd_quarantine=0
+  detection        metric = the fault, value 1 (reported something) or 0 (nothing), with
+                   `report`, `clean_twin` and `expected`; config = linked, preloaded, asan,
+                   memcheck, efence
 
 exit status: 0 every benchmark ran; 1 a benchmark or a build failed; 2 bad input (an unknown
 benchmark or config, a missing build tree with --no-build): one line, nothing run.
@@ -180,12 +221,28 @@ def run(args):
                              f"{' and '.join(DEFAULT_CONFIGS)} (drop the benchmark names and "
                              "--config)")
         read_docs(args.docs)  # a file that cannot be updated is refused before the long run
+        docs.read(args.docs, bench_compare.DOC_BEGIN, bench_compare.DOC_END)
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise UsageError(f"--json {args.json}: its directory does not exist")
     if not args.no_build:
         ensure_built(configs, args.build_dir)
     programs = _programs(names)
     _check_binaries(programs, configs, args.build_dir, args.no_build)
+    comparisons = [n for n in names if n in COMPARISON_NAMES]
+    if comparisons and "plain" not in configs and not args.names:
+        print("lifeguard: the detector comparison is left out: it needs the plain "
+              "configuration", file=sys.stderr)
+        comparisons = []
+    if comparisons:
+        if "plain" not in configs:
+            raise UsageError(f"{', '.join(comparisons)}: the detector comparison needs the plain "
+                             "configuration (add --config plain)")
+        for config in ("plain", "asan"):
+            if config in configs:
+                for program in ("heap_bench", "heap_bench_bare", "fd_bench", "fd_bench_bare"):
+                    if config == "plain" or program.startswith("heap_bench"):
+                        require_built(bench_program_path(args.build_dir, config, program),
+                                      config, args.build_dir, args.no_build)
 
     rows = []
     for config in configs:
@@ -198,16 +255,30 @@ def run(args):
                 print(f"lifeguard: error: {result}", file=sys.stderr)
                 return 1
             rows.extend(result)
+    compared = []
+    if comparisons:
+        try:
+            compared = bench_compare.run(comparisons, args.build_dir, configs)
+        except bench_compare.CompareError as e:
+            print(f"lifeguard: error: {e}", file=sys.stderr)
+            return 1
 
-    print_table(rows, sys.stdout)
-    print_goals(rows, sys.stdout)
+    if rows:
+        print_table(rows, sys.stdout)
+        print_goals(rows, sys.stdout)
+    bench_compare.print_tables(compared, sys.stdout)
     if args.json:
-        _write_json(args.json, rows)
+        _write_json(args.json, rows + compared)
     if args.update_docs:
+        when = datetime.datetime.now(datetime.timezone.utc)
         section = results_section(rows, machine(configs, args.build_dir), command_line(args),
-                                  datetime.datetime.now(datetime.timezone.utc))
+                                  when)
         write_docs(args.docs, section)
-        print(f"lifeguard: wrote the results section of {display(args.docs)}", file=sys.stderr)
+        docs.write_section(args.docs, bench_compare.docs_section(
+            compared, command_line(args), when, bench_compare.missing_tools()),
+            bench_compare.DOC_BEGIN, bench_compare.DOC_END)
+        print(f"lifeguard: wrote the results and detector sections of {display(args.docs)}",
+              file=sys.stderr)
     return 0
 
 
@@ -243,7 +314,8 @@ def preset_names(path=CMAKE_PRESETS):
 
 
 def _programs(names):
-    """{program: [the selected benchmarks it runs]}, in BENCHMARKS order."""
+    """{program: [the selected benchmarks it runs]}, in BENCHMARKS order (the comparisons
+    are not among them: bench_compare runs those)."""
     programs = {}
     for bench in BENCHMARKS:
         if bench.name in names:

@@ -199,3 +199,134 @@ def test_command_line_is_the_one_typed(monkeypatch):
     monkeypatch.setenv("MAKELEVEL", "1")
     assert bench.command_line(args) == ("`make bench`, which runs "
                                         "`scripts/lifeguard bench --update-docs`")
+
+
+# ---- the detector comparison (bench_compare): rows produced and parsed, never timed --------
+
+from lifeguard_cli import bench_compare  # noqa: E402
+
+
+def _compare_tree(build_root):
+    needed = [paths.bench_program_path(build_root, "plain", p)
+              for p in ("heap_bench", "heap_bench_bare", "fd_bench", "fd_bench_bare")]
+    if not all(p.is_file() for p in needed):
+        pytest.skip("build/plain has no bench/heap_bench or fd_bench (rebuild the tree)")
+
+
+def test_heap_bench_prints_its_figures(build_root):
+    _compare_tree(build_root)
+    for program in ("heap_bench", "heap_bench_bare"):
+        binary = paths.bench_program_path(build_root, "plain", program)
+        proc = subprocess.run([binary, "--pairs", "500", "--warmup", "100", "--reps", "3"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        figures = json.loads(proc.stdout)
+        assert figures["pairs"] == 500 and figures["reps"] == 3 and figures["ring"] == 256
+        assert figures["ns_per_pair"] > 0 and figures["max_rss_kib"] > 0
+    bad = subprocess.run([binary, "--bogus"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stdout == ""
+
+
+def test_heap_and_fd_comparison_rows(repo_root, tmp_path, build_root, monkeypatch):
+    """heap_pair (glibc and the page heap at least; the other detectors when installed),
+    heap_syscalls (when strace is) and fd_churn: every row has the usual keys, a number, and
+    the ratios are against the baseline of the same run."""
+    _compare_tree(build_root)
+    monkeypatch.setenv("LIFEGUARD_BENCH_QUICK", "1")  # tiny workloads: shape, not speed
+    out = tmp_path / "compare.json"
+    proc = lifeguard(repo_root, "bench", "heap_pair", "heap_syscalls", "fd_churn", "--no-build",
+                     "--config", "plain", "--build-dir", build_root, "--json", out,
+                     cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(out.read_text())
+    for row in rows:
+        assert set(bench.ROW_KEYS) <= row.keys(), row
+        assert isinstance(row["value"], (int, float)) and not isinstance(row["value"], bool)
+        assert row["value"] >= 0, row
+    value = {(r["bench"], r["metric"], r["config"]): r["value"] for r in rows}
+    assert len(value) == len(rows), "a (bench, metric, config) printed twice"
+    for config in ("glibc", "pageheap", "pageheap-sample100"):
+        assert value[("heap_pair", "ns_per_pair", config)] > 0
+        assert value[("heap_pair", "max_rss", config)] > 0
+    assert value[("heap_pair", "time_vs_glibc", "glibc")] == 1.0
+    assert not any(r["config"] == "asan" for r in rows), "asan is not among the configs"
+    missing = bench_compare.missing_tools()
+    for config in ("memcheck", "efence", "efence-protect-free"):
+        assert (("heap_pair", "ns_per_pair", config) in value) == (config not in missing)
+    if "strace" not in missing:
+        # counts, not speed: every pair of the page heap makes some system calls
+        assert value[("heap_syscalls", "pairs", "pageheap")] > 0
+        assert value[("heap_syscalls", "syscalls_per_pair", "pageheap")] > 0
+        assert isinstance(value[("heap_syscalls", "steady_munmap", "pageheap")], int)
+    for name, _, _ in bench_compare.FD_SETTINGS:
+        assert value[("fd_churn", "ns_per_cycle", name)] > 0
+    assert value[("fd_churn", "vs_fdcheck0", "fdcheck=0")] == 1.0
+    assert "heap_pair (one malloc/free pair" in proc.stdout
+    assert "fd_churn (ns per descriptor cycle" in proc.stdout
+
+
+def test_strace_summary_parses():
+    text = """\
+% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 60.30    0.159075           7     20276           mmap
+ 39.70    0.104730           5     20268         3 mprotect
+  0.00    0.000000           0         1           munmap
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.263805           6     40545         3 total
+"""
+    assert bench_compare.parse_strace_summary(text) == {"mmap": 20276, "mprotect": 20268,
+                                                         "munmap": 1}
+
+
+def test_memcheck_and_efence_cells():
+    seeded = bench_compare._seeded()
+    vg = ("==1== Invalid read of size 1\n==1==    at 0x10918A: use_block (heap_uaf.c:40)\n"
+          "==1==  Address 0x4a42048 is 8 bytes inside a block of size 4,000 free'd\n"
+          "==1==    at 0x484417B: free (in /usr/libexec/valgrind/vgpreload_memcheck.so)\n"
+          "==1==    by 0x10938F: release_block (heap_uaf.c:25)\n")
+    assert seeded.memcheck_cell(vg) == ("Invalid read of size 1 (in a freed block, freed in "
+                                        "release_block)")
+    assert seeded.memcheck_cell("==1== ERROR SUMMARY: 0 errors from 0 contexts\n") is None
+    ef = "ElectricFence Aborting: free(7fc67cf4cfd8): address not from malloc().\n"
+    assert seeded.efence_cell(ef, -4) == "abort: free(ADDR): address not from malloc()."
+    assert seeded.efence_cell("", -11) is None
+
+
+COMPARE_ROWS = [
+    {"bench": "heap_pair", "metric": "ns_per_pair", "value": 25.0, "unit": "ns",
+     "config": "glibc"},
+    {"bench": "heap_pair", "metric": "max_rss", "value": 1800, "unit": "KiB", "config": "glibc"},
+    {"bench": "heap_pair", "metric": "time_vs_glibc", "value": 1.0, "unit": "x",
+     "config": "glibc"},
+    {"bench": "heap_pair", "metric": "rss_vs_glibc", "value": 1.0, "unit": "x",
+     "config": "glibc"},
+    {"bench": "heap_syscalls", "metric": "steady_syscalls_per_pair", "value": 2.0,
+     "unit": "calls", "config": "pageheap"},
+    {"bench": "fd_churn", "metric": "ns_per_cycle", "value": 1050.0, "unit": "ns",
+     "config": "fdcheck=1"},
+    {"bench": "fd_churn", "metric": "vs_fdcheck0", "value": 1.05, "unit": "x",
+     "config": "fdcheck=1"},
+    {"bench": "detection", "metric": "double-free", "value": 1, "unit": "reported",
+     "config": "memcheck", "report": "Invalid free()", "clean_twin": "nothing",
+     "expected": "double-free"},
+]
+
+
+def test_detector_section():
+    text = bench_compare.docs_section(COMPARE_ROWS, "`make bench`", WHEN,
+                                      {"efence": "/usr/lib/libefence.so is not installed"})
+    assert text.startswith(bench_compare.DOC_BEGIN)
+    assert text.rstrip().endswith(bench_compare.DOC_END)
+    assert "2025-01-02 03:04 UTC" in text and "not installed" in text
+    assert "| glibc malloc (heap_bench_bare) | 25.00 | 1.00 | 1,800 | 1.00 |" in text
+    assert "| `fdcheck=1` | 1,050 | 1.050 |" in text
+    assert "| double-free | double-free | Invalid free() |" in text
+    assert ("| page heap system calls per pair, full mode (steady state) | ≤ 2 calls | "
+            "2.000 calls | met |") in text
+    assert "| page heap munmap in the steady state | ≤ 0 calls | not measured | – |" in text
+
+
+def test_repository_docs_have_the_detector_markers(repo_root):
+    text = (repo_root / "docs" / "BENCHMARKS.md").read_text()
+    assert bench_compare.DOC_BEGIN in text and bench_compare.DOC_END in text

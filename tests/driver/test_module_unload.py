@@ -152,8 +152,13 @@ def test_asan_alone_is_a_segv_in_an_unknown_module(selected_configs, lifeguard_m
     assert r.kind == "SEGV", r.output
     assert re.search(r"^==\d+==ERROR: AddressSanitizer: SEGV on unknown address", r.output,
                      re.MULTILINE), r.output
-    assert re.search(r"^\s+#0 0x[0-9a-f]+\s+\(<unknown module>\)$", r.output, re.MULTILINE), r.output
-    assert "SUMMARY: AddressSanitizer: SEGV (<unknown module>)" in r.output, r.output
+    # About one run in 200 (more on a loaded machine) ASan faults again inside its own report
+    # while unwinding from the unmapped pc and stops at "nested bug" before printing a frame.
+    # That is still what ASan alone gives a user: no module, no function.
+    if "AddressSanitizer: nested bug in the same thread" not in r.output:
+        assert re.search(r"^\s+#0 0x[0-9a-f]+\s+\(<unknown module>\)$", r.output,
+                         re.MULTILINE), r.output
+        assert "SUMMARY: AddressSanitizer: SEGV (<unknown module>)" in r.output, r.output
     assert "SUMMARY: lifeguard:" not in r.output and "libdrv.so" not in r.output, r.output
 
 

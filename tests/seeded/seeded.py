@@ -5,14 +5,20 @@ instead of `fault`. Three ways to run it:
   linked     build/plain/tests/seeded/seeded_<prog>          (lifeguard linked in)
   preloaded  build/plain/tests/seeded/seeded_<prog>_bare     LD_PRELOAD=liblifeguard-preload.so
   asan       build/asan/tests/seeded/seeded_<prog>_bare      (AddressSanitizer alone)
+and, for the heap faults only, two other detectors on the same unmodified program (`make bench`
+puts them in docs/BENCHMARKS.md; they need Debian's valgrind and electric-fence):
+  memcheck   valgrind --tool=memcheck build/plain/tests/seeded/seeded_<prog>_bare
+  efence     LD_PRELOAD=libefence.so EF_PROTECT_FREE=1 build/plain/.../seeded_<prog>_bare
 
-  python3 tests/seeded/seeded.py [--build-dir build] [--json FILE]
-prints the table (fault x linked/preloaded/asan) and writes it as JSON.
+  python3 tests/seeded/seeded.py [--build-dir build] [--others] [--json FILE]
+prints the table (fault x linked/preloaded/asan[/memcheck/efence]) and writes it as JSON.
 """
 
 import argparse
 import json
 import os
+import re
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -25,6 +31,15 @@ from lifeguard_cli import classify  # noqa: E402
 from lifeguard_cli import run as runner  # noqa: E402
 
 MODES = ("linked", "preloaded", "asan")
+OTHER_MODES = ("memcheck", "efence")  # other detectors; heap faults only
+HEAP_PROGRAMS = ("heap_uaf", "double_free", "heap_overflow", "realloc_stale", "thread_uaf")
+EFENCE_LIBRARY = Path("/usr/lib/libefence.so")
+# EF_PROTECT_FREE=1: freed memory stays inaccessible and is never reused (Electric Fence's
+# default, 0, lets a freed block be handed out again, which hides a use after free). Where
+# lifeguard's row runs with pageheap_align=1 (the reads past the end), Electric Fence gets the
+# same: EF_ALIGNMENT=1, a block ending exactly at its guard page.
+EFENCE_ENV = {"EF_PROTECT_FREE": "1"}
+OTHER_TIMEOUT = 120.0
 PRELOAD = Path("harness") / "liblifeguard-preload.so"
 ASAN_OPTIONS = "detect_leaks=0:abort_on_error=1"
 TIMEOUT = 30.0
@@ -101,6 +116,8 @@ CASES = [
 
 def binary(build_root, mode, program):
     preset = "asan" if mode == "asan" else "plain"
+    if mode in OTHER_MODES:
+        mode = "bare"
     suffix = "" if mode == "linked" else "_bare"
     return Path(build_root) / preset / "tests" / "seeded" / f"seeded_{program}{suffix}"
 
@@ -212,20 +229,123 @@ def build_table(build_root, modes=MODES):
     return rows
 
 
+# ---- other detectors (memcheck, Electric Fence) on the heap faults --------------------------
+
+def other_available(mode):
+    """None when `mode`'s tool is installed, else what is missing."""
+    if mode == "memcheck":
+        return None if shutil.which("valgrind") else "valgrind is not installed"
+    if mode == "efence":
+        return None if EFENCE_LIBRARY.is_file() else f"{EFENCE_LIBRARY} is not installed"
+    raise ValueError(mode)
+
+
+def run_other(case, mode, variant, build_root, timeout=OTHER_TIMEOUT):
+    """Run a heap `case` under memcheck or Electric Fence; returns (cell, output): cell is what
+    the tool reported in a few words, `nothing` when the program ran to exit 0 silently."""
+    argv = [str(binary(build_root, mode, case.program)), variant, *case.args]
+    env = dict(os.environ)
+    for name in ("LD_PRELOAD", "LIFEGUARD_OPTIONS", "LIFEGUARD_FAULTS", "ASAN_OPTIONS"):
+        env.pop(name, None)
+    if mode == "memcheck":
+        argv = ["valgrind", "--tool=memcheck", "--leak-check=no", *argv]
+    else:
+        env["LD_PRELOAD"] = str(EFENCE_LIBRARY)
+        env.update(EFENCE_ENV)
+        if "pageheap_align=1" in case.options:  # the same setting lifeguard's row runs with
+            env["EF_ALIGNMENT"] = "1"
+    returncode, output, timed_out, _ = runner.run_process(argv, env, timeout)
+    if timed_out:
+        return "timeout", output
+    cell = memcheck_cell(output) if mode == "memcheck" else efence_cell(output, returncode)
+    if cell is None:
+        cell = "nothing" if returncode == 0 else table_cell(
+            Outcome(classify.outcome("", returncode), returncode, output))
+    return cell, output
+
+
+_VG_ERROR = re.compile(r"^==\d+== (Invalid (?:read|write) of size \d+|Invalid free\(\)"
+                       r"|Mismatched free\(\)|Use of uninitialised value[^\n]*"
+                       r"|Conditional jump[^\n]*)", re.M)
+_VG_WHERE = re.compile(r"^==\d+==  Address 0x[0-9a-f]+ is [\d,]+ bytes (inside|after|before) "
+                       r"a block of size [\d,]+ (free'd|alloc'd)", re.M)
+_VG_FRAME = re.compile(r"^==\d+==    (?:at|by) 0x[0-9A-F]+: (\S+) \((?!in /usr/libexec/valgrind)",
+                       re.M)
+_VG_PLACES = {("inside", "free'd"): "in a freed block", ("after", "alloc'd"): "past a live block",
+              ("before", "alloc'd"): "before a live block", ("after", "free'd"): "past a freed block",
+              ("inside", "alloc'd"): "in a live block", ("before", "free'd"): "before a freed block"}
+
+
+def memcheck_cell(output):
+    """memcheck's first error in words, e.g. `Invalid read of size 1 (in a freed block, freed in
+    release_block)`;
+    None when it reported no error."""
+    error = _VG_ERROR.search(output)
+    if not error:
+        return None
+    where = _VG_WHERE.search(output, error.end())
+    text = error.group(1).replace(" / delete / delete[] / realloc()", "")
+    if where:
+        text += f" ({_VG_PLACES[where.group(1), where.group(2)]}"
+        frame = _VG_FRAME.search(output, where.end())
+        if where.group(2) == "free'd" and frame:  # the first frame of the free stack
+            text += f", freed in {frame.group(1)}"
+        text += ")"
+    return text
+
+
+def efence_cell(output, returncode):
+    """Electric Fence's own abort message (an address made generic), or None (then the
+    signal or exit status says what happened)."""
+    found = re.search(r"ElectricFence Aborting: (.*)", output)
+    if not found:
+        return None
+    message = re.sub(r"\b(0x)?[0-9a-fA-F]{6,}\b", "ADDR", found.group(1).strip())
+    return f"abort: {message}"
+
+
+def build_other_table(build_root, modes=OTHER_MODES, cases=None):
+    """{fault id: {mode: {"fault": cell, "clean_twin": cell} or a string saying why not run}}
+    for the heap cases."""
+    table = {}
+    for case in cases or CASES:
+        if case.program not in HEAP_PROGRAMS:
+            continue
+        row = table.setdefault(case.id, {})
+        for mode in modes:
+            missing = other_available(mode)
+            if missing is None and not binary(build_root, mode, case.program).is_file():
+                missing = f"{binary(build_root, mode, case.program)} is not built"
+            if missing:
+                row[mode] = missing
+                continue
+            row[mode] = {"fault": run_other(case, mode, "fault", build_root)[0],
+                         "clean_twin": run_other(case, mode, "clean", build_root)[0]}
+    return table
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", default=str(REPO_ROOT / "build"))
+    parser.add_argument("--others", action="store_true",
+                        help="also run the heap faults under valgrind memcheck and Electric Fence")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
     rows = build_table(args.build_dir)
-    print(f"{'fault':38} {'linked':24} {'preloaded':24} {'asan':24}")
+    others = build_other_table(args.build_dir) if args.others else {}
+    for row in rows:
+        for mode in OTHER_MODES if args.others else ():
+            row[mode] = others.get(row["fault"], {}).get(mode)
+    modes = MODES + (OTHER_MODES if args.others else ())
+    print(f"{'fault':38} " + " ".join(f"{m:24}" for m in modes))
     for row in rows:
         cells = []
-        for mode in MODES:
+        for mode in modes:
             c = row[mode]
-            cells.append("(not built)" if c is None else
-                         c["fault"] + (" (frames!)" if c["frames_ok"] is False else ""))
-        print(f"{row['fault']:38} {cells[0]:24} {cells[1]:24} {cells[2]:24}")
+            cells.append("(not built)" if c is None and mode in MODES else "-" if c is None
+                         else c if isinstance(c, str) else
+                         c["fault"] + (" (frames!)" if c.get("frames_ok") is False else ""))
+        print(f"{row['fault']:38} " + " ".join(f"{c:24}" for c in cells))
     if args.json:
         Path(args.json).write_text(json.dumps({"asan_options": ASAN_OPTIONS, "rows": rows},
                                               indent=1) + "\n")
