@@ -110,24 +110,34 @@ static struct depot_entry *depot_at(lg_stack_id id) {
   return (struct depot_entry *)(depot + (id - 1));
 }
 
+/* Looks `pcs` up without the lock: entries are immutable once a bucket head names them, and
+ * heads are published with release stores, so a reader sees whole entries. Returns 0 if
+ * absent. */
+static lg_stack_id depot_find(uint32_t h, const uintptr_t *pcs, size_t n) {
+  if (!__atomic_load_n(&depot, __ATOMIC_ACQUIRE)) return 0;
+  for (uint32_t e = __atomic_load_n(&depot_heads[h % DEPOT_BUCKETS], __ATOMIC_ACQUIRE); e;
+       e = depot_at(e)->next) {
+    const struct depot_entry *d = depot_at(e);
+    if (d->hash == h && d->n == n && memcmp(d->pcs, pcs, n * sizeof *pcs) == 0) return e;
+  }
+  return 0;
+}
+
+/* Returns the id of `pcs` (0 for an empty stack or a full depot), adding it if new. The
+ * common case, a stack seen before, takes no lock. */
 static lg_stack_id depot_put(const uintptr_t *pcs, size_t n) {
   if (n == 0) return 0;
   uint32_t h = hash_pcs(pcs, n);
-  lg_stack_id id = 0;
+  lg_stack_id id = depot_find(h, pcs, n);
+  if (id) return id;
   pthread_mutex_lock(&depot_lock);
   if (!depot) {
     void *m = mmap(NULL, DEPOT_BYTES, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) goto out;
-    depot = m;
+    __atomic_store_n(&depot, (uintptr_t *)m, __ATOMIC_RELEASE);
   }
-  for (uint32_t e = depot_heads[h % DEPOT_BUCKETS]; e; e = depot_at(e)->next) {
-    struct depot_entry *d = depot_at(e);
-    if (d->hash == h && d->n == n && memcmp(d->pcs, pcs, n * sizeof *pcs) == 0) {
-      id = e;
-      goto out;
-    }
-  }
+  if ((id = depot_find(h, pcs, n))) goto out; /* added meanwhile by another thread */
   size_t words = sizeof(struct depot_entry) / sizeof(uintptr_t) + n;
   if ((depot_used + words) * sizeof(uintptr_t) > DEPOT_BYTES) goto out; /* full: no stack */
   id = (lg_stack_id)(depot_used + 1);
@@ -136,8 +146,8 @@ static lg_stack_id depot_put(const uintptr_t *pcs, size_t n) {
   d->n = (uint32_t)n;
   memcpy(d->pcs, pcs, n * sizeof *pcs);
   d->next = depot_heads[h % DEPOT_BUCKETS];
-  depot_heads[h % DEPOT_BUCKETS] = id;
-  depot_used += words;
+  __atomic_store_n(&depot_used, depot_used + words, __ATOMIC_RELEASE);
+  __atomic_store_n(&depot_heads[h % DEPOT_BUCKETS], id, __ATOMIC_RELEASE);
 out:
   pthread_mutex_unlock(&depot_lock);
   return id;
@@ -168,7 +178,9 @@ size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max) {
 }
 
 size_t lg_stack_pcs(lg_stack_id id, const uintptr_t **pcs) {
-  if (id == 0 || !depot || id > depot_used) return 0;
+  if (id == 0 || !__atomic_load_n(&depot, __ATOMIC_ACQUIRE) ||
+      id > __atomic_load_n(&depot_used, __ATOMIC_ACQUIRE))
+    return 0;
   struct depot_entry *d = depot_at(id);
   *pcs = d->pcs;
   return d->n;

@@ -54,7 +54,10 @@ TRACED = ("mmap", "mprotect", "munmap", "madvise")
 # figure is the median over the rounds; the ratio is the median of the rounds' ratios (each
 # taken within one round, so a slow stretch of the shared machine hits both sides).
 FD_ARGS = ("--warmup", "1000", "--cycles", "2000", "--reps", "5")
-FD_ROUNDS = 11
+FD_ROUNDS = 21
+# System calls per cycle, which do not depend on the machine's noise: strace -f -c of runs of
+# 1 and 1 + FD_SYSCALL_CYCLES cycles (no warm-up, one repetition), subtracted.
+FD_SYSCALL_CYCLES = 2000
 FD_SETTINGS = (
     ("bare", "fd_bench_bare", None),
     ("fdcheck=0", "fd_bench", "fdcheck=0"),
@@ -155,6 +158,7 @@ if os.environ.get("LIFEGUARD_BENCH_QUICK") == "1":
     SYSCALL_PAIRS = (200, 600)
     FD_ARGS = ("--warmup", "20", "--cycles", "100", "--reps", "3")
     FD_ROUNDS = 2
+    FD_SYSCALL_CYCLES = 50
 
 
 # ---- heap_pair -----------------------------------------------------------------------------
@@ -260,7 +264,29 @@ def fd_churn(build_root, trees):
     rows += [_row("fd_churn", "vs_fdcheck0", _median([x / b for x, b in zip(v, base)]), "x", name)
              for name, v in samples.items()]
     rows.append(_row("fd_churn", "rounds", FD_ROUNDS, "rounds", "fdcheck=1"))
+    if "strace" in missing_tools():
+        _note("fd_churn: system calls per cycle left out (strace is not installed)")
+        return rows
+    calls = {}
+    for name, program, options in FD_SETTINGS:
+        zero, many = (sum(_fd_strace_counts(build_root, program, options, n).values())
+                      for n in (1, 1 + FD_SYSCALL_CYCLES))
+        calls[name] = (many - zero) / FD_SYSCALL_CYCLES
+        rows.append(_row("fd_churn", "syscalls_per_cycle", calls[name], "calls", name))
+    rows += [_row("fd_churn", "syscalls_vs_fdcheck0", calls[name] / calls["fdcheck=0"], "x", name)
+             for name in calls]
     return rows
+
+
+def _fd_strace_counts(build_root, program, options, cycles):
+    """{syscall: calls} of one fd_bench run of `cycles` cycles under strace -f -c."""
+    binary = bench_program_path(build_root, "plain", program)
+    with tempfile.TemporaryDirectory(prefix="lifeguard-strace-") as tmp:
+        log = Path(tmp) / "strace.txt"
+        argv = ["strace", "-f", "-c", "-o", str(log), str(binary), "--warmup", "0",
+                "--cycles", str(cycles), "--reps", "1"]
+        run_measured(argv, _env({"LIFEGUARD_OPTIONS": options} if options else {}))
+        return parse_strace_summary(log.read_text(encoding="utf-8", errors="replace"))
 
 
 def _median(values):
@@ -376,6 +402,8 @@ GOALS = (
                 "fdcheck=1", "<=", 1.05, "x"),
     CompareGoal("fdcheck on, quarantine off, vs off", "fd_churn", "vs_fdcheck0",
                 "fdcheck=1:fd_quarantine=0", "<=", 1.05, "x"),
+    CompareGoal("fdcheck on (defaults) vs off, system calls per cycle", "fd_churn",
+                "syscalls_vs_fdcheck0", "fdcheck=1", "<=", 1.05, "x"),
 )
 
 
@@ -411,7 +439,9 @@ def print_tables(rows, out):
         print("\nfd_churn (ns per descriptor cycle, median of rounds):", file=out)
         for r in fd:
             ratio = _value(rows, "fd_churn", "vs_fdcheck0", r["config"])
-            print(f"  {r['config']:28} {_fmt(r['value']):>10}  {_fmt(ratio)} x fdcheck=0",
+            calls = _value(rows, "fd_churn", "syscalls_per_cycle", r["config"])
+            print(f"  {r['config']:28} {_fmt(r['value']):>10}  {_fmt(ratio)} x fdcheck=0"
+                  + (f"  {_fmt(calls, 3)} system calls" if calls is not None else ""),
                   file=out)
     det = [r for r in rows if r["bench"] == "detection"]
     if det:
@@ -499,13 +529,18 @@ def docs_section(rows, command, when, missing):
                 "closes; eventfd, write, read, close; open /dev/null, write, fstat, dup, two "
                 f"closes. The settings ran interleaved, {FD_ROUNDS} rounds of one run each; ns is "
                 "the median over the rounds, the ratio the median of the ratios within each "
-                "round.", "",
-                "| LIFEGUARD_OPTIONS | ns per cycle | × fdcheck=0 |", "|---|---:|---:|"]
+                "round. System calls per cycle come from `strace -f -c` over runs of 1 and "
+                f"{1 + FD_SYSCALL_CYCLES} cycles, subtracted: unlike the times, they do not move "
+                "with the machine's noise.", "",
+                "| LIFEGUARD_OPTIONS | ns per cycle | × fdcheck=0 | system calls per cycle |",
+                "|---|---:|---:|---:|"]
         for r in fd:
             ratio = _value(rows, "fd_churn", "vs_fdcheck0", r["config"])
+            calls = _value(rows, "fd_churn", "syscalls_per_cycle", r["config"])
             label = "(fd_bench_bare: no lifeguard)" if r["config"] == "bare" else \
                 f"`{r['config']}`"
-            out.append(f"| {label} | {_fmt(r['value'])} | {_fmt(ratio, 3)} |")
+            out.append(f"| {label} | {_fmt(r['value'])} | {_fmt(ratio, 3)} | "
+                       f"{_fmt(calls, 3) if calls is not None else '–'} |")
 
     det = [r for r in rows if r["bench"] == "detection"]
     if det:

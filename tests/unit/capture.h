@@ -7,6 +7,11 @@
 #include <criterion/criterion.h>
 #include <lifeguard/report.h>
 
+/* Every suite's per-test limit in seconds: a test that hangs fails under its own name
+ * instead of the whole run being killed by CTest. Generous: the slowest test takes a few
+ * seconds alone, more with the other tree's tests running beside it. */
+#define LG_UNIT_TIMEOUT 120
+
 #define CAPTURE_MAX 8
 
 typedef struct captured {

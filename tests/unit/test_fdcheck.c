@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <lifeguard/fdcheck.h>
@@ -35,7 +37,7 @@ static uint64_t tag_of(void *owner) {
   return android_fdsan_create_owner_tag(ANDROID_FDSAN_OWNER_TYPE_UNIQUE_FD, (uintptr_t)owner);
 }
 
-TestSuite(fdcheck, .init = capture_setup);
+TestSuite(fdcheck, .init = capture_setup, .timeout = LG_UNIT_TIMEOUT);
 
 /* ---- double-close ------------------------------------------------------------------ */
 
@@ -87,6 +89,45 @@ Test(fdcheck, quarantine_keeps_a_closed_number_from_reuse) {
   cr_assert_leq(again, fd);
   step_close(again);
   cr_assert_eq(capture_count, 0);
+}
+
+/* Whether `fd` is open, asked of the kernel directly (fcntl is checked: a parked number
+ * would be reported as a use of a closed descriptor). */
+static long raw_getfd(int fd) { return syscall(SYS_fcntl, fd, F_GETFD); }
+
+/* Full, the quarantine releases its older half in one go: the count stays between 1/2 of
+ * fd_quarantine and fd_quarantine, released numbers are really closed (and reported as such),
+ * parked ones still hold the placeholder, and the oldest go first. */
+Test(fdcheck, full_quarantine_releases_its_older_half) {
+  lg_fdcheck_flush_quarantine();
+  cr_assert_eq(lg_options_set("fd_quarantine=16"), 0);
+  int fds[40];
+  for (int i = 0; i < 40; i++) {
+    fds[i] = step_open();
+    cr_assert_geq(fds[i], 0);
+    step_close(fds[i]);
+    size_t parked = lg_fdcheck_quarantined();
+    cr_assert_leq(parked, 16);
+    if (i >= 16) cr_assert_geq(parked, 8, "after %d closes only %zu parked", i + 1, parked);
+  }
+  size_t parked = lg_fdcheck_quarantined();
+  for (int i = 0; i < 40; i++) {
+    bool reused = false; /* released, then handed out again by a later open */
+    for (int j = i + 1; j < 40; j++) reused |= fds[j] == fds[i];
+    if (reused) continue;
+    lg_fd_state st = lg_fdcheck_state(fds[i]);
+    if (i < 40 - (int)parked) {
+      cr_assert_eq(st, LG_FD_CLOSED, "number %d (close %d) should be released", fds[i], i);
+      cr_assert_eq(raw_getfd(fds[i]), -1, "released number %d is still open", fds[i]);
+    } else {
+      cr_assert_eq(st, LG_FD_QUARANTINED, "number %d (close %d) should be parked", fds[i], i);
+      cr_assert_geq(raw_getfd(fds[i]), 0, "parked number %d lost its placeholder", fds[i]);
+    }
+  }
+  cr_assert_eq(capture_count, 0);
+  lg_fdcheck_flush_quarantine();
+  for (int i = 0; i < 40; i++) cr_assert_eq(raw_getfd(fds[i]), -1);
+  cr_assert_eq(lg_options_set("fd_quarantine=64"), 0);
 }
 
 Test(fdcheck, without_quarantine_the_number_is_reused_at_once) {

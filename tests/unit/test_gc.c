@@ -49,8 +49,8 @@ static void setup(void) {
   unsetenv("LGRT_GC_STRESS"); /* the tests count collections; stress is asked for explicitly */
 }
 
-TestSuite(gc_heap, .init = setup);
-TestSuite(gc_bind, .init = setup);
+TestSuite(gc_heap, .init = setup, .timeout = LG_UNIT_TIMEOUT);
+TestSuite(gc_bind, .init = setup, .timeout = LG_UNIT_TIMEOUT);
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 

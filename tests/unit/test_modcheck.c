@@ -49,7 +49,7 @@ static lg_modcheck_stats stats(void) {
   return s;
 }
 
-TestSuite(modcheck, .init = capture_setup);
+TestSuite(modcheck, .init = capture_setup, .timeout = LG_UNIT_TIMEOUT);
 
 /* ---- callbacks held for the module ------------------------------------------------------ */
 

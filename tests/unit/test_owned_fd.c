@@ -18,7 +18,7 @@ static void setup(void) {
   lg_fault_reset();
 }
 
-TestSuite(owned_fd, .init = setup);
+TestSuite(owned_fd, .init = setup, .timeout = LG_UNIT_TIMEOUT);
 
 Test(owned_fd, drop_closes_exactly_once) {
   lg_owned_fd o;
@@ -92,7 +92,7 @@ Test(owned_fd, untagged_owner_reports_the_second_close) {
   cr_assert_top(0, "current", "lg_owned_fd_drop");
 }
 
-TestSuite(socket, .init = setup);
+TestSuite(socket, .init = setup, .timeout = LG_UNIT_TIMEOUT);
 
 Test(socket, destroy_closes_once) {
   lg_socket s;

@@ -19,9 +19,9 @@ static void setup(void) {
   lg_fault_reset();
 }
 
-TestSuite(port, .init = setup);
-TestSuite(driver, .init = setup);
-TestSuite(pipe, .init = setup);
+TestSuite(port, .init = setup, .timeout = LG_UNIT_TIMEOUT);
+TestSuite(driver, .init = setup, .timeout = LG_UNIT_TIMEOUT);
+TestSuite(pipe, .init = setup, .timeout = LG_UNIT_TIMEOUT);
 
 static void name_for(char *buf, size_t cap, const char *what) {
   snprintf(buf, cap, "lifeguard-unit-%d-%s", (int)getpid(), what);

@@ -14,7 +14,7 @@
 
 #define NOINLINE __attribute__((noinline))
 
-TestSuite(sched, .init = capture_setup);
+TestSuite(sched, .init = capture_setup, .timeout = LG_UNIT_TIMEOUT);
 
 /* ---- actors that do `segments` steps: segments-1 yields ---------------------------- */
 

@@ -6,9 +6,11 @@
 
 #include <criterion/criterion.h>
 
+#include "capture.h"
+
 #include <lifeguard/schedule.h>
 
-TestSuite(schedule);
+TestSuite(schedule, .timeout = LG_UNIT_TIMEOUT);
 
 static lg_decision dec(lg_choice_kind kind, uint16_t site, uint32_t n, uint32_t idx) {
   return (lg_decision){(uint8_t)kind, site, n, idx};
@@ -39,6 +41,7 @@ static int parse_str(const char *s, lg_decision_log *log) {
 }
 
 /* ---- the log ---------------------------------------------------------------------- */
+
 
 Test(schedule, log_append_clear_free) {
   lg_decision_log log = {0};

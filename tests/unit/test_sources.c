@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include <criterion/criterion.h>
+
+#include "capture.h"
 #include <criterion/logging.h>
 
 #include <lifeguard/schedule.h>
@@ -19,7 +21,7 @@
 /* Not in source.h yet: executions of a dfs search that disagreed with their recorded path. */
 uint64_t lg_source_dfs_nondeterminism(const lg_source *s);
 
-TestSuite(sources);
+TestSuite(sources, .timeout = LG_UNIT_TIMEOUT);
 
 /* ---- the simulator ---------------------------------------------------------------- */
 
@@ -166,6 +168,7 @@ static uint64_t binomial(unsigned n, unsigned k) {
 /* ---- dfs ---------------------------------------------------------------------------- */
 
 /* Test 1: 2 actors x 10 segments have C(20,10) = 184,756 interleavings, each run once. */
+
 Test(sources, dfs_enumerates_every_interleaving_once) {
   sim m = make_sim(2, 10);
   hash_set seen = hs_new(20);
