@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -56,6 +57,10 @@ LG_HIDDEN pid_t lg__gettid(void);
 
 /* Looks up the next definition of a libc function; under ASan prefers its interceptor so
  * ASan keeps checking the buffers. Never returns NULL (aborts with a message instead). */
+/* Hands signal `sig` to `prev`, the handler that was installed before one of ours. Returns
+ * false when `prev` is the default action or SIG_IGN: the caller then takes the default its
+ * own way. */
+LG_HIDDEN bool lg__signal_chain(const struct sigaction *prev, int sig, siginfo_t *si, void *uc);
 LG_HIDDEN void *lg__real(const char *name);
 
 /* Stacks (stack.c): store given pcs in the depot; walk frame pointers from `fp` within the

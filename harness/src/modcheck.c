@@ -593,16 +593,8 @@ static void report_census(census *c) {
 static struct sigaction prev_segv, prev_bus;
 
 static void chain(int sig, siginfo_t *si, void *uc) {
-  struct sigaction *p = sig == SIGSEGV ? &prev_segv : &prev_bus;
-  if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction) {
-    p->sa_sigaction(sig, si, uc);
-    return;
-  }
-  if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
-    p->sa_handler(sig);
-    return;
-  }
-  signal(sig, SIG_DFL); /* the faulting instruction runs again and the default action ends it */
+  if (!lg__signal_chain(sig == SIGSEGV ? &prev_segv : &prev_bus, sig, si, uc))
+    signal(sig, SIG_DFL); /* the faulting instruction runs again and the default action ends it */
 }
 
 /* A module whose dlclose is under way in another thread and whose old range holds addr. */

@@ -340,16 +340,8 @@ LGPH static void report_call(const char *kind, const char *headline, const slot 
 /* ---- the fault handler ------------------------------------------------------------------ */
 
 LGPH static void chain(int sig, siginfo_t *si, void *uc) {
-  struct sigaction *p = sig == SIGSEGV ? &prev_segv : &prev_bus;
-  if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction) {
-    p->sa_sigaction(sig, si, uc);
-    return;
-  }
-  if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
-    p->sa_handler(sig);
-    return;
-  }
-  signal(sig, SIG_DFL); /* the instruction faults again and the default action ends it */
+  if (!lg__signal_chain(sig == SIGSEGV ? &prev_segv : &prev_bus, sig, si, uc))
+    signal(sig, SIG_DFL); /* the instruction faults again and the default action ends it */
 }
 
 LGPH static void on_fault(int sig, siginfo_t *si, void *uc) {

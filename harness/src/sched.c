@@ -153,17 +153,10 @@ static void on_fatal_signal(int sig, siginfo_t *info, void *uctx) {
     if (fatal_signals[i] == sig) {
       /* hand the signal on: to the handler that was there before (libFuzzer's, say), or to
        * the default action */
-      struct sigaction *p = &previous[i];
-      if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction) {
-        p->sa_sigaction(sig, info, uctx);
-        return;
+      if (!lg__signal_chain(&previous[i], sig, info, uctx)) {
+        sigaction(sig, &previous[i], NULL);
+        raise(sig);
       }
-      if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
-        p->sa_handler(sig);
-        return;
-      }
-      sigaction(sig, p, NULL);
-      raise(sig);
       return;
     }
 }

@@ -47,6 +47,18 @@ void lg__write_all(int fd, const char *buf, size_t n) {
   }
 }
 
+bool lg__signal_chain(const struct sigaction *prev, int sig, siginfo_t *si, void *uc) {
+  if ((prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction) {
+    prev->sa_sigaction(sig, si, uc);
+    return true;
+  }
+  if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+    prev->sa_handler(sig);
+    return true;
+  }
+  return false;
+}
+
 void *lg__real(const char *name) {
   char asan_name[128];
   snprintf(asan_name, sizeof asan_name, "__interceptor_%s", name);
