@@ -28,9 +28,9 @@ def how_to_build(preset, build_root=DEFAULT_BUILD_ROOT):
     return f"{' '.join(configure)} && {' '.join(build)}"
 
 
-def ensure_built(presets, build_root=DEFAULT_BUILD_ROOT, log=sys.stderr):
-    """Configure each preset whose build tree has no CMakeCache.txt, then build it.
-    Raises BuildError with the output's tail when a step fails."""
+def ensure_built(presets, build_root=DEFAULT_BUILD_ROOT, log=sys.stderr, targets=()):
+    """Configure each preset whose build tree has no CMakeCache.txt, then build it (only
+    `targets` when given). Raises BuildError with the output's tail when a step fails."""
     jobs = str(os.cpu_count() or 1)
     for preset in dict.fromkeys(presets):
         tree = preset_dir(Path(build_root).resolve(), preset)
@@ -38,7 +38,7 @@ def ensure_built(presets, build_root=DEFAULT_BUILD_ROOT, log=sys.stderr):
         print(f"lifeguard: building preset {preset} in {tree}", file=log, flush=True)
         if not (tree / "CMakeCache.txt").exists():
             _step(configure)
-        _step(build + ["--parallel", jobs])
+        _step(build + ["--parallel", jobs] + (["--target", *targets] if targets else []))
 
 
 def _step(argv):

@@ -30,6 +30,7 @@ from .run import kill_group
 FUZZ_DIR = REPO_ROOT / "fuzz"
 CORPORA_DIR = REPO_ROOT / "corpora"
 PRESET = "asan"  # the clang tree: the only one that builds the libFuzzer binaries
+ENGINES = ("libfuzzer", "afl")  # --engine: afl runs fuzz_afl.py
 DEFAULT_TIMEOUT = 10  # seconds one input may take before libFuzzer calls it a timeout
 DEFAULT_ASAN_OPTIONS = "detect_leaks=0"
 # The flags run() passes itself; an .options file cannot override them.
@@ -96,7 +97,11 @@ examples:
   scripts/lifeguard fuzz double_close --seconds 60
   scripts/lifeguard fuzz double_close --seconds 10 --fault socket-close-in-drop --json f.json
   scripts/lifeguard fuzz sched_uaf --seconds 20 --seed 1 --no-build
-  make fuzz FUZZ_TARGETS=double_close FUZZ_SECONDS=10"""
+  make fuzz FUZZ_TARGETS=double_close FUZZ_SECONDS=10
+  scripts/lifeguard fuzz gc_async --engine afl --seconds 60 --fault bind-vec-borrow-unpinned
+
+--engine afl runs AFL++ on build/afl/fuzz/TARGET_afl instead (see the afl preset); the JSON
+has the same fields, plus engine, crashes, hangs, seeds_crashed, stability, output."""
 
 
 # ---- the libFuzzer runner ---------------------------------------------------------------
@@ -181,8 +186,8 @@ class _OutputReader:
     """Reads libFuzzer's output line by line as it comes, into a LibFuzzerRun: nothing but the
     first report of each kind and a tail is kept, so a long run's output costs no memory."""
 
-    def __init__(self, result, start, log=None):
-        self.result, self.start, self.log = result, start, log
+    def __init__(self, result, start, log=None, on_line=None):
+        self.result, self.start, self.log, self.on_line = result, start, log, on_line
         self.tail = collections.deque(maxlen=_TAIL_LINES)
         self.current = None  # the Report being read, until its SUMMARY line
 
@@ -191,7 +196,10 @@ class _OutputReader:
             seconds = time.monotonic() - self.start
             if self.log is not None:
                 self.log.write(raw)
-            self.feed(raw.decode("utf-8", errors="replace").rstrip("\r\n"), seconds)
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            self.feed(line, seconds)
+            if self.on_line is not None:
+                self.on_line(line, seconds)
         self.result.tail = list(self.tail)
 
     def feed(self, line, seconds):
@@ -251,10 +259,12 @@ def _libfuzzer_kind(text):
     return text
 
 
-def run_libfuzzer(argv, env, cwd, timeout, log_path=None):
+def run_libfuzzer(argv, env, cwd, timeout, log_path=None, on_line=None, on_start=None):
     """Run the libFuzzer command `argv` (stdout and stderr together) until it exits or
     `timeout` seconds pass, then kill its process group. Returns a LibFuzzerRun. Raises
-    UsageError when it cannot start. `log_path`: a file that gets the whole output."""
+    UsageError when it cannot start. `log_path`: a file that gets the whole output;
+    `on_line(line, seconds)`: called for every line as it comes (on the reader thread);
+    `on_start(proc)`: called once the process runs (its pid is its process group)."""
     result = LibFuzzerRun([str(a) for a in argv])
     start = time.monotonic()
     try:
@@ -263,9 +273,11 @@ def run_libfuzzer(argv, env, cwd, timeout, log_path=None):
                                 start_new_session=True)
     except OSError as e:
         raise UsageError(f"cannot run {display(argv[0])}: {e.strerror}") from None
+    if on_start is not None:
+        on_start(proc)
     log = open(log_path, "wb") if log_path else None
     try:
-        reader = _OutputReader(result, start, log)
+        reader = _OutputReader(result, start, log, on_line)
         thread = threading.Thread(target=reader.read, args=(proc.stdout,), daemon=True)
         thread.start()
         try:
@@ -369,6 +381,9 @@ def add_arguments(parser):
     parser.add_argument("target", metavar="TARGET",
                         help="the fuzz target: a fuzz/TARGET.c defining LLVMFuzzerTestOneInput "
                              f"({', '.join(known_targets())})")
+    parser.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                        help="libfuzzer (default: build/asan/fuzz/TARGET_fuzz) or afl (AFL++: "
+                             "build/afl/fuzz/TARGET_afl, the afl preset)")
     parser.add_argument("--seconds", type=_whole(1, "a positive whole number of seconds"),
                         default=60, metavar="N", help="how long to fuzz (default 60)")
     parser.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME",
@@ -398,17 +413,26 @@ def add_arguments(parser):
                             "DIR/asan/fuzz/TARGET_fuzz (default build/)")
 
 
+def check_until(until, target):
+    """UsageError unless `until` is None or a lifeguard kind that `target` can wait for."""
+    if until is None:
+        return
+    if until not in LIFEGUARD_KINDS:
+        raise UsageError(f"--until {until!r} is not a lifeguard report kind "
+                         f"({', '.join(LIFEGUARD_KINDS)})" + _did_you_mean(until, LIFEGUARD_KINDS))
+    if not supports_until(target):
+        raise UsageError(f"fuzz target {target} does not support --until (it does not read "
+                         "LG_FUZZ_UNTIL)")
+
+
 def run(args):
     """Entry point of `lifeguard fuzz`."""
+    if getattr(args, "engine", ENGINES[0]) == "afl":
+        from . import fuzz_afl  # it builds on this module
+        return fuzz_afl.run(args)
     target = resolve_target(args.target)
     build_root = args.build_dir.resolve()
-    if args.until is not None:
-        if args.until not in LIFEGUARD_KINDS:
-            raise UsageError(f"--until {args.until!r} is not a lifeguard report kind "
-                             f"({', '.join(LIFEGUARD_KINDS)})" + _did_you_mean(args.until, LIFEGUARD_KINDS))
-        if not supports_until(target):
-            raise UsageError(f"fuzz target {target} does not support --until (it does not read "
-                             "LG_FUZZ_UNTIL)")
+    check_until(args.until, target)
     options_path = args.options or FUZZ_DIR / f"{target}.options"
     if args.options is not None and not args.options.is_file():
         raise UsageError(f"--options {args.options}: no such file")

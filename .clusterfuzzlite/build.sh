@@ -1,0 +1,1 @@
+../ci/oss-fuzz/build.sh
