@@ -1,20 +1,34 @@
 # A thin front door: the work is done by CMake presets and scripts/.
 #   make demo   install what is missing, build, print the scenario matrix (exit 0 iff all ok)
-#   make test   install what is missing, build every configuration, run every test
+#   make test   install what is missing (afl++ too), build every configuration, run every test
 #   make bench  install what is missing (and valgrind, electric-fence, strace), build, run the
 #               benchmarks, record them in docs/BENCHMARKS.md
 #   make fuzz   install what is missing, build, fuzz every class target for FUZZ_SECONDS each
 #               (the fixed code: no fault switch); results in build/fuzz-artifacts/<target>.json,
 #               crashing inputs in build/fuzz-artifacts/<target>/; fails if any target crashed.
 #               make fuzz FUZZ_TARGETS=double_close FUZZ_SECONDS=10 FUZZ_ARGS='--seed 1'
+#               make fuzz ENGINE=afl: the same with AFL++ (installs afl++; build/afl, the afl
+#               preset); results in build/fuzz-artifacts/afl/<target>.json and <target>/
+#   make coverage  build the fuzz targets' replay mains with clang's source-based coverage
+#               (build/coverage), replay the corpora and regressions, print the totals; the
+#               line-by-line report of runtime/ and harness/ is build/coverage/html/index.html
+#   make nightly  install what is missing, build, fuzz every target for NIGHTLY_BUDGET seconds
+#               in all (fork mode); reports and candidate regressions in NIGHTLY_OUT (a killed
+#               run continues there); merges the corpus back into corpora/; fails if a new
+#               crash was found.  make nightly NIGHTLY_BUDGET=600 NIGHTLY_ARGS='--targets gc_async'
 
-.PHONY: demo test bench fuzz deps clean
+.PHONY: demo test bench fuzz coverage nightly deps clean
 
 # The class fuzz targets (DESIGN.md: named after their class with underscores) that exist.
 FUZZ_TARGETS ?= $(filter pipe_disconnect module_unload double_close gc_async,\
                   $(basename $(notdir $(wildcard fuzz/*.c))))
 FUZZ_SECONDS ?= 60
 FUZZ_ARGS ?=
+NIGHTLY_BUDGET ?= 3600
+NIGHTLY_OUT ?= build/nightly
+NIGHTLY_ARGS ?=
+ENGINE ?= libfuzzer
+FUZZ_OUT = build/fuzz-artifacts$(if $(filter afl,$(ENGINE)),/afl)
 
 deps:
 	@scripts/install-deps --check >/dev/null || scripts/install-deps
@@ -22,7 +36,9 @@ deps:
 demo: deps
 	scripts/lifeguard matrix
 
-test: deps
+# (deps plus afl++, in one install: tests/driver/test_fuzz_afl.py runs the AFL++ build)
+test:
+	@scripts/install-deps --afl --check >/dev/null || scripts/install-deps --afl
 	ci/gate.sh
 
 # bench also needs the tools it compares lifeguard with (valgrind, electric-fence, strace).
@@ -31,12 +47,19 @@ bench: deps
 	scripts/lifeguard bench --update-docs
 
 fuzz: deps
-	@mkdir -p build/fuzz-artifacts
+	@[ "$(ENGINE)" != afl ] || scripts/install-deps --afl --check >/dev/null || scripts/install-deps --afl
+	@mkdir -p $(FUZZ_OUT)
 	@status=0; for t in $(FUZZ_TARGETS); do \
-	  echo "scripts/lifeguard fuzz $$t --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)"; \
-	  scripts/lifeguard fuzz $$t --seconds $(FUZZ_SECONDS) \
-	    --json build/fuzz-artifacts/$$t.json $(FUZZ_ARGS) || status=1; \
+	  echo "scripts/lifeguard fuzz $$t --engine $(ENGINE) --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)"; \
+	  scripts/lifeguard fuzz $$t --engine $(ENGINE) --seconds $(FUZZ_SECONDS) \
+	    --json $(FUZZ_OUT)/$$t.json $(FUZZ_ARGS) || status=1; \
 	done; exit $$status
+
+coverage: deps
+	ci/coverage.sh
+
+nightly: deps
+	NIGHTLY_BUDGET=$(NIGHTLY_BUDGET) NIGHTLY_OUT=$(NIGHTLY_OUT) ci/nightly.sh $(NIGHTLY_ARGS)
 
 clean:
 	rm -rf build

@@ -11,10 +11,10 @@ import argparse
 import os
 import sys
 
-from . import __version__, bench, fuzz, matrix, ttd, verify
+from . import __version__, bench, fuzz, matrix, nightly, ttd, verify
 from .errors import BuildError, UsageError
 
-COMMANDS = (matrix, fuzz, bench, ttd, verify)
+COMMANDS = (matrix, fuzz, bench, ttd, verify, nightly)
 
 DESCRIPTION = """\
 lifeguard runs the scenario programs of the lifecycle-safety harness (one program per bug
