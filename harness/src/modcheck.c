@@ -362,6 +362,10 @@ static void census_actors(census *c) {
  * stack is read: parked longer, it could hold a lock the report needs. If it then runs into
  * the unmapped range, the fault handler waits for the census to finish first. */
 #define MAX_PROBES 64
+/* How long the census waits for one thread to take the probe signal. A thread that blocks
+ * it is skipped beforehand, one that ended fails tgkill: this is for a machine so loaded
+ * that the thread is not scheduled (seen at 200 ms with two build trees testing at once). */
+#define PROBE_WAIT_NS 3000000000L
 
 typedef struct probe {
   int tid;
@@ -485,11 +489,26 @@ static void census_threads(census *c) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (!__atomic_load_n(&p->captured, __ATOMIC_ACQUIRE)) {
       clock_gettime(CLOCK_MONOTONIC, &now);
-      if ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) > 200000000L)
-        break; /* it blocks the signal, or it ended */
+      if ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) >
+          PROBE_WAIT_NS)
+        break; /* it ended, or the machine is too busy to run it */
       sched_yield();
     }
-    if (!__atomic_load_n(&p->captured, __ATOMIC_ACQUIRE)) continue;
+    if (!__atomic_load_n(&p->captured, __ATOMIC_ACQUIRE)) {
+      /* Released in advance: if the signal reaches it later, its handler returns at once
+       * instead of waiting for a census that has moved on. */
+      __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
+      if (syscall(SYS_tgkill, getpid(), tid, 0) == 0) {
+        char line[160];
+        int len = snprintf(line, sizeof line,
+                           "lifeguard: modcheck: thread %d did not answer the census probe "
+                           "within %ld ms at the unload of %s: it was not checked\n",
+                           tid, PROBE_WAIT_NS / 1000000L, c->m->base);
+        if (len > 0)
+          lg__write_all(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+      }
+      continue;
+    }
     uintptr_t pcs[FRAMES];
     size_t n = walk_parked(c->m, p, mapping_end(p->rsp), pcs, FRAMES);
     __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);

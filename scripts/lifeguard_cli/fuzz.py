@@ -365,16 +365,23 @@ def supports_until(target, fuzz_dir=FUZZ_DIR):
 
 # ---- the command ------------------------------------------------------------------------
 
-def _whole(minimum, what):
+def number_arg(kind, what, minimum=None, above=None):
+    """An argparse type: `kind` (int or float) of at least `minimum` or more than `above`,
+    else an error that says `what` it must be."""
     def parse(text):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
+        if value is None or (minimum is not None and value < minimum) or \
+                (above is not None and value <= above):
             raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
         return value
     return parse
+
+
+def _whole(minimum, what):
+    return number_arg(int, what, minimum=minimum)
 
 
 def add_arguments(parser):

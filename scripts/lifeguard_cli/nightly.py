@@ -19,8 +19,8 @@ from pathlib import Path
 from . import nightly_corpus, nightly_crashes, nightly_report
 from .build import ensure_built, require_built
 from .errors import UsageError
-from .fuzz import (DEFAULT_TIMEOUT, FUZZ_DIR, OWN_FLAGS, PRESET, fuzz_env, read_options,
-                   resolve_target, run_libfuzzer)
+from .fuzz import (DEFAULT_TIMEOUT, FUZZ_DIR, OWN_FLAGS, PRESET, fuzz_env, number_arg,
+                   read_options, resolve_target, run_libfuzzer)
 from .nightly_state import State, check_out_dir, take_lock
 from .paths import DEFAULT_BUILD_ROOT, REPO_ROOT, display, preset_dir
 
@@ -90,16 +90,7 @@ examples:
 
 
 def _positive(kind, what):
-    def parse(text):
-        """`text` as a positive `kind`, else an argparse error."""
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or value <= 0:
-            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
-        return value
-    return parse
+    return number_arg(kind, what, above=0)
 
 
 def add_arguments(parser):

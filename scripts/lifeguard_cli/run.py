@@ -18,7 +18,10 @@ from . import classify
 from .errors import UsageError
 from .paths import display, program_path
 
-DEFAULT_TIMEOUT = 60.0
+# How long one scenario process may run before it is killed as a hang. The slowest runs (an
+# exhaustive search, a 1,000-schedule PCT search) take 10-20 s alone and three times that on
+# two cores shared with the other build tree's tests.
+DEFAULT_TIMEOUT = 180.0
 
 # The variant decides which fault switches are on; a switch inherited from the caller's shell
 # would make a `fixed` run buggy and the matrix meaningless.

@@ -1,14 +1,12 @@
 """`lifeguard fuzz --engine afl` as a user runs it (AFL++ runs of a few seconds on build/afl,
 built here when missing), and its readers of AFL++'s files on canned content."""
 
-import json
 import shutil
 import subprocess
 
 import pytest
 
-from conftest import REPO_ROOT
-from test_fuzz_cmd import CONTRACT_KEYS, assert_one_line_error, clean_env, lifeguard
+from test_fuzz_cmd import assert_one_line_error, clean_env, fuzz_run, lifeguard
 
 from lifeguard_cli import fuzz_afl
 
@@ -30,17 +28,8 @@ def afl_root(build_root, selected_configs):
 def afl_run(build_root, tmp_path, *args):
     """`lifeguard fuzz --engine afl ARGS --json` into tmp_path (building build/afl if need
     be); returns (process, the JSON object)."""
-    out = tmp_path / "fuzz.json"
-    proc = subprocess.run([str(REPO_ROOT / "scripts" / "lifeguard"), "fuzz", *map(str, args),
-                           "--engine", "afl", "--json", str(out),
-                           "--artifacts", str(tmp_path / "afl"), "--build-dir", str(build_root)],
-                          capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=clean_env())
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert out.is_file(), proc.stdout + proc.stderr
-    record = json.loads(out.read_text())
-    for key in CONTRACT_KEYS:
-        assert key in record, record
-    return proc, record
+    return fuzz_run(build_root, tmp_path, *args, "--engine", "afl", build=True,
+                    timeout=BUILD_TIMEOUT)
 
 
 def replay(build_root, target, path, fault=None):

@@ -18,9 +18,9 @@ CONTRACT_KEYS = ("target", "execs", "exec_per_sec", "crashed", "execs_to_first_c
                  "seconds_to_first_crash", "fault_kind")
 
 
-def lifeguard(*args, env=None):
+def lifeguard(*args, env=None, timeout=300):
     return subprocess.run([str(LIFEGUARD), *map(str, args)], capture_output=True, text=True,
-                          timeout=300, env=env)
+                          timeout=timeout, env=env)
 
 
 def assert_one_line_error(proc, needle):
@@ -52,11 +52,13 @@ def asan_tree(build_root, selected_configs):
     return tree
 
 
-def fuzz_run(build_root, tmp_path, *args):
-    """`lifeguard fuzz ARGS --json` into tmp_path; returns (process, the JSON object)."""
+def fuzz_run(build_root, tmp_path, *args, build=False, timeout=300):
+    """`lifeguard fuzz ARGS --json` into tmp_path (with --no-build unless `build`); returns
+    (process, the JSON object), after checking that the JSON has the contract's keys."""
     out = tmp_path / "fuzz.json"
     proc = lifeguard("fuzz", *args, "--json", out, "--artifacts", tmp_path / "artifacts",
-                     "--no-build", "--build-dir", build_root, env=clean_env())
+                     *(() if build else ("--no-build",)), "--build-dir", build_root,
+                     env=clean_env(), timeout=timeout)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert out.is_file(), proc.stdout + proc.stderr
     record = json.loads(out.read_text())

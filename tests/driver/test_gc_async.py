@@ -63,8 +63,13 @@ def plain_binary(plain, scenario_binary):
     return scenario_binary(PROGRAM, plain.name)
 
 
-def run(binary, env, scenario, variant, *extra):
-    return runner.run_scenario(binary, scenario, variant, env, extra_args=extra)
+def run(binary, env, scenario, variant, *extra, timeout=runner.DEFAULT_TIMEOUT):
+    return runner.run_scenario(binary, scenario, variant, env, extra_args=extra, timeout=timeout)
+
+
+# An exhaustive search's process: release-off-main's takes about 20 s alone in the plain tree,
+# and more than 60 s while the asan tree's tests share the two cores.
+SEARCH_TIMEOUT = 600
 
 
 def search_args(lifeguard_manifest, scenario):
@@ -173,7 +178,7 @@ def test_release_off_main_is_found_by_pct_within_1000(asan_binary, asan, seed):
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_fixed_is_clean_under_every_schedule_with_3_preemptions(binary, config, scenario):
     r = run(binary, config.env, scenario, "fixed", "--strategy", "dfs", "--bound", "3",
-            "--iterations", "1000000")
+            "--iterations", "1000000", timeout=SEARCH_TIMEOUT)
     assert r.returncode == 0 and r.kind == "clean" and not r.records, r.output
     found = re.search(CLEAN_RE.format(scenario=scenario, strategy="dfs") +
                       r", every schedule explored", r.output)

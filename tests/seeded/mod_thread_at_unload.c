@@ -11,7 +11,9 @@ int main(int argc, char **argv) {
   start();
   if (!fault) stop();
   unload_module(h);
-  usleep(200 * 1000); /* the worker, if any, wakes up in unmapped code */
+  /* The worker, if any, wakes up in unmapped code and the report ends the process; give it
+   * time to be written on a busy machine (the clean twin has nothing to wait for). */
+  usleep(fault ? 5000 * 1000 : 200 * 1000);
   puts("done");
   return 0;
 }
