@@ -376,6 +376,53 @@ typedef struct probe {
 static probe probes[MAX_PROBES];
 static int nprobes;
 
+/* Threads that faulted in a module whose census is under way (dlclose unmaps before the
+ * census runs, so a worker can wake into the old range first). Their fault handler waits for
+ * the census, which takes such a thread's place in the module from the fault's context here
+ * instead of probing it: a probe would find it in the handler, outside the module. */
+typedef struct waiter {
+  int state; /* 0 free, 1 being written, 2 published */
+  int tid;
+  const struct module *m;
+  uintptr_t rip, rsp, rbp;
+} waiter;
+
+static waiter waiters[MAX_PROBES];
+
+/* Publishes the calling thread's fault context for `m`'s census; returns its slot or NULL. */
+static waiter *waiter_add(const struct module *m, const ucontext_t *u) {
+  for (int i = 0; i < MAX_PROBES; i++) {
+    int free_state = 0;
+    if (!__atomic_compare_exchange_n(&waiters[i].state, &free_state, 1, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+      continue;
+    waiter *w = &waiters[i];
+    w->tid = (int)syscall(SYS_gettid);
+    w->m = m;
+    w->rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
+    w->rsp = (uintptr_t)u->uc_mcontext.gregs[REG_RSP];
+    w->rbp = (uintptr_t)u->uc_mcontext.gregs[REG_RBP];
+    __atomic_store_n(&w->state, 2, __ATOMIC_RELEASE);
+    return w;
+  }
+  return NULL;
+}
+
+/* The published fault context of thread `tid` in `m`, as a captured probe; false if none. */
+static bool waiter_find(const struct module *m, int tid, probe *p) {
+  for (int i = 0; i < MAX_PROBES; i++) {
+    waiter *w = &waiters[i];
+    if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != 2 || w->tid != tid || w->m != m)
+      continue;
+    p->rip = w->rip;
+    p->rsp = w->rsp;
+    p->rbp = w->rbp;
+    p->captured = p->released = 1;
+    return true;
+  }
+  return false;
+}
+
 static void on_probe(int sig, siginfo_t *si, void *uc) {
   (void)sig;
   (void)si;
@@ -444,6 +491,15 @@ __attribute__((no_sanitize("address"))) static size_t
 walk_parked(const module *m, const probe *p, uintptr_t end, uintptr_t *pcs, size_t max) {
   size_t n = 0;
   pcs[n++] = p->rip + 1;
+  /* The frames between the stack pointer and the first saved frame pointer are those of code
+   * built without frame pointers (libc's, say, when the module's thread sleeps in usleep):
+   * the chain steps over their callers, so a return address into the module there is a
+   * call from the module still under way. */
+  if (!in_text(m, p->rip)) {
+    uintptr_t top = p->rbp > p->rsp && p->rbp <= end ? p->rbp : end;
+    for (uintptr_t *w = (uintptr_t *)p->rsp; (uintptr_t)(w + 1) <= top && n < max; w++)
+      if (in_text(m, *w)) pcs[n++] = *w;
+  }
   uintptr_t fp = p->rbp;
   while (n < max && fp >= p->rsp && fp + 16 <= end && !(fp & 7)) {
     uintptr_t next = ((uintptr_t *)fp)[0], pc = ((uintptr_t *)fp)[1];
@@ -484,10 +540,11 @@ static void census_threads(census *c) {
     memset(p, 0, sizeof *p);
     p->tid = tid;
     __atomic_store_n(&nprobes, nprobes + 1, __ATOMIC_RELEASE);
-    if (syscall(SYS_tgkill, getpid(), tid, probe_signal()) != 0) continue;
+    if (!waiter_find(c->m, tid, p) && syscall(SYS_tgkill, getpid(), tid, probe_signal()) != 0)
+      continue;
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (!__atomic_load_n(&p->captured, __ATOMIC_ACQUIRE)) {
+    while (!__atomic_load_n(&p->captured, __ATOMIC_ACQUIRE) && !waiter_find(c->m, tid, p)) {
       clock_gettime(CLOCK_MONOTONIC, &now);
       if ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) >
           PROBE_WAIT_NS)
@@ -630,8 +687,11 @@ static module *unloading_at(uintptr_t addr) {
 static void on_fault(int sig, siginfo_t *si, void *uc) {
   uintptr_t addr = (uintptr_t)si->si_addr;
   module *busy = unloading_at(addr);
-  if (busy) /* unmapped before its placeholder, or its census is running: that goes first */
+  if (busy) { /* unmapped before its placeholder, or its census is running: that goes first */
+    waiter *w = waiter_add(busy, uc);
     while (__atomic_load_n(&busy->unloading, __ATOMIC_ACQUIRE)) sched_yield();
+    if (w) __atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
+  }
   module *m = unloaded_at(addr);
   if (!m || !m->placeholder) {
     chain(sig, si, uc);
@@ -669,6 +729,10 @@ static void install_fault_handler(void) {
   sa.sa_sigaction = on_fault;
   sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
+  /* No census probe inside the handler: a thread waiting there for a census publishes its
+   * fault context instead (waiter_add), and a probe nested before that would see only the
+   * handler. The census notices the published context while it waits for the probe. */
+  sigaddset(&sa.sa_mask, probe_signal());
   sigaction(SIGSEGV, &sa, &prev_segv);
   sigaction(SIGBUS, &sa, &prev_bus);
 }
