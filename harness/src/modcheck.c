@@ -491,15 +491,6 @@ __attribute__((no_sanitize("address"))) static size_t
 walk_parked(const module *m, const probe *p, uintptr_t end, uintptr_t *pcs, size_t max) {
   size_t n = 0;
   pcs[n++] = p->rip + 1;
-  /* The frames between the stack pointer and the first saved frame pointer are those of code
-   * built without frame pointers (libc's, say, when the module's thread sleeps in usleep):
-   * the chain steps over their callers, so a return address into the module there is a
-   * call from the module still under way. */
-  if (!in_text(m, p->rip)) {
-    uintptr_t top = p->rbp > p->rsp && p->rbp <= end ? p->rbp : end;
-    for (uintptr_t *w = (uintptr_t *)p->rsp; (uintptr_t)(w + 1) <= top && n < max; w++)
-      if (in_text(m, *w)) pcs[n++] = *w;
-  }
   uintptr_t fp = p->rbp;
   while (n < max && fp >= p->rsp && fp + 16 <= end && !(fp & 7)) {
     uintptr_t next = ((uintptr_t *)fp)[0], pc = ((uintptr_t *)fp)[1];
@@ -571,6 +562,13 @@ static void census_threads(census *c) {
     __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
     finding tmp;
     if (!trim_to_module(c->m, pcs, n, &tmp)) continue;
+    /* A frame found by scanning the stack may be a code address rather than a return address
+     * (the pc saved by a signal frame, say, when the thread took a fault at a function's
+     * first instruction): no function holds the byte before it, one starts at it. */
+    char fn[128];
+    if (!elf_symbol(c->m->path, tmp.pcs[0] - 1 - c->m->bias, fn, sizeof fn) &&
+        elf_symbol(c->m->path, tmp.pcs[0] - c->m->bias, fn, sizeof fn))
+      tmp.pcs[0]++;
     finding *f = add_finding(c);
     if (!f) continue;
     *f = tmp;
