@@ -522,19 +522,17 @@ static void census_threads(census *c) {
   while ((e = readdir(d)) && nprobes < MAX_PROBES) {
     int tid = atoi(e->d_name);
     if (tid <= 0 || tid == self) continue;
-    probe *p = &probes[nprobes];
-    memset(p, 0, sizeof *p);
-    p->tid = tid;
-    /* A thread in the fault handler blocks the probe; it published its context instead. */
-    bool waiting = waiter_find(c->m, tid, p);
-    if (!waiting && blocks_signal(tid, probe_signal()))
-      continue; /* (libFuzzer's helper threads do) */
+    if (blocks_signal(tid, probe_signal())) continue; /* (libFuzzer's helper threads do) */
     if (!have_maps) {
       maps_read();
       have_maps = true;
     }
+    probe *p = &probes[nprobes];
+    memset(p, 0, sizeof *p);
+    p->tid = tid;
     __atomic_store_n(&nprobes, nprobes + 1, __ATOMIC_RELEASE);
-    if (!waiting && syscall(SYS_tgkill, getpid(), tid, probe_signal()) != 0) continue;
+    if (!waiter_find(c->m, tid, p) && syscall(SYS_tgkill, getpid(), tid, probe_signal()) != 0)
+      continue;
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (!__atomic_load_n(&p->captured, __ATOMIC_ACQUIRE) && !waiter_find(c->m, tid, p)) {
@@ -731,7 +729,7 @@ static void install_fault_handler(void) {
   sigemptyset(&sa.sa_mask);
   /* No census probe inside the handler: a thread waiting there for a census publishes its
    * fault context instead (waiter_add), and a probe nested before that would see only the
-   * handler. The census looks for a published context before it probes or skips a thread. */
+   * handler. The census notices the published context while it waits for the probe. */
   sigaddset(&sa.sa_mask, probe_signal());
   sigaction(SIGSEGV, &sa, &prev_segv);
   sigaction(SIGBUS, &sa, &prev_bus);
