@@ -29,11 +29,16 @@ void lg__fiber_start(void);
 
 #define POOL_MAX 64
 
-static __thread struct {
+struct stack_pool {
   void *mapping[POOL_MAX];
   size_t size[POOL_MAX];
   int n;
-} pool;
+};
+
+/* Made at the thread's first fiber release (static TLS stays small: a thread with a small
+ * stack must still start under the preload library). Like the stacks it holds, it lives as
+ * long as the process. */
+static __thread struct stack_pool *pool;
 
 static size_t page_size(void) {
   static size_t ps;
@@ -46,11 +51,11 @@ int lg__fiber_make(lg__ctx *c, size_t stack_size, lg__fiber_fn fn, void *arg) {
   stack_size = (stack_size + ps - 1) & ~(ps - 1);
   size_t total = stack_size + ps;
   void *m = NULL;
-  for (int i = pool.n - 1; i >= 0; i--)
-    if (pool.size[i] == total) {
-      m = pool.mapping[i];
-      pool.mapping[i] = pool.mapping[--pool.n];
-      pool.size[i] = pool.size[pool.n];
+  for (int i = pool ? pool->n - 1 : -1; i >= 0; i--)
+    if (pool->size[i] == total) {
+      m = pool->mapping[i];
+      pool->mapping[i] = pool->mapping[--pool->n];
+      pool->size[i] = pool->size[pool->n];
       break;
     }
   if (!m) {
@@ -105,9 +110,14 @@ void lg__fiber_release(lg__ctx *c) {
    * must not trip over them. */
   ASAN_UNPOISON_MEMORY_REGION(c->stack_lo, c->stack_size);
 #endif
-  if (pool.n < POOL_MAX) {
-    pool.mapping[pool.n] = c->mapping;
-    pool.size[pool.n++] = c->mapping_size;
+  if (!pool) {
+    void *m = mmap(NULL, sizeof *pool, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (m != MAP_FAILED) pool = m;
+  }
+  if (pool && pool->n < POOL_MAX) {
+    pool->mapping[pool->n] = c->mapping;
+    pool->size[pool->n++] = c->mapping_size;
   } else {
     munmap(c->mapping, c->mapping_size);
   }

@@ -63,6 +63,12 @@ LG_HIDDEN pid_t lg__gettid(void);
 LG_HIDDEN bool lg__signal_chain(const struct sigaction *prev, int sig, siginfo_t *si, void *uc);
 LG_HIDDEN void *lg__real(const char *name);
 
+/* thread.c: the running thread's stack bounds from /proc/self/maps (no lock, no malloc),
+ * handed to lg__stack_set_bounds; and the mapping that holds `addr` (its end, and the end of
+ * the mapping below it). */
+LG_HIDDEN void lg__thread_find_bounds(void);
+LG_HIDDEN bool lg__maps_find(uintptr_t addr, uintptr_t *below_end, uintptr_t *end);
+
 /* Stacks (stack.c): store given pcs in the depot; walk frame pointers from `fp` within the
  * running stack's bounds. */
 #include <lifeguard/stack.h>

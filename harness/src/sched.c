@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "fiber.h"
@@ -58,9 +59,39 @@ typedef struct sched {
   lg_verdict verdict;
   lg_decision_log log;
   uint64_t execution;       /* executions begun on this thread */
+  char schedule_text[16384]; /* lg_sched_schedule_string's answer */
 } sched;
 
-static __thread sched S;
+/* The thread's scheduler, made by its first execution. Static TLS stays small (a thread with
+ * a small stack must still start under the preload library), so this is a pointer to a
+ * mapping of its own, returned when the thread ends. */
+static __thread sched *Sp;
+#define S (*Sp)
+
+static inline bool sched_running(void) { return Sp && Sp->running; }
+
+static pthread_key_t sched_key;
+static pthread_once_t sched_key_once = PTHREAD_ONCE_INIT;
+
+static void sched_release(void *p) {
+  Sp = NULL;
+  munmap(p, sizeof(sched));
+}
+
+static void sched_key_make(void) { pthread_key_create(&sched_key, sched_release); }
+
+static sched *sched_get(void) {
+  if (Sp) return Sp;
+  pthread_once(&sched_key_once, sched_key_make);
+  void *m = mmap(NULL, sizeof(sched), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) {
+    fprintf(stderr, "lifeguard: error: no memory for the scheduler's state\n");
+    abort();
+  }
+  Sp = m;
+  pthread_setspecific(sched_key, m);
+  return Sp;
+}
 
 /* ---- interleaving coverage: libFuzzer extra counters -------------------------------- */
 
@@ -97,31 +128,31 @@ lg_site lg_site_id(const char *file, int line) {
 
 /* ---- schedule string for reports and crashes ---------------------------------------- */
 
-static __thread char schedule_buf[16384];
-
 const char *lg_sched_schedule_string(void) {
-  size_t need = lg_schedule_format(&S.log, schedule_buf, sizeof schedule_buf);
-  if (need >= sizeof schedule_buf) {
+  if (!Sp) return "";
+  char *text = S.schedule_text;
+  size_t need = lg_schedule_format(&S.log, text, sizeof S.schedule_text);
+  if (need >= sizeof S.schedule_text) {
     static const char more[] = "...(truncated)";
-    memcpy(schedule_buf + sizeof schedule_buf - sizeof more, more, sizeof more);
+    memcpy(text + sizeof S.schedule_text - sizeof more, more, sizeof more);
   }
-  return schedule_buf;
+  return text;
 }
 
 static const char *schedule_for_report(void) {
-  return (S.running || S.log.len) ? lg_sched_schedule_string() : NULL;
+  return (sched_running() || (Sp && S.log.len)) ? lg_sched_schedule_string() : NULL;
 }
 
-bool lg_sched_controlled(void) { return S.running; }
+bool lg_sched_controlled(void) { return sched_running(); }
 
-uint64_t lg_sched_execution_id(void) { return S.running ? S.execution : 0; }
+uint64_t lg_sched_execution_id(void) { return sched_running() ? S.execution : 0; }
 
 /* ---- the schedule outlives a crash -------------------------------------------------- */
 
 /* Writes the running execution's schedule to stderr with async-signal-safe calls only: a
  * crash (ASan's report, a signal) must not lose the one artifact that reproduces it. */
 static void write_schedule_now(void) {
-  if (!S.running) return;
+  if (!sched_running()) return;
   static char buf[65536];
   static const char head[] = "lifeguard: schedule at the crash: ";
   size_t n = lg_schedule_format(&S.log, buf, sizeof buf - 1);
@@ -447,7 +478,8 @@ static bool execute_free(const lg_exec_opts *o, const lg_root *roots, size_t nro
 bool lg_sched_execute(const lg_exec_opts *o, lg_source *src, const lg_root *roots,
                       size_t nroots, lg_exec_result *res) {
   if (o->mode == LG_SCHED_FREE) return execute_free(o, roots, nroots, res);
-  if (S.running) {
+  sched_get();
+  if (sched_running()) {
     fprintf(stderr, "lifeguard: error: lg_sched_execute inside an execution\n");
     abort();
   }
@@ -495,7 +527,7 @@ bool lg_sched_execute(const lg_exec_opts *o, lg_source *src, const lg_root *root
 #define FRAME __builtin_frame_address(0)
 
 lg_actor *lg_spawn_at(lg_actor_fn fn, void *arg, const char *name, lg_site site) {
-  if (!S.running) {
+  if (!sched_running()) {
     lg_actor *a = calloc(1, sizeof *a);
     a->fn = fn;
     a->arg = arg;
@@ -537,7 +569,7 @@ void lg_detach(lg_actor *a) {
 
 size_t lg__sched_actors(lg__actor_view *out, size_t max) {
   size_t n = 0;
-  if (!S.running) return 0;
+  if (!sched_running()) return 0;
   for (uint32_t i = 0; i < S.nactors && n < max; i++) {
     lg_actor *a = &S.actors[i];
     if (a->state == DONE) continue;
@@ -551,12 +583,12 @@ size_t lg__sched_actors(lg__actor_view *out, size_t max) {
 }
 
 void lg_yield_at(lg_site site) {
-  if (S.running) reschedule(site, true, FRAME);
+  if (sched_running()) reschedule(site, true, FRAME);
   else sched_yield();
 }
 
 void lg_poll_point_at(lg_site site) {
-  if (S.running) reschedule(site, true, FRAME);
+  if (sched_running()) reschedule(site, true, FRAME);
 }
 
 void lg_mutex_init(lg_mutex *m) {
@@ -568,7 +600,7 @@ void lg_mutex_init(lg_mutex *m) {
 void lg_mutex_destroy(lg_mutex *m) { pthread_mutex_destroy(&m->pm); }
 
 void lg_mutex_lock_at(lg_mutex *m, lg_site site) {
-  if (!S.running) {
+  if (!sched_running()) {
     pthread_mutex_lock(&m->pm);
     return;
   }
@@ -587,7 +619,7 @@ void lg_mutex_lock_at(lg_mutex *m, lg_site site) {
 }
 
 void lg_mutex_unlock_at(lg_mutex *m, lg_site site) {
-  if (!S.running) {
+  if (!sched_running()) {
     pthread_mutex_unlock(&m->pm);
     return;
   }
@@ -625,7 +657,7 @@ static bool cond_wait_controlled(lg_cond *c, lg_mutex *m, uint64_t deadline, lg_
 }
 
 void lg_cond_wait_at(lg_cond *c, lg_mutex *m, lg_site site) {
-  if (!S.running) {
+  if (!sched_running()) {
     pthread_cond_wait(&c->pc, &m->pm);
     return;
   }
@@ -633,7 +665,7 @@ void lg_cond_wait_at(lg_cond *c, lg_mutex *m, lg_site site) {
 }
 
 int lg_cond_timedwait_at(lg_cond *c, lg_mutex *m, uint64_t ns, lg_site site) {
-  if (!S.running) {
+  if (!sched_running()) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + ns;
@@ -646,7 +678,7 @@ int lg_cond_timedwait_at(lg_cond *c, lg_mutex *m, uint64_t ns, lg_site site) {
 }
 
 void lg_cond_signal_at(lg_cond *c, lg_site site) {
-  if (!S.running) {
+  if (!sched_running()) {
     pthread_cond_signal(&c->pc);
     return;
   }
@@ -662,7 +694,7 @@ void lg_cond_signal_at(lg_cond *c, lg_site site) {
 }
 
 void lg_cond_broadcast_at(lg_cond *c, lg_site site) {
-  if (!S.running) {
+  if (!sched_running()) {
     pthread_cond_broadcast(&c->pc);
     return;
   }
@@ -673,7 +705,7 @@ void lg_cond_broadcast_at(lg_cond *c, lg_site site) {
 /* Atomics: the point comes first, then the access happens at once. */
 #define ATOMIC_POINT(site)                                                      \
   do {                                                                          \
-    if (S.running) reschedule((site), true, FRAME);                             \
+    if (sched_running()) reschedule((site), true, FRAME);                             \
   } while (0)
 
 uint64_t lg_atomic_load_at(const uint64_t *p, lg_site site) {
@@ -708,7 +740,7 @@ bool lg_atomic_cas_at(uint64_t *p, uint64_t *expected, uint64_t desired, lg_site
 }
 
 void lg_sleep_at(uint64_t ns, lg_site site) {
-  if (!S.running) {
+  if (!sched_running()) {
     struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
     return;
@@ -718,7 +750,7 @@ void lg_sleep_at(uint64_t ns, lg_site site) {
 }
 
 uint64_t lg_now(void) {
-  if (S.running) return S.now;
+  if (sched_running()) return S.now;
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -726,7 +758,7 @@ uint64_t lg_now(void) {
 
 uint32_t lg_choose_at(uint32_t n, lg_site site) {
   if (n <= 1) return 0;
-  if (S.running) return decide(LG_CHOICE_DATA, site, n, LG_NO_CURRENT, NULL);
+  if (sched_running()) return decide(LG_CHOICE_DATA, site, n, LG_NO_CURRENT, NULL);
   if (!free_rng.s) free_rng = lg__rng_for(free_seed, (uint64_t)lg__gettid(), 0);
   return lg__rng_below(&free_rng, n);
 }

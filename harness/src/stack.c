@@ -30,19 +30,12 @@ void lg__stack_set_bounds(uintptr_t lo, uintptr_t hi) {
   stack_hi = hi;
 }
 
+/* Bounds still unknown on this thread (it was not started through pthread_create, or this
+ * is a fiber's first capture): thread.c finds them from /proc/self/maps, without locks. */
 static void thread_stack_bounds(void) {
-  pthread_attr_t attr;
-  void *addr;
-  size_t size;
-  stack_hi = 1; /* mark "tried" even if the query fails */
+  stack_hi = 1; /* mark "tried" even if the lookup fails */
   lg__busy++;
-  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-      stack_lo = (uintptr_t)addr;
-      stack_hi = (uintptr_t)addr + size;
-    }
-    pthread_attr_destroy(&attr);
-  }
+  lg__thread_find_bounds();
   lg__busy--;
 }
 

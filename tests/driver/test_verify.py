@@ -118,6 +118,67 @@ int main(int argc, char **argv) {
   return fclose(stdout) == 0 ? 3 : 1;
 }"""
 
+# Calls that libc makes while it holds a lock of its own, each with the thread's first
+# allocations and descriptor calls inside it: pthread_getattr_np (the thread descriptor's
+# lock; it allocates, and for the main thread fopens /proc/self/maps), dlopen (the loader's
+# lock), fopen/fclose (stdio's list lock), a fork child, and threads with small stacks (the
+# preload library's static TLS comes out of every thread's stack). Each must finish, clean.
+ENTRY_PATHS = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void getattr(void) {
+  pthread_attr_t a;
+  void *addr;
+  size_t size;
+  if (pthread_getattr_np(pthread_self(), &a) || pthread_attr_getstack(&a, &addr, &size)) exit(4);
+  pthread_attr_destroy(&a);
+}
+static void *in_thread(void *arg) {
+  if (!strcmp(arg, "getattr")) getattr();           /* before anything else of the thread's */
+  free(malloc(64));
+  return arg;
+}
+static int thread_with_stack(size_t size, const char *what) {
+  pthread_attr_t a;
+  pthread_t t;
+  pthread_attr_init(&a);
+  if (size) pthread_attr_setstacksize(&a, size);
+  int err = pthread_create(&t, &a, in_thread, (void *)what);
+  pthread_attr_destroy(&a);
+  if (err) { fprintf(stderr, "pthread_create: %s\n", strerror(err)); return 5; }
+  return pthread_join(t, NULL) ? 6 : 0;
+}
+int main(int argc, char **argv) {
+  const char *path = argc > 1 ? argv[1] : "";
+  int rc = 0;
+  if (!strcmp(path, "getattr-main")) getattr();
+  else if (!strcmp(path, "getattr-thread")) rc = thread_with_stack(0, "getattr");
+  else if (!strcmp(path, "stack-32k")) rc = thread_with_stack(32 * 1024, "getattr");
+  else if (!strcmp(path, "stack-min")) rc = thread_with_stack(PTHREAD_STACK_MIN, "plain");
+  else if (!strcmp(path, "dlopen")) {
+    void *h = dlopen("libm.so.6", RTLD_NOW);
+    if (!h || dlclose(h)) return 7;
+  } else if (!strcmp(path, "stdio")) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[256];
+    if (!f || !fgets(line, sizeof line, f) || fclose(f)) return 8;
+  } else if (!strcmp(path, "fork")) {
+    pid_t pid = fork();
+    if (pid == 0) { getattr(); free(malloc(10)); _exit(0); }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)) return 9;
+  } else return 2;
+  if (rc == 0) puts(path);
+  return rc;
+}"""
+
 
 @pytest.fixture(scope="module")
 def library(build_root, selected_configs, lifeguard_manifest):
@@ -153,7 +214,8 @@ def compiled(tmp_path_factory):
         pytest.skip("gcc is not installed")
     d = tmp_path_factory.mktemp("verify-programs")
     out = {}
-    for name, source in [*((n, s) for n, (_, s) in PROGRAMS.items()), ("workout", WORKOUT)]:
+    for name, source in [*((n, s) for n, (_, s) in PROGRAMS.items()), ("workout", WORKOUT),
+                         ("entry-paths", ENTRY_PATHS)]:
         (d / f"{name}.c").write_text(source)
         subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-pthread",
                         f"{name}.c", "-o", name], cwd=d, check=True)
@@ -204,6 +266,30 @@ def test_fork_exec_threads_signals_and_status(compiled, verify, tmp_path):
     assert r.returncode == 3, r.stderr
     assert r.stderr == ""
     assert out.read_text() == "hits=100 hi\n"
+
+
+ENTRY_NAMES = ["getattr-main", "getattr-thread", "stack-32k", "stack-min", "dlopen", "stdio",
+               "fork"]
+
+
+@pytest.mark.parametrize("path", ENTRY_NAMES)
+def test_calls_inside_libc_locked_sections_finish(path, compiled, verify):
+    try:
+        r = verify("--", str(compiled["entry-paths"]), path, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{path}: the program hung under verify (a self-deadlock in an interposer)")
+    assert (r.returncode, r.stdout, r.stderr) == (0, path + "\n", "")
+
+
+def test_static_tls_is_small(library):
+    """Every thread's stack pays for the library's static TLS: at most 2 KiB."""
+    if not shutil.which("readelf"):
+        pytest.skip("readelf (binutils) is not installed")
+    out = subprocess.run(["readelf", "-lW", str(library)], capture_output=True, text=True,
+                         check=True).stdout
+    tls = [line.split() for line in out.splitlines() if line.split()[:1] == ["TLS"]]
+    assert len(tls) == 1, out
+    assert int(tls[0][5], 16) <= 2048, tls[0]
 
 
 def test_stdio_passes_through(verify):
