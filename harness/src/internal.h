@@ -32,6 +32,8 @@ typedef struct lg__options {
   int pageheap_align;     /* pageheap_align=N: blocks end N-aligned before the guard (1:
                              exactly at it, catching 1-byte overruns; malloc promises 16) */
   int pageheap_sample;    /* pageheap_sample=N: guard one allocation in N (1: every one) */
+  bool pageheap_sites;    /* pageheap_sites=1: a site's first allocations are guarded, then
+                             fewer the more it allocates (0: every allocation alike) */
 } lg__options;
 
 /* The process's options, parsed once on first use. Exits with status 2 and a one-line

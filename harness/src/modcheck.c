@@ -499,7 +499,12 @@ walk_parked(const module *m, const probe *p, uintptr_t end, uintptr_t *pcs, size
     if (next <= fp) break;
     fp = next;
   }
-  if (n < 3 && end) /* a broken chain: the live stack's words that point into the text */
+  /* A chain that never reached the module (it broke in code without frame pointers, such as
+   * libc's nanosleep called from the module, whose caller's frame the chain skips): the live
+   * stack's words that point into the module's text. */
+  bool reached = false;
+  for (size_t i = 0; i < n && !reached; i++) reached = in_text(m, pcs[i]);
+  if (!reached && end)
     for (uintptr_t *w = (uintptr_t *)p->rsp; (uintptr_t)(w + 1) <= end && n < max; w++)
       if (in_text(m, *w)) pcs[n++] = *w;
   return n;

@@ -28,6 +28,7 @@ static lg__options opts = {
     .pageheap_quarantine_mb = 256,
     .pageheap_align = 16,
     .pageheap_sample = 1,
+    .pageheap_sites = true,
 };
 
 static int parse_bool(const char *v, bool *out) {
@@ -79,7 +80,8 @@ static const char *apply(char *item) {
   else if (!strcmp(k, "pageheap_align")) {
     r = parse_int(v, 1, 4096, &opts.pageheap_align);
     if (!r && (opts.pageheap_align & (opts.pageheap_align - 1))) r = -1; /* a power of two */
-  } else if (!strcmp(k, "pageheap_sample"))
+  } else if (!strcmp(k, "pageheap_sites")) r = parse_bool(v, &opts.pageheap_sites);
+  else if (!strcmp(k, "pageheap_sample"))
     r = parse_int(v, 1, 1 << 30, &opts.pageheap_sample);
   else return "unknown option";
   return r ? "bad value" : NULL;

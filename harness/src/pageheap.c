@@ -175,6 +175,82 @@ LGPH static void start(void) {
   ph.ready = 1;
 }
 
+/* ---- sampling by allocation site ------------------------------------------------------- */
+
+/* Use-after-free bugs live in code that runs rarely (an addon, an error path, a shutdown),
+ * and a program's hot allocation sites (a runtime's start-up makes hundreds of thousands of
+ * blocks from a few thousand sites) are where a guard costs most: every guarded free is a
+ * remap, which in a threaded process is a TLB shootdown. So the chance that an allocation
+ * is guarded falls with the number of allocations its site has made before:
+ *     p(n) = 1                       for the site's first SITE_FULL allocations,
+ *     p(n) = max(SITE_FULL / n, 1 / SITE_FLOOR)   after that (the site's n-th),
+ * which guards about SITE_FULL * (1 + ln(N / SITE_FULL)) + N / SITE_FLOOR of a site's N
+ * allocations: all of a cold site's, a small share of a hot one's, and never none. A site is the allocation's first return
+ * addresses outside the page heap (a short frame-pointer walk; where a frame has no frame
+ * pointer the walk stops early and the key is coarser, never wrong). The counts live in a
+ * fixed open-addressed table updated with atomics; when it is full, new sites share one
+ * overflow count. */
+#define SITE_FULL 4
+#define SITE_FLOOR 64
+#define SITE_FRAMES 3
+#define SITE_SLOTS (1u << 16)
+
+static struct site {
+  uint64_t key;
+  uint64_t count;
+} *sites;
+static uint64_t site_overflow;
+
+LGPH static uint64_t site_key(void) {
+  uintptr_t pcs[SITE_FRAMES + 8];
+  size_t n = lg__stack_walk((uintptr_t)__builtin_frame_address(0), pcs, SITE_FRAMES + 8);
+  size_t i = 0;
+  while (i < n && in_pageheap(pcs[i])) i++;
+  uint64_t h = 0x9E3779B97F4A7C15ull;
+  for (size_t k = 0; k < SITE_FRAMES && i < n; k++, i++)
+    h = (h ^ pcs[i]) * 0xBF58476D1CE4E5B9ull, h ^= h >> 29;
+  return h ? h : 1;
+}
+
+/* The number of allocations the site `key` made before this one. */
+LGPH static uint64_t site_count(uint64_t key) {
+  struct site *t = __atomic_load_n(&sites, __ATOMIC_ACQUIRE);
+  if (!t) {
+    void *m = mmap(NULL, SITE_SLOTS * sizeof *t, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return __atomic_fetch_add(&site_overflow, 1, __ATOMIC_RELAXED);
+    struct site *none = NULL;
+    if (!__atomic_compare_exchange_n(&sites, &none, m, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+      munmap(m, SITE_SLOTS * sizeof *t);
+    t = __atomic_load_n(&sites, __ATOMIC_ACQUIRE);
+  }
+  uint32_t i = (uint32_t)(key ^ (key >> 32)) & (SITE_SLOTS - 1);
+  for (uint32_t probe = 0; probe < 64; probe++, i = (i + 1) & (SITE_SLOTS - 1)) {
+    uint64_t k = __atomic_load_n(&t[i].key, __ATOMIC_ACQUIRE);
+    if (k == 0) {
+      uint64_t zero = 0;
+      if (__atomic_compare_exchange_n(&t[i].key, &zero, key, false, __ATOMIC_ACQ_REL,
+                                      __ATOMIC_ACQUIRE) || zero == key)
+        return __atomic_fetch_add(&t[i].count, 1, __ATOMIC_RELAXED);
+      continue;
+    }
+    if (k == key) return __atomic_fetch_add(&t[i].count, 1, __ATOMIC_RELAXED);
+  }
+  return __atomic_fetch_add(&site_overflow, 1, __ATOMIC_RELAXED);
+}
+
+static __thread uint64_t site_rng;
+
+/* Whether the site's n-th allocation is guarded: p(n) above. */
+LGPH static bool site_wants(void) {
+  uint64_t n = site_count(site_key());
+  if (n < SITE_FULL) return true;
+  if (!site_rng) site_rng = (uint64_t)lg__gettid() * 0x9E3779B97F4A7C15ull | 1;
+  site_rng ^= site_rng << 13, site_rng ^= site_rng >> 7, site_rng ^= site_rng << 17;
+  return n < SITE_FULL * SITE_FLOOR ? site_rng % (n + 1) < SITE_FULL : site_rng % SITE_FLOOR == 0;
+}
+
 /* Whether this allocation gets a guarded slot; starts the page heap on first use. */
 LGPH static bool wanted(void) {
   if (!lg__started()) return false;
@@ -192,6 +268,7 @@ LGPH static bool wanted(void) {
     pthread_mutex_unlock(&ph.lock);
   }
   if (ph.ready != 1) return false;
+  if (o->pageheap_sites && !site_wants()) return false;
   if (o->pageheap_sample > 1 &&
       __atomic_fetch_add(&ph.sample_counter, 1, __ATOMIC_RELAXED) % (uint64_t)o->pageheap_sample)
     return false;
