@@ -28,6 +28,7 @@ static lg__options opts = {
     .pageheap_quarantine_mb = 256,
     .pageheap_align = 16,
     .pageheap_sample = 1,
+    .handle_segv = true,
 };
 
 static int parse_bool(const char *v, bool *out) {
@@ -81,6 +82,7 @@ static const char *apply(char *item) {
     if (!r && (opts.pageheap_align & (opts.pageheap_align - 1))) r = -1; /* a power of two */
   } else if (!strcmp(k, "pageheap_sample"))
     r = parse_int(v, 1, 1 << 30, &opts.pageheap_sample);
+  else if (!strcmp(k, "handle_segv")) r = parse_bool(v, &opts.handle_segv);
   else return "unknown option";
   return r ? "bad value" : NULL;
 }
