@@ -71,7 +71,9 @@ typedef struct record {
 
 static record recs[2];
 static int state;  /* 0: not installed, 1: being installed, 2: installed */
+#ifndef LG_SANITIZED
 static bool owning; /* the interposers keep the program's handlers here (handle_segv=1) */
+#endif
 static __thread int in_classifier __attribute__((tls_model("initial-exec")));
 
 static int index_of(int sig) { return sig == SIGSEGV ? 0 : sig == SIGBUS ? 1 : -1; }

@@ -115,6 +115,8 @@ CASES = [
          {"current": "mod_key_dtor", "registered": "mod_key_init", **MOD}),
     Case("signal-handler-in-module", "mod_signal_handler", (), "unload-with-pending-callback",
          {"current": "mod_on_signal", **MOD}),
+    Case("segv-handler-in-module", "mod_signal_handler", ("segv",),
+         "unload-with-pending-callback", {"current": "mod_on_signal", **MOD}),
 ]
 
 
