@@ -5,7 +5,8 @@
   with handle_segv=0 the program's handler takes it, as before ownership.
 - A program that relies on its handlers for its own faults (tests/seeded/sig_own_faults.c: a
   write barrier on a PROT_NONE page, siglongjmp out, saved and restored handlers, masks,
-  SA_RESETHAND, raised signals, SIGBUS) behaves exactly as without lifeguard, linked in and
+  SA_RESETHAND, raised signals, SIGBUS, a stack overflow handled on the program's alternate
+  stack) behaves exactly as without lifeguard, linked in and
   preloaded, with either handle_segv; a fault nobody explains runs the program's handler, or
   kills the process by SIGSEGV when there is none, as natively.
 - node: its own SIGSEGV handler (WebAssembly traps) keeps working under verify, and an N-API
@@ -41,6 +42,7 @@ OWN_FAULTS = {
     "null-handled": (3, "null-handled: signal 11 at (nil), in the program's handler"),
     "null": (-signal.SIGSEGV, "null: dereferencing NULL"),
     "bus": (5, "bus: signal 7, code 2, in the program's handler"),
+    "overflow": (6, "overflow: signal 11, handled on the alternate stack: yes"),
 }
 
 # how a program is run: (binary form, LD_PRELOAD the library, LIFEGUARD_OPTIONS)

@@ -11,7 +11,9 @@
  *   sig_own_faults sent       raise(SIGSEGV): SIG_IGN ignores it, a handler sees SI_TKILL
  *   sig_own_faults null-handled  a null dereference nobody explains: the handler runs
  *   sig_own_faults null       the same with no handler: the process dies by SIGSEGV
- *   sig_own_faults bus        a read past the end of a mapped file: SIGBUS to its handler */
+ *   sig_own_faults bus        a read past the end of a mapped file: SIGBUS to its handler
+ *   sig_own_faults overflow   a stack overflow, reported by its handler on the alternate
+ *                             stack it set (SA_ONSTACK), as Rust's runtime does */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <setjmp.h>
@@ -250,6 +252,40 @@ static int bus(void) {
   return 1;
 }
 
+static void overflow_handler(int sig, siginfo_t *si, void *uc) {
+  (void)si;
+  (void)uc;
+  char here;
+  stack_t ss;
+  sigaltstack(NULL, &ss);
+  int on_alt = &here >= (char *)ss.ss_sp && &here < (char *)ss.ss_sp + ss.ss_size;
+  char line[80];
+  int n = snprintf(line, sizeof line, "overflow: signal %d, handled on the alternate stack: %s\n",
+                   sig, on_alt ? "yes" : "no");
+  write(1, line, (size_t)n);
+  _exit(6);
+}
+
+__attribute__((noinline)) static int recurse(volatile int depth) {
+  volatile char pad[512];
+  pad[0] = (char)depth;
+  if (depth < 0) return 0; /* never: the recursion ends in the overflow */
+  return recurse(depth + 1) + pad[0];
+}
+
+static int overflow(void) {
+  static char alt[64 * 1024];
+  stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt};
+  CHECK(sigaltstack(&ss, NULL) == 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = overflow_handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+  return recurse(0);
+}
+
 int main(int argc, char **argv) {
   page_size = (size_t)sysconf(_SC_PAGESIZE);
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -262,6 +298,7 @@ int main(int argc, char **argv) {
   if (!strcmp(m, "null-handled")) return null_deref(1);
   if (!strcmp(m, "null")) return null_deref(0);
   if (!strcmp(m, "bus")) return bus();
-  fprintf(stderr, "usage: %s barrier|jump|saved|mask|sent|null-handled|null|bus\n", argv[0]);
+  if (!strcmp(m, "overflow")) return overflow();
+  fprintf(stderr, "usage: %s barrier|jump|saved|mask|sent|null-handled|null|bus|overflow\n", argv[0]);
   return 2;
 }
