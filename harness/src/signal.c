@@ -151,7 +151,10 @@ void lg__signal_install(void) {
 
 /* ---- the dispatcher -------------------------------------------------------------------- */
 
+/* A handler to call (the dispatcher itself, handed back by a program that kept it from
+ * before ownership, would only call itself again: it counts as the default). */
 static bool is_function(const struct sigaction *a) {
+  if (a->sa_sigaction == dispatch) return false;
   return (a->sa_flags & SA_SIGINFO) ? a->sa_sigaction != NULL
                                     : a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN;
 }
@@ -194,17 +197,15 @@ static void dispatch(int sig, siginfo_t *si, void *ucv) {
   if (is_function(&user)) {
     if (user.sa_flags & SA_RESETHAND) { /* the kernel resets the action on delivery */
       rec_lock(i);
-      if (recs[i].act.sa_handler == user.sa_handler) {
-        recs[i].act.sa_handler = SIG_DFL;
-        recs[i].act.sa_flags &= ~SA_SIGINFO;
-      }
+      if (recs[i].act.sa_handler == user.sa_handler) recs[i].act.sa_handler = SIG_DFL;
       rec_unlock(i);
     }
     /* the mask the kernel would have set: the interrupted code's, the handler's own, and
      * the signal itself unless SA_NODEFER */
     const ucontext_t *uc = ucv;
     sigset_t mask, saved;
-    memcpy(&mask, &uc->uc_sigmask, sizeof mask);
+    sigemptyset(&mask);
+    mask.__val[0] = uc->uc_sigmask.__val[0]; /* the kernel saved 64 signals, no more */
     sigorset(&mask, &mask, &user.sa_mask);
     if (!(user.sa_flags & SA_NODEFER)) sigaddset(&mask, sig);
     pthread_sigmask(SIG_SETMASK, &mask, &saved);
