@@ -34,6 +34,8 @@ typedef struct lg__options {
   int pageheap_sample;    /* pageheap_sample=N: guard one allocation in N (1: every one) */
   bool pageheap_sites;    /* pageheap_sites=1: a site's first allocations are guarded, then
                              fewer the more it allocates (0: every allocation alike) */
+  bool handle_segv;       /* handle_segv=1: lifeguard owns SIGSEGV/SIGBUS (signal.c); the
+                             program's handler runs only for faults no detector explains */
 } lg__options;
 
 /* The process's options, parsed once on first use. Exits with status 2 and a one-line
@@ -85,6 +87,24 @@ LG_HIDDEN bool lg__modcheck_find(uintptr_t pc, const char **path, uintptr_t *bia
 /* pageheap.c: classifies a fault at `addr` (SIGSEGV/SIGBUS context `uc`); reports and does
  * not return when the address is a page-heap guard, freed or quarantined block. */
 LG_HIDDEN void lg__pageheap_fault(uintptr_t addr, void *uc);
+
+/* signal.c: installs lifeguard's one SIGSEGV/SIGBUS dispatcher (once; later calls return at
+ * once). Detectors call it when they first need their faults explained; the interposed
+ * sigaction/signal call it when the program sets a handler (handle_segv=1). */
+LG_HIDDEN void lg__signal_install(void);
+
+/* modcheck.c: classifies a SIGSEGV/SIGBUS fault for the dispatcher: waits while the census
+ * of a module being unloaded at the address runs, and reports (does not return) a fault on
+ * an unloaded module's placeholder. Returns when the fault is not modcheck's. */
+LG_HIDDEN void lg__modcheck_fault(int sig, siginfo_t *si, void *uc);
+
+/* modcheck.c: the signal the census probes threads with; the dispatcher blocks it. */
+LG_HIDDEN int lg__modcheck_probe_signal(void);
+
+/* sched.c: a SIGSEGV/SIGBUS nobody handled is about to end the process: writes the running
+ * execution's schedule and calls the crash hook (when lg_sched_set_crash_hook set one up).
+ * Async-signal-safe. */
+LG_HIDDEN void lg__sched_fault_dying(int sig);
 
 #define LG_REAL(ret, name, params)                                              \
   static ret(*real_##name) params;                                              \

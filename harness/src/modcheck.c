@@ -669,13 +669,6 @@ static void report_census(census *c) {
 
 /* ---- placeholders and the fault handler ---------------------------------------------- */
 
-static struct sigaction prev_segv, prev_bus;
-
-static void chain(int sig, siginfo_t *si, void *uc) {
-  if (!lg__signal_chain(sig == SIGSEGV ? &prev_segv : &prev_bus, sig, si, uc))
-    signal(sig, SIG_DFL); /* the faulting instruction runs again and the default action ends it */
-}
-
 /* A module whose dlclose is under way in another thread and whose old range holds addr. */
 static module *unloading_at(uintptr_t addr) {
   int self = (int)syscall(SYS_gettid);
@@ -687,7 +680,14 @@ static module *unloading_at(uintptr_t addr) {
   return NULL;
 }
 
-static void on_fault(int sig, siginfo_t *si, void *uc) {
+int lg__modcheck_probe_signal(void) { return probe_signal(); }
+
+/* Called by signal.c's dispatcher for each fault, before the page heap. It blocks the census
+ * probe: a thread waiting here for a census publishes its fault context instead (waiter_add),
+ * and a probe nested before that would see only the handler. The census notices the
+ * published context while it waits for the probe. */
+void lg__modcheck_fault(int sig, siginfo_t *si, void *uc) {
+  (void)sig;
   uintptr_t addr = (uintptr_t)si->si_addr;
   module *busy = unloading_at(addr);
   if (busy) { /* unmapped before its placeholder, or its census is running: that goes first */
@@ -696,10 +696,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
     if (w) __atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
   }
   module *m = unloaded_at(addr);
-  if (!m || !m->placeholder) {
-    chain(sig, si, uc);
-    return;
-  }
+  if (!m || !m->placeholder) return; /* not modcheck's: the next classifier's */
   const ucontext_t *u = uc;
   uintptr_t rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
   uintptr_t pcs[FRAMES];
@@ -725,22 +722,6 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
   set_stack(&r, "load", m->load_stack, m->load_tid, "%s was loaded by thread %d here", m->base);
   lg_report_emit(&r); /* fatal: does not return */
 }
-
-static void install_fault_handler(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_fault;
-  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
-  /* No census probe inside the handler: a thread waiting there for a census publishes its
-   * fault context instead (waiter_add), and a probe nested before that would see only the
-   * handler. The census notices the published context while it waits for the probe. */
-  sigaddset(&sa.sa_mask, probe_signal());
-  sigaction(SIGSEGV, &sa, &prev_segv);
-  sigaction(SIGBUS, &sa, &prev_bus);
-}
-
-static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 
 static void place(module *m) {
   int limit = lg__opts()->modcheck_placeholders;
@@ -801,7 +782,7 @@ void *dlopen(const char *file, int mode) {
   struct link_map *lm = NULL;
   if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm || !lm->l_name || !lm->l_name[0]) return h;
   lg__busy++;
-  pthread_once(&handler_once, install_fault_handler);
+  lg__signal_install(); /* placeholders are explained by the dispatcher's classifier */
   lg_stack_id stack = lg_stack_capture(__builtin_frame_address(0));
   pthread_mutex_lock(&lock);
   module *m = find_live(lm->l_addr, lm->l_name);

@@ -29,6 +29,7 @@ static lg__options opts = {
     .pageheap_align = 16,
     .pageheap_sample = 1,
     .pageheap_sites = true,
+    .handle_segv = true,
 };
 
 static int parse_bool(const char *v, bool *out) {
@@ -83,6 +84,7 @@ static const char *apply(char *item) {
   } else if (!strcmp(k, "pageheap_sites")) r = parse_bool(v, &opts.pageheap_sites);
   else if (!strcmp(k, "pageheap_sample"))
     r = parse_int(v, 1, 1 << 30, &opts.pageheap_sample);
+  else if (!strcmp(k, "handle_segv")) r = parse_bool(v, &opts.handle_segv);
   else return "unknown option";
   return r ? "bad value" : NULL;
 }

@@ -132,19 +132,6 @@ LGPH static long read_max_map_count(void) {
 static void atfork_prepare(void) { pthread_mutex_lock(&ph.lock); }
 static void atfork_release(void) { pthread_mutex_unlock(&ph.lock); }
 
-static struct sigaction prev_segv, prev_bus;
-static void on_fault(int sig, siginfo_t *si, void *uc);
-
-LGPH static void install_handler(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_fault;
-  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGSEGV, &sa, &prev_segv);
-  sigaction(SIGBUS, &sa, &prev_bus);
-}
-
 LGPH static int add_arena(void) {
   if (ph.narenas == MAX_ARENAS) return -1;
   void *a = mmap(NULL, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -260,12 +247,12 @@ LGPH static bool wanted(void) {
     pthread_mutex_lock(&ph.lock);
     if (ph.ready == 0) {
       start();
-      if (ph.ready == 1) {
-        install_handler();
-        pthread_atfork(atfork_prepare, atfork_release, atfork_release);
-      }
+      if (ph.ready == 1) pthread_atfork(atfork_prepare, atfork_release, atfork_release);
     }
     pthread_mutex_unlock(&ph.lock);
+    /* signal.c's dispatcher classifies faults in the arenas (outside the lock: installing
+     * it may go through the program's own sigaction) */
+    if (ph.ready == 1) lg__signal_install();
   }
   if (ph.ready != 1) return false;
   if (o->pageheap_sites && !site_wants()) return false;
@@ -414,17 +401,7 @@ LGPH static void report_call(const char *kind, const char *headline, const slot 
   lg__busy--;
 }
 
-/* ---- the fault handler ------------------------------------------------------------------ */
-
-LGPH static void chain(int sig, siginfo_t *si, void *uc) {
-  if (!lg__signal_chain(sig == SIGSEGV ? &prev_segv : &prev_bus, sig, si, uc))
-    signal(sig, SIG_DFL); /* the instruction faults again and the default action ends it */
-}
-
-LGPH static void on_fault(int sig, siginfo_t *si, void *uc) {
-  lg__pageheap_fault((uintptr_t)si->si_addr, uc);
-  chain(sig, si, uc);
-}
+/* ---- the fault classifier (called by signal.c's dispatcher) ---------------------------- */
 
 LGPH void lg__pageheap_fault(uintptr_t addr, void *ucv) {
   if (ph.ready != 1 || arena_of(addr) < 0) return;

@@ -174,7 +174,10 @@ static void on_asan_report(const char *text) {
   if (crash_hook) crash_hook(text);
 }
 
-static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+/* SIGSEGV and SIGBUS belong to signal.c's dispatcher, which calls lg__sched_fault_dying when
+ * nobody explains or handles a fault; the others are chained here. */
+static const int fatal_signals[] = {SIGILL, SIGFPE, SIGABRT};
+static int crash_writers_on;
 static struct sigaction previous[sizeof fatal_signals / sizeof *fatal_signals];
 
 static void on_fatal_signal(int sig, siginfo_t *info, void *uctx) {
@@ -192,11 +195,20 @@ static void on_fatal_signal(int sig, siginfo_t *info, void *uctx) {
     }
 }
 
+void lg__sched_fault_dying(int sig) {
+  (void)sig;
+  if (!__atomic_load_n(&crash_writers_on, __ATOMIC_ACQUIRE)) return;
+  write_schedule_now();
+  if (crash_hook) crash_hook(NULL);
+}
+
 static void install_crash_writers(void) {
   if (__asan_set_error_report_callback) {
     __asan_set_error_report_callback(on_asan_report);
     return; /* ASan owns the fatal signals and calls back */
   }
+  __atomic_store_n(&crash_writers_on, 1, __ATOMIC_RELEASE);
+  lg__signal_install();
   for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

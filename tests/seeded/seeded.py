@@ -86,6 +86,10 @@ CASES = [
     Case("uaf-300mb-churn-default-quarantine", "heap_uaf", ("300",), "use-after-free",
          {"current": "use_block", "free": "release_block", **HEAP_FRAMES}, asserted=False,
          note="default 256 MiB quarantine"),
+    # The program's own SIGSEGV handler (installed after lifeguard's) does not pass faults on.
+    Case("uaf-program-segv-handler", "sig_user_handler", (), "use-after-free",
+         {"current": "use_block", "free": "release_block", **HEAP_FRAMES},
+         note="the program's SIGSEGV handler does not chain"),
     Case("double-free", "double_free", (), "double-free",
          {"current": "release_again", "free": "release_block", **HEAP_FRAMES}),
     *_overflow_cases(),
@@ -111,6 +115,8 @@ CASES = [
          {"current": "mod_key_dtor", "registered": "mod_key_init", **MOD}),
     Case("signal-handler-in-module", "mod_signal_handler", (), "unload-with-pending-callback",
          {"current": "mod_on_signal", **MOD}),
+    Case("segv-handler-in-module", "mod_signal_handler", ("segv",),
+         "unload-with-pending-callback", {"current": "mod_on_signal", **MOD}),
 ]
 
 
