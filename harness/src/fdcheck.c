@@ -320,6 +320,22 @@ static void child_after_fork(void) {
 
 #define FRAME __builtin_frame_address(0)
 
+/* Stack capture and report emission take locks of their own (the stack depot's, the
+ * report's): the thread counts as busy meanwhile, so that a signal handler interrupting them
+ * passes its descriptor calls through instead of taking those locks again. */
+static lg_stack_id capture(void *frame) {
+  lg__busy++;
+  lg_stack_id id = lg_stack_capture(frame);
+  lg__busy--;
+  return id;
+}
+
+static void emit(const lg_report *r) {
+  lg__busy++;
+  lg_report_emit(r);
+  lg__busy--;
+}
+
 /* ---- reports ---------------------------------------------------------------------- */
 
 static const char *type_name(uint64_t tag) { return android_fdsan_get_tag_type(tag); }
@@ -362,8 +378,8 @@ static void finish_report(lg_report *r, int fd, struct fd_entry *e, void *frame,
     add_stack(r, "owner", e->tag_stack, e->tag_tid,
               "file descriptor %d was taken by its owner by thread %d here", fd, e->tag_tid);
   unlock();
-  r->stacks[0].id = lg_stack_capture(frame);
-  lg_report_emit(r);
+  r->stacks[0].id = capture(frame);
+  emit(r);
   lock();
 }
 
@@ -448,7 +464,7 @@ static void opened_locked(int fd, const char *creator, uint64_t tag, lg_stack_id
 
 static void opened(int fd, const char *creator, uint64_t tag, void *frame) {
   if (fd < 0) return;
-  lg_stack_id stack = lg_stack_capture(frame);
+  lg_stack_id stack = capture(frame);
   lock();
   opened_locked(fd, creator, tag, stack);
   unlock();
@@ -498,7 +514,7 @@ static enum verdict check_close(int fd, struct fd_entry *e, uint64_t tag, void *
 
 /* close() and close_with_tag(): check, then park or close. */
 static int close_as(int fd, uint64_t tag, void *frame) {
-  lg_stack_id stack = lg_stack_capture(frame);
+  lg_stack_id stack = capture(frame);
   lock();
   struct fd_entry *e = entry(fd, true);
   if (!e) {
@@ -623,7 +639,7 @@ uint64_t android_fdsan_get_owner_tag(int fd) {
 void android_fdsan_exchange_owner_tag(int fd, uint64_t expected_tag, uint64_t new_tag) {
   if (!active()) return;
   void *frame = FRAME;
-  lg_stack_id stack = lg_stack_capture(frame);
+  lg_stack_id stack = capture(frame);
   lock();
   exchange_locked(fd, expected_tag, new_tag, "adopted", frame, stack);
   unlock();
@@ -745,7 +761,7 @@ static int dup_onto(bool is_dup3, int oldfd, int newfd, int flags, void *frame) 
   const char *what = is_dup3 ? "dup3" : "dup2";
   if (oldfd != newfd && active()) {
     if (use_before(oldfd, what, frame) < 0) return -1;
-    lg_stack_id stack = lg_stack_capture(frame);
+    lg_stack_id stack = capture(frame);
     lock();
     struct fd_entry *e = entry(newfd, true);
     if (e && state_of(e) == LG_FD_OPEN && e->tag != 0)
@@ -772,7 +788,7 @@ FD_REAL(int, close_range, (unsigned int, unsigned int, int))
 int close_range(unsigned int first, unsigned int last, int flags) {
   int r = lg__get_close_range()(first, last, flags);
   if (r != 0 || (flags & CLOSE_RANGE_CLOEXEC) || !active()) return r;
-  lg_stack_id stack = lg_stack_capture(FRAME);
+  lg_stack_id stack = capture(FRAME);
   lock();
   if (sentinel_fd >= 0 && (unsigned)sentinel_fd >= first && (unsigned)sentinel_fd <= last)
     sentinel_fd = -1;
@@ -802,7 +818,7 @@ static uint64_t stdio_tag(enum android_fdsan_owner_type type, void *owner) {
  * runs after fd_lock is dropped: it takes the stream and stream-list locks. */
 static int close_object(int fd, int *fdp, uint64_t tag, void *frame, int (*finish)(void *),
                         void *obj) {
-  lg_stack_id stack = lg_stack_capture(frame);
+  lg_stack_id stack = capture(frame);
   lock();
   struct fd_entry *e = entry(fd, true);
   if (!e || fd == sentinel_fd) {
@@ -883,7 +899,7 @@ int pclose(FILE *fp) {
   if (!fp || !active()) return lg__get_pclose()(fp);
   void *frame = FRAME;
   int fd = fileno(fp);
-  lg_stack_id stack = lg_stack_capture(frame);
+  lg_stack_id stack = capture(frame);
   lock();
   struct fd_entry *e = entry(fd, true);
   bool ok = e && check_close(fd, e, stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp), frame,
@@ -925,7 +941,7 @@ static void taken_by_object(int fd, enum android_fdsan_owner_type type, void *ob
                             const char *creator, void *frame) {
   uint64_t tag = stdio_tag(type, obj);
   if (tag == 0) return;
-  lg_stack_id stack = lg_stack_capture(frame);
+  lg_stack_id stack = capture(frame);
   lock();
   exchange_locked(fd, 0, tag, creator, frame, stack);
   unlock();
@@ -945,7 +961,7 @@ FILE *fdopen(int fd, const char *m) {
     int old = (fp && active()) ? fileno(fp) : -1;                              \
     FILE *r = lg__get_##name()(p, m, fp);                                      \
     if (old >= 0) {                                                            \
-      lg_stack_id stack = lg_stack_capture(FRAME);                             \
+      lg_stack_id stack = capture(FRAME);                             \
       lock();                                                                  \
       struct fd_entry *e = entry(old, false);                                  \
       if (e && state_of(e) == LG_FD_OPEN) closed_locked(e, LG_FD_CLOSED, stack); \
