@@ -1,4 +1,16 @@
-/* fdcheck: descriptor ownership, lifetime and quarantine. See lifeguard/fdcheck.h. */
+/* fdcheck: descriptor ownership, lifetime and quarantine. See lifeguard/fdcheck.h.
+ *
+ * Lock discipline. A descriptor call can come from inside a locked section of libc or of
+ * the program: a module constructor runs under the dynamic loader's lock, a fopencookie
+ * callback under the stream's lock, a signal handler on a thread that was in the middle of
+ * one of these interceptors. So while fd_lock is held, nothing here takes another lock
+ * that code outside could hold while it waits for a descriptor call: no stack capture (the
+ * unwinder may load libgcc_s or read /proc/self/maps), no dlsym (the real functions are
+ * looked up by constructors), no stdio (fclose and closedir run after the lock is
+ * dropped), no report emission (symbolization), no intercepted call (fstat goes through
+ * the system call). The thread also counts as busy while it holds fd_lock, so a signal
+ * handler that interrupts it passes its descriptor calls straight through instead of
+ * waiting for the lock its own thread holds. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -6,6 +18,7 @@
 #include <lifeguard/report.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,6 +36,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -76,11 +90,21 @@ static void set_state(struct fd_entry *e, lg_fd_state s) {
 
 /* ---- real functions --------------------------------------------------------------- */
 
-LG_REAL(int, close, (int))
-LG_REAL(int, dup3, (int, int, int))
-LG_REAL(int, fclose, (FILE *))
-LG_REAL(int, closedir, (DIR *))
-LG_REAL(int, fflush, (FILE *))
+/* A real function, looked up by a constructor as well as on first use: dlsym takes the
+ * dynamic loader's lock, which a thread inside dlopen holds while it runs a constructor
+ * that may wait for this thread's descriptor call. (A function missing from this libc is
+ * left to its first use.) */
+#define FD_REAL(ret, name, params)                                             \
+  LG_REAL(ret, name, params)                                                   \
+  __attribute__((constructor(103))) static void resolve_##name(void) {         \
+    if (dlsym(RTLD_NEXT, #name)) (void)lg__get_##name();                       \
+  }
+
+FD_REAL(int, close, (int))
+FD_REAL(int, dup3, (int, int, int))
+FD_REAL(int, fclose, (FILE *))
+FD_REAL(int, closedir, (DIR *))
+FD_REAL(int, fflush, (FILE *))
 
 /* ---- set-up ----------------------------------------------------------------------- */
 
@@ -88,8 +112,15 @@ static int sentinel_fd = -1;    /* the placeholder parked on quarantined numbers
 static dev_t sentinel_dev;
 static ino_t sentinel_ino;
 
-static void lock(void) { pthread_mutex_lock(&fd_lock); }
-static void unlock(void) { pthread_mutex_unlock(&fd_lock); }
+/* The holder counts as busy (see the lock discipline above). */
+static void lock(void) {
+  lg__busy++;
+  pthread_mutex_lock(&fd_lock);
+}
+static void unlock(void) {
+  pthread_mutex_unlock(&fd_lock);
+  lg__busy--;
+}
 
 static int nofile_soft = 1024;
 static void child_after_fork(void);
@@ -119,6 +150,11 @@ static inline bool active(void) {
   return true;
 }
 
+/* fstat without our own interceptor. */
+static int sys_fstat(int fd, struct stat *st) {
+  return (int)syscall(SYS_newfstatat, fd, "", st, AT_EMPTY_PATH);
+}
+
 /* Creates the placeholder: an O_PATH descriptor (read/write on it fail with EBADF) of a
  * memfd named so that /proc/self/fd shows what it is. Kept at a high number. Lock held. */
 static int sentinel(void) {
@@ -146,7 +182,7 @@ static int sentinel(void) {
     }
   }
   struct stat st;
-  if (fstat(fd, &st) != 0) {
+  if (sys_fstat(fd, &st) != 0) {
     lg__sys_close(fd);
     return -1;
   }
@@ -160,7 +196,7 @@ static int sentinel(void) {
  * a path we do not see, e.g. a raw system call.) */
 static bool holds_placeholder(int fd) {
   struct stat st;
-  return sentinel_fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == sentinel_dev &&
+  return sentinel_fd >= 0 && sys_fstat(fd, &st) == 0 && st.st_dev == sentinel_dev &&
          st.st_ino == sentinel_ino;
 }
 
@@ -284,6 +320,22 @@ static void child_after_fork(void) {
 
 #define FRAME __builtin_frame_address(0)
 
+/* Stack capture and report emission take locks of their own (the stack depot's, the
+ * report's): the thread counts as busy meanwhile, so that a signal handler interrupting them
+ * passes its descriptor calls through instead of taking those locks again. */
+static lg_stack_id capture(void *frame) {
+  lg__busy++;
+  lg_stack_id id = lg_stack_capture(frame);
+  lg__busy--;
+  return id;
+}
+
+static void emit(const lg_report *r) {
+  lg__busy++;
+  lg_report_emit(r);
+  lg__busy--;
+}
+
 /* ---- reports ---------------------------------------------------------------------- */
 
 static const char *type_name(uint64_t tag) { return android_fdsan_get_tag_type(tag); }
@@ -308,12 +360,13 @@ static void add_stack(lg_report *r, const char *name, lg_stack_id id, int tid, c
   va_end(ap);
 }
 
-/* Completes a report on `fd`: the stack of the faulting call, the descriptor's history
- * (where it was closed, when `closed`; where it was opened; where its owner took it, when
- * `owner`), then emits it with the lock dropped (a hook may use descriptors). */
+/* Completes a report on `fd`: the descriptor's history (where it was closed, when `closed`;
+ * where it was opened; where its owner took it, when `owner`), then, with the lock dropped
+ * (a hook may use descriptors; see the lock discipline), the stack of the faulting call,
+ * and emits it. Lock held on entry and on return. */
 static void finish_report(lg_report *r, int fd, struct fd_entry *e, void *frame, bool closed,
                           bool owner) {
-  add_stack(r, "current", lg_stack_capture(frame), lg__gettid(), "%s", "");
+  add_stack(r, "current", 0, lg__gettid(), "%s", "");
   if (closed && e->close_stack)
     add_stack(r, "close", e->close_stack, e->close_tid,
               "file descriptor %d was closed by thread %d here", fd, e->close_tid);
@@ -325,7 +378,8 @@ static void finish_report(lg_report *r, int fd, struct fd_entry *e, void *frame,
     add_stack(r, "owner", e->tag_stack, e->tag_tid,
               "file descriptor %d was taken by its owner by thread %d here", fd, e->tag_tid);
   unlock();
-  lg_report_emit(r);
+  r->stacks[0].id = capture(frame);
+  emit(r);
   lock();
 }
 
@@ -354,10 +408,26 @@ static void report_foreign_close(int fd, struct fd_entry *e, uint64_t tag, void 
   finish_report(&r, fd, e, frame, false, true);
 }
 
+/* Calls that ask about a descriptor rather than do I/O on it: how a program (or its
+ * language runtime, before it closes a descriptor it owns) checks that it is still open. */
+static bool is_query(const char *op) {
+  return strncmp(op, "fcntl(F_GET", 11) == 0 || strncmp(op, "fstat", 5) == 0 ||
+         strcmp(op, "statx") == 0 || strcmp(op, "isatty") == 0;
+}
+
 static void report_closed_use(int fd, struct fd_entry *e, const char *op, void *frame) {
   lg_report r = {.kind = "closed-fd-use", .fd = fd};
   snprintf(r.headline, sizeof r.headline, "on file descriptor %d (%s): %s after close", fd,
            e->creator ? e->creator : "?", op);
+  snprintf(r.detail, sizeof r.detail, "file descriptor %d was already closed; this %s %s.%s",
+           fd, op,
+           state_of(e) == LG_FD_QUARANTINED
+               ? "hit its quarantine placeholder and was refused with EBADF, as after a real "
+                 "close"
+               : "failed with EBADF (the number had been released and not reused)",
+           is_query(op) ? " A check like this on a descriptor the program believes open is "
+                          "often made just before it closes the descriptor again."
+                        : "");
   finish_report(&r, fd, e, frame, true, false);
 }
 
@@ -376,15 +446,15 @@ static void report_owner_mismatch(int fd, struct fd_entry *e, uint64_t expected,
 
 /* ---- bookkeeping ------------------------------------------------------------------ */
 
-/* Records that `fd` was just created by `creator`. Lock held. */
-static void opened_locked(int fd, const char *creator, uint64_t tag, void *frame) {
+/* Records that `fd` was just created by `creator` at `stack`. Lock held. */
+static void opened_locked(int fd, const char *creator, uint64_t tag, lg_stack_id stack) {
   struct fd_entry *e = entry(fd, true);
   if (!e) return;
   if (fd == sentinel_fd) sentinel_fd = -1; /* the program replaced our placeholder */
   e->generation++;
   e->creator = creator;
   e->tag = tag;
-  e->open_stack = lg_stack_capture(frame);
+  e->open_stack = stack;
   e->open_tid = lg__gettid();
   e->close_stack = 0;
   e->tag_stack = tag ? e->open_stack : 0;
@@ -394,13 +464,14 @@ static void opened_locked(int fd, const char *creator, uint64_t tag, void *frame
 
 static void opened(int fd, const char *creator, uint64_t tag, void *frame) {
   if (fd < 0) return;
+  lg_stack_id stack = capture(frame);
   lock();
-  opened_locked(fd, creator, tag, frame);
+  opened_locked(fd, creator, tag, stack);
   unlock();
 }
 
-static void closed_locked(struct fd_entry *e, lg_fd_state now, void *frame) {
-  e->close_stack = lg_stack_capture(frame);
+static void closed_locked(struct fd_entry *e, lg_fd_state now, lg_stack_id stack) {
+  e->close_stack = stack;
   e->close_tid = lg__gettid();
   e->tag = 0;
   set_state(e, now);
@@ -443,6 +514,7 @@ static enum verdict check_close(int fd, struct fd_entry *e, uint64_t tag, void *
 
 /* close() and close_with_tag(): check, then park or close. */
 static int close_as(int fd, uint64_t tag, void *frame) {
+  lg_stack_id stack = capture(frame);
   lock();
   struct fd_entry *e = entry(fd, true);
   if (!e) {
@@ -463,7 +535,7 @@ static int close_as(int fd, uint64_t tag, void *frame) {
   int saved = errno;
   int r = park_or_close(fd, e, &now);
   if (r == 0) errno = saved;
-  closed_locked(e, now, frame);
+  closed_locked(e, now, stack);
   unlock();
   return r;
 }
@@ -498,16 +570,16 @@ static void use_after(int fd, const char *op, void *frame) {
 }
 
 /* Records `tag` as the owner of the open descriptor of `e`. Lock held. */
-static void set_owner_locked(struct fd_entry *e, uint64_t tag, void *frame) {
+static void set_owner_locked(struct fd_entry *e, uint64_t tag, lg_stack_id stack) {
   e->tag = tag;
-  e->tag_stack = tag ? lg_stack_capture(frame) : 0;
+  e->tag_stack = tag ? stack : 0;
   e->tag_tid = lg__gettid();
 }
 
 /* fdsan's exchange: `fd` passes from owner `expected` to `new_tag`; a descriptor never seen
  * open is adopted first (created elsewhere, or before lifeguard started). Lock held. */
 static void exchange_locked(int fd, uint64_t expected, uint64_t new_tag, const char *creator,
-                            void *frame) {
+                            void *frame, lg_stack_id stack) {
   struct fd_entry *e = entry(fd, true);
   if (!e) return;
   lg_fd_state s = state_of(e);
@@ -516,11 +588,10 @@ static void exchange_locked(int fd, uint64_t expected, uint64_t new_tag, const c
     return;
   }
   if (s != LG_FD_OPEN) {
-    opened_locked(fd, creator, 0, frame);
-    e->open_stack = 0; /* its real opening was not seen */
+    opened_locked(fd, creator, 0, 0); /* its real opening was not seen */
   }
   if (e->tag != expected) report_owner_mismatch(fd, e, expected, new_tag, frame);
-  else set_owner_locked(e, new_tag, frame);
+  else set_owner_locked(e, new_tag, stack);
 }
 
 /* ---- public API (fdsan-compatible) ------------------------------------------------ */
@@ -567,8 +638,10 @@ uint64_t android_fdsan_get_owner_tag(int fd) {
 
 void android_fdsan_exchange_owner_tag(int fd, uint64_t expected_tag, uint64_t new_tag) {
   if (!active()) return;
+  void *frame = FRAME;
+  lg_stack_id stack = capture(frame);
   lock();
-  exchange_locked(fd, expected_tag, new_tag, "adopted", FRAME);
+  exchange_locked(fd, expected_tag, new_tag, "adopted", frame, stack);
   unlock();
 }
 
@@ -598,7 +671,7 @@ size_t lg_fdcheck_flush_quarantine(void) {
 
 /* Defines an interceptor that creates one descriptor and returns it. */
 #define CREATOR(ret, name, params, args, what)                                \
-  LG_REAL(ret, name, params)                                                   \
+  FD_REAL(ret, name, params)                                                   \
   ret name params {                                                            \
     ret fd = lg__get_##name() args;                                            \
     if (active()) opened((int)fd, what, 0, FRAME);                              \
@@ -621,7 +694,7 @@ static bool needs_mode(int flags) {
   } while (0)
 
 #define OPEN_LIKE(name)                                                        \
-  LG_REAL(int, name, (const char *, int, ...))                                 \
+  FD_REAL(int, name, (const char *, int, ...))                                 \
   int name(const char *path, int flags, ...) {                                 \
     mode_t mode = 0;                                                           \
     READ_MODE(mode, flags);                                                    \
@@ -633,7 +706,7 @@ OPEN_LIKE(open)
 OPEN_LIKE(open64)
 
 #define OPENAT_LIKE(name)                                                      \
-  LG_REAL(int, name, (int, const char *, int, ...))                            \
+  FD_REAL(int, name, (int, const char *, int, ...))                            \
   int name(int dirfd, const char *path, int flags, ...) {                      \
     mode_t mode = 0;                                                           \
     READ_MODE(mode, flags);                                                    \
@@ -652,9 +725,6 @@ CREATOR(int, __openat64_2, (int d, const char *p, int f), (d, p, f), "open")
 CREATOR(int, creat, (const char *p, mode_t m), (p, m), "open")
 CREATOR(int, creat64, (const char *p, mode_t m), (p, m), "open")
 CREATOR(int, socket, (int d, int t, int p), (d, t, p), "socket")
-CREATOR(int, accept, (int s, struct sockaddr *a, socklen_t *l), (s, a, l), "accept")
-CREATOR(int, accept4, (int s, struct sockaddr *a, socklen_t *l, int f), (s, a, l, f), "accept")
-CREATOR(int, dup, (int o), (o), "dup")
 CREATOR(int, eventfd, (unsigned int v, int f), (v, f), "eventfd")
 CREATOR(int, epoll_create, (int n), (n), "epoll")
 CREATOR(int, epoll_create1, (int f), (f), "epoll")
@@ -663,7 +733,7 @@ CREATOR(int, timerfd_create, (int c, int f), (c, f), "timerfd")
 CREATOR(int, inotify_init, (void), (), "inotify")
 CREATOR(int, inotify_init1, (int f), (f), "inotify")
 
-LG_REAL(int, signalfd, (int, const sigset_t *, int))
+FD_REAL(int, signalfd, (int, const sigset_t *, int))
 int signalfd(int fd, const sigset_t *mask, int flags) {
   int r = lg__get_signalfd()(fd, mask, flags);
   if (fd == -1 && active()) opened(r, "signalfd", 0, FRAME);
@@ -671,7 +741,7 @@ int signalfd(int fd, const sigset_t *mask, int flags) {
 }
 
 #define PAIR_CREATOR(name, params, args, what)                                 \
-  LG_REAL(int, name, params)                                                   \
+  FD_REAL(int, name, params)                                                   \
   int name params {                                                            \
     int r = lg__get_##name() args;                                             \
     if (r == 0 && active()) {                                                  \
@@ -685,18 +755,19 @@ PAIR_CREATOR(pipe2, (int pair[2], int f), (pair, f), "pipe")
 PAIR_CREATOR(socketpair, (int d, int t, int p, int pair[2]), (d, t, p, pair), "socketpair")
 
 /* dup2/dup3 onto a live descriptor closes it first: that close is checked like any other. */
-LG_REAL(int, dup2, (int, int))
+FD_REAL(int, dup2, (int, int))
 
 static int dup_onto(bool is_dup3, int oldfd, int newfd, int flags, void *frame) {
   const char *what = is_dup3 ? "dup3" : "dup2";
   if (oldfd != newfd && active()) {
     if (use_before(oldfd, what, frame) < 0) return -1;
+    lg_stack_id stack = capture(frame);
     lock();
     struct fd_entry *e = entry(newfd, true);
     if (e && state_of(e) == LG_FD_OPEN && e->tag != 0)
       report_foreign_close(newfd, e, 0, frame, is_dup3 ? "replaced by dup3" : "replaced by dup2");
     int r = is_dup3 ? lg__get_dup3()(oldfd, newfd, flags) : lg__get_dup2()(oldfd, newfd);
-    if (r >= 0) opened_locked(r, what, 0, frame);
+    if (r >= 0) opened_locked(r, what, 0, stack);
     unlock();
     return r;
   }
@@ -713,11 +784,11 @@ int close(int fd) {
   return close_as(fd, 0, FRAME);
 }
 
-LG_REAL(int, close_range, (unsigned int, unsigned int, int))
+FD_REAL(int, close_range, (unsigned int, unsigned int, int))
 int close_range(unsigned int first, unsigned int last, int flags) {
   int r = lg__get_close_range()(first, last, flags);
   if (r != 0 || (flags & CLOSE_RANGE_CLOEXEC) || !active()) return r;
-  void *frame = FRAME;
+  lg_stack_id stack = capture(FRAME);
   lock();
   if (sentinel_fd >= 0 && (unsigned)sentinel_fd >= first && (unsigned)sentinel_fd <= last)
     sentinel_fd = -1;
@@ -729,7 +800,7 @@ int close_range(unsigned int first, unsigned int last, int flags) {
       continue;
     }
     lg_fd_state s = state_of(e);
-    if (s == LG_FD_OPEN) closed_locked(e, LG_FD_CLOSED, frame);
+    if (s == LG_FD_OPEN) closed_locked(e, LG_FD_CLOSED, stack);
     else if (s == LG_FD_QUARANTINED) set_state(e, LG_FD_CLOSED);
   }
   unlock();
@@ -743,9 +814,11 @@ static uint64_t stdio_tag(enum android_fdsan_owner_type type, void *owner) {
 
 /* Closes a stream or directory whose descriptor is *fdp: checks the close as `tag`, and, when
  * the quarantine is on, swaps a placeholder copy into *fdp so that the library's own close
- * releases that copy while the real number stays parked. */
+ * releases that copy while the real number stays parked. The library's close (`finish`)
+ * runs after fd_lock is dropped: it takes the stream and stream-list locks. */
 static int close_object(int fd, int *fdp, uint64_t tag, void *frame, int (*finish)(void *),
                         void *obj) {
+  lg_stack_id stack = capture(frame);
   lock();
   struct fd_entry *e = entry(fd, true);
   if (!e || fd == sentinel_fd) {
@@ -770,17 +843,15 @@ static int close_object(int fd, int *fdp, uint64_t tag, void *frame, int (*finis
     lg__sys_close(copy);
     copy = -1;
   }
-  int r;
   if (copy >= 0) {
     park_or_close(fd, e, &now); /* closes the real file, parks the number */
-    *fdp = copy;
-    r = finish(obj);            /* releases the copy */
-  } else {
-    r = finish(obj);
+    *fdp = copy;                /* the library's close releases the copy */
   }
-  closed_locked(e, now, frame);
+  /* Without a copy the library closes the real number itself, after the lock is dropped:
+   * until then the number is still open, so nothing else can be given it. */
+  closed_locked(e, now, stack);
   unlock();
-  return r;
+  return finish(obj);
 }
 
 static int finish_fclose(void *fp) { return lg__get_fclose()(fp); }
@@ -823,11 +894,12 @@ int closedir(DIR *d) {
                       finish_closedir, d);
 }
 
-LG_REAL(int, pclose, (FILE *))
+FD_REAL(int, pclose, (FILE *))
 int pclose(FILE *fp) {
   if (!fp || !active()) return lg__get_pclose()(fp);
   void *frame = FRAME;
   int fd = fileno(fp);
+  lg_stack_id stack = capture(frame);
   lock();
   struct fd_entry *e = entry(fd, true);
   bool ok = e && check_close(fd, e, stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp), frame,
@@ -836,7 +908,7 @@ int pclose(FILE *fp) {
   int r = lg__get_pclose()(fp);
   if (ok) {
     lock();
-    closed_locked(e, LG_FD_CLOSED, frame);
+    closed_locked(e, LG_FD_CLOSED, stack);
     unlock();
   }
   return r;
@@ -852,15 +924,15 @@ static FILE *stream_opened(FILE *fp, const char *what, void *frame) {
   return fp;
 }
 
-LG_REAL(FILE *, fopen, (const char *, const char *))
+FD_REAL(FILE *, fopen, (const char *, const char *))
 FILE *fopen(const char *p, const char *m) { return stream_opened(lg__get_fopen()(p, m), "FILE*", FRAME); }
-LG_REAL(FILE *, fopen64, (const char *, const char *))
+FD_REAL(FILE *, fopen64, (const char *, const char *))
 FILE *fopen64(const char *p, const char *m) {
   return stream_opened(lg__get_fopen64()(p, m), "FILE*", FRAME);
 }
-LG_REAL(FILE *, tmpfile, (void))
+FD_REAL(FILE *, tmpfile, (void))
 FILE *tmpfile(void) { return stream_opened(lg__get_tmpfile()(), "FILE*", FRAME); }
-LG_REAL(FILE *, popen, (const char *, const char *))
+FD_REAL(FILE *, popen, (const char *, const char *))
 FILE *popen(const char *c, const char *m) { return stream_opened(lg__get_popen()(c, m), "popen", FRAME); }
 
 /* fdopen and fdopendir: the object takes over an existing descriptor, which keeps its
@@ -869,12 +941,13 @@ static void taken_by_object(int fd, enum android_fdsan_owner_type type, void *ob
                             const char *creator, void *frame) {
   uint64_t tag = stdio_tag(type, obj);
   if (tag == 0) return;
+  lg_stack_id stack = capture(frame);
   lock();
-  exchange_locked(fd, 0, tag, creator, frame);
+  exchange_locked(fd, 0, tag, creator, frame, stack);
   unlock();
 }
 
-LG_REAL(FILE *, fdopen, (int, const char *))
+FD_REAL(FILE *, fdopen, (int, const char *))
 FILE *fdopen(int fd, const char *m) {
   FILE *fp = lg__get_fdopen()(fd, m);
   if (fp && active()) taken_by_object(fd, ANDROID_FDSAN_OWNER_TYPE_FILE, fp, "FILE*", FRAME);
@@ -883,14 +956,15 @@ FILE *fdopen(int fd, const char *m) {
 
 /* freopen closes the stream's old descriptor internally and opens a new one. */
 #define FREOPEN_LIKE(name)                                                     \
-  LG_REAL(FILE *, name, (const char *, const char *, FILE *))                  \
+  FD_REAL(FILE *, name, (const char *, const char *, FILE *))                  \
   FILE *name(const char *p, const char *m, FILE *fp) {                         \
     int old = (fp && active()) ? fileno(fp) : -1;                              \
     FILE *r = lg__get_##name()(p, m, fp);                                      \
     if (old >= 0) {                                                            \
+      lg_stack_id stack = capture(FRAME);                             \
       lock();                                                                  \
       struct fd_entry *e = entry(old, false);                                  \
-      if (e && state_of(e) == LG_FD_OPEN) closed_locked(e, LG_FD_CLOSED, FRAME); \
+      if (e && state_of(e) == LG_FD_OPEN) closed_locked(e, LG_FD_CLOSED, stack); \
       unlock();                                                                \
     }                                                                          \
     return stream_opened(r, "FILE*", FRAME);                                   \
@@ -898,14 +972,14 @@ FILE *fdopen(int fd, const char *m) {
 FREOPEN_LIKE(freopen)
 FREOPEN_LIKE(freopen64)
 
-LG_REAL(DIR *, opendir, (const char *))
+FD_REAL(DIR *, opendir, (const char *))
 DIR *opendir(const char *p) {
   DIR *d = lg__get_opendir()(p);
   if (d && active()) opened(dirfd(d), "DIR*", stdio_tag(ANDROID_FDSAN_OWNER_TYPE_DIR, d), FRAME);
   return d;
 }
 
-LG_REAL(DIR *, fdopendir, (int))
+FD_REAL(DIR *, fdopendir, (int))
 DIR *fdopendir(int fd) {
   DIR *d = lg__get_fdopendir()(fd);
   if (d && active()) taken_by_object(fd, ANDROID_FDSAN_OWNER_TYPE_DIR, d, "DIR*", FRAME);
@@ -916,7 +990,7 @@ DIR *fdopendir(int fd) {
 
 /* Defines an interceptor for an operation on descriptor `fd`. */
 #define USE(ret, name, params, args)                                           \
-  LG_REAL(ret, name, params)                                                   \
+  FD_REAL(ret, name, params)                                                   \
   ret name params {                                                            \
     int chk = active() ? use_before(fd, #name, FRAME) : 0;                      \
     if (chk < 0) return -1;                                                    \
@@ -966,7 +1040,7 @@ USE(ssize_t, __recvfrom_chk,
 USE(ssize_t, __pread_chk, (int fd, void *b, size_t n, off_t o, size_t cap), (fd, b, n, o, cap))
 USE(ssize_t, __pread64_chk, (int fd, void *b, size_t n, off64_t o, size_t cap), (fd, b, n, o, cap))
 
-LG_REAL(int, ioctl, (int, unsigned long, ...))
+FD_REAL(int, ioctl, (int, unsigned long, ...))
 int ioctl(int fd, unsigned long req, ...) {
   va_list ap;
   va_start(ap, req);
@@ -979,9 +1053,83 @@ int ioctl(int fd, unsigned long req, ...) {
   return r;
 }
 
-/* fcntl: F_DUPFD* create a descriptor; F_GETFD/F_GETFL are how programs ask "is this
- * open?", so on a parked number they answer EBADF, as they would after a real close. */
-LG_REAL(int, fcntl, (int, int, ...))
+/* A call on descriptor `fd` that creates another one (dup, accept): checked as a use of
+ * `fd`, and the new descriptor recorded. */
+#define USE_CREATOR(name, params, args, what)                                  \
+  FD_REAL(int, name, params)                                                   \
+  int name params {                                                            \
+    if (!active()) return lg__get_##name() args;                               \
+    void *frame = FRAME;                                                       \
+    int chk = use_before(fd, #name, frame);                                    \
+    if (chk < 0) return -1;                                                    \
+    int r = lg__get_##name() args;                                             \
+    if (chk > 0 && r < 0 && errno == EBADF) {                                  \
+      use_after(fd, #name, frame);                                             \
+      errno = EBADF;                                                           \
+    }                                                                          \
+    opened(r, what, 0, frame);                                                 \
+    return r;                                                                  \
+  }
+USE_CREATOR(dup, (int fd), (fd), "dup")
+USE_CREATOR(accept, (int fd, struct sockaddr *a, socklen_t *l), (fd, a, l), "accept")
+USE_CREATOR(accept4, (int fd, struct sockaddr *a, socklen_t *l, int f), (fd, a, l, f), "accept")
+
+/* Queries: how a program checks a descriptor (fstat, isatty, fcntl's F_GET*). On a closed
+ * number they are uses like any other, reported before the program sees their EBADF: a
+ * runtime that checks a descriptor it owns before closing it (and aborts on EBADF) is told
+ * by lifeguard first. On a parked number fstat would otherwise describe the placeholder. */
+USE(int, fstat, (int fd, struct stat *st), (fd, st))
+USE(int, fstat64, (int fd, struct stat64 *st), (fd, st))
+USE(int, fstatfs, (int fd, struct statfs *st), (fd, st))
+USE(int, fstatfs64, (int fd, struct statfs64 *st), (fd, st))
+
+/* The *at calls use `dirfd` when the path is relative or empty (AT_EMPTY_PATH). */
+static bool uses_dirfd(const char *path) { return !path || path[0] != '/'; }
+#define USE_AT(name, params, args)                                             \
+  FD_REAL(int, name, params)                                                   \
+  int name params {                                                            \
+    int chk = (active() && uses_dirfd(path)) ? use_before(fd, #name, FRAME) : 0;       \
+    if (chk < 0) return -1;                                                    \
+    int r = lg__get_##name() args;                                             \
+    if (chk > 0 && r < 0 && errno == EBADF) {                                  \
+      use_after(fd, #name, FRAME);                                             \
+      errno = EBADF;                                                           \
+    }                                                                          \
+    return r;                                                                  \
+  }
+USE_AT(fstatat, (int fd, const char *path, struct stat *st, int f), (fd, path, st, f))
+USE_AT(fstatat64, (int fd, const char *path, struct stat64 *st, int f), (fd, path, st, f))
+USE_AT(statx, (int fd, const char *path, int f, unsigned int m, struct statx *st),
+       (fd, path, f, m, st))
+
+FD_REAL(int, isatty, (int))
+int isatty(int fd) {
+  int chk = active() ? use_before(fd, "isatty", FRAME) : 0;
+  if (chk < 0) return 0;
+  int r = lg__get_isatty()(fd);
+  if (chk > 0 && r == 0 && errno == EBADF) {
+    use_after(fd, "isatty", FRAME);
+    errno = EBADF;
+  }
+  return r;
+}
+
+/* fcntl: F_DUPFD* create a descriptor. On a closed number every command is a use, the
+ * queries F_GETFD and F_GETFL included (see the queries above). */
+static const char *fcntl_op(int cmd) {
+  switch (cmd) {
+  case F_GETFD: return "fcntl(F_GETFD)";
+  case F_SETFD: return "fcntl(F_SETFD)";
+  case F_GETFL: return "fcntl(F_GETFL)";
+  case F_SETFL: return "fcntl(F_SETFL)";
+  case F_DUPFD: return "fcntl(F_DUPFD)";
+  case F_DUPFD_CLOEXEC: return "fcntl(F_DUPFD_CLOEXEC)";
+  case F_GETLK: case F_SETLK: case F_SETLKW: return "fcntl(lock)";
+  default: return "fcntl";
+  }
+}
+
+FD_REAL(int, fcntl, (int, int, ...))
 int fcntl(int fd, int cmd, ...) {
   va_list ap;
   va_start(ap, cmd);
@@ -989,20 +1137,14 @@ int fcntl(int fd, int cmd, ...) {
   va_end(ap);
   if (!active()) return lg__get_fcntl()(fd, cmd, arg);
   void *frame = FRAME;
-  struct fd_entry *e = entry(fd, false);
-  if (state_of(e) == LG_FD_QUARANTINED && (cmd == F_GETFD || cmd == F_GETFL)) {
-    lock();
-    bool parked = state_of(e) == LG_FD_QUARANTINED && holds_placeholder(fd);
-    unlock();
-    if (parked) {
-      errno = EBADF;
-      return -1;
-    }
-  }
-  int chk = use_before(fd, "fcntl", frame);
+  const char *op = fcntl_op(cmd);
+  int chk = use_before(fd, op, frame);
   if (chk < 0) return -1;
   int r = lg__get_fcntl()(fd, cmd, arg);
-  if (chk > 0 && r < 0 && errno == EBADF) use_after(fd, "fcntl", frame);
+  if (chk > 0 && r < 0 && errno == EBADF) {
+    use_after(fd, op, frame);
+    errno = EBADF;
+  }
   if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) opened(r, "dup", 0, frame);
   return r;
 }

@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "seeded"))
 
 import seeded  # noqa: E402
 
-ASSERTED = [c for c in seeded.CASES if c.asserted]
+ASSERTED = [c for c in seeded.CASES if c.asserted] + seeded.STALE_USE_CASES
 # Each program once per clean twin (cases of one program differ only in their arguments).
-CLEAN = [c for c in seeded.CASES if c.asserted]
+CLEAN = [c for c in seeded.CASES if c.asserted] + seeded.STALE_USE_CASES
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,76 @@ def test_clean_twin_clean(case, mode, presets, build_root):
     outcome = seeded.run(case, mode, "clean", build_root)
     assert outcome.returncode == 0 and outcome.kind == "clean" and not outcome.records, \
         _excerpt(outcome)
+
+
+# ---- Rust std programs: reported before the program's own reaction --------------------------
+
+def _need_rust(presets, build_root, case):
+    if "plain" not in presets:
+        pytest.skip("the plain preset is not selected")
+    path = seeded.binary(build_root, "preloaded", case.program)
+    if not path.is_file():
+        pytest.skip(f"{path} is not built: rustc was not found on PATH or in ~/.cargo/bin when "
+                    f"the plain tree was configured")
+    if not seeded.preload_library(build_root).is_file():
+        pytest.skip(f"{seeded.preload_library(build_root)} is not built yet")
+
+
+def _before_self_check(output):
+    """lifeguard's SUMMARY comes before the debug build's own abort message (if any)."""
+    summary = output.find("SUMMARY: lifeguard:")
+    own = output.find(seeded.RUST_SELF_CHECK)
+    return summary >= 0 and (own < 0 or summary < own)
+
+
+@pytest.mark.parametrize("keep_going", [False, True], ids=["halt", "keep-going"])
+@pytest.mark.parametrize("case", seeded.RUST_CASES, ids=[c.id for c in seeded.RUST_CASES])
+def test_rust_fault_reported_first(case, keep_going, presets, build_root):
+    """The report (kind, stacks through the program's functions) is in the JSON log and on
+    stderr before anything the program does about the stale descriptor; with halt_on_error=0
+    a debug build's own check still aborts, after the report."""
+    _need_rust(presets, build_root, case)
+    expected = seeded.rust_expected(case, build_root)
+    outcome = seeded.rust_run(case, "fault", build_root,
+                              options="halt_on_error=0" if keep_going else "")
+    assert outcome.kind == expected, _excerpt(outcome)
+    problem = seeded.blames_problem(case, outcome.records, expected)
+    assert problem is None, f"{problem}\n{_excerpt(outcome)}"
+    assert _before_self_check(outcome.output), outcome.output[-3000:]
+    if keep_going and expected == "closed-fd-use" and case.std_check:
+        # the program's own check did run, after the report
+        assert seeded.RUST_SELF_CHECK in outcome.output, outcome.output[-3000:]
+        assert outcome.returncode == -6, outcome.returncode
+    if not keep_going:
+        assert seeded.RUST_SELF_CHECK not in outcome.output, outcome.output[-3000:]
+
+
+@pytest.mark.parametrize("case", seeded.RUST_CASES, ids=[c.id for c in seeded.RUST_CASES])
+def test_rust_clean_twin_clean(case, presets, build_root):
+    _need_rust(presets, build_root, case)
+    outcome = seeded.rust_run(case, "clean", build_root)
+    assert outcome.returncode == 0 and outcome.kind == "clean" and not outcome.records, \
+        _excerpt(outcome)
+
+
+# ---- descriptor calls inside locked sections ---------------------------------------------------
+
+LOCKED_PATHS = ["dlopen", "dlopen-thread", "stdio", "getattr", "threads", "fork", "signal"]
+
+
+@pytest.mark.parametrize("mode", ["linked", "preloaded"])
+@pytest.mark.parametrize("path", LOCKED_PATHS)
+def test_fd_calls_inside_locked_sections_finish(path, mode, presets, build_root):
+    """tests/seeded/fd_locked_sections.c: descriptor calls made where libc, the loader or the
+    program already holds a lock (a module constructor, stdio callbacks, atfork handlers, a
+    signal handler, a thread's first calls) finish, clean. A hang fails at the bound."""
+    case = seeded.Case(f"locked-{path}", "fd_locked_sections", (path,), "clean", {})
+    _need(presets, build_root, mode, case)
+    outcome = seeded.run(case, mode, "clean", build_root, timeout=60)
+    assert outcome.kind != "timeout", f"{path}: hung under lifeguard ({mode})"
+    assert (outcome.returncode, outcome.kind, outcome.records) == (0, "clean", []), \
+        _excerpt(outcome) or outcome.output[-2000:]
+    assert f"{path}: done" in outcome.output
 
 
 def test_default_quarantine_limit(presets, build_root):

@@ -47,6 +47,7 @@ TIMEOUT = 30.0
 HEAP_FRAMES = {"alloc": "make_block"}
 FD = {"current": "close_again", "close": "close_first", "open": "open_file"}
 MOD = {"unload": "unload_module", "load": "load_module"}
+STALE = {"current": "use_stale", "close": "close_first", "open": "open_file"}
 
 
 @dataclass
@@ -117,7 +118,68 @@ CASES = [
          {"current": "mod_on_signal", **MOD}),
     Case("segv-handler-in-module", "mod_signal_handler", ("segv",),
          "unload-with-pending-callback", {"current": "mod_on_signal", **MOD}),
+    # A closed descriptor used: reported at the use, checks included (a runtime aborts on the
+    # EBADF of its own check); the rest of the calls and shapes are in STALE_USE_CASES.
+    *(Case(f"stale-{op}{'-' + how if how else ''}", "fd_stale_use",
+           (op, "reuse") if how == "reuse" else (op,), "closed-fd-use", STALE,
+           options="fd_quarantine=0" if how == "released" else "",
+           note="fd_quarantine=0" if how == "released" else "")
+      for op, how in (("getfd", ""), ("fstat", "released"), ("read", "reuse"))),
 ]
+
+# Every call of fd_stale_use on a closed descriptor: parked in the quarantine, with another
+# open in between (which takes the number without lifeguard), and released (quarantine off:
+# the call's own EBADF is reported before it returns).
+STALE_USE_CASES = [
+    Case(f"stale-{op}{'-' + how if how else ''}", "fd_stale_use",
+         (op, "reuse") if how == "reuse" else (op,), "closed-fd-use", STALE,
+         options="fd_quarantine=0" if how == "released" else "",
+         note="fd_quarantine=0" if how == "released" else "")
+    for how, ops in (("", ("getfl", "fstat", "isatty", "read", "write", "dup", "ioctl")),
+                     ("reuse", ("getfd", "fstat", "write", "dup")),
+                     ("released", ("getfd", "read", "dup")))
+    for op in ops
+]
+
+# Rust std programs (tests/seeded/rust/rs_fd_owners.rs), run unmodified with the preload
+# library only. `rs_fd_owners` is the debug build: std checks a descriptor it owns with
+# fcntl(F_GETFD) when it drops it and aborts on EBADF, so a second owner's drop is reported
+# at that check, as a closed-descriptor use; `rs_fd_owners_release` has no such check and its
+# second drop is the double close itself. `blames`: a function each stack must pass through
+# (std's frames come first). pageheap=0: with the page heap on, the report's symbolizer (a
+# child of the program) runs under the preload library too and takes over a minute on these
+# binaries; descriptors are what these cases check.
+RUST_OPTIONS = "pageheap=0"
+RUST_FRAMES = {
+    "double-drop": {"current": "second_drop", "close": "first_drop", "open": "open_file"},
+    "close-behind": {"current": "drop_owner", "close": "close_behind", "open": "open_file"},
+    "stream-behind": {"current": "use_stream", "close": "close_behind"},
+    "tcp-behind": {"current": "use_stream", "close": "close_behind"},
+}
+
+
+@dataclass
+class RustCase:
+    id: str
+    program: str
+    shape: str
+    expected: str
+    blames: dict
+    options: str = RUST_OPTIONS
+    std_check: bool = True  # the debug build's own check would abort (IO Safety violation)
+
+
+RUST_CASES = [
+    *(RustCase(f"rs-{shape}", "rs_fd_owners", shape, "closed-fd-use",
+               RUST_FRAMES[shape.removesuffix("-reuse")],
+               std_check=shape.startswith(("double-drop", "close-behind")))
+      for shape in ("double-drop", "double-drop-reuse", "close-behind", "close-behind-reuse",
+                    "stream-behind", "stream-behind-reuse", "tcp-behind")),
+    *(RustCase(f"rs-release-{shape}", "rs_fd_owners_release", shape, "double-close",
+               RUST_FRAMES[shape.removesuffix("-reuse")], std_check=False)
+      for shape in ("double-drop", "double-drop-reuse", "close-behind")),
+]
+RUST_SELF_CHECK = "IO Safety violation"  # what the debug build prints when its check fails
 
 
 def binary(build_root, mode, program):
@@ -126,6 +188,58 @@ def binary(build_root, mode, program):
         mode = "bare"
     suffix = "" if mode == "linked" else "_bare"
     return Path(build_root) / preset / "tests" / "seeded" / f"seeded_{program}{suffix}"
+
+
+def rust_run(case, variant, build_root, options="", timeout=TIMEOUT):
+    """Runs a Rust case (`fault` or `clean`) with the preload library; returns an Outcome
+    whose `records` are the JSON log's reports."""
+    argv = [str(binary(build_root, "preloaded", case.program)), variant, case.shape]
+    env = dict(os.environ)
+    for name in ("LD_PRELOAD", "LIFEGUARD_OPTIONS", "LIFEGUARD_FAULTS", "ASAN_OPTIONS"):
+        env.pop(name, None)
+    env["LD_PRELOAD"] = str(preload_library(build_root))
+    with tempfile.TemporaryDirectory(prefix="lifeguard-seeded-") as tmp:
+        log = Path(tmp) / "report.jsonl"
+        env["LIFEGUARD_OPTIONS"] = ":".join(
+            o for o in (case.options, options, f"log_json={log}") if o)
+        returncode, output, timed_out, _ = runner.run_process(argv, env, timeout)
+        records, _ = classify.read_log(log)
+    return Outcome(classify.outcome(output, returncode, timed_out), returncode, output, records)
+
+
+def rust_std_checks(case, build_root, timeout=TIMEOUT):
+    """Whether this rustc's std checks an owned descriptor at its drop (debug builds of recent
+    std do): the fault run without lifeguard prints the check's abort message."""
+    argv = [str(binary(build_root, "preloaded", case.program)), "fault", case.shape]
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "LIFEGUARD_OPTIONS")}
+    _, output, _, _ = runner.run_process(argv, env, timeout)
+    return RUST_SELF_CHECK in output
+
+
+def rust_expected(case, build_root):
+    """The kind a Rust case must be reported as: a std without the drop check closes the
+    number a second time, which is the double close itself."""
+    if case.std_check and not rust_std_checks(case, build_root):
+        return "double-close"
+    return case.expected
+
+
+def blames_problem(case, records, expected=None):
+    """Why the first report does not pass through each function of `case.blames` (None when
+    it does)."""
+    if not records:
+        return "no JSON report in the log"
+    first = records[0]
+    expected = expected or case.expected
+    if first["kind"] != expected:
+        return f"first report is {first['kind']}, not {expected}"
+    problems = []
+    for stack, function in case.blames.items():
+        frames = first["stacks"].get(stack) or []
+        names = [f.get("function") or "" for f in frames if isinstance(f, dict)]
+        if not any(f"::{function}::" in n or n == function for n in names):
+            problems.append(f"the {stack} stack does not pass through {function}: {names}")
+    return "; ".join(problems) or None
 
 
 def preload_library(build_root):

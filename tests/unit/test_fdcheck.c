@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -192,12 +193,65 @@ Test(fdcheck, io_after_release_reported_when_number_is_free) {
   cr_assert_top(0, "current", "step_write");
 }
 
-Test(fdcheck, validity_probe_on_parked_number_answers_ebadf_silently) {
+NOINLINE int step_getfd(int fd) { return fcntl(fd, F_GETFD); }
+NOINLINE int step_fstat(int fd) { struct stat st; return fstat(fd, &st); }
+NOINLINE int step_dup(int fd) { return dup(fd); }
+
+/* A validity check is a use: reported at the check, before the program sees EBADF (a
+ * runtime aborts on that EBADF), whether the number is parked or released. */
+Test(fdcheck, validity_check_on_parked_number_reported_at_the_check) {
+  int fd = step_open();
+  step_close(fd);
+  cr_assert_eq(lg_fdcheck_state(fd), LG_FD_QUARANTINED);
+  errno = 0;
+  cr_assert_eq(step_getfd(fd), -1);
+  cr_assert_eq(errno, EBADF);
+  cr_assert_eq(capture_count, 1);
+  cr_assert_report(0, "closed-fd-use");
+  cr_assert_top(0, "current", "step_getfd");
+  cr_assert_top(0, "close", "step_close");
+}
+
+Test(fdcheck, validity_check_on_released_number_reported_at_the_check) {
+  int fd = step_open();
+  step_close(fd);
+  lg_fdcheck_flush_quarantine();
+  errno = 0;
+  cr_assert_eq(step_getfd(fd), -1);
+  cr_assert_eq(errno, EBADF);
+  cr_assert_report(0, "closed-fd-use");
+  cr_assert_top(0, "current", "step_getfd");
+}
+
+Test(fdcheck, fstat_of_parked_number_reported_not_the_placeholder) {
   int fd = step_open();
   step_close(fd);
   errno = 0;
-  cr_assert_eq(fcntl(fd, F_GETFD), -1);
+  cr_assert_eq(step_fstat(fd), -1, "fstat described the placeholder");
   cr_assert_eq(errno, EBADF);
+  cr_assert_report(0, "closed-fd-use");
+  cr_assert_top(0, "current", "step_fstat");
+}
+
+Test(fdcheck, dup_of_closed_number_reported_and_makes_nothing) {
+  int fd = step_open();
+  step_close(fd);
+  errno = 0;
+  cr_assert_eq(step_dup(fd), -1, "dup copied the placeholder");
+  cr_assert_eq(errno, EBADF);
+  cr_assert_report(0, "closed-fd-use");
+  cr_assert_top(0, "current", "step_dup");
+}
+
+Test(fdcheck, queries_on_open_descriptors_are_clean) {
+  int fd = step_open();
+  cr_assert_eq(step_getfd(fd), FD_CLOEXEC);
+  cr_assert_eq(step_fstat(fd), 0);
+  int copy = step_dup(fd);
+  cr_assert_geq(copy, 0);
+  cr_assert_eq(isatty(fd), 0);
+  step_close(copy);
+  step_close(fd);
   cr_assert_eq(capture_count, 0);
 }
 

@@ -7,7 +7,9 @@
  * checker keeps its owner tag and the stacks that opened and closed it, and reports:
  *   double-close    a descriptor closed again after it was closed
  *   foreign-close   a descriptor closed by someone other than its tagged owner
- *   closed-fd-use   read/write/send/recv/... on a closed descriptor
+ *   closed-fd-use   read/write/send/recv/dup/... on a closed descriptor, or a check of one
+ *                   (fcntl(F_GETFD/F_GETFL), fstat*, statx, isatty): reported inside the
+ *                   call, before the program sees its EBADF and reacts to it
  *   owner-mismatch  an ownership exchange whose expected owner is not the owner
  *
  * Quarantine: a closed number (>2) is not released at once. The close atomically replaces
