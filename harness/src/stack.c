@@ -264,9 +264,19 @@ static char *run_symbolizer(const char *tool, const char *request, size_t reqlen
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   char *argv[] = {(char *)tool, "--inlining", "--demangle", "--functions=linkage", NULL};
+  /* The symbolizer runs without the preload library: under the page heap a symbolizer that
+   * reads a large binary's debug information takes minutes instead of seconds. */
   extern char **environ;
+  size_t nenv = 0;
+  while (environ[nenv]) nenv++;
+  char **env = malloc((nenv + 1) * sizeof *env);
+  size_t k = 0;
+  for (size_t i = 0; env && i < nenv; i++)
+    if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0) env[k++] = environ[i];
+  if (env) env[k] = NULL;
   pid_t pid;
-  int err = posix_spawn(&pid, tool, &fa, NULL, argv, environ);
+  int err = posix_spawn(&pid, tool, &fa, NULL, argv, env ? env : environ);
+  free(env);
   posix_spawn_file_actions_destroy(&fa);
   lg__sys_close(in[0]);
   lg__sys_close(out[1]);
