@@ -585,10 +585,10 @@ def print_tables(rows, out):
                 return "-" if v is None else _fmt(v)
             said = [r.get("report", "") for r in rt_rows if r["metric"] in
                     (f"{case}/detected", f"{case}/clean")]
-            print(f"  {case:36} {get('seconds', 'native'):>8} {get('seconds', 'verify'):>8} "
+            print((f"  {case:36} {get('seconds', 'native'):>8} {get('seconds', 'verify'):>8} "
                   f"{get('seconds', 'memcheck'):>9} {get('vs_native', 'verify'):>9} "
                   f"{get('vs_native', 'memcheck'):>9} {get('vs_memcheck', 'verify'):>9}  "
-                  + " / ".join(said), file=out)
+                  + " / ".join(said)).rstrip(), file=out)
     results = goal_lines(rows)
     if any(v is not None for _, v, _ in results):
         print("comparison goals (measured, not enforced):", file=out)

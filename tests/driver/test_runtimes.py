@@ -14,7 +14,9 @@ Needs the plain tree (the preload library and the suite's programs exist only th
 that was not found when the tree was configured is a skip that names it.
 """
 
+import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -182,3 +184,44 @@ def test_every_fault_names_its_application_source():
             assert source in sources, (case.id, source)
             text = sources[source]
             assert re.search(rf"[\s*]{function}\(", text), (case.id, function)
+
+
+# ---- the benchmark: rows produced, never timed ------------------------------------------------
+
+def test_bench_verify_runtimes_rows(repo_root, build_root, suite, tmp_path, monkeypatch):
+    """`lifeguard bench verify_runtimes` on two cases (a fault inside libc, the libuv echo
+    pair), tiny repetitions: seconds and ratios for each tool, and what each reported."""
+    from lifeguard_cli import bench, paths
+    from test_cli import lifeguard
+
+    cases = ("c-fileno-freed-file", "libuv-echo")
+    for case in cases:
+        _need(runtimes.CASES[case], suite, build_root)
+    if not all(paths.bench_program_path(build_root, "plain", p).is_file()
+               for p in ("heap_bench", "heap_bench_bare", "fd_bench", "fd_bench_bare")):
+        pytest.skip("build/plain has no bench programs (rebuild the tree)")
+    monkeypatch.setenv("LIFEGUARD_BENCH_QUICK", "1")
+    monkeypatch.setenv("LIFEGUARD_BENCH_RUNTIMES", ",".join(cases))
+    out = tmp_path / "bench.json"
+    proc = lifeguard(repo_root, "bench", "verify_runtimes", "--no-build", "--config", "plain",
+                     "--build-dir", build_root, "--json", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(out.read_text())
+    value = {(r["metric"], r["config"]): r for r in rows}
+    assert len(value) == len(rows), "a (metric, config) printed twice"
+    assert all(set(bench.ROW_KEYS) <= r.keys() and r["bench"] == "verify_runtimes" for r in rows)
+    memcheck = shutil.which("valgrind") is not None
+    tools = ("native", "verify", "memcheck") if memcheck else ("native", "verify")
+    for case in (*cases, "total"):
+        for tool in tools:
+            assert value[(f"{case}/seconds", tool)]["value"] > 0
+        assert value[(f"{case}/vs_native", "verify")]["value"] > 0
+        assert ((f"{case}/vs_memcheck", "verify") in value) == memcheck
+    fault = value[("c-fileno-freed-file/detected", "verify")]
+    assert fault["expected"] == "use-after-free" and fault["value"] in (0, 1)
+    assert value[("libuv-echo/clean", "verify")]["value"] in (0, 1)
+    if memcheck:  # valgrind sees the read of the freed FILE inside fileno
+        said = value[("c-fileno-freed-file/detected", "memcheck")]
+        assert said["value"] == 1 and said["report"].startswith("Invalid read"), said
+        assert value[("libuv-echo/clean", "memcheck")]["value"] == 1
+    assert "verify_runtimes (wall seconds" in proc.stdout
