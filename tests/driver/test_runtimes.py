@@ -135,8 +135,8 @@ def test_clean_twin_clean_every_run(case, suite, build_root):
 RECORD = {"kind": "use-after-free", "stacks": {
     "current": [{"function": "uv_run", "module": "/lib/libuv.so.1"},
                 {"function": "run_loop", "file": "/x/uv_close_free.c", "line": 57}],
-    "free": [{"function": "rs_thread_uaf::release_frame", "file": "/x/rs_thread_uaf.rs",
-              "line": 27}],
+    "free": [{"function": "rs_thread_uaf::release_frame::h0123456789abcdef",
+              "file": "/x/rs_thread_uaf.rs", "line": 27}],
     "alloc": [{"function": "make_ticker", "file": None, "line": None}]}}
 
 

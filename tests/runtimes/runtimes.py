@@ -22,6 +22,7 @@ not pass (a hang, the wrong kind, a stack without the application's frame).
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -304,9 +305,13 @@ def run(case, how, build_root, mode=None, timeout=None, info=None):
 
 # ---- judging ---------------------------------------------------------------------------------
 
+_RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
+
+
 def names_function(frame, function):
-    """Whether a report frame is in `function` (a Rust path ends with ::function)."""
-    name = frame.get("function") or ""
+    """Whether a report frame is in `function`: its name, or a Rust path ending with
+    ::function (a legacy-mangled name's ::h<hash> suffix aside)."""
+    name = _RUST_HASH.sub("", frame.get("function") or "")
     return name == function or name.endswith("::" + function)
 
 

@@ -24,7 +24,7 @@ fn grow_samples(v: &mut Vec<u32>, extra: usize) {
 
 #[inline(never)]
 fn peek_first(p: *const u32) -> u32 {
-    unsafe { std::ptr::read_volatile(p) }
+    unsafe { *p }
 }
 
 fn main() {
