@@ -137,7 +137,7 @@ RECORD = {"kind": "use-after-free", "stacks": {
                 {"function": "run_loop", "file": "/x/uv_close_free.c", "line": 57}],
     "free": [{"function": "rs_thread_uaf::release_frame::h0123456789abcdef",
               "file": "/x/rs_thread_uaf.rs", "line": 27}],
-    "alloc": [{"function": "make_ticker", "file": None, "line": None}]}}
+    "alloc": [{"function": "make_ticker.constprop.0", "file": None, "line": None}]}}
 
 
 def test_frame_problem_names_what_is_missing():
@@ -151,6 +151,11 @@ def test_frame_problem_names_what_is_missing():
     assert "no close stack" in problem
     # a function named like the application's, in another file, is not the application's
     assert runtimes.frame_problem(RECORD, {"current": ("run_loop", "other.c")}) is not None
+    # a gcc clone of the function is the function; a function whose name only starts alike
+    # is not
+    assert runtimes.names_function({"function": "make_ticker.constprop.0"}, "make_ticker")
+    assert runtimes.names_function({"function": "forget_watch.isra.0.cold"}, "forget_watch")
+    assert not runtimes.names_function({"function": "make_ticker_slowly"}, "make_ticker")
 
 
 def test_fault_and_clean_judges():

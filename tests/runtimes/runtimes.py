@@ -310,12 +310,14 @@ def run(case, how, build_root, mode=None, timeout=None, info=None):
 # ---- judging ---------------------------------------------------------------------------------
 
 _RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
+_GCC_CLONE = re.compile(r"(\.(constprop|isra|part|cold|lto_priv)(\.\d+)?)+$")
 
 
 def names_function(frame, function):
-    """Whether a report frame is in `function`: its name, or a Rust path ending with
-    ::function (a legacy-mangled name's ::h<hash> suffix aside)."""
-    name = _RUST_HASH.sub("", frame.get("function") or "")
+    """Whether a report frame is in `function`: its name, a copy gcc made of it at -O2
+    (make_ticker.constprop.0), or a Rust path ending with ::function (a legacy-mangled
+    name's ::h<hash> suffix aside)."""
+    name = _GCC_CLONE.sub("", _RUST_HASH.sub("", frame.get("function") or ""))
     return name == function or name.endswith("::" + function)
 
 
