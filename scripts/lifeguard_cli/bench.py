@@ -137,7 +137,9 @@ asan tree for ASan's figures when asan is among the configurations):
                             subsequent_indent=" " * 19) + "\n" for b in COMPARISONS) + f"""
 valgrind, Electric Fence and strace come from Debian (`scripts/install-deps --bench`, which
 `make bench` runs); one that is missing is left out with a note. The comparison takes about
-2-3 minutes, mostly Electric Fence and the page heap under strace.
+2-3 minutes, mostly Electric Fence and the page heap under strace, plus verify_runtimes: about
+6 minutes with one run of each case under each tool (LIFEGUARD_BENCH_QUICK=1), more with the
+default three, most of it node and python under verify and memcheck.
 
 Each configuration (default: {' and '.join(DEFAULT_CONFIGS)}) is a CMake preset. The presets are
 built first (unless --no-build); then, one configuration after the other, never two at once,

@@ -586,7 +586,7 @@ def print_tables(rows, out):
                 v = _value(rows, "verify_runtimes", f"{case}/{metric}", tool)
                 return "-" if v is None else _fmt(v)
             said = [r.get("report", "") for r in rt_rows if r["metric"] in
-                    (f"{case}/detected", f"{case}/clean")]
+                    (f"{case}/detected", f"{case}/clean") and r.get("report")]
             print((f"  {case:36} {get('seconds', 'native'):>8} {get('seconds', 'verify'):>8} "
                   f"{get('seconds', 'memcheck'):>9} {get('vs_native', 'verify'):>9} "
                   f"{get('vs_native', 'memcheck'):>9} {get('vs_memcheck', 'verify'):>9}  "
