@@ -8,7 +8,9 @@
  *   uv_write_free clean   the twin frees the request in its write callback
  *
  * Free and allocation: send_record. The stream is one end of a socketpair, the other end is
- * read back by the program; every step is ordered by the loop itself.
+ * read back by the program; every step is ordered by the loop itself. Each write is completed
+ * by the loop before the next is queued (with two queued, the second uv_write would already
+ * touch the first's freed request, from send_record).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +62,10 @@ int main(int argc, char **argv) {
   uv_pipe_t pipe;
   uv_pipe_init(&loop, &pipe, 0);
   if (uv_pipe_open(&pipe, sv[0]) != 0) return 1;
-  for (int i = 0; i < 3; i++) send_record((uv_stream_t *)&pipe, i);
-  pump_records(&loop);
+  for (int i = 0; i < 3; i++) { /* one write in flight at a time, each completed by the loop */
+    send_record((uv_stream_t *)&pipe, i);
+    pump_records(&loop);
+  }
   uv_close((uv_handle_t *)&pipe, NULL);
   pump_records(&loop);
   char got[256];
