@@ -64,6 +64,11 @@ COMPARISONS = (
               "the seeded-fault suite (tests/seeded): lifeguard linked and preloaded, ASan "
               "alone, and for the heap faults valgrind memcheck and Electric Fence: what each "
               "reports"),
+    Benchmark("verify_runtimes", "runtimes",
+              "the runtime suite (tests/runtimes: Rust, Node.js + N-API, CPython + ctypes, "
+              "libuv, C stdio): each program's wall time native, under `lifeguard verify` "
+              "(default options) and under valgrind memcheck, as ratios, and what verify and "
+              "memcheck reported on each fault"),
 )
 COMPARISON_NAMES = tuple(b.name for b in COMPARISONS)
 BENCH_NAMES = tuple(b.name for b in BENCHMARKS) + COMPARISON_NAMES
@@ -132,7 +137,9 @@ asan tree for ASan's figures when asan is among the configurations):
                             subsequent_indent=" " * 19) + "\n" for b in COMPARISONS) + f"""
 valgrind, Electric Fence and strace come from Debian (`scripts/install-deps --bench`, which
 `make bench` runs); one that is missing is left out with a note. The comparison takes about
-2-3 minutes, mostly Electric Fence and the page heap under strace.
+2-3 minutes, mostly Electric Fence and the page heap under strace, plus verify_runtimes: about
+6 minutes with one run of each case under each tool (LIFEGUARD_BENCH_QUICK=1), more with the
+default three, most of it node and python under verify and memcheck.
 
 Each configuration (default: {' and '.join(DEFAULT_CONFIGS)}) is a CMake preset. The presets are
 built first (unless --no-build); then, one configuration after the other, never two at once,
@@ -178,6 +185,10 @@ metrics:
   detection        metric = the fault, value 1 (reported something) or 0 (nothing), with
                    `report`, `clean_twin` and `expected`; config = linked, preloaded, asan,
                    memcheck, efence
+  verify_runtimes  metric = CASE/seconds (config native, verify, memcheck; median of the
+                   runs), CASE/vs_native (verify, memcheck), CASE/vs_memcheck (verify),
+                   CASE/detected (verify, memcheck: 1 or 0, with `report` and `expected`);
+                   the same for CASE = total (seconds summed over the cases every tool ran)
 
 exit status: 0 every benchmark ran; 1 a benchmark or a build failed; 2 bad input (an unknown
 benchmark or config, a missing build tree with --no-build): one line, nothing run.

@@ -1,13 +1,15 @@
 """`lifeguard bench`'s detector comparison: lifeguard's page heap and fd checks against glibc,
 AddressSanitizer, valgrind memcheck and Electric Fence, on shared workloads, in one run.
 
-Four benchmarks (bench.COMPARISONS), each a function returning rows of the usual shape
+Five benchmarks (bench.COMPARISONS), each a function returning rows of the usual shape
 {bench, metric, value, unit, config}; `config` names the tool (glibc, pageheap, ...):
   heap_pair      bench/heap_bench under each heap detector: ns per malloc/free pair, max RSS
   heap_syscalls  bench/heap_bench (page heap) under strace -c: system calls per pair
   fd_churn       bench/fd_bench with fdcheck off and on: ns per descriptor cycle
   detection      tests/seeded (heap faults) under memcheck and Electric Fence, beside
                  lifeguard linked, preloaded and ASan alone: what each reports
+  verify_runtimes  tests/runtimes (Rust, Node.js, CPython, libuv, C stdio programs) native,
+                 under `lifeguard verify` and under memcheck: seconds, ratios, detection
 A tool that is not installed (valgrind, electric-fence, strace: `scripts/install-deps --bench`)
 is left out with a note; nothing here fails because one is missing.
 """
@@ -339,8 +341,126 @@ def detection(build_root, trees):
     return rows
 
 
+# ---- verify_runtimes ------------------------------------------------------------------------
+
+# Native and verify runs of each case: the median of RUNTIME_REPS (memcheck: one run, minutes
+# for node). LIFEGUARD_BENCH_RUNTIMES=id,id runs only those cases (the driver's test).
+RUNTIME_REPS = 1 if os.environ.get("LIFEGUARD_BENCH_QUICK") == "1" else 3
+MEMCHECK_TIMEOUT = 900.0
+
+
+def _runtimes():
+    path = str(REPO_ROOT / "tests" / "runtimes")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import runtimes  # noqa: E402  (tests/runtimes/runtimes.py: the suite and how a case runs)
+    return runtimes
+
+
+def _memcheck_report(outcome):
+    """What memcheck said about a run: its first error in words, a signal, or nothing."""
+    cell = _seeded().memcheck_cell(outcome.stderr)
+    if cell:
+        return cell, 1
+    if outcome.timed_out:
+        return "hang", 0
+    if outcome.returncode < 0:
+        return f"killed by signal {-outcome.returncode}, no error", 0
+    return "nothing", 0
+
+
+def verify_runtimes(build_root, trees):
+    """Wall time of every runtime-suite case (a fault run for the faults, the program for the
+    real ones) native, under verify and under memcheck, the ratios measured in this run, and
+    what verify and memcheck reported on each fault."""
+    rt = _runtimes()
+    info = rt.suite_info(build_root)
+    if info is None:
+        raise CompareError(f"{display(rt.suite_dir(build_root))}/runtimes.json is missing: the "
+                           "plain tree predates tests/runtimes (cmake --build --preset plain)")
+    only = [i for i in os.environ.get("LIFEGUARD_BENCH_RUNTIMES", "").split(",") if i]
+    unknown = [i for i in only if i not in rt.CASES]
+    if unknown:
+        raise CompareError(f"LIFEGUARD_BENCH_RUNTIMES: unknown case {unknown[0]}")
+    memcheck = "memcheck" not in missing_tools()
+    if not memcheck:
+        _note("verify_runtimes: valgrind is not installed; memcheck's columns are left out")
+    rows, totals = [], {}
+    for case in rt.CASES.values():
+        if only and case.id not in only:
+            continue
+        why = rt.skip_reason(case, info) or (
+            "not built: " + ", ".join(rt.programs_missing(case, build_root, info))
+            if rt.programs_missing(case, build_root, info) else None)
+        if why:
+            _note(f"verify_runtimes: {case.id} left out: {why}")
+            continue
+        mode = "fault" if isinstance(case, rt.Fault) else None
+        _note(f"verify_runtimes: {case.id}")
+        native = [rt.run(case, "native", build_root, mode, info=info) for _ in range(RUNTIME_REPS)]
+        verify = [rt.run(case, "verify", build_root, mode, info=info)]
+        while len(verify) < RUNTIME_REPS and not verify[0].timed_out:  # a hang: once is enough
+            verify.append(rt.run(case, "verify", build_root, mode, info=info))
+        seconds = {"native": _median([o.seconds for o in native]),
+                   "verify": _median([o.seconds for o in verify])}
+        if memcheck:
+            vg = rt.run(case, "memcheck", build_root, mode, timeout=MEMCHECK_TIMEOUT, info=info)
+            seconds["memcheck"] = vg.seconds
+        for tool, value in seconds.items():
+            rows.append(_row("verify_runtimes", f"{case.id}/seconds", round(value, 3), "s", tool))
+            totals.setdefault(tool, []).append(value)
+        for tool in ("verify", "memcheck"):
+            if tool in seconds and seconds["native"] > 0:
+                rows.append(_row("verify_runtimes", f"{case.id}/vs_native",
+                                 round(seconds[tool] / seconds["native"], 2), "x", tool))
+        if "memcheck" in seconds and seconds["memcheck"] > 0:
+            rows.append(_row("verify_runtimes", f"{case.id}/vs_memcheck",
+                             round(seconds["verify"] / seconds["memcheck"], 3), "x", "verify"))
+        if mode == "fault":
+            first = verify[0]
+            problem = rt.fault_problem(case, first)
+            report = first.kinds[0] if first.records else "nothing"
+            if first.timed_out:
+                report = "hang"
+            elif problem and problem.startswith("missing frame"):
+                report += " (stacks miss the application's frame)"
+            rows.append(_row("verify_runtimes", f"{case.id}/detected",
+                             int(bool(first.records)), "reported", "verify", report=report,
+                             expected=case.kind))
+            if memcheck:
+                text, detected = _memcheck_report(vg)
+                rows.append(_row("verify_runtimes", f"{case.id}/detected", detected, "reported",
+                                 "memcheck", report=text, expected=case.kind))
+        else:
+            problem = rt.clean_problem(case.id, verify[0], native[0])
+            rows.append(_row("verify_runtimes", f"{case.id}/clean", int(problem is None),
+                             "clean", "verify", report=problem or "clean"))
+            if memcheck:
+                text, errors = _memcheck_report(vg)
+                rows.append(_row("verify_runtimes", f"{case.id}/clean", 1 - errors, "clean",
+                                 "memcheck", report=text if errors else "clean"))
+    counted = min((len(v) for v in totals.values()), default=0)
+    if counted and all(len(v) == counted for v in totals.values()):
+        total = {tool: sum(v) for tool, v in totals.items()}
+        for tool, value in total.items():
+            rows.append(_row("verify_runtimes", "total/seconds", round(value, 3), "s", tool))
+        for tool in ("verify", "memcheck"):
+            if tool in total and total["native"] > 0:
+                rows.append(_row("verify_runtimes", "total/vs_native",
+                                 round(total[tool] / total["native"], 2), "x", tool))
+        if "memcheck" in total and total["memcheck"] > 0:
+            rows.append(_row("verify_runtimes", "total/vs_memcheck",
+                             round(total["verify"] / total["memcheck"], 3), "x", "verify"))
+        for tool in ("verify", "memcheck"):
+            found = [r["value"] for r in rows if r["config"] == tool
+                     and r["metric"].endswith("/detected")]
+            if found:
+                rows.append(_row("verify_runtimes", "total/detected", sum(found), "faults", tool))
+    return rows
+
+
 RUNNERS = {"heap_pair": heap_pair, "heap_syscalls": heap_syscalls, "fd_churn": fd_churn,
-           "detection": detection}
+           "detection": detection, "verify_runtimes": verify_runtimes}
 
 
 def run(names, build_root, trees):
@@ -404,6 +524,8 @@ GOALS = (
                 "fdcheck=1:fd_quarantine=0", "<=", 1.05, "x"),
     CompareGoal("fdcheck on (defaults) vs off, system calls per cycle", "fd_churn",
                 "syscalls_vs_fdcheck0", "fdcheck=1", "<=", 1.05, "x"),
+    CompareGoal("verify on the runtime suite vs valgrind memcheck, total wall time",
+                "verify_runtimes", "total/vs_memcheck", "verify", "<=", 0.25, "x"),
 )
 
 
@@ -453,6 +575,22 @@ def print_tables(rows, out):
             print(f"  {fault:36} " + " ".join(
                 f"{_short(cells[m]['report']) if m in cells else '-':30}" for m in modes),
                 file=out)
+    rt_rows = [r for r in rows if r["bench"] == "verify_runtimes"]
+    if rt_rows:
+        print("\nverify_runtimes (wall seconds; ratios to native; what each reported):",
+              file=out)
+        print(f"  {'case':36} {'native':>8} {'verify':>8} {'memcheck':>9} {'verify x':>9} "
+              f"{'memchk x':>9} {'v/memchk':>9}  verify / memcheck said", file=out)
+        for case in dict.fromkeys(r["metric"].split("/")[0] for r in rt_rows):
+            def get(metric, tool):
+                v = _value(rows, "verify_runtimes", f"{case}/{metric}", tool)
+                return "-" if v is None else _fmt(v)
+            said = [r.get("report", "") for r in rt_rows if r["metric"] in
+                    (f"{case}/detected", f"{case}/clean") and r.get("report")]
+            print((f"  {case:36} {get('seconds', 'native'):>8} {get('seconds', 'verify'):>8} "
+                  f"{get('seconds', 'memcheck'):>9} {get('vs_native', 'verify'):>9} "
+                  f"{get('vs_native', 'memcheck'):>9} {get('vs_memcheck', 'verify'):>9}  "
+                  + " / ".join(said)).rstrip(), file=out)
     results = goal_lines(rows)
     if any(v is not None for _, v, _ in results):
         print("comparison goals (measured, not enforced):", file=out)
@@ -572,6 +710,29 @@ def docs_section(rows, command, when, missing):
                     text += f" (clean twin: {r['clean_twin']})"
                 texts.append(text)
             out.append(f"| {fault} | {expected} | " + " | ".join(texts) + " |")
+
+    rt_rows = [r for r in rows if r["bench"] == "verify_runtimes"]
+    if rt_rows:
+        out += ["", "### `lifeguard verify` on the runtime suite", "",
+                "`tests/runtimes` (README, the runtime suite): each fault program in its fault "
+                "mode and each real program, run bare, under `scripts/lifeguard verify` with the "
+                "default options and under `valgrind --tool=memcheck`. Seconds are wall time "
+                f"(native and verify: the median of {RUNTIME_REPS} runs; memcheck: one run); "
+                "the ratios are taken within this run. The last columns say what verify and "
+                "memcheck reported (for a real program: whether it stayed clean).", "",
+                "| case | native s | verify s | memcheck s | verify × native | memcheck × "
+                "native | verify × memcheck | verify | memcheck |",
+                "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+        for case in dict.fromkeys(r["metric"].split("/")[0] for r in rt_rows):
+            def get(metric, tool):
+                v = _value(rows, "verify_runtimes", f"{case}/{metric}", tool)
+                return "–" if v is None else _fmt(v)
+            said = {r["config"]: r.get("report", "").replace("|", "\\|") for r in rt_rows
+                    if r["metric"] in (f"{case}/detected", f"{case}/clean")}
+            out.append(f"| {case} | {get('seconds', 'native')} | {get('seconds', 'verify')} | "
+                       f"{get('seconds', 'memcheck')} | {get('vs_native', 'verify')} | "
+                       f"{get('vs_native', 'memcheck')} | {get('vs_memcheck', 'verify')} | "
+                       f"{said.get('verify', '–')} | {said.get('memcheck', '–')} |")
 
     results = goal_lines(rows)
     out += ["", "### Goals", "", "From research/anchors-detectors.md §7(b). Measured, never "

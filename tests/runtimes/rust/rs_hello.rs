@@ -1,0 +1,4 @@
+//! Rust std: hello world. It must run clean and unchanged under `lifeguard verify`.
+fn main() {
+    println!("Hello, world!");
+}
