@@ -542,6 +542,16 @@ static int close_as(int fd, uint64_t tag, void *frame) {
 
 /* Checks a use of `fd` before the real call. Returns -1 (errno EBADF) to refuse the call,
  * 1 if the call's EBADF must be reported afterwards, 0 otherwise. */
+/* Whether `fd` is a closed number the quarantine holds a placeholder on. */
+static bool parked(int fd) {
+  struct fd_entry *e = entry(fd, false);
+  if (state_of(e) != LG_FD_QUARANTINED) return false;
+  lock();
+  bool r = state_of(e) == LG_FD_QUARANTINED && holds_placeholder(fd);
+  unlock();
+  return r;
+}
+
 static int use_before(int fd, const char *op, void *frame) {
   struct fd_entry *e = entry(fd, false);
   lg_fd_state s = state_of(e);
@@ -1138,6 +1148,11 @@ int fcntl(int fd, int cmd, ...) {
   if (!active()) return lg__get_fcntl()(fd, cmd, arg);
   void *frame = FRAME;
   const char *op = fcntl_op(cmd);
+  /* fcntl(F_GETFD) on a parked number is how a runtime checks a descriptor it owns just
+   * before closing it (Rust's debug builds abort on EBADF there): it is answered as the
+   * placeholder answers, so the close that follows is reported as what it is, a double
+   * close. Any other use of the number is still reported at once. */
+  if (cmd == F_GETFD && parked(fd)) return 0;
   int chk = use_before(fd, op, frame);
   if (chk < 0) return -1;
   int r = lg__get_fcntl()(fd, cmd, arg);
