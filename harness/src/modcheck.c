@@ -356,11 +356,14 @@ static void census_actors(census *c) {
   }
 }
 
-/* Threads: each other thread is stopped by a signal; its frames are walked from the
- * interrupted context (and its live stack scanned when the frame chain breaks early, as in
- * code built without frame pointers). A probed thread waits in the handler only while its
- * stack is read: parked longer, it could hold a lock the report needs. If it then runs into
- * the unmapped range, the fault handler waits for the census to finish first. */
+/* Threads: each other thread is stopped by a signal and walks its own stack from the
+ * interrupted context through the unwind tables, so a thread blocked in libc called from the
+ * module is found at the module's frame (a thread that faulted in the module while its
+ * census ran has published its fault context instead: frame pointers from there, and its
+ * live stack scanned when the frame chain breaks early). A probed thread waits in the
+ * handler only while its stack is read: parked longer, it could hold a lock the report
+ * needs. If it then runs into the unmapped range, the fault handler waits for the census to
+ * finish first. */
 #define MAX_PROBES 64
 /* How long the census waits for one thread to take the probe signal. A thread that blocks
  * it is skipped beforehand, one that ended fails tgkill: this is for a machine so loaded
@@ -371,6 +374,8 @@ typedef struct probe {
   int tid;
   int captured, released;
   uintptr_t rip, rsp, rbp;
+  uintptr_t pcs[FRAMES]; /* the thread's own walk of the unwind tables from the probe */
+  size_t n;
 } probe;
 
 static probe probes[MAX_PROBES];
@@ -434,6 +439,10 @@ static void on_probe(int sig, siginfo_t *si, void *uc) {
     p->rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
     p->rsp = (uintptr_t)u->uc_mcontext.gregs[REG_RSP];
     p->rbp = (uintptr_t)u->uc_mcontext.gregs[REG_RBP];
+    /* The thread unwinds itself from the interrupted frame: through libc (nanosleep, poll,
+     * a futex wait), built without frame pointers, back to the module's frame that called
+     * it, whose return address ends the walk when the module is already unmapped. */
+    p->n = lg__stack_signal(uc, p->pcs, FRAMES);
     __atomic_store_n(&p->captured, 1, __ATOMIC_RELEASE);
     while (!__atomic_load_n(&p->released, __ATOMIC_ACQUIRE)) sched_yield();
     return;
@@ -558,7 +567,9 @@ static void census_threads(census *c) {
       continue;
     }
     uintptr_t pcs[FRAMES];
-    size_t n = walk_parked(c->m, p, mapping_end(p->rsp), pcs, FRAMES);
+    size_t n = p->n; /* the probed thread's own walk; a published fault context has none */
+    if (n) memcpy(pcs, p->pcs, n * sizeof *pcs);
+    else n = walk_parked(c->m, p, mapping_end(p->rsp), pcs, FRAMES);
     __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
     finding tmp;
     if (!trim_to_module(c->m, pcs, n, &tmp)) continue;
@@ -698,9 +709,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
   const ucontext_t *u = uc;
   uintptr_t rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
   uintptr_t pcs[FRAMES];
-  size_t n = 0;
-  pcs[n++] = rip + 1; /* the faulting instruction itself, not a return address */
-  n += lg__stack_walk((uintptr_t)u->uc_mcontext.gregs[REG_RBP], pcs + n, FRAMES - n);
+  size_t n = lg__stack_signal(u, pcs, FRAMES); /* the faulting instruction + 1 first */
   lg_report r = {.kind = "use-after-unload", .fd = -1, .fatal = 1};
   char where[160];
   describe_pc(m, addr, where, sizeof where);

@@ -1,5 +1,23 @@
-/* Stack capture (frame pointers, bounded by the thread's stack), a deduplicated depot of
- * captured stacks, and symbolization through llvm-symbolizer. */
+/* Stack capture, a deduplicated depot of captured stacks, and symbolization through
+ * llvm-symbolizer.
+ *
+ * Two unwinders. Frame pointers (bounded by the thread's stack) are cheap, but a walk through
+ * code built without them stops early or goes astray. The unwind tables (.eh_frame) are read
+ * through libunwind, which can start at a signal context (unw_init_local2 with
+ * UNW_INIT_SIGNAL_FRAME) and is async-signal-safe for local unwinding.
+ *
+ * A captured stack is the frame-pointer walk when it ends at a pc known to be a thread's root
+ * (learned: the first time a walk ends at a pc, the tables confirm that the walk was whole
+ * and that only start-up frames lie beyond), else the tables' walk, cut at the same root.
+ * Reports from a signal context always use the tables, whose first frames are right even when
+ * the pc is in a leaf that has not set up a frame (the frame-pointer walk from the context's
+ * frame pointer starts at the caller's caller).
+ *
+ * Where no tables cover a pc, the unwinder reads the code there (a signal trampoline?): a
+ * return address into an unloaded module would fault inside it. Each pc is checked before
+ * the next step, and one whose code cannot be read ends the walk as its last frame: the
+ * census needs exactly that frame (a thread blocked in libc, called from a module that is
+ * gone). */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -9,7 +27,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <execinfo.h>
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
@@ -18,8 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 
 /* ---- capture ---------------------------------------------------------------------- */
 
@@ -65,19 +86,166 @@ static size_t unwind_fp(void *frame, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
   return n;
 }
 
-static size_t unwind_slow(void *frame, uintptr_t *pcs, size_t max) {
-  void *raw[LG_STACK_MAX + 16];
+/* ---- the unwind tables ------------------------------------------------------------ */
+
+/* libunwind, opened with RTLD_LOCAL when the process starts: linked in, it would put its
+ * unversioned _Unwind_* ahead of libgcc_s for every object loaded later, and the exceptions
+ * of C++ code that a C program dlopens would unwind through it (its static archive is not
+ * PIC, so it cannot be linked in hidden). No cache (nothing to flush when a module is
+ * unloaded, no lock); none of this is found when libunwind8 is missing: stacks then come from
+ * frame pointers alone. */
+static struct {
+  int (*getcontext)(unw_context_t *);
+  int (*init_local)(unw_cursor_t *, unw_context_t *);
+  int (*init_local2)(unw_cursor_t *, unw_context_t *, int);
+  int (*step)(unw_cursor_t *);
+  int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+} uw;
+
+__attribute__((constructor)) static void open_unwinder(void) {
   lg__busy++;
-  int got = backtrace(raw, LG_STACK_MAX + 16);
+  void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+  if (h) {
+    int (*policy)(unw_addr_space_t, unw_caching_policy_t) =
+        (int (*)(unw_addr_space_t, unw_caching_policy_t))dlsym(h, "_ULx86_64_set_caching_policy");
+    unw_addr_space_t *space = (unw_addr_space_t *)dlsym(h, "_ULx86_64_local_addr_space");
+    uw.getcontext = (int (*)(unw_context_t *))dlsym(h, "_Ux86_64_getcontext");
+    uw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, "_ULx86_64_init_local");
+    uw.init_local2 =
+        (int (*)(unw_cursor_t *, unw_context_t *, int))dlsym(h, "_ULx86_64_init_local2");
+    uw.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
+    if (policy && space) policy(*space, UNW_CACHE_NONE);
+    if (uw.getcontext && uw.init_local && uw.init_local2 && uw.get_reg)
+      __atomic_store_n(&uw.step, (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step"),
+                       __ATOMIC_RELEASE);
+  }
   lg__busy--;
-  /* Drop the harness's own frames: start after the frame that returns into `frame`'s caller. */
-  uintptr_t want = ((uintptr_t *)frame)[1];
-  int start = 0;
-  for (int i = 0; i < got; i++)
-    if ((uintptr_t)raw[i] == want) { start = i; break; }
+}
+
+/* Whether the unwinder may read the code at return address `pc`: it looks up pc - 1 and,
+ * where no tables cover it, reads the code at pc (a signal trampoline?). */
+static bool code_readable(uintptr_t pc) {
+  struct dl_find_object d;
+  if (_dl_find_object((void *)(pc - 1), &d) == 0) return true;
+  char buf[10];
+  struct iovec local = {buf, sizeof buf}, remote = {(void *)(pc - 1), sizeof buf};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof buf;
+}
+
+/* The unwind tables' walk from the frame that returns to `want` (a return address) or, with
+ * `uc`, from the frame that signal context interrupted (its pc + 1 first). A pc whose code
+ * cannot be read ends the walk as its last frame, and sets *cut. */
+static size_t unwind_tables(uintptr_t want, const ucontext_t *uc, uintptr_t *pcs, size_t max,
+                            bool *cut) {
+  bool stop = false;
   size_t n = 0;
-  for (int i = start; i < got && n < max; i++) pcs[n++] = (uintptr_t)raw[i];
+  if (!max || !__atomic_load_n(&uw.step, __ATOMIC_ACQUIRE)) return 0;
+  unw_context_t ctx;
+  unw_cursor_t cur;
+  lg__busy++;
+  if (uc) {
+    uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    pcs[n++] = rip + 1;
+    stop = !code_readable(rip + 1) ||
+           uw.init_local2(&cur, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) != 0;
+  } else {
+    uw.getcontext(&ctx);
+    stop = uw.init_local(&cur, &ctx) != 0;
+  }
+  bool started = uc != NULL;
+  for (int skipped = 0; !stop && n < max && skipped < LG_STACK_MAX;) {
+    unw_word_t ip;
+    if (uw.step(&cur) <= 0 || uw.get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0) break;
+    if (!started && ip != want) {
+      skipped++;
+      continue;
+    }
+    started = true;
+    pcs[n++] = (uintptr_t)ip;
+    stop = !code_readable((uintptr_t)ip); /* checked before the next step reads it */
+  }
+  lg__busy--;
+  if (cut) *cut = stop && n;
   return n;
+}
+
+/* ---- roots: where a whole frame-pointer walk ends ----------------------------------- */
+
+/* Pcs at which a frame-pointer walk was found whole: only start-up frames (in libc, or the
+ * program's _start as the last) lie beyond. Appended once each, read without a lock. */
+#define MAX_ROOTS 16
+static uintptr_t roots[MAX_ROOTS];
+static int nroots;
+
+static bool is_root(uintptr_t pc) {
+  int n = __atomic_load_n(&nroots, __ATOMIC_ACQUIRE);
+  for (int i = 0; i < n; i++)
+    if (__atomic_load_n(&roots[i], __ATOMIC_RELAXED) == pc) return true;
+  return false;
+}
+
+static void learn_root(uintptr_t pc) {
+  static int lock;
+  if (is_root(pc) || __atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE)) return;
+  int n = nroots;
+  if (n < MAX_ROOTS && !is_root(pc)) {
+    __atomic_store_n(&roots[n], pc, __ATOMIC_RELAXED);
+    __atomic_store_n(&nroots, n + 1, __ATOMIC_RELEASE);
+  }
+  __atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
+}
+
+static struct link_map *object_of(uintptr_t pc) {
+  struct dl_find_object d;
+  return _dl_find_object((void *)pc, &d) == 0 ? d.dlfo_link_map : NULL;
+}
+
+/* Frames [from, n) of a whole walk are start-up code: libc's (__libc_start_main, start_thread,
+ * clone3), the last one possibly the program's _start. */
+static bool only_start_up(const uintptr_t *pcs, size_t from, size_t n) {
+  struct link_map *libc = object_of((uintptr_t)&abort);
+  for (size_t i = from; i < n; i++) {
+    struct link_map *o = object_of(pcs[i] - 1);
+    if (o == libc) continue;
+    if (i == n - 1 && o && o->l_prev == NULL) continue; /* the main program: _start */
+    return false;
+  }
+  return true;
+}
+
+/* A whole walk without the start-up frames past the first of them (a frame-pointer walk ends
+ * there). */
+static size_t trim_start_up(const uintptr_t *pcs, size_t n) {
+  struct link_map *libc = object_of((uintptr_t)&abort);
+  size_t keep = n;
+  while (keep > 1 && only_start_up(pcs, keep - 1, n) && object_of(pcs[keep - 2] - 1) == libc)
+    keep--;
+  return keep;
+}
+
+/* The stack above the frame `frame` (the frame's return address first): frame pointers when
+ * that walk ends at a known root, else the unwind tables. */
+static size_t capture_pcs(void *frame, uintptr_t *pcs, size_t max) {
+  if (stack_hi == 0) thread_stack_bounds();
+  uintptr_t hi = stack_hi > 1 ? stack_hi : 0;
+  size_t n = lg__opts()->fast_unwind ? unwind_fp(frame, stack_lo, hi, pcs, max) : 0;
+  if (n == max || (n && is_root(pcs[n - 1]))) return n;
+  uintptr_t tpcs[LG_STACK_MAX + 8]; /* room to see what lies past `max` frames */
+  bool cut = false;
+  size_t m = unwind_tables(((uintptr_t *)frame)[1], NULL, tpcs, max + 8, &cut);
+  if (m && !cut && m < max + 8) m = trim_start_up(tpcs, m);
+  bool prefix = m >= n && n && memcmp(pcs, tpcs, n * sizeof *pcs) == 0;
+  if (prefix && !cut && m < max + 8 && only_start_up(tpcs, n, m)) {
+    learn_root(pcs[n - 1]);
+    return n; /* the frame-pointer walk was whole: the same stack either way */
+  }
+  if (m == 0 || (m < n && memcmp(pcs, tpcs, m * sizeof *pcs) == 0)) return n;
+  /* cut where a whole frame-pointer walk would have ended, so both give one stack */
+  for (size_t i = 0; i < m && i < max; i++)
+    if (is_root(tpcs[i])) m = i + 1;
+  if (m > max) m = max;
+  memcpy(pcs, tpcs, m * sizeof *pcs);
+  return m;
 }
 
 /* ---- depot ------------------------------------------------------------------------ */
@@ -154,15 +322,8 @@ out:
 }
 
 lg_stack_id lg_stack_capture(void *frame) {
-  const lg__options *o = lg__opts();
   uintptr_t pcs[LG_STACK_MAX];
-  size_t max = (size_t)o->stack_depth;
-  if (stack_hi == 0) thread_stack_bounds();
-  size_t n = o->fast_unwind ? unwind_fp(frame, stack_lo, stack_hi, pcs, max) : 0;
-  /* A walk that ends this early went through code without frame pointers (an uninstrumented
-   * library): ask the unwind tables instead. */
-  if (n < 3 && max >= 3) n = unwind_slow(frame, pcs, max);
-  return depot_put(pcs, n);
+  return depot_put(pcs, capture_pcs(frame, pcs, (size_t)lg__opts()->stack_depth));
 }
 
 lg_stack_id lg__stack_capture_suspended(void *frame, uintptr_t lo, uintptr_t hi) {
@@ -173,8 +334,27 @@ lg_stack_id lg__stack_capture_suspended(void *frame, uintptr_t lo, uintptr_t hi)
 lg_stack_id lg__stack_put(const uintptr_t *pcs, size_t n) { return depot_put(pcs, n); }
 
 size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max) {
+  return capture_pcs((void *)fp, pcs, max);
+}
+
+size_t lg__stack_signal(const void *ucv, uintptr_t *pcs, size_t max) {
+  const ucontext_t *u = ucv;
+  if (!max) return 0;
+  bool cut = false;
+  size_t n = unwind_tables(0, u, pcs, max, &cut);
+  if (n > 1 && !cut && n < max) return trim_start_up(pcs, n);
+  if (n > 1 || (n == 1 && !cut)) return n;
+  /* No tables, or the interrupted pc cannot be read (a call into an unmapped module): the
+   * pc, the return address such a call just pushed, and the frame-pointer walk from there. */
+  uintptr_t rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
+  n = 0;
+  pcs[n++] = rip + 1;
+  uintptr_t top = *(const uintptr_t *)u->uc_mcontext.gregs[REG_RSP];
+  if (cut && n < max && object_of(top - 1)) pcs[n++] = top;
   if (stack_hi == 0) thread_stack_bounds();
-  return unwind_fp((void *)fp, stack_lo, stack_hi > 1 ? stack_hi : 0, pcs, max);
+  n += unwind_fp((void *)u->uc_mcontext.gregs[REG_RBP], stack_lo, stack_hi > 1 ? stack_hi : 0,
+                 pcs + n, max - n);
+  return n;
 }
 
 size_t lg_stack_pcs(lg_stack_id id, const uintptr_t **pcs) {
