@@ -571,7 +571,7 @@ static void census_threads(census *c) {
     if (n) memcpy(pcs, p->pcs, n * sizeof *pcs);
     else n = walk_parked(c->m, p, mapping_end(p->rsp), pcs, FRAMES);
     __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
-    finding tmp;
+    finding tmp = {0}; /* (no registration stack: not a callback) */
     if (!trim_to_module(c->m, pcs, n, &tmp)) continue;
     /* A frame found by scanning the stack may be a code address rather than a return address
      * (the pc saved by a signal frame, say, when the thread took a fault at a function's

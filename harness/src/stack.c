@@ -95,11 +95,10 @@ static size_t unwind_fp(void *frame, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
  * unloaded, no lock); none of this is found when libunwind8 is missing: stacks then come from
  * frame pointers alone. */
 static struct {
-  int (*getcontext)(unw_context_t *);
-  int (*init_local)(unw_cursor_t *, unw_context_t *);
   int (*init_local2)(unw_cursor_t *, unw_context_t *, int);
   int (*step)(unw_cursor_t *);
   int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+  int (*backtrace)(void **, int);
 } uw;
 
 __attribute__((constructor)) static void open_unwinder(void) {
@@ -109,13 +108,12 @@ __attribute__((constructor)) static void open_unwinder(void) {
     int (*policy)(unw_addr_space_t, unw_caching_policy_t) =
         (int (*)(unw_addr_space_t, unw_caching_policy_t))dlsym(h, "_ULx86_64_set_caching_policy");
     unw_addr_space_t *space = (unw_addr_space_t *)dlsym(h, "_ULx86_64_local_addr_space");
-    uw.getcontext = (int (*)(unw_context_t *))dlsym(h, "_Ux86_64_getcontext");
-    uw.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, "_ULx86_64_init_local");
     uw.init_local2 =
         (int (*)(unw_cursor_t *, unw_context_t *, int))dlsym(h, "_ULx86_64_init_local2");
     uw.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
+    uw.backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
     if (policy && space) policy(*space, UNW_CACHE_NONE);
-    if (uw.getcontext && uw.init_local && uw.init_local2 && uw.get_reg)
+      if (uw.init_local2 && uw.get_reg && uw.backtrace)
       __atomic_store_n(&uw.step, (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step"),
                        __ATOMIC_RELEASE);
   }
@@ -132,40 +130,46 @@ static bool code_readable(uintptr_t pc) {
   return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof buf;
 }
 
-/* The unwind tables' walk from the frame that returns to `want` (a return address) or, with
- * `uc`, from the frame that signal context interrupted (its pc + 1 first). A pc whose code
- * cannot be read ends the walk as its last frame, and sets *cut. */
-static size_t unwind_tables(uintptr_t want, const ucontext_t *uc, uintptr_t *pcs, size_t max,
-                            bool *cut) {
-  bool stop = false;
-  size_t n = 0;
+/* The unwind tables' walk from the frame that returns to `want` (a return address).
+ * unw_backtrace keeps, per thread, how each pc's frame is laid out, so a stack seen before
+ * costs about what a frame-pointer walk does. */
+static size_t unwind_tables(uintptr_t want, uintptr_t *pcs, size_t max) {
+  void *raw[LG_STACK_MAX + 8 + 16]; /* the harness's own frames come first */
+  size_t n = 0, cap = max + 16 < sizeof raw / sizeof *raw ? max + 16 : sizeof raw / sizeof *raw;
   if (!max || !__atomic_load_n(&uw.step, __ATOMIC_ACQUIRE)) return 0;
-  unw_context_t ctx;
+  lg__busy++;
+  int got = uw.backtrace(raw, (int)cap);
+  lg__busy--;
+  int i = 0;
+  while (i < got && i < 16 && (uintptr_t)raw[i] != want) i++;
+  if (i < got && (uintptr_t)raw[i] == want)
+    for (; i < got && n < max; i++) pcs[n++] = (uintptr_t)raw[i];
+  return n;
+}
+
+/* The unwind tables' walk from the frame that signal context `uc` interrupted: its pc + 1
+ * first, then return addresses. A pc whose code cannot be read ends the walk as its last
+ * frame, and sets *cut. */
+static size_t unwind_signal(const ucontext_t *uc, uintptr_t *pcs, size_t max, bool *cut) {
+  *cut = false;
+  if (!max || !__atomic_load_n(&uw.step, __ATOMIC_ACQUIRE)) return 0;
+  uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+  size_t n = 0;
+  pcs[n++] = rip + 1;
+  if (!code_readable(rip + 1)) {
+    *cut = true;
+    return n;
+  }
   unw_cursor_t cur;
   lg__busy++;
-  if (uc) {
-    uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    pcs[n++] = rip + 1;
-    stop = !code_readable(rip + 1) ||
-           uw.init_local2(&cur, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) != 0;
-  } else {
-    uw.getcontext(&ctx);
-    stop = uw.init_local(&cur, &ctx) != 0;
-  }
-  bool started = uc != NULL;
-  for (int skipped = 0; !stop && n < max && skipped < LG_STACK_MAX;) {
+  bool stop = uw.init_local2(&cur, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) != 0;
+  while (!stop && n < max) {
     unw_word_t ip;
     if (uw.step(&cur) <= 0 || uw.get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0) break;
-    if (!started && ip != want) {
-      skipped++;
-      continue;
-    }
-    started = true;
     pcs[n++] = (uintptr_t)ip;
-    stop = !code_readable((uintptr_t)ip); /* checked before the next step reads it */
+    stop = *cut = !code_readable((uintptr_t)ip); /* checked before the next step reads it */
   }
   lg__busy--;
-  if (cut) *cut = stop && n;
   return n;
 }
 
@@ -231,18 +235,21 @@ static size_t capture_pcs(void *frame, uintptr_t *pcs, size_t max) {
   size_t n = lg__opts()->fast_unwind ? unwind_fp(frame, stack_lo, hi, pcs, max) : 0;
   if (n == max || (n && is_root(pcs[n - 1]))) return n;
   uintptr_t tpcs[LG_STACK_MAX + 8]; /* room to see what lies past `max` frames */
-  bool cut = false;
-  size_t m = unwind_tables(((uintptr_t *)frame)[1], NULL, tpcs, max + 8, &cut);
-  if (m && !cut && m < max + 8) m = trim_start_up(tpcs, m);
+  size_t m = unwind_tables(((uintptr_t *)frame)[1], tpcs, max + 8);
+  bool whole = m < max + 8;
+  if (m && whole) m = trim_start_up(tpcs, m);
   bool prefix = m >= n && n && memcmp(pcs, tpcs, n * sizeof *pcs) == 0;
-  if (prefix && !cut && m < max + 8 && only_start_up(tpcs, n, m)) {
+  if (prefix && whole && only_start_up(tpcs, n, m)) {
     learn_root(pcs[n - 1]);
     return n; /* the frame-pointer walk was whole: the same stack either way */
   }
   if (m == 0 || (m < n && memcmp(pcs, tpcs, m * sizeof *pcs) == 0)) return n;
   /* cut where a whole frame-pointer walk would have ended, so both give one stack */
-  for (size_t i = 0; i < m && i < max; i++)
-    if (is_root(tpcs[i])) m = i + 1;
+  for (size_t i = 0; i < m; i++)
+    if (is_root(tpcs[i])) {
+      m = i + 1;
+      break;
+    }
   if (m > max) m = max;
   memcpy(pcs, tpcs, m * sizeof *pcs);
   return m;
@@ -341,7 +348,7 @@ size_t lg__stack_signal(const void *ucv, uintptr_t *pcs, size_t max) {
   const ucontext_t *u = ucv;
   if (!max) return 0;
   bool cut = false;
-  size_t n = unwind_tables(0, u, pcs, max, &cut);
+  size_t n = unwind_signal(u, pcs, max, &cut);
   if (n > 1 && !cut && n < max) return trim_start_up(pcs, n);
   if (n > 1 || (n == 1 && !cut)) return n;
   /* No tables, or the interrupted pc cannot be read (a call into an unmapped module): the
