@@ -514,6 +514,23 @@ walk_parked(const module *m, const probe *p, uintptr_t end, uintptr_t *pcs, size
   return n;
 }
 
+/* Whether a thread interrupted at `pc` was in a system call: `pc` follows a `syscall`
+ * instruction (0f 05), or is one (the kernel moves the pc back onto the instruction when it
+ * will restart the call after the handler). */
+static bool at_syscall(uintptr_t pc) {
+  struct dl_find_object d;
+  if (_dl_find_object((void *)(pc - 2), &d) != 0 || _dl_find_object((void *)(pc + 1), &d) != 0)
+    return false;
+  const unsigned char *at = (const unsigned char *)pc;
+  return (at[-2] == 0x0f && at[-1] == 0x05) || (at[0] == 0x0f && at[1] == 0x05);
+}
+
+/* Lets every thread the census probed go on. */
+static void release_probes(void) {
+  int n = __atomic_load_n(&nprobes, __ATOMIC_ACQUIRE);
+  for (int i = 0; i < n; i++) __atomic_store_n(&probes[i].released, 1, __ATOMIC_RELEASE);
+}
+
 /* Stops every other thread in turn and records those inside `m`. */
 static void census_threads(census *c) {
   int self = lg__gettid();
@@ -570,9 +587,15 @@ static void census_threads(census *c) {
     size_t n = p->n; /* the probed thread's own walk; a published fault context has none */
     if (n) memcpy(pcs, p->pcs, n * sizeof *pcs);
     else n = walk_parked(c->m, p, mapping_end(p->rsp), pcs, FRAMES);
-    __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
     finding tmp = {0}; /* (no registration stack: not a callback) */
-    if (!trim_to_module(c->m, pcs, n, &tmp)) continue;
+    bool inside = trim_to_module(c->m, pcs, n, &tmp);
+    /* A thread inside the module that the probe took out of a system call stays parked
+     * until the report is out (release_probes): let go, it would restart the call on the
+     * module's unmapped data (a futex there fails with EFAULT and glibc aborts) or return
+     * into its code before the census has said why. In a system call it holds no lock of
+     * the C library's that the report could need. */
+    if (!inside || !at_syscall(p->rip)) __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
+    if (!inside) continue;
     /* A frame found by scanning the stack may be a code address rather than a return address
      * (the pc saved by a signal frame, say, when the thread took a fault at a function's
      * first instruction): no function holds the byte before it, one starts at it. */
@@ -897,6 +920,7 @@ int dlclose(void *h) {
       }
     }
     report_census(&c);
+    release_probes();
   }
   __atomic_store_n(&m->unloading, 0, __ATOMIC_RELEASE);
   lg__busy--;
