@@ -6,9 +6,10 @@
  * through libunwind, which can start at a signal context (unw_init_local2 with
  * UNW_INIT_SIGNAL_FRAME) and is async-signal-safe for local unwinding.
  *
- * A captured stack is the frame-pointer walk when it ends at a pc known to be a thread's root
- * (learned: the first time a walk ends at a pc, the tables confirm that the walk was whole
- * and that only start-up frames lie beyond), else the tables' walk, cut at the same root.
+ * A captured stack is the frame-pointer walk when that walk is known to be whole (each
+ * distinct walk is checked once against the tables: the same frames, and only start-up code
+ * past its end), else the tables' walk, cut after its first start-up frame as a
+ * frame-pointer walk ends.
  * Reports from a signal context always use the tables, whose first frames are right even when
  * the pc is in a leaf that has not set up a frame (the frame-pointer walk from the context's
  * frame pointer starts at the caller's caller).
@@ -173,30 +174,42 @@ static size_t unwind_signal(const ucontext_t *uc, uintptr_t *pcs, size_t max, bo
   return n;
 }
 
-/* ---- roots: where a whole frame-pointer walk ends ----------------------------------- */
+/* ---- which frame-pointer walks are whole ---------------------------------------- */
 
-/* Pcs at which a frame-pointer walk was found whole: only start-up frames (in libc, or the
- * program's _start as the last) lie beyond. Appended once each, read without a lock. */
-#define MAX_ROOTS 16
-static uintptr_t roots[MAX_ROOTS];
-static int nroots;
+/* A frame-pointer walk through a function without a frame pointer (one that left its
+ * caller's frame pointer in place) still ends at a thread's root, but skips that function's
+ * caller. So each distinct walk is checked once against the unwind tables, and the verdict
+ * kept by the walk's hash: whole (the walk is the stack), or not (the tables give it).
+ * Open addressing, written once per slot, read without a lock; when it is full, walks not in
+ * it go to the tables every time. */
+#define VERDICT_SLOTS (1u << 18)
+#define VERDICT_PROBES 16
+static uint64_t verdicts[VERDICT_SLOTS]; /* hash | 1 (whole) or hash & ~1 (not); 0 empty */
 
-static bool is_root(uintptr_t pc) {
-  int n = __atomic_load_n(&nroots, __ATOMIC_ACQUIRE);
-  for (int i = 0; i < n; i++)
-    if (__atomic_load_n(&roots[i], __ATOMIC_RELAXED) == pc) return true;
-  return false;
+static uint64_t walk_hash(const uintptr_t *pcs, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ pcs[i]) * 1099511628211ull;
+  return h ? h : 2;
 }
 
-static void learn_root(uintptr_t pc) {
-  static int lock;
-  if (is_root(pc) || __atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE)) return;
-  int n = nroots;
-  if (n < MAX_ROOTS && !is_root(pc)) {
-    __atomic_store_n(&roots[n], pc, __ATOMIC_RELAXED);
-    __atomic_store_n(&nroots, n + 1, __ATOMIC_RELEASE);
+/* 1: the walk is whole, 0: it is not, -1: not known yet. */
+static int verdict(uint64_t h) {
+  for (uint32_t i = 0; i < VERDICT_PROBES; i++) {
+    uint64_t v = __atomic_load_n(&verdicts[(h + i) % VERDICT_SLOTS], __ATOMIC_ACQUIRE);
+    if (!v) return -1;
+    if ((v | 1) == (h | 1)) return (int)(v & 1);
   }
-  __atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
+  return -1;
+}
+
+static void set_verdict(uint64_t h, bool whole) {
+  uint64_t v = whole ? (h | 1) : (h & ~(uint64_t)1);
+  for (uint32_t i = 0; i < VERDICT_PROBES; i++) {
+    uint64_t empty = 0, *slot = &verdicts[(h + i) % VERDICT_SLOTS];
+    if (__atomic_compare_exchange_n(slot, &empty, v, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED) ||
+        (empty | 1) == (h | 1))
+      return;
+  }
 }
 
 static struct link_map *object_of(uintptr_t pc) {
@@ -233,23 +246,22 @@ static size_t capture_pcs(void *frame, uintptr_t *pcs, size_t max) {
   if (stack_hi == 0) thread_stack_bounds();
   uintptr_t hi = stack_hi > 1 ? stack_hi : 0;
   size_t n = lg__opts()->fast_unwind ? unwind_fp(frame, stack_lo, hi, pcs, max) : 0;
-  if (n == max || (n && is_root(pcs[n - 1]))) return n;
+  uint64_t h = n ? walk_hash(pcs, n) : 0;
+  int known = n ? verdict(h) : 0;
+  if (known == 1) return n;
   uintptr_t tpcs[LG_STACK_MAX + 8]; /* room to see what lies past `max` frames */
   size_t m = unwind_tables(((uintptr_t *)frame)[1], tpcs, max + 8);
   bool whole = m < max + 8;
   if (m && whole) m = trim_start_up(tpcs, m);
-  bool prefix = m >= n && n && memcmp(pcs, tpcs, n * sizeof *pcs) == 0;
-  if (prefix && whole && only_start_up(tpcs, n, m)) {
-    learn_root(pcs[n - 1]);
-    return n; /* the frame-pointer walk was whole: the same stack either way */
+  if (known == -1 && m) {
+    /* whole: the tables say the same, and only start-up frames lie past the walk's end (it
+     * stopped there at most `max` frames in) */
+    bool same = m >= n && memcmp(pcs, tpcs, n * sizeof *pcs) == 0 &&
+                (n == max || (whole && only_start_up(tpcs, n, m)));
+    set_verdict(h, same);
+    if (same) return n;
   }
-  if (m == 0 || (m < n && memcmp(pcs, tpcs, m * sizeof *pcs) == 0)) return n;
-  /* cut where a whole frame-pointer walk would have ended, so both give one stack */
-  for (size_t i = 0; i < m; i++)
-    if (is_root(tpcs[i])) {
-      m = i + 1;
-      break;
-    }
+  if (m == 0) return n;
   if (m > max) m = max;
   memcpy(pcs, tpcs, m * sizeof *pcs);
   return m;
