@@ -106,15 +106,16 @@ __attribute__((constructor)) static void open_unwinder(void) {
   lg__busy++;
   void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
   if (h) {
-    int (*policy)(unw_addr_space_t, unw_caching_policy_t) =
-        (int (*)(unw_addr_space_t, unw_caching_policy_t))dlsym(h, "_ULx86_64_set_caching_policy");
+    typedef int (*policy_fn)(unw_addr_space_t, unw_caching_policy_t);
+    policy_fn policy = (policy_fn)dlsym(h, "_ULx86_64_set_caching_policy");
     unw_addr_space_t *space = (unw_addr_space_t *)dlsym(h, "_ULx86_64_local_addr_space");
     uw.init_local2 =
         (int (*)(unw_cursor_t *, unw_context_t *, int))dlsym(h, "_ULx86_64_init_local2");
-    uw.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
+    uw.get_reg =
+        (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
     uw.backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
     if (policy && space) policy(*space, UNW_CACHE_NONE);
-      if (uw.init_local2 && uw.get_reg && uw.backtrace)
+    if (uw.init_local2 && uw.get_reg && uw.backtrace)
       __atomic_store_n(&uw.step, (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step"),
                        __ATOMIC_RELEASE);
   }
