@@ -17,7 +17,8 @@ typedef struct lg__options {
   bool halt_on_error;     /* halt_on_error=1: abort after the first report (default) */
   bool symbolize;         /* symbolize=1: run llvm-symbolizer on report stacks */
   char symbolizer[512];   /* symbolizer=PATH: explicit llvm-symbolizer binary */
-  bool fast_unwind;       /* fast_unwind=1: frame-pointer unwinding (else glibc backtrace) */
+  bool fast_unwind;       /* fast_unwind=1: frame pointers where the walk ends at a thread's
+                             root, else the unwind tables (0: always the tables) */
   int stack_depth;        /* stack_depth=N: frames kept per stack (1..64) */
   bool fdcheck;           /* fdcheck=1: descriptor ownership checks */
   int fd_quarantine;      /* fd_quarantine=N: closed numbers parked before reuse (0 = off) */
@@ -73,11 +74,16 @@ LG_HIDDEN void *lg__real(const char *name);
 LG_HIDDEN void lg__thread_find_bounds(void);
 LG_HIDDEN bool lg__maps_find(uintptr_t addr, uintptr_t *below_end, uintptr_t *end);
 
-/* Stacks (stack.c): store given pcs in the depot; walk frame pointers from `fp` within the
- * running stack's bounds. */
+/* Stacks (stack.c): store given pcs in the depot; the running thread's stack above the frame
+ * `fp` (its return address first), as lg_stack_capture takes it; the running thread's stack
+ * at the frame that signal context `uc` (the handler's own third argument, not a copy)
+ * interrupted: the interrupted pc + 1 first, then return addresses, from the unwind tables
+ * (async-signal-safe; the last frame may be a return address into unreadable code, such as an
+ * unloaded module). */
 #include <lifeguard/stack.h>
 LG_HIDDEN lg_stack_id lg__stack_put(const uintptr_t *pcs, size_t n);
 LG_HIDDEN size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max);
+LG_HIDDEN size_t lg__stack_signal(const void *uc, uintptr_t *pcs, size_t max);
 
 /* modcheck.c: if `pc` lies in a module modcheck saw unloaded, gives its path and load bias,
  * and (when `fn` is not NULL) the name of the function there from the module's file. */

@@ -356,11 +356,14 @@ static void census_actors(census *c) {
   }
 }
 
-/* Threads: each other thread is stopped by a signal; its frames are walked from the
- * interrupted context (and its live stack scanned when the frame chain breaks early, as in
- * code built without frame pointers). A probed thread waits in the handler only while its
- * stack is read: parked longer, it could hold a lock the report needs. If it then runs into
- * the unmapped range, the fault handler waits for the census to finish first. */
+/* Threads: each other thread is stopped by a signal and walks its own stack from the
+ * interrupted context through the unwind tables, so a thread blocked in libc called from the
+ * module is found at the module's frame (a thread that faulted in the module while its
+ * census ran has published its fault context instead: frame pointers from there, and its
+ * live stack scanned when the frame chain breaks early). A probed thread waits in the
+ * handler only while its stack is read: parked longer, it could hold a lock the report
+ * needs. If it then runs into the unmapped range, the fault handler waits for the census to
+ * finish first. */
 #define MAX_PROBES 64
 /* How long the census waits for one thread to take the probe signal. A thread that blocks
  * it is skipped beforehand, one that ended fails tgkill: this is for a machine so loaded
@@ -371,6 +374,8 @@ typedef struct probe {
   int tid;
   int captured, released;
   uintptr_t rip, rsp, rbp;
+  uintptr_t pcs[FRAMES]; /* the thread's own walk of the unwind tables from the probe */
+  size_t n;
 } probe;
 
 static probe probes[MAX_PROBES];
@@ -434,6 +439,10 @@ static void on_probe(int sig, siginfo_t *si, void *uc) {
     p->rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
     p->rsp = (uintptr_t)u->uc_mcontext.gregs[REG_RSP];
     p->rbp = (uintptr_t)u->uc_mcontext.gregs[REG_RBP];
+    /* The thread unwinds itself from the interrupted frame: through libc (nanosleep, poll,
+     * a futex wait), built without frame pointers, back to the module's frame that called
+     * it, whose return address ends the walk when the module is already unmapped. */
+    p->n = lg__stack_signal(uc, p->pcs, FRAMES);
     __atomic_store_n(&p->captured, 1, __ATOMIC_RELEASE);
     while (!__atomic_load_n(&p->released, __ATOMIC_ACQUIRE)) sched_yield();
     return;
@@ -510,6 +519,23 @@ walk_parked(const module *m, const probe *p, uintptr_t end, uintptr_t *pcs, size
   return n;
 }
 
+/* Whether a thread interrupted at `pc` was in a system call: `pc` follows a `syscall`
+ * instruction (0f 05), or is one (the kernel moves the pc back onto the instruction when it
+ * will restart the call after the handler). */
+static bool at_syscall(uintptr_t pc) {
+  struct dl_find_object d;
+  if (_dl_find_object((void *)(pc - 2), &d) != 0 || _dl_find_object((void *)(pc + 1), &d) != 0)
+    return false;
+  const unsigned char *at = (const unsigned char *)pc;
+  return (at[-2] == 0x0f && at[-1] == 0x05) || (at[0] == 0x0f && at[1] == 0x05);
+}
+
+/* Lets every thread the census probed go on. */
+static void release_probes(void) {
+  int n = __atomic_load_n(&nprobes, __ATOMIC_ACQUIRE);
+  for (int i = 0; i < n; i++) __atomic_store_n(&probes[i].released, 1, __ATOMIC_RELEASE);
+}
+
 /* Stops every other thread in turn and records those inside `m`. */
 static void census_threads(census *c) {
   int self = lg__gettid();
@@ -563,10 +589,18 @@ static void census_threads(census *c) {
       continue;
     }
     uintptr_t pcs[FRAMES];
-    size_t n = walk_parked(c->m, p, mapping_end(p->rsp), pcs, FRAMES);
-    __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
-    finding tmp;
-    if (!trim_to_module(c->m, pcs, n, &tmp)) continue;
+    size_t n = p->n; /* the probed thread's own walk; a published fault context has none */
+    if (n) memcpy(pcs, p->pcs, n * sizeof *pcs);
+    else n = walk_parked(c->m, p, mapping_end(p->rsp), pcs, FRAMES);
+    finding tmp = {0}; /* (no registration stack: not a callback) */
+    bool inside = trim_to_module(c->m, pcs, n, &tmp);
+    /* A thread inside the module that the probe took out of a system call stays parked
+     * until the report is out (release_probes): let go, it would restart the call on the
+     * module's unmapped data (a futex there fails with EFAULT and glibc aborts) or return
+     * into its code before the census has said why. In a system call it holds no lock of
+     * the C library's that the report could need. */
+    if (!inside || !at_syscall(p->rip)) __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
+    if (!inside) continue;
     /* A frame found by scanning the stack may be a code address rather than a return address
      * (the pc saved by a signal frame, say, when the thread took a fault at a function's
      * first instruction): no function holds the byte before it, one starts at it. */
@@ -700,9 +734,7 @@ void lg__modcheck_fault(int sig, siginfo_t *si, void *uc) {
   const ucontext_t *u = uc;
   uintptr_t rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
   uintptr_t pcs[FRAMES];
-  size_t n = 0;
-  pcs[n++] = rip + 1; /* the faulting instruction itself, not a return address */
-  n += lg__stack_walk((uintptr_t)u->uc_mcontext.gregs[REG_RBP], pcs + n, FRAMES - n);
+  size_t n = lg__stack_signal(u, pcs, FRAMES); /* the faulting instruction + 1 first */
   lg_report r = {.kind = "use-after-unload", .fd = -1, .fatal = 1};
   char where[160];
   describe_pc(m, addr, where, sizeof where);
@@ -874,6 +906,7 @@ int dlclose(void *h) {
       }
     }
     report_census(&c);
+    release_probes();
   }
   __atomic_store_n(&m->unloading, 0, __ATOMIC_RELEASE);
   lg__busy--;

@@ -427,9 +427,7 @@ LGPH void lg__pageheap_fault(uintptr_t addr, void *ucv) {
   const ucontext_t *u = ucv;
   uintptr_t rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
   uintptr_t pcs[FRAMES];
-  size_t n = 0;
-  pcs[n++] = rip + 1; /* the faulting instruction, not a return address */
-  n += lg__stack_walk((uintptr_t)u->uc_mcontext.gregs[REG_RBP], pcs + n, FRAMES - n);
+  size_t n = lg__stack_signal(u, pcs, FRAMES); /* the faulting instruction + 1 first */
   bool write = (u->uc_mcontext.gregs[REG_ERR] & 2) != 0;
   lg_report r = {.kind = kind, .fd = -1, .fatal = 1};
   snprintf(r.headline, sizeof r.headline, "on address %p at pc %p: %s of a %zu-byte block",

@@ -1,5 +1,24 @@
-/* Stack capture (frame pointers, bounded by the thread's stack), a deduplicated depot of
- * captured stacks, and symbolization through llvm-symbolizer. */
+/* Stack capture, a deduplicated depot of captured stacks, and symbolization through
+ * llvm-symbolizer.
+ *
+ * Two unwinders. Frame pointers (bounded by the thread's stack) are cheap, but a walk through
+ * code built without them stops early or goes astray. The unwind tables (.eh_frame) are read
+ * through libunwind, which can start at a signal context (unw_init_local2 with
+ * UNW_INIT_SIGNAL_FRAME) and is async-signal-safe for local unwinding.
+ *
+ * A captured stack is the frame-pointer walk when that walk is known to be whole (each
+ * distinct walk is checked once against the tables: the same frames, and only start-up code
+ * past its end), else the tables' walk, cut after its first start-up frame as a
+ * frame-pointer walk ends.
+ * Reports from a signal context always use the tables, whose first frames are right even when
+ * the pc is in a leaf that has not set up a frame (the frame-pointer walk from the context's
+ * frame pointer starts at the caller's caller).
+ *
+ * Where no tables cover a pc, the unwinder reads the code there (a signal trampoline?): a
+ * return address into an unloaded module would fault inside it. Each pc is checked before
+ * the next step, and one whose code cannot be read ends the walk as its last frame: the
+ * census needs exactly that frame (a thread blocked in libc, called from a module that is
+ * gone). */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -9,7 +28,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <execinfo.h>
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
@@ -18,8 +36,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 
 /* ---- capture ---------------------------------------------------------------------- */
 
@@ -58,19 +80,185 @@ static size_t unwind_fp(void *frame, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
   return n;
 }
 
-static size_t unwind_slow(void *frame, uintptr_t *pcs, size_t max) {
-  void *raw[LG_STACK_MAX + 16];
+/* ---- the unwind tables ------------------------------------------------------------ */
+
+/* libunwind, opened with RTLD_LOCAL when the process starts: linked in, it would put its
+ * unversioned _Unwind_* ahead of libgcc_s for every object loaded later, and the exceptions
+ * of C++ code that a C program dlopens would unwind through it (its static archive is not
+ * PIC, so it cannot be linked in hidden). No cache (nothing to flush when a module is
+ * unloaded, no lock); none of this is found when libunwind8 is missing: stacks then come from
+ * frame pointers alone. */
+static struct {
+  int (*init_local2)(unw_cursor_t *, unw_context_t *, int);
+  int (*step)(unw_cursor_t *);
+  int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+  int (*backtrace)(void **, int);
+} uw;
+
+__attribute__((constructor)) static void open_unwinder(void) {
   lg__busy++;
-  int got = backtrace(raw, LG_STACK_MAX + 16);
+  void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+  if (h) {
+    typedef int (*policy_fn)(unw_addr_space_t, unw_caching_policy_t);
+    policy_fn policy = (policy_fn)dlsym(h, "_ULx86_64_set_caching_policy");
+    unw_addr_space_t *space = (unw_addr_space_t *)dlsym(h, "_ULx86_64_local_addr_space");
+    uw.init_local2 =
+        (int (*)(unw_cursor_t *, unw_context_t *, int))dlsym(h, "_ULx86_64_init_local2");
+    uw.get_reg =
+        (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
+    uw.backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+    if (policy && space) policy(*space, UNW_CACHE_NONE);
+    if (uw.init_local2 && uw.get_reg && uw.backtrace)
+      __atomic_store_n(&uw.step, (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step"),
+                       __ATOMIC_RELEASE);
+  }
   lg__busy--;
-  /* Drop the harness's own frames: start after the frame that returns into `frame`'s caller. */
-  uintptr_t want = ((uintptr_t *)frame)[1];
-  int start = 0;
-  for (int i = 0; i < got; i++)
-    if ((uintptr_t)raw[i] == want) { start = i; break; }
-  size_t n = 0;
-  for (int i = start; i < got && n < max; i++) pcs[n++] = (uintptr_t)raw[i];
+}
+
+/* Whether the unwinder may read the code at return address `pc`: it looks up pc - 1 and,
+ * where no tables cover it, reads the code at pc (a signal trampoline?). */
+static bool code_readable(uintptr_t pc) {
+  struct dl_find_object d;
+  if (_dl_find_object((void *)(pc - 1), &d) == 0) return true;
+  char buf[10];
+  struct iovec local = {buf, sizeof buf}, remote = {(void *)(pc - 1), sizeof buf};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof buf;
+}
+
+/* The unwind tables' walk from the frame that returns to `want` (a return address).
+ * unw_backtrace keeps, per thread, how each pc's frame is laid out, so a stack seen before
+ * costs about what a frame-pointer walk does. */
+static size_t unwind_tables(uintptr_t want, uintptr_t *pcs, size_t max) {
+  void *raw[LG_STACK_MAX + 8 + 16]; /* the harness's own frames come first */
+  size_t n = 0, cap = max + 16 < sizeof raw / sizeof *raw ? max + 16 : sizeof raw / sizeof *raw;
+  if (!max || !__atomic_load_n(&uw.step, __ATOMIC_ACQUIRE)) return 0;
+  lg__busy++;
+  int got = uw.backtrace(raw, (int)cap);
+  lg__busy--;
+  int i = 0;
+  while (i < got && i < 16 && (uintptr_t)raw[i] != want) i++;
+  if (i < got && (uintptr_t)raw[i] == want)
+    for (; i < got && n < max; i++) pcs[n++] = (uintptr_t)raw[i];
   return n;
+}
+
+/* The unwind tables' walk from the frame that signal context `uc` interrupted: its pc + 1
+ * first, then return addresses. A pc whose code cannot be read ends the walk as its last
+ * frame, and sets *cut. */
+static size_t unwind_signal(const ucontext_t *uc, uintptr_t *pcs, size_t max, bool *cut) {
+  *cut = false;
+  if (!max || !__atomic_load_n(&uw.step, __ATOMIC_ACQUIRE)) return 0;
+  uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+  size_t n = 0;
+  pcs[n++] = rip + 1;
+  if (!code_readable(rip + 1)) {
+    *cut = true;
+    return n;
+  }
+  unw_cursor_t cur;
+  lg__busy++;
+  bool stop = uw.init_local2(&cur, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) != 0;
+  while (!stop && n < max) {
+    unw_word_t ip;
+    if (uw.step(&cur) <= 0 || uw.get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0) break;
+    pcs[n++] = (uintptr_t)ip;
+    stop = *cut = !code_readable((uintptr_t)ip); /* checked before the next step reads it */
+  }
+  lg__busy--;
+  return n;
+}
+
+/* ---- which frame-pointer walks are whole ---------------------------------------- */
+
+/* A frame-pointer walk through a function without a frame pointer (one that left its
+ * caller's frame pointer in place) still ends at a thread's root, but skips that function's
+ * caller. So each distinct walk is checked once against the unwind tables, and the verdict
+ * kept by the walk's hash: whole (the walk is the stack), or not (the tables give it).
+ * Open addressing, written once per slot, read without a lock; when it is full, walks not in
+ * it go to the tables every time. */
+#define VERDICT_SLOTS (1u << 18)
+#define VERDICT_PROBES 16
+static uint64_t verdicts[VERDICT_SLOTS]; /* hash | 1 (whole) or hash & ~1 (not); 0 empty */
+
+static uint64_t walk_hash(const uintptr_t *pcs, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ pcs[i]) * 1099511628211ull;
+  return h ? h : 2;
+}
+
+/* 1: the walk is whole, 0: it is not, -1: not known yet. */
+static int verdict(uint64_t h) {
+  for (uint32_t i = 0; i < VERDICT_PROBES; i++) {
+    uint64_t v = __atomic_load_n(&verdicts[(h + i) % VERDICT_SLOTS], __ATOMIC_ACQUIRE);
+    if (!v) return -1;
+    if ((v | 1) == (h | 1)) return (int)(v & 1);
+  }
+  return -1;
+}
+
+static void set_verdict(uint64_t h, bool whole) {
+  uint64_t v = whole ? (h | 1) : (h & ~(uint64_t)1);
+  for (uint32_t i = 0; i < VERDICT_PROBES; i++) {
+    uint64_t empty = 0, *slot = &verdicts[(h + i) % VERDICT_SLOTS];
+    if (__atomic_compare_exchange_n(slot, &empty, v, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED) ||
+        (empty | 1) == (h | 1))
+      return;
+  }
+}
+
+static struct link_map *object_of(uintptr_t pc) {
+  struct dl_find_object d;
+  return _dl_find_object((void *)pc, &d) == 0 ? d.dlfo_link_map : NULL;
+}
+
+/* Frames [from, n) of a whole walk are start-up code: libc's (__libc_start_main, start_thread,
+ * clone3), the last one possibly the program's _start. */
+static bool only_start_up(const uintptr_t *pcs, size_t from, size_t n) {
+  struct link_map *libc = object_of((uintptr_t)&abort);
+  for (size_t i = from; i < n; i++) {
+    struct link_map *o = object_of(pcs[i] - 1);
+    if (o == libc) continue;
+    if (i == n - 1 && o && o->l_prev == NULL) continue; /* the main program: _start */
+    return false;
+  }
+  return true;
+}
+
+/* A whole walk without the start-up frames past the first of them (a frame-pointer walk ends
+ * there). */
+static size_t trim_start_up(const uintptr_t *pcs, size_t n) {
+  struct link_map *libc = object_of((uintptr_t)&abort);
+  size_t keep = n;
+  while (keep > 1 && only_start_up(pcs, keep - 1, n) && object_of(pcs[keep - 2] - 1) == libc)
+    keep--;
+  return keep;
+}
+
+/* The stack above the frame `frame` (the frame's return address first): frame pointers when
+ * that walk ends at a known root, else the unwind tables. */
+static size_t capture_pcs(void *frame, uintptr_t *pcs, size_t max) {
+  if (stack_hi == 0) thread_stack_bounds();
+  uintptr_t hi = stack_hi > 1 ? stack_hi : 0;
+  size_t n = lg__opts()->fast_unwind ? unwind_fp(frame, stack_lo, hi, pcs, max) : 0;
+  uint64_t h = n ? walk_hash(pcs, n) : 0;
+  int known = n ? verdict(h) : 0;
+  if (known == 1) return n;
+  uintptr_t tpcs[LG_STACK_MAX + 8]; /* room to see what lies past `max` frames */
+  size_t m = unwind_tables(((uintptr_t *)frame)[1], tpcs, max + 8);
+  bool whole = m < max + 8;
+  if (m && whole) m = trim_start_up(tpcs, m);
+  if (known == -1 && m) {
+    /* whole: the tables say the same, and only start-up frames lie past the walk's end (it
+     * stopped there at most `max` frames in) */
+    bool same = m >= n && memcmp(pcs, tpcs, n * sizeof *pcs) == 0 &&
+                (n == max || (whole && only_start_up(tpcs, n, m)));
+    set_verdict(h, same);
+    if (same) return n;
+  }
+  if (m == 0) return n;
+  if (m > max) m = max;
+  memcpy(pcs, tpcs, m * sizeof *pcs);
+  return m;
 }
 
 /* ---- depot ------------------------------------------------------------------------ */
@@ -147,15 +335,8 @@ out:
 }
 
 lg_stack_id lg_stack_capture(void *frame) {
-  const lg__options *o = lg__opts();
   uintptr_t pcs[LG_STACK_MAX];
-  size_t max = (size_t)o->stack_depth;
-  if (stack_hi == 0) thread_stack_bounds();
-  size_t n = o->fast_unwind ? unwind_fp(frame, stack_lo, stack_hi, pcs, max) : 0;
-  /* A walk that ends this early went through code without frame pointers (an uninstrumented
-   * library): ask the unwind tables instead. */
-  if (n < 3 && max >= 3) n = unwind_slow(frame, pcs, max);
-  return depot_put(pcs, n);
+  return depot_put(pcs, capture_pcs(frame, pcs, (size_t)lg__opts()->stack_depth));
 }
 
 lg_stack_id lg__stack_capture_suspended(void *frame, uintptr_t lo, uintptr_t hi) {
@@ -166,8 +347,27 @@ lg_stack_id lg__stack_capture_suspended(void *frame, uintptr_t lo, uintptr_t hi)
 lg_stack_id lg__stack_put(const uintptr_t *pcs, size_t n) { return depot_put(pcs, n); }
 
 size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max) {
+  return capture_pcs((void *)fp, pcs, max);
+}
+
+size_t lg__stack_signal(const void *ucv, uintptr_t *pcs, size_t max) {
+  const ucontext_t *u = ucv;
+  if (!max) return 0;
+  bool cut = false;
+  size_t n = unwind_signal(u, pcs, max, &cut);
+  if (n > 1 && !cut && n < max) return trim_start_up(pcs, n);
+  if (n > 1 || (n == 1 && !cut)) return n;
+  /* No tables, or the interrupted pc cannot be read (a call into an unmapped module): the
+   * pc, the return address such a call just pushed, and the frame-pointer walk from there. */
+  uintptr_t rip = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
+  n = 0;
+  pcs[n++] = rip + 1;
+  uintptr_t top = *(const uintptr_t *)u->uc_mcontext.gregs[REG_RSP];
+  if (cut && n < max && object_of(top - 1)) pcs[n++] = top;
   if (stack_hi == 0) thread_stack_bounds();
-  return unwind_fp((void *)fp, stack_lo, stack_hi > 1 ? stack_hi : 0, pcs, max);
+  n += unwind_fp((void *)u->uc_mcontext.gregs[REG_RBP], stack_lo, stack_hi > 1 ? stack_hi : 0,
+                 pcs + n, max - n);
+  return n;
 }
 
 size_t lg_stack_pcs(lg_stack_id id, const uintptr_t **pcs) {
