@@ -83,6 +83,9 @@ LG_HIDDEN bool lg__maps_find(uintptr_t addr, uintptr_t *below_end, uintptr_t *en
 #include <lifeguard/stack.h>
 LG_HIDDEN lg_stack_id lg__stack_put(const uintptr_t *pcs, size_t n);
 LG_HIDDEN size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max);
+/* Frame pointers only, never the unwind tables (which may allocate): for the allocator's own
+ * per-call decisions. */
+LG_HIDDEN size_t lg__stack_walk_fp(uintptr_t fp, uintptr_t *pcs, size_t max);
 LG_HIDDEN size_t lg__stack_signal(const void *uc, uintptr_t *pcs, size_t max);
 
 /* modcheck.c: if `pc` lies in a module modcheck saw unloaded, gives its path and load bias,

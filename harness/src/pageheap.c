@@ -190,7 +190,7 @@ static uint64_t site_overflow;
 
 LGPH static uint64_t site_key(void) {
   uintptr_t pcs[SITE_FRAMES + 8];
-  size_t n = lg__stack_walk((uintptr_t)__builtin_frame_address(0), pcs, SITE_FRAMES + 8);
+  size_t n = lg__stack_walk_fp((uintptr_t)__builtin_frame_address(0), pcs, SITE_FRAMES + 8);
   size_t i = 0;
   while (i < n && in_pageheap(pcs[i])) i++;
   uint64_t h = 0x9E3779B97F4A7C15ull;

@@ -350,6 +350,11 @@ size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max) {
   return capture_pcs((void *)fp, pcs, max);
 }
 
+size_t lg__stack_walk_fp(uintptr_t fp, uintptr_t *pcs, size_t max) {
+  if (stack_hi == 0) thread_stack_bounds();
+  return unwind_fp((void *)fp, stack_lo, stack_hi > 1 ? stack_hi : 0, pcs, max);
+}
+
 size_t lg__stack_signal(const void *ucv, uintptr_t *pcs, size_t max) {
   const ucontext_t *u = ucv;
   if (!max) return 0;
