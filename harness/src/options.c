@@ -46,6 +46,16 @@ static int parse_int(const char *v, int lo, int hi, int *out) {
   return 0;
 }
 
+static int parse_u64(const char *v, unsigned long long *out) {
+  char *end;
+  errno = 0;
+  if (*v < '0' || *v > '9') return -1; /* strtoull would take a sign */
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno || *end) return -1;
+  *out = n;
+  return 0;
+}
+
 static int parse_str(const char *v, char *out, size_t cap) {
   if (strlen(v) >= cap) return -1;
   strcpy(out, v);
@@ -81,6 +91,7 @@ static const char *apply(char *item) {
     if (!r && (opts.pageheap_align & (opts.pageheap_align - 1))) r = -1; /* a power of two */
   } else if (!strcmp(k, "pageheap_sample"))
     r = parse_int(v, 1, 1 << 30, &opts.pageheap_sample);
+  else if (!strcmp(k, "pageheap_seed")) r = parse_u64(v, &opts.pageheap_seed);
   else return "unknown option";
   return r ? "bad value" : NULL;
 }

@@ -17,10 +17,14 @@
  * allocation stacks), a guard page heap-buffer-overflow or -underflow.
  *
  * Mappings are the scarce resource: a live block between inaccessible pages costs two VMAs,
- * and the kernel allows vm.max_map_count (65530 by default). Guarded blocks are limited to a
- * quarter of that; past it, new blocks come from glibc's allocator (unguarded) and the
- * process is told so once. Blocks from before the C library started, and unsampled ones
- * (pageheap_sample=N), also come from glibc; free tells them apart by address. */
+ * and the kernel allows vm.max_map_count (65530 by default); a freed slot costs none (its
+ * fresh PROT_NONE pages merge with the guard pages on either side). Live guarded blocks are
+ * limited to a quarter of the mappings, and the budget is approached, not spent up front:
+ * which allocations are guarded is a seeded random draw whose chance falls as the live
+ * guarded population nears the budget, plus the 1st, 2nd, 4th... allocation of every call
+ * site (so code that first allocates late in a big program is guarded). Unguarded blocks,
+ * and those from before the C library started, come from glibc; free tells them apart by
+ * address. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -45,6 +49,11 @@ void lg__pageheap_fault(uintptr_t addr, void *uc) {
 lg_pageheap_stats lg_pageheap_stats_get(void) {
   return (lg_pageheap_stats){0};
 }
+
+bool lg_pageheap_guarded(const void *p) {
+  (void)p;
+  return false;
+}
 #else
 
 #include <errno.h>
@@ -55,6 +64,8 @@ lg_pageheap_stats lg_pageheap_stats_get(void) {
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -112,7 +123,8 @@ static struct {
   size_t q_bytes;
   uint64_t live, live_bytes, live_limit, allocs, frees, degraded_allocs;
   int said_degraded;
-  uint64_t sample_counter;
+  uint64_t seed;       /* the sampling seed (pageheap_seed, or drawn at start) */
+  uint64_t streams;    /* threads that have drawn so far */
 } ph = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- set-up ----------------------------------------------------------------------------- */
@@ -162,6 +174,9 @@ LGPH static int add_arena(void) {
   return 0;
 }
 
+static uint64_t first_seed(void);
+static void map_sites(void);
+
 /* Called with the lock held. */
 LGPH static void start(void) {
   ph.ready = -1;
@@ -172,11 +187,127 @@ LGPH static void start(void) {
   ph.nslots = 1; /* index 0 means "none" */
   if (add_arena() != 0) return;
   ph.live_limit = (uint64_t)read_max_map_count() / 4;
+  ph.seed = first_seed();
+  map_sites();
   ph.ready = 1;
 }
 
-/* Whether this allocation gets a guarded slot; starts the page heap on first use. */
-LGPH static bool wanted(void) {
+/* ---- sampling -------------------------------------------------------------------------- */
+
+/* Each thread draws from its own stream: the seed, the thread's number (threads are numbered
+ * in the order of their first allocation) and its count of allocations so far go through a
+ * 64-bit mix. No lock and no shared counter on the hot path, and a single-threaded program
+ * run twice with the same seed meets the same draws at the same allocations. */
+static __thread uint64_t th_stream __attribute__((tls_model("initial-exec")));
+static __thread uint64_t th_count __attribute__((tls_model("initial-exec")));
+
+static inline uint64_t mix64(uint64_t z) { /* splitmix64's finalizer */
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+LGPH static uint64_t draw(void) {
+  if (__builtin_expect(!th_stream, 0))
+    th_stream = __atomic_add_fetch(&ph.streams, 1, __ATOMIC_RELAXED);
+  uint64_t n = th_count++;
+  return mix64(mix64(ph.seed ^ (th_stream * 0x9E3779B97F4A7C15ull)) + n * 0xD1B54A32D192ED03ull);
+}
+
+/* Call sites. A site is the return address into the code that called the malloc family.
+ * The 1st, 2nd, 4th, 8th... allocation made at each site is guarded whatever the chance
+ * below says (while under the budget): an object first allocated late in a big program,
+ * by code that had not allocated before (an addon's, a plug-in's), is guarded although the
+ * start-up's long-lived blocks took most of the budget, and a site that allocates a million
+ * times costs 20 guarded blocks. Open addressing, lock free; the counts are approximate
+ * under contention (a lost increment shifts a turn by one). When the table fills, new sites
+ * get only the chance. */
+#define SITES (1u << 16)
+#define SITE_PROBES 16
+
+typedef struct site_entry {
+  uintptr_t pc;
+  uint32_t count;
+  uint32_t pad;
+} site_entry;
+
+static site_entry *site_table;
+static uint32_t site_count;
+
+LGPH static void map_sites(void) {
+  void *t = mmap(NULL, SITES * sizeof(site_entry), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (t != MAP_FAILED) site_table = t; /* without it, sites get only the chance */
+}
+
+/* Whether this is a power-of-two-th allocation at `pc`. */
+LGPH static bool site_turn(uintptr_t pc) {
+  if (!site_table || !pc) return false;
+  uint32_t at = (uint32_t)mix64(pc);
+  for (uint32_t k = 0; k < SITE_PROBES; k++) {
+    site_entry *e = &site_table[(at + k) & (SITES - 1)];
+    uintptr_t cur = __atomic_load_n(&e->pc, __ATOMIC_ACQUIRE);
+    if (!cur) {
+      if (__atomic_load_n(&site_count, __ATOMIC_RELAXED) >= SITES / 4 * 3) return false;
+      if (__atomic_compare_exchange_n(&e->pc, &cur, pc, false, __ATOMIC_ACQ_REL,
+                                      __ATOMIC_ACQUIRE)) {
+        __atomic_fetch_add(&site_count, 1, __ATOMIC_RELAXED);
+        cur = pc;
+      }
+    }
+    if (cur == pc) {
+      uint32_t n = __atomic_load_n(&e->count, __ATOMIC_RELAXED) + 1;
+      __atomic_store_n(&e->count, n, __ATOMIC_RELAXED);
+      return (n & (n - 1)) == 0;
+    }
+  }
+  return false;
+}
+
+/* The chance that an allocation is guarded when `live` guarded blocks are live, B being the
+ * budget: 1/N (pageheap_sample) while under FULL_SHARE of B, then falling as the square of
+ * the budget left, to nothing at B:
+ *     p(live) = 1/N * min(1, ((B - live) / (B * (1 - FULL_SHARE)))^2)
+ * The budget is approached but not spent: long-lived blocks of a start-up guarded at this
+ * chance leave headroom behind (2 * (B - live) mappings), which site turns and later
+ * short-lived blocks use, and every guarded block freed raises the chance again. A draw
+ * is taken for every allocation, guarded or not, so the draw of allocation k of a thread
+ * depends only on the seed, the thread's number and k. */
+#define FULL_SHARE 0.25
+
+LGPH static bool chosen(uint64_t live, uintptr_t site) {
+  uint64_t r = draw();
+  double left = (double)ph.live_limit - (double)live;
+  if (left <= 0) return false;
+  if (site_turn(site)) return true;
+  double p = 1.0 / (double)lg__opts()->pageheap_sample;
+  double knee = (double)ph.live_limit * (1.0 - FULL_SHARE);
+  if (left < knee) p *= (left / knee) * (left / knee);
+  if (p >= 1.0) return true;
+  return (double)(r >> 11) < p * 9007199254740992.0; /* 53 bits against p * 2^53 */
+}
+
+LGPH static bool seed_for_report(unsigned long long *out) {
+  if (ph.ready != 1) return false;
+  *out = ph.seed;
+  return true;
+}
+
+LGPH static uint64_t first_seed(void) {
+  unsigned long long s = lg__opts()->pageheap_seed;
+  if (s) return s;
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid());
+  }
+  return r ? r : 1; /* 0 means "draw one": a seed to replay is never 0 */
+}
+
+/* Whether an allocation made at `site` gets a guarded slot; starts the page heap on first
+ * use. */
+LGPH static bool wanted(uintptr_t site) {
   if (!lg__started()) return false;
   const lg__options *o = lg__opts();
   if (!o->pageheap) return false;
@@ -187,15 +318,13 @@ LGPH static bool wanted(void) {
       if (ph.ready == 1) {
         install_handler();
         pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+        lg_report_set_seed_provider(seed_for_report);
       }
     }
     pthread_mutex_unlock(&ph.lock);
   }
   if (ph.ready != 1) return false;
-  if (o->pageheap_sample > 1 &&
-      __atomic_fetch_add(&ph.sample_counter, 1, __ATOMIC_RELAXED) % (uint64_t)o->pageheap_sample)
-    return false;
-  return true;
+  return chosen(__atomic_load_n(&ph.live, __ATOMIC_RELAXED), site);
 }
 
 /* ---- slots ------------------------------------------------------------------------------ */
@@ -411,14 +540,14 @@ LGPH static void *guarded(size_t size, size_t align) {
   }
   slot *s = &ph.slots[idx];
   s->state = SLOT_LIVE;
-  ph.live++;
+  __atomic_store_n(&ph.live, ph.live + 1, __ATOMIC_RELAXED); /* chosen() reads it unlocked */
   ph.live_bytes += size;
   ph.allocs++;
   pthread_mutex_unlock(&ph.lock);
   uintptr_t end = s->base + (uintptr_t)pages * PAGE;
   if (mprotect((void *)s->base, (size_t)pages * PAGE, PROT_READ | PROT_WRITE) != 0) {
     pthread_mutex_lock(&ph.lock);
-    ph.live--;
+    __atomic_store_n(&ph.live, ph.live - 1, __ATOMIC_RELAXED);
     give_back(idx);
     pthread_mutex_unlock(&ph.lock);
     return NULL;
@@ -444,8 +573,9 @@ LGPH static void say_degraded(void) {
   if (n > 0) lg__write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-LGPH static void *alloc(size_t size, size_t align) {
-  if (wanted()) {
+/* A block from the page heap when `want` (falling back to glibc's), else from glibc. */
+LGPH static void *place(size_t size, size_t align, bool want) {
+  if (want) {
     void *p = guarded(size, align);
     if (p) return p;
     if (ph.live >= ph.live_limit) say_degraded();
@@ -453,6 +583,13 @@ LGPH static void *alloc(size_t size, size_t align) {
   }
   return align <= 16 ? __libc_malloc(size) : __libc_memalign(align, size);
 }
+
+/* An allocation made at `site` (the return address into the caller of the malloc family). */
+LGPH static void *alloc(size_t size, size_t align, uintptr_t site) {
+  return place(size, align, wanted(site));
+}
+
+#define SITE ((uintptr_t)__builtin_return_address(0))
 
 /* The slot of a block handed out by the page heap, or NULL (then it is glibc's). A pointer
  * inside an arena that is not a live block's start is reported (bad free, double free). */
@@ -489,7 +626,7 @@ LGPH static void release(slot *s) {
   mmap((void *)s->base, (size_t)s->pages * PAGE, PROT_NONE,
        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   pthread_mutex_lock(&ph.lock);
-  ph.live--;
+  __atomic_store_n(&ph.live, ph.live - 1, __ATOMIC_RELAXED);
   ph.live_bytes -= s->size;
   ph.frees++;
   quarantine((uint32_t)(s - ph.slots));
@@ -497,7 +634,7 @@ LGPH static void release(slot *s) {
 }
 
 LGPH void *malloc(size_t size) {
-  return alloc(size, 0);
+  return alloc(size, 0, SITE);
 }
 
 LGPH void free(void *p) {
@@ -515,21 +652,21 @@ LGPH void *calloc(size_t n, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  void *p = alloc(total, 0);
+  void *p = alloc(total, 0, SITE);
   /* a guarded block's pages are fresh, so zero; glibc's malloc does not clear */
   if (p && (ph.ready != 1 || arena_of((uintptr_t)p) < 0)) memset(p, 0, total);
   return p;
 }
 
-LGPH void *realloc(void *p, size_t size) {
-  if (!p) return malloc(size);
+LGPH static void *realloc_at(void *p, size_t size, uintptr_t site) {
+  if (!p) return alloc(size, 0, site);
   slot *s = owner(p, "realloc");
   if (s == (slot *)-1) return NULL;
   if (!s) {
-    if (!wanted()) return __libc_realloc(p, size);
+    if (!wanted(site)) return __libc_realloc(p, size);
     /* a glibc block moving into the page heap: its size is glibc's to know */
     size_t old = malloc_usable_size(p);
-    void *q = alloc(size, 0);
+    void *q = place(size, 0, true);
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
     __libc_free(p);
@@ -540,12 +677,14 @@ LGPH void *realloc(void *p, size_t size) {
     return NULL;
   }
   /* always move: a pointer kept across realloc then faults */
-  void *q = alloc(size, 0);
+  void *q = alloc(size, 0, site);
   if (!q) return NULL;
   memcpy(q, p, s->size < size ? s->size : size);
   release(s);
   return q;
 }
+
+LGPH void *realloc(void *p, size_t size) { return realloc_at(p, size, SITE); }
 
 LGPH void *reallocarray(void *p, size_t n, size_t size) {
   size_t total;
@@ -553,32 +692,36 @@ LGPH void *reallocarray(void *p, size_t n, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  return realloc(p, total);
+  return realloc_at(p, total, SITE);
 }
 
 LGPH static bool power_of_two(size_t a) { return a && !(a & (a - 1)); }
 
-LGPH void *memalign(size_t align, size_t size) {
+LGPH static void *memalign_at(size_t align, size_t size, uintptr_t site) {
   if (!power_of_two(align)) {
     errno = EINVAL;
     return NULL;
   }
-  return alloc(size, align);
+  return alloc(size, align, site);
 }
 
-LGPH void *aligned_alloc(size_t align, size_t size) { return memalign(align, size); }
+LGPH void *memalign(size_t align, size_t size) { return memalign_at(align, size, SITE); }
+
+LGPH void *aligned_alloc(size_t align, size_t size) { return memalign_at(align, size, SITE); }
 
 LGPH int posix_memalign(void **out, size_t align, size_t size) {
   if (!power_of_two(align) || align % sizeof(void *)) return EINVAL;
-  void *p = alloc(size, align);
+  void *p = alloc(size, align, SITE);
   if (!p) return ENOMEM;
   *out = p;
   return 0;
 }
 
-LGPH void *valloc(size_t size) { return alloc(size, PAGE); }
+LGPH void *valloc(size_t size) { return alloc(size, PAGE, SITE); }
 
-LGPH void *pvalloc(size_t size) { return alloc((size + PAGE - 1) & ~(size_t)(PAGE - 1), PAGE); }
+LGPH void *pvalloc(size_t size) {
+  return alloc((size + PAGE - 1) & ~(size_t)(PAGE - 1), PAGE, SITE);
+}
 
 LGPH size_t malloc_usable_size(void *p) {
   if (!p) return 0;
@@ -601,9 +744,16 @@ lg_pageheap_stats lg_pageheap_stats_get(void) {
       .active = ph.ready == 1 && lg__opts()->pageheap, .live_blocks = ph.live,
       .live_bytes = ph.live_bytes, .allocs = ph.allocs, .frees = ph.frees,
       .quarantined_bytes = ph.q_bytes, .unguarded_allocs = ph.degraded_allocs,
-      .live_limit = ph.live_limit};
+      .live_limit = ph.live_limit, .seed = ph.ready == 1 ? ph.seed : 0};
   pthread_mutex_unlock(&ph.lock);
   return st;
+}
+
+bool lg_pageheap_guarded(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if (ph.ready != 1 || arena_of(a) < 0) return false;
+  uint32_t idx = slot_at(a);
+  return idx && ph.slots[idx].state == SLOT_LIVE && ph.slots[idx].user == a;
 }
 
 #endif /* LG_NO_PAGEHEAP */
