@@ -32,7 +32,9 @@ typedef struct lg__options {
   int pageheap_quarantine_mb; /* freed blocks kept inaccessible, in MiB of address space */
   int pageheap_align;     /* pageheap_align=N: blocks end N-aligned before the guard (1:
                              exactly at it, catching 1-byte overruns; malloc promises 16) */
-  int pageheap_sample;    /* pageheap_sample=N: guard one allocation in N (1: every one) */
+  int pageheap_sample;    /* pageheap_sample=N: guard with probability 1/N (1: every one
+                             while the mapping budget is far; see pageheap.c) */
+  unsigned long long pageheap_seed; /* pageheap_seed=N: the sampling seed (0: drawn at start) */
   bool pageheap_sites;    /* pageheap_sites=1: a site's first allocations are guarded, then
                              fewer the more it allocates (0: every allocation alike) */
   bool handle_segv;       /* handle_segv=1: lifeguard owns SIGSEGV/SIGBUS (signal.c); the

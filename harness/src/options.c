@@ -48,6 +48,16 @@ static int parse_int(const char *v, int lo, int hi, int *out) {
   return 0;
 }
 
+static int parse_u64(const char *v, unsigned long long *out) {
+  char *end;
+  errno = 0;
+  if (*v < '0' || *v > '9') return -1; /* strtoull would take a sign */
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno || *end) return -1;
+  *out = n;
+  return 0;
+}
+
 static int parse_str(const char *v, char *out, size_t cap) {
   if (strlen(v) >= cap) return -1;
   strcpy(out, v);
@@ -85,6 +95,7 @@ static const char *apply(char *item) {
   else if (!strcmp(k, "pageheap_sample"))
     r = parse_int(v, 1, 1 << 30, &opts.pageheap_sample);
   else if (!strcmp(k, "handle_segv")) r = parse_bool(v, &opts.handle_segv);
+  else if (!strcmp(k, "pageheap_seed")) r = parse_u64(v, &opts.pageheap_seed);
   else return "unknown option";
   return r ? "bad value" : NULL;
 }

@@ -17,10 +17,14 @@
  * allocation stacks), a guard page heap-buffer-overflow or -underflow.
  *
  * Mappings are the scarce resource: a live block between inaccessible pages costs two VMAs,
- * and the kernel allows vm.max_map_count (65530 by default). Guarded blocks are limited to a
- * quarter of that; past it, new blocks come from glibc's allocator (unguarded) and the
- * process is told so once. Blocks from before the C library started, and unsampled ones
- * (pageheap_sample=N), also come from glibc; free tells them apart by address. */
+ * and the kernel allows vm.max_map_count (65530 by default); a freed slot costs none (its
+ * fresh PROT_NONE pages merge with the guard pages on either side). Live guarded blocks are
+ * limited to a quarter of the mappings, and the budget is approached, not spent up front:
+ * which allocations are guarded is a seeded random draw whose chance falls as the live
+ * guarded population nears the budget, plus the 1st, 2nd, 4th... allocation of every call
+ * site (so code that first allocates late in a big program is guarded). Unguarded blocks,
+ * and those from before the C library started, come from glibc; free tells them apart by
+ * address. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -45,6 +49,11 @@ void lg__pageheap_fault(uintptr_t addr, void *uc) {
 lg_pageheap_stats lg_pageheap_stats_get(void) {
   return (lg_pageheap_stats){0};
 }
+
+bool lg_pageheap_guarded(const void *p) {
+  (void)p;
+  return false;
+}
 #else
 
 #include <errno.h>
@@ -55,6 +64,8 @@ lg_pageheap_stats lg_pageheap_stats_get(void) {
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -112,7 +123,8 @@ static struct {
   size_t q_bytes;
   uint64_t live, live_bytes, live_limit, allocs, frees, degraded_allocs;
   int said_degraded;
-  uint64_t sample_counter;
+  uint64_t seed;       /* the sampling seed (pageheap_seed, or drawn at start) */
+  uint64_t streams;    /* threads that have drawn so far */
 } ph = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- set-up ----------------------------------------------------------------------------- */
@@ -149,6 +161,9 @@ LGPH static int add_arena(void) {
   return 0;
 }
 
+static uint64_t first_seed(void);
+static void map_sites(void);
+
 /* Called with the lock held. */
 LGPH static void start(void) {
   ph.ready = -1;
@@ -159,87 +174,143 @@ LGPH static void start(void) {
   ph.nslots = 1; /* index 0 means "none" */
   if (add_arena() != 0) return;
   ph.live_limit = (uint64_t)read_max_map_count() / 4;
+  ph.seed = first_seed();
+  map_sites();
   ph.ready = 1;
 }
 
-/* ---- sampling by allocation site ------------------------------------------------------- */
+/* ---- sampling ---------------------------------------------------------------------------- */
 
-/* Use-after-free bugs live in code that runs rarely (an addon, an error path, a shutdown),
- * and a program's hot allocation sites (a runtime's start-up makes hundreds of thousands of
- * blocks from a few thousand sites) are where a guard costs most: every guarded free is a
- * remap, which in a threaded process is a TLB shootdown. So the chance that an allocation
- * is guarded falls with the number of allocations its site has made before:
- *     p(n) = 1                       for the site's first SITE_FULL allocations,
- *     p(n) = max(SITE_FULL / n, 1 / SITE_FLOOR)   after that (the site's n-th),
+/* Each thread draws from its own stream: the seed, the thread's number (threads are numbered
+ * in the order of their first allocation) and its count of allocations so far go through a
+ * 64-bit mix. No lock and no shared counter on the hot path, and a single-threaded program
+ * run twice with the same seed meets the same draws at the same allocations. */
+static __thread uint64_t th_stream __attribute__((tls_model("initial-exec")));
+static __thread uint64_t th_count __attribute__((tls_model("initial-exec")));
+
+static inline uint64_t mix64(uint64_t z) { /* splitmix64's finalizer */
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+LGPH static uint64_t draw(void) {
+  if (__builtin_expect(!th_stream, 0))
+    th_stream = __atomic_add_fetch(&ph.streams, 1, __ATOMIC_RELAXED);
+  uint64_t n = th_count++;
+  return mix64(mix64(ph.seed ^ (th_stream * 0x9E3779B97F4A7C15ull)) + n * 0xD1B54A32D192ED03ull);
+}
+
+/* Allocation sites. Use-after-free bugs live in code that runs rarely (an addon, a plug-in,
+ * an error path, a shutdown), and a program's hot sites (a runtime's start-up makes hundreds
+ * of thousands of blocks from a few thousand sites) are where a guard costs most: every
+ * guarded free is a remap, which in a threaded process is a TLB shootdown. So the chance of
+ * a guard falls with the number of allocations n its site made before:
+ *     n < SITE_FULL:  always guarded (while under the budget, whatever the chance below);
+ *     after that:     max(SITE_FULL / n, 1 / SITE_FLOOR) times the chance below,
  * which guards about SITE_FULL * (1 + ln(N / SITE_FULL)) + N / SITE_FLOOR of a site's N
- * allocations: all of a cold site's, a small share of a hot one's, and never none. A site is the allocation's first return
- * addresses outside the page heap (a short frame-pointer walk; where a frame has no frame
- * pointer the walk stops early and the key is coarser, never wrong). The counts live in a
- * fixed open-addressed table updated with atomics; when it is full, new sites share one
- * overflow count. */
+ * allocations: all of a cold site's, a small share of a hot one's, never none. A site is the
+ * allocation's return address and the next return addresses of a short frame-pointer walk
+ * (through operator new or a runtime's allocator wrapper to the code that asked; where a
+ * frame has no frame pointer the walk stops early and the key is coarser, never wrong).
+ * Counts live in a fixed open-addressed table updated with atomics (a lost increment under
+ * contention shifts a site's count by one); when it is full, new sites share one count. */
 #define SITE_FULL 4
 #define SITE_FLOOR 64
 #define SITE_FRAMES 3
-#define SITE_SLOTS (1u << 16)
+#define SITES (1u << 16)
+#define SITE_PROBES 64
 
-static struct site {
+typedef struct site_entry {
   uint64_t key;
   uint64_t count;
-} *sites;
+} site_entry;
+
+static site_entry *site_table;
 static uint64_t site_overflow;
 
-LGPH static uint64_t site_key(void) {
+LGPH static void map_sites(void) {
+  void *t = mmap(NULL, SITES * sizeof(site_entry), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (t != MAP_FAILED) site_table = t; /* without it, every site shares one count */
+}
+
+LGPH static uint64_t site_key(uintptr_t site) {
   uintptr_t pcs[SITE_FRAMES + 8];
   size_t n = lg__stack_walk_fp((uintptr_t)__builtin_frame_address(0), pcs, SITE_FRAMES + 8);
   size_t i = 0;
   while (i < n && in_pageheap(pcs[i])) i++;
-  uint64_t h = 0x9E3779B97F4A7C15ull;
-  for (size_t k = 0; k < SITE_FRAMES && i < n; k++, i++)
-    h = (h ^ pcs[i]) * 0xBF58476D1CE4E5B9ull, h ^= h >> 29;
+  if (i < n && pcs[i] == site) i++; /* the return address itself comes first */
+  uint64_t h = mix64(site);
+  for (size_t k = 1; k < SITE_FRAMES && i < n; k++, i++) h = mix64(h ^ pcs[i]);
   return h ? h : 1;
 }
 
 /* The number of allocations the site `key` made before this one. */
-LGPH static uint64_t site_count(uint64_t key) {
-  struct site *t = __atomic_load_n(&sites, __ATOMIC_ACQUIRE);
-  if (!t) {
-    void *m = mmap(NULL, SITE_SLOTS * sizeof *t, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED) return __atomic_fetch_add(&site_overflow, 1, __ATOMIC_RELAXED);
-    struct site *none = NULL;
-    if (!__atomic_compare_exchange_n(&sites, &none, m, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
-      munmap(m, SITE_SLOTS * sizeof *t);
-    t = __atomic_load_n(&sites, __ATOMIC_ACQUIRE);
-  }
-  uint32_t i = (uint32_t)(key ^ (key >> 32)) & (SITE_SLOTS - 1);
-  for (uint32_t probe = 0; probe < 64; probe++, i = (i + 1) & (SITE_SLOTS - 1)) {
-    uint64_t k = __atomic_load_n(&t[i].key, __ATOMIC_ACQUIRE);
-    if (k == 0) {
-      uint64_t zero = 0;
-      if (__atomic_compare_exchange_n(&t[i].key, &zero, key, false, __ATOMIC_ACQ_REL,
-                                      __ATOMIC_ACQUIRE) || zero == key)
-        return __atomic_fetch_add(&t[i].count, 1, __ATOMIC_RELAXED);
-      continue;
-    }
-    if (k == key) return __atomic_fetch_add(&t[i].count, 1, __ATOMIC_RELAXED);
+LGPH static uint64_t site_seen(uint64_t key) {
+  if (!site_table) return __atomic_fetch_add(&site_overflow, 1, __ATOMIC_RELAXED);
+  uint32_t at = (uint32_t)(key ^ (key >> 32));
+  for (uint32_t k = 0; k < SITE_PROBES; k++) {
+    site_entry *e = &site_table[(at + k) & (SITES - 1)];
+    uint64_t cur = __atomic_load_n(&e->key, __ATOMIC_ACQUIRE);
+    if (!cur && __atomic_compare_exchange_n(&e->key, &cur, key, false, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+      cur = key;
+    if (cur == key) return __atomic_fetch_add(&e->count, 1, __ATOMIC_RELAXED);
   }
   return __atomic_fetch_add(&site_overflow, 1, __ATOMIC_RELAXED);
 }
 
-static __thread uint64_t site_rng;
+/* The chance that an allocation is guarded when `live` guarded blocks are live, B being the
+ * budget: 1/N (pageheap_sample) while under FULL_SHARE of B, then falling as the square of
+ * the budget left, to nothing at B:
+ *     p(live) = 1/N * min(1, ((B - live) / (B * (1 - FULL_SHARE)))^2)
+ * times the site's factor above (pageheap_sites=1). The budget is approached but not spent:
+ * long-lived blocks of a start-up leave headroom (2 * (B - live) mappings) that a late
+ * site's first allocations and later short-lived blocks use, and every guarded block freed
+ * raises the chance again. A draw is taken for every allocation, guarded or not, so the draw
+ * of allocation k of a thread depends only on the seed, the thread's number and k. */
+#define FULL_SHARE 0.25
 
-/* Whether the site's n-th allocation is guarded: p(n) above. */
-LGPH static bool site_wants(void) {
-  uint64_t n = site_count(site_key());
-  if (n < SITE_FULL) return true;
-  if (!site_rng) site_rng = (uint64_t)lg__gettid() * 0x9E3779B97F4A7C15ull | 1;
-  site_rng ^= site_rng << 13, site_rng ^= site_rng >> 7, site_rng ^= site_rng << 17;
-  return n < SITE_FULL * SITE_FLOOR ? site_rng % (n + 1) < SITE_FULL : site_rng % SITE_FLOOR == 0;
+LGPH static bool chosen(uint64_t live, uintptr_t site) {
+  uint64_t r = draw();
+  double left = (double)ph.live_limit - (double)live;
+  if (left <= 0) return false;
+  const lg__options *o = lg__opts();
+  double p = 1.0 / (double)o->pageheap_sample;
+  if (o->pageheap_sites) {
+    uint64_t n = site_seen(site_key(site));
+    if (n < SITE_FULL) return true;
+    double f = (double)SITE_FULL / (double)n;
+    p *= f > 1.0 / SITE_FLOOR ? f : 1.0 / SITE_FLOOR;
+  }
+  double knee = (double)ph.live_limit * (1.0 - FULL_SHARE);
+  if (left < knee) p *= (left / knee) * (left / knee);
+  if (p >= 1.0) return true;
+  return (double)(r >> 11) < p * 9007199254740992.0; /* 53 bits against p * 2^53 */
 }
 
-/* Whether this allocation gets a guarded slot; starts the page heap on first use. */
-LGPH static bool wanted(void) {
+LGPH static bool seed_for_report(unsigned long long *out) {
+  if (ph.ready != 1) return false;
+  *out = ph.seed;
+  return true;
+}
+
+LGPH static uint64_t first_seed(void) {
+  unsigned long long s = lg__opts()->pageheap_seed;
+  if (s) return s;
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid());
+  }
+  return r ? r : 1; /* 0 means "draw one": a seed to replay is never 0 */
+}
+
+/* Whether an allocation made at `site` (the return address into its caller) gets a guarded
+ * slot; starts the page heap on first use. */
+LGPH static bool wanted(uintptr_t site) {
   if (!lg__started()) return false;
   const lg__options *o = lg__opts();
   if (!o->pageheap) return false;
@@ -247,7 +318,10 @@ LGPH static bool wanted(void) {
     pthread_mutex_lock(&ph.lock);
     if (ph.ready == 0) {
       start();
-      if (ph.ready == 1) pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+      if (ph.ready == 1) {
+        pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+        lg_report_set_seed_provider(seed_for_report);
+      }
     }
     pthread_mutex_unlock(&ph.lock);
     /* signal.c's dispatcher classifies faults in the arenas (outside the lock: installing
@@ -255,11 +329,7 @@ LGPH static bool wanted(void) {
     if (ph.ready == 1) lg__signal_install();
   }
   if (ph.ready != 1) return false;
-  if (o->pageheap_sites && !site_wants()) return false;
-  if (o->pageheap_sample > 1 &&
-      __atomic_fetch_add(&ph.sample_counter, 1, __ATOMIC_RELAXED) % (uint64_t)o->pageheap_sample)
-    return false;
-  return true;
+  return chosen(__atomic_load_n(&ph.live, __ATOMIC_RELAXED), site);
 }
 
 /* ---- slots ------------------------------------------------------------------------------ */
@@ -463,14 +533,14 @@ LGPH static void *guarded(size_t size, size_t align) {
   }
   slot *s = &ph.slots[idx];
   s->state = SLOT_LIVE;
-  ph.live++;
+  __atomic_store_n(&ph.live, ph.live + 1, __ATOMIC_RELAXED); /* chosen() reads it unlocked */
   ph.live_bytes += size;
   ph.allocs++;
   pthread_mutex_unlock(&ph.lock);
   uintptr_t end = s->base + (uintptr_t)pages * PAGE;
   if (mprotect((void *)s->base, (size_t)pages * PAGE, PROT_READ | PROT_WRITE) != 0) {
     pthread_mutex_lock(&ph.lock);
-    ph.live--;
+    __atomic_store_n(&ph.live, ph.live - 1, __ATOMIC_RELAXED);
     give_back(idx);
     pthread_mutex_unlock(&ph.lock);
     return NULL;
@@ -496,8 +566,9 @@ LGPH static void say_degraded(void) {
   if (n > 0) lg__write_all(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-LGPH static void *alloc(size_t size, size_t align) {
-  if (wanted()) {
+/* A block from the page heap when `want` (falling back to glibc's), else from glibc. */
+LGPH static void *place(size_t size, size_t align, bool want) {
+  if (want) {
     void *p = guarded(size, align);
     if (p) return p;
     if (ph.live >= ph.live_limit) say_degraded();
@@ -505,6 +576,13 @@ LGPH static void *alloc(size_t size, size_t align) {
   }
   return align <= 16 ? __libc_malloc(size) : __libc_memalign(align, size);
 }
+
+/* An allocation made at `site` (the return address into the caller of the malloc family). */
+LGPH static void *alloc(size_t size, size_t align, uintptr_t site) {
+  return place(size, align, wanted(site));
+}
+
+#define SITE ((uintptr_t)__builtin_return_address(0))
 
 /* The slot of a block handed out by the page heap, or NULL (then it is glibc's). A pointer
  * inside an arena that is not a live block's start is reported (bad free, double free). */
@@ -541,7 +619,7 @@ LGPH static void release(slot *s) {
   mmap((void *)s->base, (size_t)s->pages * PAGE, PROT_NONE,
        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   pthread_mutex_lock(&ph.lock);
-  ph.live--;
+  __atomic_store_n(&ph.live, ph.live - 1, __ATOMIC_RELAXED);
   ph.live_bytes -= s->size;
   ph.frees++;
   quarantine((uint32_t)(s - ph.slots));
@@ -549,7 +627,7 @@ LGPH static void release(slot *s) {
 }
 
 LGPH void *malloc(size_t size) {
-  return alloc(size, 0);
+  return alloc(size, 0, SITE);
 }
 
 LGPH void free(void *p) {
@@ -567,21 +645,21 @@ LGPH void *calloc(size_t n, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  void *p = alloc(total, 0);
+  void *p = alloc(total, 0, SITE);
   /* a guarded block's pages are fresh, so zero; glibc's malloc does not clear */
   if (p && (ph.ready != 1 || arena_of((uintptr_t)p) < 0)) memset(p, 0, total);
   return p;
 }
 
-LGPH void *realloc(void *p, size_t size) {
-  if (!p) return malloc(size);
+LGPH static void *realloc_at(void *p, size_t size, uintptr_t site) {
+  if (!p) return alloc(size, 0, site);
   slot *s = owner(p, "realloc");
   if (s == (slot *)-1) return NULL;
   if (!s) {
-    if (!wanted()) return __libc_realloc(p, size);
+    if (!wanted(site)) return __libc_realloc(p, size);
     /* a glibc block moving into the page heap: its size is glibc's to know */
     size_t old = malloc_usable_size(p);
-    void *q = alloc(size, 0);
+    void *q = place(size, 0, true);
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
     __libc_free(p);
@@ -592,12 +670,14 @@ LGPH void *realloc(void *p, size_t size) {
     return NULL;
   }
   /* always move: a pointer kept across realloc then faults */
-  void *q = alloc(size, 0);
+  void *q = alloc(size, 0, site);
   if (!q) return NULL;
   memcpy(q, p, s->size < size ? s->size : size);
   release(s);
   return q;
 }
+
+LGPH void *realloc(void *p, size_t size) { return realloc_at(p, size, SITE); }
 
 LGPH void *reallocarray(void *p, size_t n, size_t size) {
   size_t total;
@@ -605,32 +685,36 @@ LGPH void *reallocarray(void *p, size_t n, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  return realloc(p, total);
+  return realloc_at(p, total, SITE);
 }
 
 LGPH static bool power_of_two(size_t a) { return a && !(a & (a - 1)); }
 
-LGPH void *memalign(size_t align, size_t size) {
+LGPH static void *memalign_at(size_t align, size_t size, uintptr_t site) {
   if (!power_of_two(align)) {
     errno = EINVAL;
     return NULL;
   }
-  return alloc(size, align);
+  return alloc(size, align, site);
 }
 
-LGPH void *aligned_alloc(size_t align, size_t size) { return memalign(align, size); }
+LGPH void *memalign(size_t align, size_t size) { return memalign_at(align, size, SITE); }
+
+LGPH void *aligned_alloc(size_t align, size_t size) { return memalign_at(align, size, SITE); }
 
 LGPH int posix_memalign(void **out, size_t align, size_t size) {
   if (!power_of_two(align) || align % sizeof(void *)) return EINVAL;
-  void *p = alloc(size, align);
+  void *p = alloc(size, align, SITE);
   if (!p) return ENOMEM;
   *out = p;
   return 0;
 }
 
-LGPH void *valloc(size_t size) { return alloc(size, PAGE); }
+LGPH void *valloc(size_t size) { return alloc(size, PAGE, SITE); }
 
-LGPH void *pvalloc(size_t size) { return alloc((size + PAGE - 1) & ~(size_t)(PAGE - 1), PAGE); }
+LGPH void *pvalloc(size_t size) {
+  return alloc((size + PAGE - 1) & ~(size_t)(PAGE - 1), PAGE, SITE);
+}
 
 LGPH size_t malloc_usable_size(void *p) {
   if (!p) return 0;
@@ -653,9 +737,16 @@ lg_pageheap_stats lg_pageheap_stats_get(void) {
       .active = ph.ready == 1 && lg__opts()->pageheap, .live_blocks = ph.live,
       .live_bytes = ph.live_bytes, .allocs = ph.allocs, .frees = ph.frees,
       .quarantined_bytes = ph.q_bytes, .unguarded_allocs = ph.degraded_allocs,
-      .live_limit = ph.live_limit};
+      .live_limit = ph.live_limit, .seed = ph.ready == 1 ? ph.seed : 0};
   pthread_mutex_unlock(&ph.lock);
   return st;
+}
+
+bool lg_pageheap_guarded(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if (ph.ready != 1 || arena_of(a) < 0) return false;
+  uint32_t idx = slot_at(a);
+  return idx && ph.slots[idx].state == SLOT_LIVE && ph.slots[idx].user == a;
 }
 
 #endif /* LG_NO_PAGEHEAP */

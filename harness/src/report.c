@@ -17,6 +17,7 @@ static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 static lg_report_hook hook;
 static void *hook_arg;
 static lg_schedule_provider schedule_provider;
+static lg_seed_provider seed_provider;
 static atomic_ulong reports;
 
 void lg_report_set_hook(lg_report_hook h, void *arg) {
@@ -27,6 +28,18 @@ void lg_report_set_hook(lg_report_hook h, void *arg) {
 }
 
 void lg_report_set_schedule_provider(lg_schedule_provider fn) { schedule_provider = fn; }
+
+void lg_report_set_seed_provider(lg_seed_provider fn) {
+  __atomic_store_n(&seed_provider, fn, __ATOMIC_RELEASE);
+}
+
+/* The page heap's seed, when it has one: *has is false otherwise. */
+static unsigned long long report_seed(bool *has) {
+  lg_seed_provider fn = __atomic_load_n(&seed_provider, __ATOMIC_ACQUIRE);
+  unsigned long long seed = 0;
+  *has = fn && fn(&seed);
+  return seed;
+}
 
 unsigned long lg_report_count(void) { return atomic_load(&reports); }
 
@@ -106,7 +119,8 @@ static void summary_location(buf *b, const lg_frame *f, size_t n) {
 }
 
 static void write_json(const char *path, const lg_report *r, const lg_report_view *v,
-                       const char *summary, const char *schedule, pid_t pid, pid_t tid) {
+                       const char *summary, const char *schedule, bool has_seed,
+                       unsigned long long seed, pid_t pid, pid_t tid) {
   buf b = {0};
   bprintf(&b, "{\"tool\":\"lifeguard\",\"version\":\"%s\",\"kind\":", LG_VERSION);
   bjson_str(&b, r->kind);
@@ -118,6 +132,9 @@ static void write_json(const char *path, const lg_report *r, const lg_report_vie
   bjson_str(&b, r->detail);
   bprintf(&b, ",\"schedule\":");
   if (schedule) bjson_str(&b, schedule);
+  else bprintf(&b, "null");
+  bprintf(&b, ",\"pageheap_seed\":");
+  if (has_seed) bprintf(&b, "%llu", seed);
   else bprintf(&b, "null");
   bprintf(&b, ",\"stacks\":{");
   for (size_t i = 0; i < r->nstacks; i++) {
@@ -165,8 +182,11 @@ void lg_report_emit(const lg_report *r) {
   bprintf(&summary, "%s ", r->kind);
   summary_location(&summary, v.frames[0], v.nframes[0]);
   const char *schedule = schedule_provider ? schedule_provider() : NULL;
+  bool has_seed;
+  unsigned long long seed = report_seed(&has_seed);
 
-  if (o->log_json[0]) write_json(o->log_json, r, &v, summary.p, schedule, pid, tid);
+  if (o->log_json[0])
+    write_json(o->log_json, r, &v, summary.p, schedule, has_seed, seed, pid, tid);
   if (hook) hook(&v, hook_arg);
 
   buf t = {0};
@@ -180,6 +200,9 @@ void lg_report_emit(const lg_report *r) {
     bprintf(&t, "\n");
   }
   if (schedule) bprintf(&t, "schedule: %s\n\n", schedule);
+  if (has_seed)
+    bprintf(&t, "pageheap seed: %llu (LIFEGUARD_OPTIONS=pageheap_seed=%llu replays the page "
+            "heap's guard decisions)\n\n", seed, seed);
   bprintf(&t, "SUMMARY: lifeguard: %s\n", summary.p);
   if (o->halt_on_error || r->fatal) bprintf(&t, "==%d==ABORTING\n", (int)pid);
   lg__write_all(2, t.p, t.len);

@@ -68,6 +68,12 @@ def _positive(text):
     return value
 
 
+def _seed(text):
+    if not text.isdigit() or int(text) >= 1 << 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number below 2**64, not {text!r}")
+    return int(text)
+
+
 def parse_checks(text):
     """`pageheap,fdcheck` -> the set of checks; UsageError naming an unknown one."""
     names = [n.strip() for n in text.split(",") if n.strip()]
@@ -87,8 +93,13 @@ def add_arguments(parser):
                         help="comma-separated detectors to turn on (default all: "
                              + ",".join(CHECKS) + ")")
     parser.add_argument("--sample", type=_positive, metavar="N",
-                        help="guard one allocation in N (pageheap_sample; default 1: every one); "
+                        help="guard an allocation with probability 1/N (pageheap_sample; default 1: "
+                             "every one while the mapping budget is far); "
                              "for large programs")
+    parser.add_argument("--seed", type=_seed, metavar="N",
+                        help="the page heap's sampling seed (pageheap_seed; default: drawn at "
+                             "start and printed in every report); the same seed replays the "
+                             "same guard decisions in a single-threaded program")
     parser.add_argument("--keep-going", action="store_true",
                         help="continue after a report (halt_on_error=0); faults the program "
                              "cannot survive (a read of freed memory) still end it")
@@ -169,7 +180,7 @@ def check_preloadable(path, depth=0):
 
 # ---- running --------------------------------------------------------------------------------
 
-def verify_env(library, log_path, checks, sample=None, keep_going=False, base=None):
+def verify_env(library, log_path, checks, sample=None, keep_going=False, base=None, seed=None):
     """The program's environment: LD_PRELOAD with the library first, LIFEGUARD_OPTIONS with
     the caller's options followed by ours."""
     env = dict(os.environ if base is None else base)
@@ -178,6 +189,8 @@ def verify_env(library, log_path, checks, sample=None, keep_going=False, base=No
     ours = [f"{c}={1 if c in checks else 0}" for c in CHECKS]
     if sample:
         ours.append(f"pageheap_sample={sample}")
+    if seed is not None:
+        ours.append(f"pageheap_seed={seed}")
     if keep_going:
         ours.append("halt_on_error=0")
     ours.append(f"log_json={log_path}")
@@ -232,7 +245,7 @@ def run(args):
 
     with tempfile.TemporaryDirectory(prefix="lifeguard-verify-") as tmp:
         log_path = Path(tmp) / "reports.jsonl"
-        env = verify_env(library, log_path, checks, args.sample, args.keep_going)
+        env = verify_env(library, log_path, checks, args.sample, args.keep_going, seed=args.seed)
         status = run_program(str(program), command, env)
         records, problems = classify.read_log(log_path)
 

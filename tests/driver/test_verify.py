@@ -311,6 +311,7 @@ def test_stdio_passes_through(verify):
     (("--", "{text}"), "not executable"),
     (("--", "{script}"), "not an ELF executable or a #! script"),
     (("--sample", "0", "--", "true"), "must be a positive whole number"),
+    (("--seed", "x3", "--", "true"), "must be a whole number below 2**64"),
     (("--json", "/no/such/dir/x.jsonl", "--", "true"), "its directory does not exist"),
 ])
 def test_bad_input(args, message, verify, tmp_path):
@@ -409,3 +410,161 @@ def test_real_program_runs_clean(index, name, verify, tmp_path, tmp_path_factory
         assert r.stdout == bare.stdout
     if name == "sort":
         assert (cwd / "sorted.txt").read_text() == (bare_cwd / "sorted.txt").read_text()
+
+
+# ---- the page heap's sampling: seeded, and a budget that is never spent up front -------------
+
+# LONG long-lived blocks from one call site (make_record), then a fault-free or faulty use of
+# a late block. `guards` prints the indices of the program's own blocks the page heap guards
+# (lg_pageheap_guarded, found at run time in the preloaded library), the live guarded blocks,
+# the budget and how many mappings the page heap added, with every other block freed into the
+# quarantine. `late-site` frees and reads a block allocated at a call site never used before;
+# `late-same` the same with a block from make_record, whose chance is the sampled one.
+SAMPLING = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+typedef struct { bool active; uint64_t live_blocks, live_bytes, allocs, frees, quarantined,
+                 unguarded, live_limit, seed; } stats;
+static int mappings(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  int c, n = 0;
+  while ((c = fgetc(f)) != EOF) n += c == '\n';
+  fclose(f);
+  return n;
+}
+__attribute__((noinline)) static char *make_record(int i) {
+  char *r = malloc(48);
+  snprintf(r, 48, "record %d", i);
+  return r;
+}
+__attribute__((noinline)) static char *make_request(void) {
+  char *r = malloc(64);
+  strcpy(r, "late request");
+  return r;
+}
+int main(int argc, char **argv) {
+  int n = atoi(argv[2]);
+  char **keep = calloc((size_t)n, sizeof *keep);
+  int before = mappings();
+  for (int i = 0; i < n; i++) keep[i] = make_record(i);
+  if (!strcmp(argv[1], "guards")) {
+    bool (*guarded)(const void *) = (bool (*)(const void *))dlsym(RTLD_DEFAULT, "lg_pageheap_guarded");
+    stats (*get)(void) = (stats (*)(void))dlsym(RTLD_DEFAULT, "lg_pageheap_stats_get");
+    if (!guarded || !get) return 3;
+    for (int i = 0; i < n; i++) if (guarded(keep[i])) printf("%d ", i);
+    for (int i = 0; i < n; i += 2) free(keep[i]), keep[i] = NULL;
+    stats s = get();
+    printf("\nlive %llu limit %llu mappings %d seed %llu\n", (unsigned long long)s.live_blocks,
+           (unsigned long long)s.live_limit, mappings() - before, (unsigned long long)s.seed);
+    return 0;
+  }
+  char *late = !strcmp(argv[1], "late-site") ? make_request() : make_record(-1);
+  free(late);
+  int r = argc > 3 ? late[3] : 0;   /* read after free */
+  for (int i = 0; i < n; i++) free(keep[i]);
+  return r == 'x';
+}"""
+
+
+@pytest.fixture(scope="module")
+def sampling(tmp_path_factory):
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    d = tmp_path_factory.mktemp("sampling")
+    (d / "sampling.c").write_text(SAMPLING)
+    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "sampling.c", "-o", "sampling"],
+                   cwd=d, check=True)
+    return d / "sampling"
+
+
+def guards(verify, sampling, n, options):
+    """(guarded indices, live guarded, budget, mappings added, seed) of a `guards` run."""
+    env = {**os.environ, "LIFEGUARD_OPTIONS": options}
+    r = verify("--", str(sampling), "guards", str(n), env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    indices, summary = r.stdout.splitlines()
+    words = summary.split()
+    assert words[0::2] == ["live", "limit", "mappings", "seed"], summary
+    live, limit, maps, seed = (int(w) for w in words[1::2])
+    return [int(i) for i in indices.split()], live, limit, maps, seed
+
+
+def test_same_seed_same_guards_other_seed_other_guards(verify, sampling):
+    n = 12000  # past the full-guarding share (a quarter of the budget): sampled decisions
+    first, live, limit, _, seed = guards(verify, sampling, n, "pageheap_seed=7")
+    again = guards(verify, sampling, n, "pageheap_seed=7")[0]
+    other = guards(verify, sampling, n, "pageheap_seed=8")[0]
+    assert seed == 7
+    assert first == again
+    assert first != other
+    # sampled, not all or nothing: the decisions depend on the seed
+    assert limit // 8 < len(first) < n and limit // 8 < len(other) < n
+    # unset, the seed is drawn at start and given back
+    assert guards(verify, sampling, 100, "")[4] not in (0, 7)
+
+
+def test_budget_is_never_exceeded(verify, sampling):
+    """50,000 long-lived blocks from one site: the guarded ones stay under the budget and cost
+    two mappings each; freed (quarantined) slots cost none (their pages merge with the guard
+    pages around them)."""
+    indices, live, limit, maps, _ = guards(verify, sampling, 50000, "pageheap_seed=1")
+    assert limit > 0 and live <= limit
+    assert len(indices) <= limit
+    # half of the program's blocks were freed: about half the guarded ones are still live
+    assert abs(live - len(indices) / 2) <= 2 + len(indices) // 100 + 64
+    assert maps <= 2 * live + 64, (maps, live)
+    # the budget was approached (the chance fell with it), not spent
+    assert len(indices) > limit // 2
+
+
+def test_late_use_after_free_at_a_new_site_is_caught(verify, sampling, tmp_path):
+    """After 30,000 long-lived blocks, a block allocated at a call site never used before is
+    guarded whatever the seed (a site's first allocation always is)."""
+    log = tmp_path / "r.jsonl"
+    for seed in range(1, 6):
+        r = verify("--seed", str(seed), "--json", str(log), "--", str(sampling), "late-site",
+                   "30000", "fault", timeout=300)
+        assert r.returncode == 1, r.stderr[-2000:]
+        assert kinds(log) == ["use-after-free"]
+        assert f"pageheap seed: {seed} " in r.stderr
+        assert json.loads(log.read_text())["pageheap_seed"] == seed
+        clean = verify("--seed", str(seed), "--json", str(log), "--", str(sampling), "late-site",
+                       "30000", timeout=300)
+        assert clean.returncode == 0 and kinds(log) == [], clean.stderr[-2000:]
+
+
+def test_the_seed_in_a_report_replays_it(verify, sampling, tmp_path):
+    """A late block from the long-lived blocks' own call site is guarded by chance (about one
+    run in two after 9,200 of them): each of 12 seeds gives the same outcome twice, both
+    outcomes occur, a report gives its seed, and setting it reports again."""
+    log = tmp_path / "r.jsonl"
+    outcomes = {}
+    for seed in range(1, 13):
+        env = {**os.environ, "LIFEGUARD_OPTIONS": f"pageheap_seed={seed}"}
+        runs = [verify("--json", str(log), "--", str(sampling), "late-same", "9200", "fault",
+                       env=env, timeout=300).returncode for _ in range(2)]
+        assert runs[0] == runs[1], (seed, runs)
+        outcomes[seed] = runs[0]
+    assert set(outcomes.values()) == {0, 1}, outcomes
+    caught = min(seed for seed, rc in outcomes.items() if rc == 1)
+    assert json.loads(log.read_text() or "{}").get("pageheap_seed") in (None, 12)
+    env = {**os.environ, "LIFEGUARD_OPTIONS": f"pageheap_seed={caught}"}
+    r = verify("--json", str(log), "--", str(sampling), "late-same", "9200", "fault", env=env,
+               timeout=300)
+    assert r.returncode == 1 and kinds(log) == ["use-after-free"]
+    assert json.loads(log.read_text())["pageheap_seed"] == caught
+    # a seed drawn at start (none set) replays the same decisions when it is set
+    first, _, _, _, drawn = guards(verify, sampling, 12000, "")
+    assert guards(verify, sampling, 12000, f"pageheap_seed={drawn}")[0] == first
+
+
+def test_bad_seed_is_refused(verify):
+    env = {**os.environ, "LIFEGUARD_OPTIONS": "pageheap_seed=-1"}
+    r = verify("--", "true", env=env)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "bad value in 'pageheap_seed=-1'" in r.stderr

@@ -18,9 +18,14 @@ typedef struct lg_pageheap_stats {
   uint64_t quarantined_bytes;/* address space of freed blocks kept inaccessible */
   uint64_t unguarded_allocs; /* blocks glibc served because the mapping budget was reached */
   uint64_t live_limit;       /* guarded blocks allowed at once (vm.max_map_count / 4) */
+  uint64_t seed;             /* the sampling seed (pageheap_seed, or drawn at start; 0: none) */
 } lg_pageheap_stats;
 
 lg_pageheap_stats lg_pageheap_stats_get(void);
+
+/* Whether `p` is the start of a live block the page heap guards (false for glibc's blocks,
+ * for unsampled ones and where the page heap is not compiled in). */
+bool lg_pageheap_guarded(const void *p);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #ifndef LIFEGUARD_REPORT_H
 #define LIFEGUARD_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <lifeguard/stack.h>
 
@@ -56,6 +57,11 @@ void lg_report_set_hook(lg_report_hook hook, void *arg);
 /* Supplies the schedule string printed with each report (lg_sched installs one). */
 typedef const char *(*lg_schedule_provider)(void);
 void lg_report_set_schedule_provider(lg_schedule_provider fn);
+
+/* Supplies the page heap's sampling seed printed with each report (the page heap installs
+ * one when it starts): returns false when there is none to print. */
+typedef bool (*lg_seed_provider)(unsigned long long *seed);
+void lg_report_set_seed_provider(lg_seed_provider fn);
 
 /* Number of reports emitted so far in this process. */
 unsigned long lg_report_count(void);
