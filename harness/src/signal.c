@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -123,6 +124,11 @@ static void sigmask_all(sigset_t *saved) {
   pthread_sigmask(SIG_SETMASK, &all, saved);
 }
 
+/* lifeguard's own stack for classifying faults (see classify_fault). */
+#define CLASSIFY_STACK (1u << 20)
+static char *classify_stack;
+static int classify_stack_taken;
+
 void lg__signal_install(void) {
   if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == 2) return;
   int expected = 0;
@@ -134,6 +140,9 @@ void lg__signal_install(void) {
 #ifndef LG_SANITIZED
   owning = lg__started() && lg__opts()->handle_segv;
 #endif
+  void *st = mmap(NULL, CLASSIFY_STACK, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (st != MAP_FAILED) classify_stack = st;
   sigset_t saved;
   sigmask_all(&saved);
   static const int sigs[2] = {SIGSEGV, SIGBUS};
@@ -175,6 +184,52 @@ static void die_by(int sig, bool kernel_fault) {
   raise(sig);
 }
 
+/* The classifiers and the report they may write need more stack than a program's alternate
+ * signal stack offers (Rust gives each thread one of a few pages, and runs SIGSEGV on it):
+ * they run on a stack of lifeguard's own, mapped when the dispatcher is installed and taken
+ * by one faulting thread at a time (another classifies on the stack it is on). */
+
+typedef struct classify_args {
+  int sig;
+  siginfo_t *si;
+  void *uc;
+} classify_args;
+
+static void classify(classify_args *a) {
+  lg__modcheck_fault(a->sig, a->si, a->uc);
+  lg__pageheap_fault((uintptr_t)a->si->si_addr, a->uc);
+}
+
+/* Calls classify(a) with the stack pointer at `top` (16-byte aligned); rbp is cleared so
+ * that frame-pointer walks end there. */
+static void classify_on(classify_args *a, char *top) {
+  __asm__ volatile("mov %%rsp, %%rbx\n\t"
+                   "mov %%rbp, %%r12\n\t"
+                   "mov %[top], %%rsp\n\t"
+                   "xor %%ebp, %%ebp\n\t"
+                   "call *%[fn]\n\t"
+                   "mov %%r12, %%rbp\n\t"
+                   "mov %%rbx, %%rsp\n\t"
+                   : "+D"(a)
+                   : [top] "r"(top), [fn] "r"(classify)
+                   : "rbx", "r12", "rax", "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11",
+                     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+                     "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory",
+                     "cc");
+}
+
+static void classify_fault(int sig, siginfo_t *si, void *uc) {
+  classify_args a = {sig, si, uc};
+  int free_flag = 0;
+  if (classify_stack && __atomic_compare_exchange_n(&classify_stack_taken, &free_flag, 1, false,
+                                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    classify_on(&a, classify_stack + CLASSIFY_STACK);
+    __atomic_store_n(&classify_stack_taken, 0, __ATOMIC_RELEASE);
+  } else {
+    classify(&a);
+  }
+}
+
 static void dispatch(int sig, siginfo_t *si, void *ucv) {
   int saved_errno = errno;
   int i = index_of(sig);
@@ -188,8 +243,7 @@ static void dispatch(int sig, siginfo_t *si, void *ucv) {
       return;
     }
     in_classifier = 1;
-    lg__modcheck_fault(sig, si, ucv);
-    lg__pageheap_fault((uintptr_t)si->si_addr, ucv);
+    classify_fault(sig, si, ucv);
     in_classifier = 0;
   }
   struct sigaction user;
