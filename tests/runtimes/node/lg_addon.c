@@ -176,9 +176,10 @@ NOINLINE void watch_complete(napi_env env, napi_status status, void *data) {
   if (napi_get_reference_value(env, w->callback, &cb) != napi_ok || !cb) return;
   napi_get_global(env, &global);
   napi_create_string_utf8(env, w->label, NAPI_AUTO_LENGTH, &arg);
-  napi_call_function(env, global, cb, 1, &arg, NULL);
   napi_delete_async_work(env, w->work);
   w->work = NULL;
+  /* the callback may cancel the watch (free w): nothing of w is touched after it */
+  napi_call_function(env, global, cb, 1, &arg, NULL);
 }
 
 static napi_value js_watch_start(napi_env env, napi_callback_info info) {
