@@ -94,11 +94,7 @@ static void set_state(struct fd_entry *e, lg_fd_state s) {
  * dynamic loader's lock, which a thread inside dlopen holds while it runs a constructor
  * that may wait for this thread's descriptor call. (A function missing from this libc is
  * left to its first use.) */
-#define FD_REAL(ret, name, params)                                             \
-  LG_REAL(ret, name, params)                                                   \
-  __attribute__((constructor(103))) static void resolve_##name(void) {         \
-    if (dlsym(RTLD_NEXT, #name)) (void)lg__get_##name();                       \
-  }
+#define FD_REAL(ret, name, params) LG_REAL(ret, name, params)
 
 FD_REAL(int, close, (int))
 FD_REAL(int, dup3, (int, int, int))

@@ -2,6 +2,7 @@
 #ifndef LIFEGUARD_INTERNAL_H
 #define LIFEGUARD_INTERNAL_H
 
+#include <dlfcn.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <signal.h>
@@ -117,12 +118,19 @@ LG_HIDDEN int lg__modcheck_probe_signal(void);
  * Async-signal-safe. */
 LG_HIDDEN void lg__sched_fault_dying(int sig);
 
+/* The real `name`, looked up when the library starts (constructor 103): a first lookup made
+ * later, by a thread that a module's constructor started and waits for, would wait for the
+ * loader's lock that the constructor's dlopen holds. A lookup still missing at a call (an
+ * interceptor called before the constructors ran) is made then. */
 #define LG_REAL(ret, name, params)                                              \
   static ret(*real_##name) params;                                              \
   static inline ret(*lg__get_##name(void)) params {                            \
     if (__builtin_expect(real_##name == NULL, 0))                               \
       real_##name = (ret(*) params)lg__real(#name);                             \
     return real_##name;                                                         \
+  }                                                                             \
+  __attribute__((constructor(103))) static void lg__resolve_##name(void) {     \
+    if (dlsym(RTLD_NEXT, #name)) (void)lg__get_##name();                        \
   }
 
 #endif
