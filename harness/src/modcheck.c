@@ -332,7 +332,7 @@ static void census_actors(census *c) {
       if (np > FRAMES) np = FRAMES;
       memcpy(pcs, got, np * sizeof *pcs);
     }
-    finding tmp;
+    finding tmp = {0};
     bool hit = trim_to_module(c->m, pcs, np, &tmp);
     bool entry = !hit && in_text(c->m, v[i].fn);
     if (!hit && !entry) continue;
@@ -892,7 +892,7 @@ int dlclose(void *h) {
     /* The unloading code itself returns into the module? (a module that unloads itself) */
     const uintptr_t *pcs;
     size_t n = lg_stack_pcs(stack, &pcs);
-    finding tmp;
+    finding tmp = {0};
     if (trim_to_module(m, pcs, n, &tmp)) {
       finding *f = add_finding(&c);
       if (f) {

@@ -28,7 +28,7 @@ static lg__options opts = {
     .pageheap_quarantine_mb = 256,
     .pageheap_align = 16,
     .pageheap_sample = 1,
-    .pageheap_sites = true,
+    .pageheap_sites = false, /* true in the preload library: see lg__opts */
     .handle_segv = true,
 };
 
@@ -125,6 +125,7 @@ static int parse(const char *src, const char *origin) {
  * start-up code (AddressSanitizer's initialization creates a pthread key, and getenv does
  * not answer yet); until then the defaults answer and the environment is read later. */
 static int started, loaded;
+extern const char lifeguard_preload_version[] __attribute__((weak)); /* preload.c */
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
 __attribute__((constructor(101))) static void lg__options_started(void) {
@@ -138,6 +139,9 @@ const lg__options *lg__opts(void) {
   if (!__atomic_load_n(&started, __ATOMIC_ACQUIRE)) return &opts;
   pthread_mutex_lock(&load_lock);
   if (!loaded) {
+    /* Sampling by allocation site is for programs nobody built for lifeguard (preloaded,
+     * often large); a program linked with it guards every block by default. */
+    if (lifeguard_preload_version) opts.pageheap_sites = true;
     const char *env = getenv("LIFEGUARD_OPTIONS");
     if (env && parse(env, "LIFEGUARD_OPTIONS") != 0) _exit(2);
     __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);

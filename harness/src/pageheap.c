@@ -311,7 +311,7 @@ LGPH static uint64_t first_seed(void) {
 /* Whether an allocation made at `site` (the return address into its caller) gets a guarded
  * slot; starts the page heap on first use. */
 LGPH static bool wanted(uintptr_t site) {
-  if (!lg__started()) return false;
+  if (!lg__started() || lg__busy) return false; /* (lifeguard's own allocations: unguarded) */
   const lg__options *o = lg__opts();
   if (!o->pageheap) return false;
   if (__builtin_expect(ph.ready == 0, 0)) {

@@ -495,24 +495,26 @@ def guards(verify, sampling, n, options):
 
 
 def test_same_seed_same_guards_other_seed_other_guards(verify, sampling):
+    """The budget factor alone (pageheap_sites=0: one site's blocks would otherwise be
+    guarded at 4/n): seeded decisions."""
     n = 12000  # past the full-guarding share (a quarter of the budget): sampled decisions
-    first, live, limit, _, seed = guards(verify, sampling, n, "pageheap_seed=7")
-    again = guards(verify, sampling, n, "pageheap_seed=7")[0]
-    other = guards(verify, sampling, n, "pageheap_seed=8")[0]
+    first, live, limit, _, seed = guards(verify, sampling, n, "pageheap_sites=0:pageheap_seed=7")
+    again = guards(verify, sampling, n, "pageheap_sites=0:pageheap_seed=7")[0]
+    other = guards(verify, sampling, n, "pageheap_sites=0:pageheap_seed=8")[0]
     assert seed == 7
     assert first == again
     assert first != other
     # sampled, not all or nothing: the decisions depend on the seed
     assert limit // 8 < len(first) < n and limit // 8 < len(other) < n
     # unset, the seed is drawn at start and given back
-    assert guards(verify, sampling, 100, "")[4] not in (0, 7)
+    assert guards(verify, sampling, 100, "pageheap_sites=0")[4] not in (0, 7)
 
 
 def test_budget_is_never_exceeded(verify, sampling):
     """50,000 long-lived blocks from one site: the guarded ones stay under the budget and cost
     two mappings each; freed (quarantined) slots cost none (their pages merge with the guard
     pages around them)."""
-    indices, live, limit, maps, _ = guards(verify, sampling, 50000, "pageheap_seed=1")
+    indices, live, limit, maps, _ = guards(verify, sampling, 50000, "pageheap_sites=0:pageheap_seed=1")
     assert limit > 0 and live <= limit
     assert len(indices) <= limit
     # half of the program's blocks were freed: about half the guarded ones are still live
@@ -545,7 +547,7 @@ def test_the_seed_in_a_report_replays_it(verify, sampling, tmp_path):
     log = tmp_path / "r.jsonl"
     outcomes = {}
     for seed in range(1, 13):
-        env = {**os.environ, "LIFEGUARD_OPTIONS": f"pageheap_seed={seed}"}
+        env = {**os.environ, "LIFEGUARD_OPTIONS": f"pageheap_sites=0:pageheap_seed={seed}"}
         runs = [verify("--json", str(log), "--", str(sampling), "late-same", "9200", "fault",
                        env=env, timeout=300).returncode for _ in range(2)]
         assert runs[0] == runs[1], (seed, runs)
@@ -553,14 +555,14 @@ def test_the_seed_in_a_report_replays_it(verify, sampling, tmp_path):
     assert set(outcomes.values()) == {0, 1}, outcomes
     caught = min(seed for seed, rc in outcomes.items() if rc == 1)
     assert json.loads(log.read_text() or "{}").get("pageheap_seed") in (None, 12)
-    env = {**os.environ, "LIFEGUARD_OPTIONS": f"pageheap_seed={caught}"}
+    env = {**os.environ, "LIFEGUARD_OPTIONS": f"pageheap_sites=0:pageheap_seed={caught}"}
     r = verify("--json", str(log), "--", str(sampling), "late-same", "9200", "fault", env=env,
                timeout=300)
     assert r.returncode == 1 and kinds(log) == ["use-after-free"]
     assert json.loads(log.read_text())["pageheap_seed"] == caught
     # a seed drawn at start (none set) replays the same decisions when it is set
-    first, _, _, _, drawn = guards(verify, sampling, 12000, "")
-    assert guards(verify, sampling, 12000, f"pageheap_seed={drawn}")[0] == first
+    first, _, _, _, drawn = guards(verify, sampling, 12000, "pageheap_sites=0")
+    assert guards(verify, sampling, 12000, f"pageheap_sites=0:pageheap_seed={drawn}")[0] == first
 
 
 def test_bad_seed_is_refused(verify):
