@@ -86,6 +86,10 @@ LG_HIDDEN bool lg__maps_find(uintptr_t addr, uintptr_t *below_end, uintptr_t *en
 #include <lifeguard/stack.h>
 LG_HIDDEN lg_stack_id lg__stack_put(const uintptr_t *pcs, size_t n);
 LG_HIDDEN size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max);
+/* lg_symbolize, also saying how many frames (inlined ones included) each pc gave in `counts`
+ * (n entries): a report symbolizes all its stacks in one symbolizer run. */
+LG_HIDDEN size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max,
+                                    size_t *counts);
 /* Frame pointers only, never the unwind tables (which may allocate): for the allocator's own
  * per-call decisions. */
 LG_HIDDEN size_t lg__stack_walk_fp(uintptr_t fp, uintptr_t *pcs, size_t max);

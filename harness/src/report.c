@@ -168,15 +168,31 @@ void lg_report_emit(const lg_report *r) {
   pid_t pid = getpid(), tid = lg__gettid();
 
   lg_report_view v = {.report = r};
-  lg_frame *storage[LG_REPORT_MAX_STACKS] = {0};
-  for (size_t i = 0; i < r->nstacks && i < LG_REPORT_MAX_STACKS; i++) {
-    const uintptr_t *pcs;
-    size_t n = lg_stack_pcs(r->stacks[i].id, &pcs);
-    size_t max = n * 4 + 1; /* room for inlined frames */
-    storage[i] = calloc(max, sizeof(lg_frame));
-    v.frames[i] = storage[i];
-    v.nframes[i] = n ? lg_symbolize(pcs, n, storage[i], max) : 0;
+  /* Every stack of the report in one symbolizer run (a run costs a process start and the
+   * reading of each module's debug information, a tenth of a second or more for libc). */
+  const uintptr_t *spcs[LG_REPORT_MAX_STACKS];
+  size_t sn[LG_REPORT_MAX_STACKS] = {0}, total = 0;
+  size_t nst = r->nstacks < LG_REPORT_MAX_STACKS ? r->nstacks : LG_REPORT_MAX_STACKS;
+  for (size_t i = 0; i < nst; i++) total += sn[i] = lg_stack_pcs(r->stacks[i].id, &spcs[i]);
+  uintptr_t *all = malloc((total ? total : 1) * sizeof *all);
+  size_t *counts = calloc(total ? total : 1, sizeof *counts);
+  size_t max = total * 4 + 1; /* room for inlined frames */
+  lg_frame *storage = calloc(max, sizeof(lg_frame));
+  size_t k = 0;
+  for (size_t i = 0; i < nst; i++)
+    for (size_t j = 0; j < sn[i] && all; j++) all[k++] = spcs[i][j];
+  if (total && all && counts && storage) lg__symbolize_each(all, total, storage, max, counts);
+  size_t at = 0;
+  k = 0;
+  for (size_t i = 0; i < nst; i++) {
+    size_t frames = 0;
+    for (size_t j = 0; j < sn[i] && counts; j++) frames += counts[k++];
+    v.frames[i] = storage ? storage + at : NULL;
+    v.nframes[i] = storage ? frames : 0;
+    at += frames;
   }
+  free(all);
+  free(counts);
 
   buf summary = {0};
   bprintf(&summary, "%s ", r->kind);
@@ -209,7 +225,7 @@ void lg_report_emit(const lg_report *r) {
 
   free(t.p);
   free(summary.p);
-  for (size_t i = 0; i < LG_REPORT_MAX_STACKS; i++) free(storage[i]);
+  free(storage);
   atomic_fetch_add(&reports, 1);
   pthread_mutex_unlock(&report_lock);
   lg__busy--;

@@ -534,6 +534,12 @@ static void parse_location(const char *s, size_t len, lg_frame *f) {
 }
 
 size_t lg_symbolize(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max) {
+  return lg__symbolize_each(pcs, n, out, max, NULL);
+}
+
+size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max,
+                          size_t *counts) {
+  if (counts) memset(counts, 0, n * sizeof *counts);
   lg__busy++;
   lg_frame *base = calloc(n ? n : 1, sizeof *base);
   size_t reqcap = n * 300 + 1, reqlen = 0;
@@ -563,8 +569,10 @@ size_t lg_symbolize(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max) {
   const char *p = text;
   for (size_t i = 0; i < n && nout < max; i++) {
     lg_frame *f = &base[i];
+    size_t before = nout;
     if (!text || !f->module[0]) {
       out[nout++] = *f;
+      if (counts) counts[i] = 1;
       continue;
     }
     /* One block per address: pairs of lines (function, location), ended by a blank line. */
@@ -590,6 +598,7 @@ size_t lg_symbolize(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max) {
     }
     if (*p == '\n') p++;
     if (nout == first && nout < max) out[nout++] = *f;
+    if (counts) counts[i] = nout - before;
   }
   free(text);
   free(req);

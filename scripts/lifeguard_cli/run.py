@@ -66,19 +66,26 @@ def run_process(argv, env, timeout=DEFAULT_TIMEOUT):
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
     except OSError as e:
         raise UsageError(f"cannot run {display(argv[0])}: {e.strerror}") from None
-    timed_out = False
+    out, _, timed_out = communicate_bounded(proc, timeout)
+    seconds = time.monotonic() - start
+    return proc.returncode, out.decode("utf-8", errors="replace"), timed_out, seconds
+
+
+def communicate_bounded(proc, timeout):
+    """proc.communicate() within `timeout` seconds; past it the process group (started with
+    start_new_session=True) is killed and what it wrote is still collected. Returns
+    (stdout, stderr, timed_out)."""
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
+        return out, err, False
     except subprocess.TimeoutExpired:
-        timed_out = True
         kill_group(proc)
-        out, _ = proc.communicate()
+        out, err = proc.communicate()
+        return out, err, True
     except BaseException:
         kill_group(proc)
         proc.wait()
         raise
-    seconds = time.monotonic() - start
-    return proc.returncode, out.decode("utf-8", errors="replace"), timed_out, seconds
 
 
 def kill_group(proc):

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+from lifeguard_cli import run as lg_run  # noqa: E402
+
 SOURCE_DIR = REPO_ROOT / "tests" / "runtimes"
 # One run of a program: generous (node under a detector takes seconds); past it the run is a
 # hang and fails under the case's name.
@@ -251,27 +254,10 @@ def run_argv(argv, timeout=None, env=None):
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env or clean_env(),
                             start_new_session=True)
-    timed_out = False
-    try:
-        out, err = proc.communicate(timeout=timeout or TIMEOUT)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-        out, err = proc.communicate()
-    except BaseException:
-        _kill_group(proc)
-        proc.wait()
-        raise
+    out, err, timed_out = lg_run.communicate_bounded(proc, timeout or TIMEOUT)
     seconds = time.monotonic() - start
     return (proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
             timed_out, seconds)
-
-
-def _kill_group(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def verify_argv(build_root, json_path, program_argv):
