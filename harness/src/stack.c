@@ -64,7 +64,9 @@ static void thread_stack_bounds(void) {
 /* Walks saved frame pointers from `frame`, keeping only frames that stay inside the stack
  * [lo, hi) and grow upward, so a frame without a frame pointer ends the walk instead of
  * reading garbage. */
-static size_t unwind_fp(void *frame, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, size_t max) {
+/* (The stack walkers read other frames' words, redzones included: not for ASan's eyes.) */
+__attribute__((no_sanitize("address"))) static size_t
+unwind_fp(void *frame, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, size_t max) {
   size_t n = 0;
   uintptr_t fp = (uintptr_t)frame;
   while (n < max) {
@@ -236,7 +238,8 @@ static size_t trim_start_up(const uintptr_t *pcs, size_t n) {
 
 /* The stack above the frame `frame` (the frame's return address first): frame pointers when
  * that walk ends at a known root, else the unwind tables. */
-static size_t capture_pcs(void *frame, uintptr_t *pcs, size_t max) {
+__attribute__((no_sanitize("address"))) static size_t
+capture_pcs(void *frame, uintptr_t *pcs, size_t max) {
   if (stack_hi == 0) thread_stack_bounds();
   uintptr_t hi = stack_hi > 1 ? stack_hi : 0;
   size_t n = lg__opts()->fast_unwind ? unwind_fp(frame, stack_lo, hi, pcs, max) : 0;
@@ -355,7 +358,8 @@ size_t lg__stack_walk_fp(uintptr_t fp, uintptr_t *pcs, size_t max) {
   return unwind_fp((void *)fp, stack_lo, stack_hi > 1 ? stack_hi : 0, pcs, max);
 }
 
-size_t lg__stack_signal(const void *ucv, uintptr_t *pcs, size_t max) {
+__attribute__((no_sanitize("address"))) size_t
+lg__stack_signal(const void *ucv, uintptr_t *pcs, size_t max) {
   const ucontext_t *u = ucv;
   if (!max) return 0;
   bool cut = false;

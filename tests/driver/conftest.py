@@ -11,6 +11,7 @@ so the tests and `lifeguard matrix` cannot disagree about what a row is.
   pytest-3 tests/driver -m slow               the 100-process checks
 """
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -147,3 +148,33 @@ def row_result(build_root, scenario_binary):
         return cache[row.id]
 
     return result
+
+
+# ---- `lifeguard verify` on programs the tests build (test_verify.py, test_unwind.py) ----
+
+@pytest.fixture(scope="module")
+def library(build_root, selected_configs, lifeguard_manifest):
+    """The plain tree's liblifeguard-preload.so (verify's tests skip without the plain tree)."""
+    presets = {lifeguard_manifest.configs[c].preset for c in selected_configs}
+    if "plain" not in presets:
+        pytest.skip("verify needs the plain tree; this session does not run the plain preset")
+    lib = paths.preset_dir(build_root, "plain") / "harness" / "liblifeguard-preload.so"
+    if not lib.is_file():
+        pytest.fail(f"{lib} is not built: cmake --preset plain && cmake --build --preset plain",
+                    pytrace=False)
+    return lib
+
+
+@pytest.fixture(scope="module")
+def verify(repo_root, build_root, library):
+    """verify(*args, **run_kwargs) -> CompletedProcess of `lifeguard verify --no-build ...`."""
+
+    def run(*args, timeout=120, **kw):
+        argv = [sys.executable, str(repo_root / "scripts" / "lifeguard"), "verify", "--no-build",
+                "--build-dir", str(build_root), *args]
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        return subprocess.run(argv, timeout=timeout, text=True, stdin=kw.pop("stdin", subprocess.DEVNULL),
+                              **kw)
+
+    return run

@@ -17,11 +17,9 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from lifeguard_cli import paths
 
 RUNS = 10
 
@@ -185,28 +183,6 @@ int main(int argc, char **argv) {
   return 0;
 }
 """
-
-
-@pytest.fixture(scope="module")
-def library(build_root, selected_configs, lifeguard_manifest):
-    presets = {lifeguard_manifest.configs[c].preset for c in selected_configs}
-    if "plain" not in presets:
-        pytest.skip("verify needs the plain tree; this session does not run the plain preset")
-    lib = paths.preset_dir(build_root, "plain") / "harness" / "liblifeguard-preload.so"
-    if not lib.is_file():
-        pytest.fail(f"{lib} is not built: cmake --preset plain && cmake --build --preset plain",
-                    pytrace=False)
-    return lib
-
-
-@pytest.fixture(scope="module")
-def verify(repo_root, build_root, library):
-    def run(*args, timeout=120):
-        argv = [sys.executable, str(repo_root / "scripts" / "lifeguard"), "verify", "--no-build",
-                "--build-dir", str(build_root), *args]
-        return subprocess.run(argv, timeout=timeout, text=True, stdin=subprocess.DEVNULL,
-                              capture_output=True)
-    return run
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
-from lifeguard_cli import paths
 
-LIBRARY = ("harness", "liblifeguard-preload.so")
 
 # Each fault program with its kind, and the same program with the fault removed.
 PROGRAMS = {
@@ -178,33 +175,6 @@ int main(int argc, char **argv) {
   if (rc == 0) puts(path);
   return rc;
 }"""
-
-
-@pytest.fixture(scope="module")
-def library(build_root, selected_configs, lifeguard_manifest):
-    presets = {lifeguard_manifest.configs[c].preset for c in selected_configs}
-    if "plain" not in presets:
-        pytest.skip("verify needs the plain tree; this session does not run the plain preset")
-    lib = paths.preset_dir(build_root, "plain").joinpath(*LIBRARY)
-    if not lib.is_file():
-        pytest.fail(f"{lib} is not built: cmake --preset plain && cmake --build --preset plain",
-                    pytrace=False)
-    return lib
-
-
-@pytest.fixture(scope="module")
-def verify(repo_root, build_root, library):
-    """verify(*args, **run_kwargs) -> CompletedProcess of `lifeguard verify --no-build ...`."""
-
-    def run(*args, timeout=60, **kw):
-        argv = [sys.executable, str(repo_root / "scripts" / "lifeguard"), "verify", "--no-build",
-                "--build-dir", str(build_root), *args]
-        kw.setdefault("stdout", subprocess.PIPE)
-        kw.setdefault("stderr", subprocess.PIPE)
-        return subprocess.run(argv, timeout=timeout, text=True, stdin=kw.pop("stdin", subprocess.DEVNULL),
-                              **kw)
-
-    return run
 
 
 @pytest.fixture(scope="module")
