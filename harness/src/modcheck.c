@@ -553,7 +553,10 @@ static void census_threads(census *c) {
   while ((e = readdir(d)) && nprobes < MAX_PROBES) {
     int tid = atoi(e->d_name);
     if (tid <= 0 || tid == self) continue;
-    if (blocks_signal(tid, probe_signal())) continue; /* (libFuzzer's helper threads do) */
+    probe published;
+    /* (libFuzzer's helper threads block the probe; so does a thread in the fault dispatcher,
+     * which has published where it faulted) */
+    if (blocks_signal(tid, probe_signal()) && !waiter_find(c->m, tid, &published)) continue;
     if (!have_maps) {
       maps_read();
       have_maps = true;
@@ -633,6 +636,37 @@ static void census_threads(census *c) {
     snprintf(f->line, sizeof f->line, "thread %d is inside it, in %s", tid, where);
   }
   closedir(d);
+}
+
+/* Threads that faulted into the module while the census ran (dlclose unmaps first) and were
+ * not seen by it: their published fault context is where they were at the unload. */
+static void census_waiters(census *c) {
+  bool have_maps = false;
+  for (int i = 0; i < MAX_PROBES; i++) {
+    waiter *w = &waiters[i];
+    if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != 2 || w->m != c->m) continue;
+    bool known = false;
+    for (size_t k = 0; k < c->n && !known; k++) known = c->f[k].running && c->f[k].tid == w->tid;
+    if (known) continue;
+    if (!have_maps) {
+      maps_read();
+      have_maps = true;
+    }
+    probe p = {.tid = w->tid, .captured = 1, .released = 1, .rip = w->rip, .rsp = w->rsp,
+               .rbp = w->rbp};
+    uintptr_t pcs[FRAMES];
+    size_t n = walk_parked(c->m, &p, mapping_end(p.rsp), pcs, FRAMES);
+    finding tmp = {0};
+    if (!trim_to_module(c->m, pcs, n, &tmp)) continue;
+    finding *f = add_finding(c);
+    if (!f) return;
+    *f = tmp;
+    f->running = true;
+    f->tid = w->tid;
+    char where[160];
+    describe_pc(c->m, f->pcs[0] - 1, where, sizeof where);
+    snprintf(f->line, sizeof f->line, "thread %d is inside it, in %s", w->tid, where);
+  }
 }
 
 static void census_holds(census *c, hold *table, size_t cap) {
@@ -900,6 +934,7 @@ int dlclose(void *h) {
     census c = {.m = m};
     census_actors(&c);
     census_threads(&c);
+    census_waiters(&c);
     census_holds(&c, keys, MAX_KEYS);
     census_holds(&c, timers, MAX_TIMERS);
     census_holds(&c, holds, MAX_HOLDS);
