@@ -126,8 +126,6 @@ static void sigmask_all(sigset_t *saved) {
   pthread_sigmask(SIG_SETMASK, &all, saved);
 }
 
-static void wait_for_faults_at_exit(void);
-
 /* lifeguard's own stack for classifying faults (see classify_fault). */
 #define CLASSIFY_STACK (1u << 20)
 static char *classify_stack;
@@ -147,7 +145,6 @@ void lg__signal_install(void) {
   void *st = mmap(NULL, CLASSIFY_STACK, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (st != MAP_FAILED) classify_stack = st;
-  atexit(wait_for_faults_at_exit);
   sigset_t saved;
   sigmask_all(&saved);
   static const int sigs[2] = {SIGSEGV, SIGBUS};
@@ -223,32 +220,7 @@ static void classify_on(classify_args *a, char *top) {
                      "cc");
 }
 
-/* Faults being classified (and reported) right now. A program whose main thread returns
- * while another thread's fault is being reported would exit 0 with the report cut short (a
- * plug-in's thread faulting into its unloaded code as the interpreter exits): exit waits for
- * them, at most EXIT_WAIT_NS; a fatal report then ends the process by its own abort. */
-static void classify_fault_now(int sig, siginfo_t *si, void *uc);
-#define EXIT_WAIT_NS 30000000000LL
-static int faults_in_flight;
-
-static void wait_for_faults_at_exit(void) {
-  struct timespec nap = {0, 1000000}, t0, now;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  while (__atomic_load_n(&faults_in_flight, __ATOMIC_ACQUIRE) > 0) {
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if ((now.tv_sec - t0.tv_sec) * 1000000000LL + (now.tv_nsec - t0.tv_nsec) > EXIT_WAIT_NS)
-      return;
-    nanosleep(&nap, NULL);
-  }
-}
-
 static void classify_fault(int sig, siginfo_t *si, void *uc) {
-  __atomic_add_fetch(&faults_in_flight, 1, __ATOMIC_ACQ_REL);
-  classify_fault_now(sig, si, uc);
-  __atomic_sub_fetch(&faults_in_flight, 1, __ATOMIC_ACQ_REL);
-}
-
-static void classify_fault_now(int sig, siginfo_t *si, void *uc) {
   classify_args a = {sig, si, uc};
   int free_flag = 0;
   if (classify_stack && __atomic_compare_exchange_n(&classify_stack_taken, &free_flag, 1, false,
