@@ -75,9 +75,6 @@ LG_HIDDEN void *lg__real(const char *name);
  * handed to lg__stack_set_bounds; and the mapping that holds `addr` (its end, and the end of
  * the mapping below it). */
 LG_HIDDEN void lg__thread_find_bounds(void);
-/* thread.c: whether thread `tid` was started by pthread_create and its start routine (*fn)
- * has not returned. */
-LG_HIDDEN bool lg__thread_start_pending(int tid, uintptr_t *fn);
 LG_HIDDEN bool lg__maps_find(uintptr_t addr, uintptr_t *below_end, uintptr_t *end);
 
 /* Stacks (stack.c): store given pcs in the depot; the running thread's stack above the frame

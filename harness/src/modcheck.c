@@ -603,21 +603,6 @@ static void census_threads(census *c) {
      * into its code before the census has said why. In a system call it holds no lock of
      * the C library's that the report could need. */
     if (!inside || !at_syscall(p->rip)) __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
-    uintptr_t start_fn;
-    if (!inside && lg__thread_start_pending(tid, &start_fn) && in_text(c->m, start_fn)) {
-      finding *f = add_finding(c); /* it runs there, or will: its start routine is there */
-      if (!f) continue;
-      f->pcs[0] = start_fn + 1;
-      f->n = 1;
-      f->running = true;
-      f->tid = tid;
-      char where[160];
-      describe_pc(c->m, start_fn, where, sizeof where);
-      snprintf(f->line, sizeof f->line,
-               "thread %d was started in it and its start routine, %s, has not returned", tid,
-               where);
-      continue;
-    }
     if (!inside) continue;
     /* A frame found by scanning the stack may be a code address rather than a return address
      * (the pc saved by a signal frame, say, when the thread took a fault at a function's

@@ -131,56 +131,11 @@ typedef struct start {
   void *arg;
 } start;
 
-/* Threads started by pthread_create whose start routine has not returned, for modcheck's
- * census: a thread whose start routine lies in a module being unloaded runs there, or will,
- * even when no frame of it is in the module yet (it has not called the routine yet). Cleared
- * when the routine returns, and by pthread_exit or cancellation. */
-#define PENDING 256
-static struct pending {
-  int tid; /* 0: free, -1: being filled */
-  uintptr_t fn;
-} pending[PENDING];
-
-static struct pending *pending_add(uintptr_t fn) {
-  int tid = lg__gettid();
-  for (int i = 0; i < PENDING; i++) /* a stale entry of an ended thread with this number */
-    if (__atomic_load_n(&pending[i].tid, __ATOMIC_ACQUIRE) == tid)
-      __atomic_store_n(&pending[i].tid, 0, __ATOMIC_RELEASE);
-  for (int i = 0; i < PENDING; i++) {
-    int free_tid = 0;
-    if (__atomic_compare_exchange_n(&pending[i].tid, &free_tid, -1, false, __ATOMIC_ACQUIRE,
-                                    __ATOMIC_RELAXED)) {
-      pending[i].fn = fn;
-      __atomic_store_n(&pending[i].tid, tid, __ATOMIC_RELEASE);
-      return &pending[i];
-    }
-  }
-  return NULL;
-}
-
-static void pending_clear(void *w) {
-  if (w) __atomic_store_n(&((struct pending *)w)->tid, 0, __ATOMIC_RELEASE);
-}
-
-bool lg__thread_start_pending(int tid, uintptr_t *fn) {
-  for (int i = 0; i < PENDING; i++)
-    if (__atomic_load_n(&pending[i].tid, __ATOMIC_ACQUIRE) == tid) {
-      *fn = pending[i].fn;
-      return true;
-    }
-  return false;
-}
-
 static void *thread_start(void *p) {
   start s = *(start *)p;
   __libc_free(p);
-  struct pending *w = pending_add((uintptr_t)s.fn);
   bounds_at_start();
-  void *r;
-  pthread_cleanup_push(pending_clear, w);
-  r = s.fn(s.arg);
-  pthread_cleanup_pop(1);
-  return r;
+  return s.fn(s.arg);
 }
 
 LG_REAL(int, pthread_create,
