@@ -72,10 +72,8 @@ LG_HIDDEN bool lg__signal_chain(const struct sigaction *prev, int sig, siginfo_t
 LG_HIDDEN void *lg__real(const char *name);
 
 /* thread.c: the running thread's stack bounds from /proc/self/maps (no lock, no malloc),
- * handed to lg__stack_set_bounds; and the mapping that holds `addr` (its end, and the end of
- * the mapping below it). */
+ * handed to lg__stack_set_bounds. */
 LG_HIDDEN void lg__thread_find_bounds(void);
-LG_HIDDEN bool lg__maps_find(uintptr_t addr, uintptr_t *below_end, uintptr_t *end);
 
 /* Stacks (stack.c): store given pcs in the depot; the running thread's stack above the frame
  * `fp` (its return address first), as lg_stack_capture takes it; the running thread's stack

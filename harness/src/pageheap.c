@@ -21,9 +21,10 @@
  * fresh PROT_NONE pages merge with the guard pages on either side). Live guarded blocks are
  * limited to a quarter of the mappings, and the budget is approached, not spent up front:
  * which allocations are guarded is a seeded random draw whose chance falls as the live
- * guarded population nears the budget, plus the 1st, 2nd, 4th... allocation of every call
- * site (so code that first allocates late in a big program is guarded). Unguarded blocks,
- * and those from before the C library started, come from glibc; free tells them apart by
+ * guarded population nears the budget and, with pageheap_sites (the preload library's
+ * default), as the allocation's site allocates more (a site's first allocations are always
+ * guarded, so code that first allocates late in a big program is). Unguarded blocks, and
+ * those from before the C library started, come from glibc; free tells them apart by
  * address. */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -236,8 +237,8 @@ LGPH static void map_sites(void) {
 }
 
 LGPH static uint64_t site_key(uintptr_t site) {
-  uintptr_t pcs[SITE_FRAMES + 8];
-  size_t n = lg__stack_walk_fp((uintptr_t)__builtin_frame_address(0), pcs, SITE_FRAMES + 8);
+  uintptr_t pcs[SITE_FRAMES + 4]; /* (the page heap's own 3 frames come first) */
+  size_t n = lg__stack_walk_fp((uintptr_t)__builtin_frame_address(0), pcs, SITE_FRAMES + 4);
   size_t i = 0;
   while (i < n && in_pageheap(pcs[i])) i++;
   if (i < n && pcs[i] == site) i++; /* the return address itself comes first */
@@ -256,7 +257,11 @@ LGPH static uint64_t site_seen(uint64_t key) {
     if (!cur && __atomic_compare_exchange_n(&e->key, &cur, key, false, __ATOMIC_ACQ_REL,
                                             __ATOMIC_ACQUIRE))
       cur = key;
-    if (cur == key) return __atomic_fetch_add(&e->count, 1, __ATOMIC_RELAXED);
+    if (cur == key) { /* a load and a store, not a locked add: a lost count is harmless */
+      uint64_t n = __atomic_load_n(&e->count, __ATOMIC_RELAXED);
+      __atomic_store_n(&e->count, n + 1, __ATOMIC_RELAXED);
+      return n;
+    }
   }
   return __atomic_fetch_add(&site_overflow, 1, __ATOMIC_RELAXED);
 }

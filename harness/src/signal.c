@@ -337,32 +337,17 @@ static sighandler_t owned_signal(int sig, sighandler_t handler, int flags, bool 
   return old.sa_handler;
 }
 
-/* The C library's definition, found with a lookup that succeeds (lg__real first tries a
- * sanitizer's name, and a failed lookup allocates: the page heap would start in the middle of
- * the program's call). */
-static void *next(const char *name) {
-  void *p = dlsym(RTLD_NEXT, name);
-  if (!p) p = lg__real(name);
-  return p;
-}
+LG_REAL(sighandler_t, signal, (int, sighandler_t))
+LG_REAL(sighandler_t, bsd_signal, (int, sighandler_t))
+LG_REAL(sighandler_t, ssignal, (int, sighandler_t))
+LG_REAL(sighandler_t, sysv_signal, (int, sighandler_t))
+LG_REAL(sighandler_t, __sysv_signal, (int, sighandler_t))
+LG_REAL(sighandler_t, sigset, (int, sighandler_t))
+LG_REAL(int, sigignore, (int))
 
-#define LG_NEXT(ret, name, params)                                                       \
-  static ret(*real_##name) params;                                                       \
-  static ret(*lg__get_##name(void)) params {                                             \
-    if (__builtin_expect(real_##name == NULL, 0)) real_##name = (ret(*) params)next(#name); \
-    return real_##name;                                                                  \
-  }
-
-LG_NEXT(sighandler_t, signal, (int, sighandler_t))
-LG_NEXT(sighandler_t, bsd_signal, (int, sighandler_t))
-LG_NEXT(sighandler_t, ssignal, (int, sighandler_t))
-LG_NEXT(sighandler_t, sysv_signal, (int, sighandler_t))
-LG_NEXT(sighandler_t, __sysv_signal, (int, sighandler_t))
-LG_NEXT(sighandler_t, sigset, (int, sighandler_t))
-LG_NEXT(int, sigignore, (int))
-
-/* The real function is looked up first: dlsym may allocate, the page heap's start installs
- * the dispatcher, and with handle_segv=0 the program's call must still come after that. */
+/* (The real functions are looked up when the library starts, LG_REAL: a lookup may allocate,
+ * the page heap's start installs the dispatcher, and with handle_segv=0 the program's call
+ * must come after that.) */
 #define LG_SIGNAL_LIKE(name, flags, mask_self)                                           \
   __attribute__((visibility("default"))) sighandler_t name(int sig, sighandler_t h) {    \
     sighandler_t (*real)(int, sighandler_t) = lg__get_##name();                          \

@@ -50,7 +50,7 @@ static bool parse_hex(const char **p, const char *end, uintptr_t *out) {
 
 /* Finds the mapping that holds `addr`: its end, and the end of the mapping below it (the
  * lowest address a stack in it can grow to). False when no mapping holds it. */
-LG_HIDDEN bool lg__maps_find(uintptr_t addr, uintptr_t *below_end, uintptr_t *end) {
+static bool maps_find(uintptr_t addr, uintptr_t *below_end, uintptr_t *end) {
   int fd = lg__sys_open("/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return false;
   char buf[2048];
@@ -91,7 +91,7 @@ LG_HIDDEN bool lg__maps_find(uintptr_t addr, uintptr_t *below_end, uintptr_t *en
 /* Bounds of the stack that holds the caller's frame, from /proc/self/maps. */
 static bool bounds_from_maps(uintptr_t *lo, uintptr_t *hi) {
   uintptr_t sp = (uintptr_t)__builtin_frame_address(0), below, end;
-  if (!lg__maps_find(sp, &below, &end)) return false;
+  if (!maps_find(sp, &below, &end)) return false;
   struct rlimit rl;
   uintptr_t floor = below;
   if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < end &&

@@ -433,7 +433,7 @@ def main(argv=None):
     rows = table(args.build_dir.resolve(), args.ids, args.runs)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-    return 0
+    return 1 if any(row["result"] == "FAIL" for row in rows) else 0  # no false green
 
 
 if __name__ == "__main__":
