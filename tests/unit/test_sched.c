@@ -166,8 +166,10 @@ static void window_check(struct window *w) {
   w->hit = a >= 0 && b > a && c > b;
 }
 
-static int runs_to_find(lg_source *src, uint64_t max) {
-  int trace[512], len = 0;
+/* How many of `runs` executions drawn from `src` hit the bug; *first gets the number of the
+ * first run that did (-1: none). */
+static int hits_in(lg_source *src, int runs, int *first) {
+  int trace[512], len = 0, hits = 0;
   struct stepper st[4];
   lg_root roots[4];
   for (int i = 0; i < 4; i++) {
@@ -176,13 +178,21 @@ static int runs_to_find(lg_source *src, uint64_t max) {
   }
   lg_exec_opts o = {0};
   struct window w = {trace, &len, 0};
-  for (uint64_t run = 1; run <= max; run++) {
+  *first = -1;
+  for (int run = 1; run <= runs; run++) {
     len = 0;
     if (!lg_sched_execute(&o, src, roots, 4, NULL)) return -1;
     window_check(&w);
-    if (w.hit) return (int)run;
+    hits += w.hit;
+    if (w.hit && *first < 0) *first = run;
   }
-  return -1;
+  return hits;
+}
+
+static int runs_to_find(lg_source *src, int max) {
+  int first;
+  hits_in(src, max, &first);
+  return first;
 }
 
 Test(sched, pct_depth_two_finds_the_planted_bug_within_its_bound) {
@@ -194,10 +204,21 @@ Test(sched, pct_depth_two_finds_the_planted_bug_within_its_bound) {
   int runs = runs_to_find(pct, 1842);
   lg_source_free(pct);
   cr_assert_gt(runs, 0, "PCT d=2 did not find the depth-2 bug in 1842 runs");
-  lg_source *rnd = lg_source_random(1);
-  int rruns = runs_to_find(rnd, 100000);
-  lg_source_free(rnd);
-  fprintf(stderr, "depth-2 bug: PCT(d=2) after %d runs, random walk after %d runs\n", runs, rruns);
+  /* The comparison, in executions: over the same number of runs PCT's guarantee gives at
+   * least 20000/400 = 50 hits expected, and it must beat the random walk clearly (a PCT that
+   * degraded into a random walk, or a random walk that never preempts, fails here). */
+  lg_source *pct_runs = lg_source_pct(1, 2, 100), *walk_runs = lg_source_random(1);
+  int first;
+  int pct_hits = hits_in(pct_runs, 20000, &first), walk_hits = hits_in(walk_runs, 20000, &first);
+  lg_source_free(pct_runs);
+  lg_source_free(walk_runs);
+  fprintf(stderr, "depth-2 bug in 20000 runs: PCT(d=2) %d hits, random walk %d hits\n",
+          pct_hits, walk_hits);
+  cr_assert_gt(walk_hits, 0, "the random walk never hit the bug in 20000 runs");
+  cr_assert_geq(pct_hits, 25, "PCT d=2 hit the bug %d times in 20000 runs (its bound: >= 50 "
+                "expected)", pct_hits);
+  cr_assert_geq(pct_hits, 2 * walk_hits, "PCT d=2 (%d hits) is not clearly better than the "
+                "random walk (%d hits)", pct_hits, walk_hits);
 }
 
 /* ---- deadlock, livelock ---------------------------------------------------------------- */
