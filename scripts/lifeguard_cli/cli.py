@@ -33,10 +33,50 @@ Run `lifeguard COMMAND --help` for a command's options."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line through UsageError instead of usage + exit."""
+    """argparse, but a usage error is one line through UsageError instead of usage + exit,
+    and an option no command knows is named as such ("unknown option --x"), by the command
+    it was given to, even when a required argument is missing too (argparse would complain
+    about the missing argument and never mention the typo that caused it)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._arg_strings = list(sys.argv[1:] if args is None else args)
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(self._unexpected(extras) or
+                       f"unexpected argument{'s' if len(extras) > 1 else ''} "
+                       f"{' '.join(map(repr, extras))}")
+        return namespace, extras
 
     def error(self, message):
+        if message.startswith("the following arguments are required"):
+            message = self._unexpected(getattr(self, "_arg_strings", [])) or message
         raise UsageError(f"{' '.join(message.split())} (see '{self.prog} --help')")
+
+    def _unexpected(self, arg_strings):
+        """"unknown option --x[, --y]" for the options in `arg_strings` this parser does not
+        know (up to `--`, skipping the values of options that take one); None if none."""
+        unknown, skip = [], False
+        for text in arg_strings:
+            if skip:
+                skip = False
+                continue
+            if text == "--":
+                break
+            if not text.startswith("-") or text == "-" or \
+                    self._negative_number_matcher.match(text):
+                continue
+            name = text.split("=", 1)[0]
+            action = self._option_string_actions.get(name)
+            if action is None and name.startswith("--"):  # an abbreviation argparse allows
+                matches = [a for o, a in self._option_string_actions.items() if o.startswith(name)]
+                action = matches[0] if len(set(map(id, matches))) == 1 else None
+            if action is None:
+                unknown.append(name)
+            else:
+                skip = action.nargs != 0 and "=" not in text
+        if not unknown:
+            return None
+        return f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
 
 
 def build_parser():

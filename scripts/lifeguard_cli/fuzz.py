@@ -2,7 +2,6 @@
 crashed. Also the libFuzzer runner the other commands share (run_libfuzzer): it streams the
 output, timestamps the reports, and reads the statistics, the crash and the artifact."""
 
-import argparse
 import collections
 import configparser
 import json
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from . import classify
+from . import argtypes, classify
 from .build import ensure_built, require_built
 from .errors import UsageError
 from .kinds import LIFEGUARD_KINDS
@@ -365,25 +364,6 @@ def supports_until(target, fuzz_dir=FUZZ_DIR):
 
 # ---- the command ------------------------------------------------------------------------
 
-def number_arg(kind, what, minimum=None, above=None):
-    """An argparse type: `kind` (int or float) of at least `minimum` or more than `above`,
-    else an error that says `what` it must be."""
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or (minimum is not None and value < minimum) or \
-                (above is not None and value <= above):
-            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
-        return value
-    return parse
-
-
-def _whole(minimum, what):
-    return number_arg(int, what, minimum=minimum)
-
-
 def add_arguments(parser):
     parser.add_argument("target", metavar="TARGET",
                         help="the fuzz target: a fuzz/TARGET.c defining LLVMFuzzerTestOneInput "
@@ -391,7 +371,7 @@ def add_arguments(parser):
     parser.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
                         help="libfuzzer (default: build/asan/fuzz/TARGET_fuzz) or afl (AFL++: "
                              "build/afl/fuzz/TARGET_afl, the afl preset)")
-    parser.add_argument("--seconds", type=_whole(1, "a positive whole number of seconds"),
+    parser.add_argument("--seconds", type=argtypes.positive_whole_seconds,
                         default=60, metavar="N", help="how long to fuzz (default 60)")
     parser.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME",
                         help="turn on this fault switch (LIFEGUARD_FAULTS; repeatable; default "
@@ -399,9 +379,9 @@ def add_arguments(parser):
     parser.add_argument("--until", metavar="KIND",
                         help="stop only at a lifeguard report of KIND, counting and ignoring the "
                              "others (LG_FUZZ_UNTIL; targets that support it)")
-    parser.add_argument("--seed", type=_whole(0, "a whole number, 0 or more"), default=0,
+    parser.add_argument("--seed", type=argtypes.non_negative_int, default=0,
                         metavar="S", help="libFuzzer's -seed (default 0: libFuzzer picks one)")
-    parser.add_argument("--timeout", type=_whole(1, "a positive whole number of seconds"),
+    parser.add_argument("--timeout", type=argtypes.positive_whole_seconds,
                         metavar="T", help="libFuzzer's -timeout: seconds one input may take "
                                           f"(default: the .options file's, else {DEFAULT_TIMEOUT})")
     files = parser.add_argument_group("files")

@@ -1,11 +1,10 @@
 """`lifeguard matrix`: every selected scenario, variant and config, run and judged."""
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from . import manifest
+from . import argtypes, manifest
 from . import run as runner
 from .build import ensure_built, require_built
 from .errors import UsageError
@@ -60,26 +59,6 @@ examples:
   scripts/lifeguard matrix --scenario wrapper-drop --variant fixed --runs 100 --no-build"""
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return value
-
-
-def _positive_seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
-    return value
-
-
 def add_arguments(parser):
     select = parser.add_argument_group("selection (each may be repeated; default: everything)")
     select.add_argument("--class", dest="classes", action="append", default=[], metavar="C",
@@ -91,10 +70,10 @@ def add_arguments(parser):
     select.add_argument("--variant", dest="variants", action="append", default=[],
                         choices=VARIANTS, help="only the buggy or only the fixed variant")
     runs = parser.add_argument_group("running")
-    runs.add_argument("--runs", type=_positive_int, default=1, metavar="N",
+    runs.add_argument("--runs", type=argtypes.positive_int, default=1, metavar="N",
                       help="run each row N times, a fresh process each; the row is ok only if "
                            "all N match (default 1)")
-    runs.add_argument("--timeout", type=_positive_seconds, default=runner.DEFAULT_TIMEOUT,
+    runs.add_argument("--timeout", type=argtypes.positive_seconds, default=runner.DEFAULT_TIMEOUT,
                       metavar="SECONDS",
                       help=f"kill a run after this long (default {runner.DEFAULT_TIMEOUT:g})")
     files = parser.add_argument_group("files")

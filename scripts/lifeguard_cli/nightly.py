@@ -4,7 +4,6 @@ symbolize the crashes, write the new ones as candidate regressions, merge the co
 into corpora/ atomically, and write summary.json, junit.xml, results.sarif and report.html.
 Safe to kill at any moment and run again with the same --out."""
 
-import argparse
 import concurrent.futures
 import datetime
 import os
@@ -16,10 +15,10 @@ import threading
 import time
 from pathlib import Path
 
-from . import nightly_corpus, nightly_crashes, nightly_report
+from . import argtypes, nightly_corpus, nightly_crashes, nightly_report
 from .build import ensure_built, require_built
 from .errors import UsageError
-from .fuzz import (DEFAULT_TIMEOUT, FUZZ_DIR, OWN_FLAGS, PRESET, fuzz_env, number_arg,
+from .fuzz import (DEFAULT_TIMEOUT, FUZZ_DIR, OWN_FLAGS, PRESET, fuzz_env,
                    read_options, resolve_target, run_libfuzzer)
 from .nightly_state import State, check_out_dir, take_lock
 from .paths import DEFAULT_BUILD_ROOT, REPO_ROOT, display, preset_dir
@@ -89,16 +88,12 @@ examples:
   make nightly NIGHTLY_BUDGET=600"""
 
 
-def _positive(kind, what):
-    return number_arg(kind, what, above=0)
-
-
 def add_arguments(parser):
-    parser.add_argument("--budget", required=True, type=_positive(int, "a positive number of seconds"),
+    parser.add_argument("--budget", required=True, type=argtypes.positive_whole_seconds,
                         metavar="SECONDS", help="the whole run's time, shared by the targets")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",
                         help="the out directory (created; reuse it to continue a run)")
-    parser.add_argument("--jobs", type=_positive(int, "a positive whole number"),
+    parser.add_argument("--jobs", type=argtypes.positive_int,
                         default=os.cpu_count() or 1, metavar="N",
                         help="libFuzzer's -fork=N: fuzzing processes at once (default: the cores, "
                              f"{os.cpu_count() or 1})")
@@ -111,7 +106,7 @@ def add_arguments(parser):
                              "DIR/regressions/TARGET/ (default corpora/)")
     parser.add_argument("--no-merge-back", action="store_true",
                         help="do not merge the working corpus into the corpora")
-    parser.add_argument("--progress", type=_positive(float, "a positive number of seconds"),
+    parser.add_argument("--progress", type=argtypes.positive_seconds,
                         default=PROGRESS_INTERVAL, metavar="S",
                         help=f"seconds between progress lines (default {PROGRESS_INTERVAL:g})")
     parser.add_argument("--no-build", action="store_true",

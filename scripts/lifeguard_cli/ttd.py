@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from . import docs, fuzz
+from . import argtypes, docs, fuzz
 from .build import ensure_built, require_built
 from .errors import UsageError
 from .kinds import CLASSES
@@ -117,9 +117,9 @@ targets:
 def add_arguments(parser):
     parser.add_argument("cls", metavar="CLASS", help="the bug class (" + ", ".join(TARGETS) + ")")
     parser.add_argument("--fault", metavar="NAME", help="the fault switch (default: the class's)")
-    parser.add_argument("--trials", type=int, default=10, metavar="N",
+    parser.add_argument("--trials", type=argtypes.positive_int, default=10, metavar="N",
                         help="trials per strategy, seeds 1..N (default 10)")
-    parser.add_argument("--budget", type=float, default=30.0, metavar="S",
+    parser.add_argument("--budget", type=argtypes.positive_seconds, default=30.0, metavar="S",
                         help="seconds one trial may take before it counts as not found (default 30)")
     parser.add_argument("--strategy", action="append", choices=STRATEGIES, metavar="NAME",
                         help="only these strategies (repeatable; default all)")
@@ -140,10 +140,6 @@ def run(args):
         known = ", ".join(TARGETS)
         why = "has no time-to-detect target yet" if args.cls in CLASSES else "is not a class"
         raise UsageError(f"'{args.cls}' {why} (targets: {known})")
-    if args.trials < 1:
-        raise UsageError(f"--trials must be at least 1, not {args.trials}")
-    if not args.budget > 0:
-        raise UsageError(f"--budget must be a positive number of seconds, not {args.budget}")
     args.config = args.config or target.config
     if args.config not in ("plain", "asan"):
         raise UsageError(f"--config must be plain or asan, not '{args.config}'")

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import classify
+from . import argtypes, classify
 from .build import ensure_built, require_built
 from .errors import UsageError
 from .paths import DEFAULT_BUILD_ROOT, display, preset_dir
@@ -58,22 +58,6 @@ def library_path(build_root):
     return preset_dir(build_root, PRESET) / "harness" / "liblifeguard-preload.so"
 
 
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
-    return value
-
-
-def _seed(text):
-    if not text.isdigit() or int(text) >= 1 << 64:
-        raise argparse.ArgumentTypeError(f"must be a whole number below 2**64, not {text!r}")
-    return int(text)
-
-
 def parse_checks(text):
     """`pageheap,fdcheck` -> the set of checks; UsageError naming an unknown one."""
     names = [n.strip() for n in text.split(",") if n.strip()]
@@ -92,11 +76,11 @@ def add_arguments(parser):
     parser.add_argument("--checks", default=",".join(CHECKS), metavar="LIST",
                         help="comma-separated detectors to turn on (default all: "
                              + ",".join(CHECKS) + ")")
-    parser.add_argument("--sample", type=_positive, metavar="N",
+    parser.add_argument("--sample", type=argtypes.positive_int, metavar="N",
                         help="guard an allocation with probability 1/N (pageheap_sample; default 1: "
                              "every one while the mapping budget is far); "
                              "for large programs")
-    parser.add_argument("--seed", type=_seed, metavar="N",
+    parser.add_argument("--seed", type=argtypes.seed64, metavar="N",
                         help="the page heap's sampling seed (pageheap_seed; default: drawn at "
                              "start and printed in every report); the same seed replays the "
                              "same guard decisions in a single-threaded program")

@@ -106,14 +106,59 @@ def test_bad_arguments(repo_root, name):
     assert names in proc.stderr
 
 
-def test_class_without_scenarios(repo_root, lifeguard_manifest):
-    used = {s.cls for s in lifeguard_manifest.scenarios}
-    empty = next((c for c in CLASSES if c not in used), None)
-    if empty is None:
-        pytest.skip("every class has scenarios in the manifest")
-    proc = lifeguard(repo_root, "matrix", "--class", empty)
+def test_class_without_scenarios(repo_root, tmp_path):
+    """A class the manifest has no scenario of (the minimal manifest has double-close only)."""
+    path = tmp_path / "minimal.toml"
+    path.write_text(MINIMAL)
+    empty = next(c for c in CLASSES if c != "double-close")
+    proc = lifeguard(repo_root, "matrix", "--manifest", path, "--class", empty, "--no-build")
     assert_one_line_error(proc)
     assert f"'{empty}' has no scenarios" in proc.stderr
+    good = lifeguard(repo_root, "matrix", "--manifest", path, "--class", "double-close",
+                     "--no-build", "--build-dir", tmp_path / "nothing")
+    assert "has no scenarios" not in good.stderr
+
+
+# Every command, with and without its required arguments: the typo is what gets named.
+COMMAND_ARGS = {
+    "matrix": [], "bench": [], "verify": ["--", "true"], "fuzz": ["double_close"],
+    "ttd": ["double-close"], "nightly": ["--budget", "1", "--out", "OUT"],
+}
+
+
+def test_every_command_is_covered():
+    from lifeguard_cli.cli import COMMANDS
+    assert sorted(c.NAME for c in COMMANDS) == sorted(COMMAND_ARGS)
+
+
+@pytest.mark.parametrize("with_required", [False, True], ids=["alone", "with-required"])
+@pytest.mark.parametrize("command", COMMAND_ARGS)
+def test_unknown_option_is_named(repo_root, tmp_path, command, with_required):
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in COMMAND_ARGS[command]]
+    argv = [command, "--frobnicate", *args] if with_required else [command, "--frobnicate"]
+    proc = lifeguard(repo_root, *argv)
+    assert_one_line_error(proc)
+    assert "unknown option --frobnicate" in proc.stderr and "required" not in proc.stderr
+    assert f"'lifeguard {command} --help'" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["fuzz"], "the following arguments are required: TARGET"),
+    (["ttd"], "the following arguments are required: CLASS"),
+    (["nightly", "--budget", "5"], "the following arguments are required: --out"),
+    (["fuzz", "double_close", "--seconds", "5", "stray"], "unexpected argument 'stray'"),
+    (["nightly", "--bud", "5", "--oot", "x"], "unknown option --oot"),
+    (["ttd", "double-close", "--trials", "0"], "--trials: must be a positive whole number"),
+    (["ttd", "double-close", "--budget", "nan"], "--budget: must be a positive number"),
+    (["matrix", "--timeout", "-1"], "--timeout: must be a positive number of seconds"),
+])
+def test_missing_and_bad_arguments(repo_root, argv, words):
+    """The other side: a missing argument without a typo is named as missing, a stray word as
+    unexpected, and a known option (or its abbreviation) is never called unknown."""
+    proc = lifeguard(repo_root, *argv)
+    assert_one_line_error(proc)
+    assert words in proc.stderr
 
 
 def _program_run(binary, env, *args):
