@@ -32,6 +32,8 @@ _NIGHTLY_FLAGS = OWN_FLAGS + ("fork", "ignore_crashes", "jobs", "workers", "runs
 _FORK_STATUS_RE = re.compile(r"^#(\d+): cov: (\d+) ft: (\d+) corp: (\d+) exec/s \d+ "
                              r"oom/timeout/crash: (\d+)/(\d+)/(\d+) time: (\d+)s")
 _ERROR_RE = re.compile(r"^==\d+==\s?ERROR: |: runtime error: ")
+# the harness refusing its input (LIFEGUARD_FAULTS, LIFEGUARD_OPTIONS): exit 2, one line
+_HARNESS_ERROR_RE = re.compile(r"^lifeguard: error: (.*\S)")
 
 DESCRIPTION = f"""\
 Fuzz each target in turn with the libFuzzer binary build/asan/fuzz/TARGET_fuzz in fork mode
@@ -89,8 +91,9 @@ examples:
 
 
 def add_arguments(parser):
-    parser.add_argument("--budget", required=True, type=argtypes.positive_whole_seconds,
-                        metavar="SECONDS", help="the whole run's time, shared by the targets")
+    parser.add_argument("--budget", type=argtypes.positive_whole_seconds,
+                        metavar="SECONDS", help="the whole run's time, shared by the targets "
+                                                "(required unless --merge-only)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",
                         help="the out directory (created; reuse it to continue a run)")
     parser.add_argument("--jobs", type=argtypes.positive_int,
@@ -104,8 +107,15 @@ def add_arguments(parser):
     parser.add_argument("--corpora", type=Path, default=REPO_ROOT / "corpora", metavar="DIR",
                         help="the corpora: seeds in DIR/TARGET/, regressions in "
                              "DIR/regressions/TARGET/ (default corpora/)")
-    parser.add_argument("--no-merge-back", action="store_true",
-                        help="do not merge the working corpus into the corpora")
+    merge = parser.add_mutually_exclusive_group()
+    merge.add_argument("--merge-back", action="store_true",
+                       help="after each target, merge the working corpus into the corpora "
+                            "(default: the corpora are only read)")
+    merge.add_argument("--no-merge-back", dest="merge_back", action="store_false",
+                       help="do not merge the working corpus into the corpora (the default)")
+    merge.add_argument("--merge-only", action="store_true",
+                       help="fuzz nothing: merge the working corpora of --out (a finished or "
+                            "killed run) into the corpora, and exit")
     parser.add_argument("--progress", type=argtypes.positive_seconds,
                         default=PROGRESS_INTERVAL, metavar="S",
                         help=f"seconds between progress lines (default {PROGRESS_INTERVAL:g})")
@@ -135,6 +145,7 @@ class Nightly:
         self.fault = ",".join(dict.fromkeys(args.faults)) or None
         self.day = datetime.date.today().isoformat()
         self.regression_cache = {}
+        self.failures = []  # "TARGET: what went wrong" for each fuzzer that did not finish
 
     # ---- per target set-up -------------------------------------------------------------
 
@@ -183,11 +194,12 @@ class Nightly:
         flags.update(fork=self.args.jobs, ignore_crashes=1, max_total_time=seconds,
                      timeout=self.timeout(target), artifact_prefix=f"{artifacts}/")
         dirs = [work] + [d for d in (self.corpora / target, seeds) if nightly_corpus.input_files(d)]
+        self.preflight(target, dirs)
         argv = [self.binary(target), *(f"-{k}={v}" for k, v in flags.items()), *dirs]
         run = {"started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "fault": self.fault, "budget": seconds, "seconds": 0.0, "execs": 0, "cov": 0,
                "ft": 0, "corpus": 0, "crashes": 0, "timeouts": 0, "ooms": 0,
-               "first_crash_seconds": None, "series": [], "complete": False}
+               "first_crash_seconds": None, "series": [], "complete": False, "failure": None}
         with self.state.lock:
             ts.update(fault=self.fault, pending=True, merge_pending=True)
             ts["runs"].append(run)
@@ -199,15 +211,18 @@ class Nightly:
         ticker.start()
         log = self.out.logs() / f"{target}-{len(ts['runs'])}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        refused = []  # the harness's own `lifeguard: error:` lines (a bad --fault)
         try:
             result = run_libfuzzer(argv, nightly_crashes.quiet_env(self.env(target)),
                                    cwd=self.out.tmp, timeout=seconds + 30 + self.timeout(target),
                                    log_path=log,
-                                   on_line=lambda line, s: self._line(run, line, s),
+                                   on_line=lambda line, s: self._line(run, line, s, refused),
                                    on_start=self.child)
         finally:
             stop.set()
             ticker.join()
+        if refused:
+            raise UsageError(f"{target}: {refused[0]}")
         with self.state.lock:
             run["seconds"] = round(time.monotonic() - start, 3)
             run["complete"] = True
@@ -215,15 +230,36 @@ class Nightly:
                 run["series"].append([run["seconds"], *run["series"][-1][1:]])
             self.state.data["child"] = None
         self.state.save()
-        if result.returncode != 0 and not nightly_crashes.crash_inputs(artifacts) \
-                and not run["series"]:
+        failure = stopped_how(result, seconds)
+        if not failure and result.returncode != 0 and \
+                not nightly_crashes.crash_inputs(artifacts) and not run["series"]:
             raise UsageError(f"{display(argv[0])} stopped with exit status "
                              f"{result.returncode} before fuzzing: see {display(log)}")
-        self.progress(target, run, seconds, run["seconds"], final=True)
+        if failure:
+            run["failure"] = failure
+            self.failures.append(f"{target}: libFuzzer {failure}; its figures are partial "
+                                 f"(log {display(log)})")
+            self.state.save()
+        self.progress(target, run, seconds, run["seconds"], final=failure or "done")
 
-    def _line(self, run, line, seconds):
+    def preflight(self, target, dirs):
+        """Run the target once over its inputs (-runs=0) with the run's environment: the
+        harness refuses a bad LIFEGUARD_FAULTS or LIFEGUARD_OPTIONS there with one line and
+        exit 2, before any time is spent; fork mode would only count its jobs' exits."""
+        result = run_libfuzzer([self.binary(target), "-runs=0",
+                                f"-timeout={self.timeout(target)}", *dirs],
+                               nightly_crashes.quiet_env(self.env(target)), cwd=self.out.tmp,
+                               timeout=120 + self.timeout(target), on_start=self.child)
+        self.state.set_child(None)
+        for line in result.tail:
+            if match := _HARNESS_ERROR_RE.match(line):
+                raise UsageError(f"{target}: {match.group(1)}")
+
+    def _line(self, run, line, seconds, refused):
         """Read one line of fork mode's output into the run record."""
-        if match := _FORK_STATUS_RE.match(line):
+        if match := _HARNESS_ERROR_RE.match(line):
+            refused.append(match.group(1))
+        elif match := _FORK_STATUS_RE.match(line):
             execs, cov, ft, corp, ooms, timeouts, crashes, _ = map(int, match.groups())
             with self.state.lock:
                 run.update(execs=execs, cov=cov, ft=ft, corpus=corp, ooms=ooms,
@@ -246,14 +282,20 @@ class Nightly:
             self.progress(target, run, budget, time.monotonic() - start)
             self.state.save()
 
-    def progress(self, target, run, budget, elapsed, final=False):
-        """One line: target, elapsed/budget seconds, execs, exec/s, coverage, corpus, crashes."""
+    def progress(self, target, run, budget, elapsed, final=None):
+        """One line: target, seconds (of the budget; past it, how far), execs, exec/s,
+        coverage, corpus, crash inputs (the files summary.json's crash_inputs counts), and
+        `final` in parentheses at the end of the run (done, or how it was stopped)."""
+        inputs = len(nightly_crashes.crash_inputs(self.out.artifacts(target)))
         with self.state.lock:
             rate = run["execs"] / run["seconds"] if run["seconds"] else 0.0
-            line = (f"nightly: {target:<16} {elapsed:6.0f}/{budget} s  "
+            whole = round(elapsed)
+            when = (f"{whole:6}/{budget} s" if whole <= budget else
+                    f"{budget:6}/{budget} s +{whole - budget} s finishing")
+            line = (f"nightly: {target:<16} {when}  "
                     f"execs {run['execs']:>10,}  {rate:8,.0f}/s  cov {run['cov']:>5}  "
-                    f"corpus {run['corpus']:>5}  crashes {run['crashes']}")
-        print(line + ("  (done)" if final else ""), flush=True)
+                    f"corpus {run['corpus']:>5}  crash inputs {inputs}")
+        print(line + (f"  ({final})" if final else ""), flush=True)
 
     # ---- after fuzzing ---------------------------------------------------------------------
 
@@ -267,7 +309,7 @@ class Nightly:
         self.classify(target, ts, deadline)
         if ts["findings"]:
             self.candidates(target, ts, deadline)
-        if ts.get("merge_pending") and not self.args.no_merge_back:
+        if ts.get("merge_pending") and self.args.merge_back:
             self.merge(target, ts)
         with self.state.lock:
             ts["pending"] = bool(self.unclassified(target, ts))
@@ -403,7 +445,7 @@ class Nightly:
         for path in self.out.tmp.glob("libFuzzerTemp.*"):  # a killed fork run's job files
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
         for target, ts in list(self.state.data["targets"].items()):
-            if ts.get("pending") or (ts.get("merge_pending") and not self.args.no_merge_back):
+            if ts.get("pending") or (ts.get("merge_pending") and self.args.merge_back):
                 print(f"nightly: {target}: finishing the work a previous run left", flush=True)
                 self.post_process(target, time.monotonic() + 60)
         for index, target in enumerate(self.targets):
@@ -424,7 +466,42 @@ class Nightly:
         summary = nightly_report.write_all(self.out, self.state.data, self.args.budget,
                                            time.monotonic() - start)
         nightly_report.print_summary(summary, self.out, sys.stdout)
-        return 1 if any(f["new"] for f in summary["findings"]) else 0
+        for failure in self.failures:
+            print(f"nightly: FAILED: {failure}", flush=True)
+        return 1 if self.failures or any(f["new"] for f in summary["findings"]) else 0
+
+    def merge_only(self):
+        """--merge-only: merge each target's working corpus into the corpora; no fuzzing."""
+        merged = 0
+        for target in self.targets:
+            if not nightly_corpus.input_files(self.out.corpus(target)):
+                print(f"nightly: {target}: no working corpus in {display(self.out.corpus(target))}",
+                      flush=True)
+                continue
+            if not self.binary(target).is_file():
+                raise UsageError(f"--merge-only {target}: {display(self.binary(target))} is "
+                                 "not built")
+            self.merge(target, self.state.target(target))
+            merged += 1
+        self.state.save()
+        if not merged:
+            raise UsageError(f"--merge-only: {display(self.out.root)} has no working corpus "
+                             "of the targets")
+        return 0
+
+
+def stopped_how(result, seconds):
+    """How a fork-mode libFuzzer that did not finish its run was stopped, or None: killed
+    by us past its time, or by a signal from outside (the OOM killer, a `kill -9`)."""
+    if result.killed:
+        return f"did not end {result.seconds - seconds:.0f} s after its {seconds} s: killed"
+    if result.returncode is not None and result.returncode < 0:
+        try:
+            name = signal.Signals(-result.returncode).name
+        except ValueError:
+            name = f"signal {-result.returncode}"
+        return f"killed by {name}"
+    return None
 
 
 def _terminated(signum, frame):
@@ -440,9 +517,18 @@ def ts_cache(ts):
 
 def run(args):
     """Entry point of `lifeguard nightly`."""
+    if args.budget is None and not args.merge_only:
+        raise UsageError("the following arguments are required: --budget (see 'lifeguard "
+                         "nightly --help')")
+    if args.merge_only and args.budget is not None:
+        raise UsageError("--merge-only fuzzes nothing: drop --budget")
+    args.merge_back = args.merge_back or args.merge_only
     targets = parse_targets(args.targets)
-    if args.corpora.exists() and not args.corpora.is_dir():
-        raise UsageError(f"--corpora {display(args.corpora)}: not a directory")
+    if not args.corpora.is_dir():
+        raise UsageError(f"--corpora {display(args.corpora)}: "
+                         f"{'not a directory' if args.corpora.exists() else 'no such directory'}")
+    if args.merge_only and not args.out.is_dir():
+        raise UsageError(f"--merge-only: --out {display(args.out)} is not a nightly out directory")
     out = check_out_dir(args.out)
     lock = take_lock(out)
     signal.signal(signal.SIGTERM, _terminated)
@@ -454,6 +540,7 @@ def run(args):
         for target in targets:
             require_built(preset_dir(build_root, PRESET) / "fuzz" / f"{target}_fuzz", PRESET,
                           build_root, args.no_build, needed_by=f"nightly {target}")
-        return Nightly(args, targets, out, state).run()
+        nightly = Nightly(args, targets, out, state)
+        return nightly.merge_only() if args.merge_only else nightly.run()
     finally:
         lock.close()

@@ -73,7 +73,8 @@ def asan_fuzz(build_root, selected_configs):
 @pytest.fixture(scope="module")
 def run(asan_fuzz, build_root, tmp_path_factory):
     """One nightly run of 16 s over sched_uaf and double_close (with its fault): the
-    process, its out directory, and the corpora copy it merged into."""
+    process, its out directory, and the corpora copy (which it only reads: the merge is
+    test_corpus_is_merged_into_the_copy_atomically's --merge-only)."""
     base = tmp_path_factory.mktemp("nightly")
     corpora = copy_corpora(base / "corpora")
     before = {t: listing(REPO_ROOT / "corpora" / t) for t in TARGETS}
@@ -82,8 +83,9 @@ def run(asan_fuzz, build_root, tmp_path_factory):
                                        "--progress", "3"),
                           capture_output=True, text=True, timeout=240, env=clean_env())
     assert "Traceback" not in proc.stderr, proc.stderr
-    for t in TARGETS:  # the repository's corpora are never written
+    for t in TARGETS:  # neither the repository's corpora nor the copy are written
         assert listing(REPO_ROOT / "corpora" / t) == before[t]
+        assert listing(corpora / t) == before[t], f"fuzzing wrote into the corpora of {t}"
     return proc, out, corpora
 
 
@@ -97,10 +99,25 @@ def test_new_crashes_exit_1_with_progress_lines(run):
     proc, out, _ = run
     assert proc.returncode == 1, proc.stdout + proc.stderr
     for target in TARGETS:
-        assert re.search(rf"^nightly: {target} .*execs .*/s .*cov .*corpus .*crashes",
+        assert re.search(rf"^nightly: {target} .*execs .*/s .*cov .*corpus .*crash inputs",
                          proc.stdout, re.MULTILINE), proc.stdout
     for name in ("summary.json", "junit.xml", "results.sarif", "report.html"):
         assert (out / name).is_file(), name
+
+
+def test_progress_lines_stay_within_the_budget_and_agree_with_the_summary(run):
+    """A line never says more seconds than the target's share ("21/17 s"): past it, it says
+    how far past; and its last line's crash inputs are the summary's."""
+    proc, out, _ = run
+    summary = summary_of(out)
+    for target in TARGETS:
+        lines = re.findall(rf"^nightly: {target} +(\d+)/(\d+) s.*crash inputs (\d+)(.*)$",
+                           proc.stdout, re.MULTILINE)
+        assert lines, proc.stdout
+        for elapsed, budget, _, _ in lines:
+            assert int(elapsed) <= int(budget), proc.stdout
+        assert lines[-1][3].endswith("(done)"), proc.stdout
+        assert int(lines[-1][2]) == summary["targets"][target]["crash_inputs"], proc.stdout
 
 
 def test_summary_has_the_figures_of_each_target(run):
@@ -156,8 +173,14 @@ def test_a_crash_a_regression_has_is_not_new(run):
     assert any(not f["new"] for f in findings), findings
 
 
-def test_corpus_is_merged_into_the_copy_atomically(run):
+def test_corpus_is_merged_into_the_copy_atomically(run, build_root):
     _, out, corpora = run
+    merge = subprocess.run([str(LIFEGUARD), "nightly", "--merge-only", "--targets",
+                            ",".join(TARGETS), "--out", str(out), "--corpora", str(corpora),
+                            "--no-build", "--build-dir", str(build_root)],
+                           capture_output=True, text=True, timeout=240, env=clean_env())
+    assert merge.returncode == 0, merge.stdout + merge.stderr
+    assert "nightly: sched_uaf: merged " in merge.stdout, merge.stdout
     for target in TARGETS:
         merged = listing(corpora / target)
         assert set(listing(REPO_ROOT / "corpora" / target)) <= set(merged), target
@@ -287,6 +310,30 @@ def test_a_killed_run_loses_nothing_when_run_again(asan_fuzz, build_root, tmp_pa
                     pass
 
 
+def test_a_fuzzer_killed_from_outside_fails_the_run(asan_fuzz, build_root, tmp_path):
+    """libFuzzer killed with SIGKILL (the OOM killer, a user): the run says so and exits 1,
+    never "(done)" and 0. Without the kill the same run ends "(done)" (the shared run)."""
+    corpora = copy_corpora(tmp_path / "corpora")
+    out = tmp_path / "out"
+    argv = nightly_argv(build_root, out, corpora, 60, ["double_close"], "--progress", "1")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=clean_env(), start_new_session=True)
+    try:
+        first = proc.stdout.readline()  # the first progress line: libFuzzer is running
+        assert first.startswith("nightly: double_close"), first
+        child = json.loads((out / "state.json").read_text())["child"]
+        os.kill(child["pid"], signal.SIGKILL)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = first + rest
+    assert proc.returncode == 1, output
+    assert "(killed by SIGKILL)" in output and "(done)" not in output, output
+    assert "nightly: FAILED: double_close: libFuzzer killed by SIGKILL" in output, output
+
+
 # ---- bad input ------------------------------------------------------------------------------
 
 def assert_one_line_error(proc, needle):
@@ -300,13 +347,34 @@ def assert_one_line_error(proc, needle):
     (["--budget", "10", "--targets", "no_such_target"], "unknown fuzz target"),
     (["--budget", "0", "--targets", "double_close"], "--budget"),
     (["--budget", "-5", "--targets", "double_close"], "--budget"),
-], ids=["unknown-target", "budget-zero", "budget-negative"])
+    (["--targets", "double_close"], "required: --budget"),
+    (["--budget", "5", "--frobnicate"], "unknown option --frobnicate"),
+    (["--budget", "5", "--corpora", "NOWHERE"], "no such directory"),
+    (["--budget", "5", "--merge-only"], "drop --budget"),
+    (["--merge-only", "--targets", "double_close"], "not a nightly out directory"),
+], ids=["unknown-target", "budget-zero", "budget-negative", "no-budget", "unknown-option",
+        "corpora-missing", "merge-only-budget", "merge-only-no-out"])
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path, build_root):
+    args = [str(tmp_path / "nowhere") if a == "NOWHERE" else a for a in args]
     proc = subprocess.run([str(LIFEGUARD), "nightly", *args, "--out", str(tmp_path / "out"),
                            "--no-build", "--build-dir", str(build_root)],
                           capture_output=True, text=True, timeout=60)
     assert_one_line_error(proc, needle)
     assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_unknown_fault_is_bad_input_before_any_fuzzing(asan_fuzz, build_root, tmp_path):
+    """As `fuzz` does: the harness refuses the switch; nightly says so and exits 2, where
+    fork mode alone would count the jobs' exits and call the run clean. The known switch in
+    the same place is taken (the shared run uses it)."""
+    corpora = copy_corpora(tmp_path / "corpora")
+    out = tmp_path / "out"
+    proc = subprocess.run(nightly_argv(build_root, out, corpora, 30, ["double_close"],
+                                       "--fault", "nosuch"),
+                          capture_output=True, text=True, timeout=120, env=clean_env())
+    assert_one_line_error(proc, "unknown fault switch 'nosuch'")
+    assert not listing(out / "corpus" / "double_close")
 
 
 def test_an_out_dir_that_is_a_file_is_bad_input(tmp_path, build_root):
