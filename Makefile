@@ -13,11 +13,19 @@
 #               (build/coverage), replay the corpora and regressions, print the totals; the
 #               line-by-line report of runtime/ and harness/ is build/coverage/html/index.html
 #   make nightly  install what is missing, build, fuzz every target for NIGHTLY_BUDGET seconds
-#               in all (fork mode); reports and candidate regressions in NIGHTLY_OUT (a killed
-#               run continues there); merges the corpus back into corpora/; fails if a new
-#               crash was found.  make nightly NIGHTLY_BUDGET=600 NIGHTLY_ARGS='--targets gc_async'
+#               in all (fork mode); reports, candidate regressions and the working corpus in
+#               NIGHTLY_OUT (a killed run continues there); corpora/ is only read; fails if a
+#               new crash was found or a fuzzer was killed.
+#               make nightly NIGHTLY_BUDGET=600 NIGHTLY_ARGS='--targets gc_async'
+#   make nightly-merge  merge NIGHTLY_OUT's working corpora into corpora/ (a deliberate step:
+#               review and commit what it adds)
+#   make slow-tests  the driver tests the gate leaves out (pytest -m slow, both trees;
+#               ci/slow-tests.sh), JUnit in build/slow-tests.xml
 
-.PHONY: demo test bench fuzz coverage nightly deps clean
+.PHONY: demo test bench fuzz coverage nightly nightly-merge slow-tests deps clean
+
+# make's "Entering directory" lines (two per CMake sub-make, hundreds per build) say nothing.
+MAKEFLAGS += --no-print-directory
 
 # The class fuzz targets (DESIGN.md: named after their class with underscores) that exist.
 FUZZ_TARGETS ?= $(filter pipe_disconnect module_unload double_close gc_async,\
@@ -60,6 +68,12 @@ coverage: deps
 
 nightly: deps
 	NIGHTLY_BUDGET=$(NIGHTLY_BUDGET) NIGHTLY_OUT=$(NIGHTLY_OUT) ci/nightly.sh $(NIGHTLY_ARGS)
+
+nightly-merge: deps
+	scripts/lifeguard nightly --merge-only --out $(NIGHTLY_OUT) $(NIGHTLY_ARGS)
+
+slow-tests:
+	ci/slow-tests.sh
 
 clean:
 	rm -rf build

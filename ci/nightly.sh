@@ -8,17 +8,15 @@
 # It installs what is missing, builds the asan tree (the libFuzzer binaries), and runs
 # `scripts/lifeguard nightly` with the arguments given (defaults: --budget $NIGHTLY_BUDGET,
 # 3600, and --out $NIGHTLY_OUT, build/nightly). Keep the out directory between runs (a CI
-# cache): the working corpus and every crash input live there, and a killed run continues.
-# Publish out/junit.xml (test report), out/results.sarif (code scanning), out/report.html
-# and out/candidates/ (artifacts). Unless --no-merge-back is given, the grown corpus is
-# merged into corpora/; commit it from the job to keep it.
+# cache): the working corpus (OUT/corpus/) and every crash input live there, and a killed
+# run continues. Publish out/junit.xml (test report), out/results.sarif (code scanning),
+# out/report.html and out/candidates/ (artifacts). The repository's corpora/ are only read:
+# merging the grown corpus into them is its own step (`make nightly-merge`, or
+# `scripts/lifeguard nightly --merge-only --out OUT`), and so are the slow driver tests
+# (`make slow-tests`, ci/slow-tests.sh).
 #
-# Then, unless NIGHTLY_SLOW_TESTS=0, the driver tests the gate leaves out (`pytest -m slow`:
-# every fixed row clean in 100 separate processes) on the asan and plain trees, with their
-# JUnit in out/slow-tests.xml.
-#
-# Exit status: nightly's own (0 no new crash, 1 new crashes: see candidates/, 2 bad input);
-# 1 also when a slow test failed.
+# Exit status: nightly's own (0 no new crash; 1 new crashes, see candidates/, or a fuzzer
+# that was killed; 2 bad input).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,30 +32,14 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 
-slow=${NIGHTLY_SLOW_TESTS:-1}
-presets=(asan)
-[[ $slow == 0 ]] || presets+=(plain)
-
 scripts/install-deps --check >/dev/null || scripts/install-deps
-for p in "${presets[@]}"; do
-  echo "== build: $p"
-  cmake --preset "$p" >/dev/null
-  cmake --build --preset "$p" -j "$(nproc)"
-done
+echo "== build: asan"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$(nproc)"
 
 echo "== nightly: budget ${budget} s, out ${out} (started $(date -u +%H:%M:%S))"
 status=0
 scripts/lifeguard nightly --budget "$budget" --out "$out" --no-build "$@" || status=$?
 echo "== nightly: exit ${status} at $(date -u +%H:%M:%S); reports in ${out}/"
 ls -l "$out"/summary.json "$out"/junit.xml "$out"/results.sarif "$out"/report.html 2>/dev/null || true
-
-if [[ $slow != 0 ]]; then
-  echo "== slow driver tests (started $(date -u +%H:%M:%S))"
-  mkdir -p "$out"
-  rc=0
-  /usr/bin/python3 -m pytest tests/driver -q -m slow --preset asan --preset plain \
-    --junitxml="$out/slow-tests.xml" || rc=$?
-  echo "== slow driver tests: exit ${rc} at $(date -u +%H:%M:%S)"
-  if [[ $rc -ne 0 && $status -eq 0 ]]; then status=1; fi
-fi
 exit $status

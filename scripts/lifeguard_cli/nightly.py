@@ -1,8 +1,9 @@
 """`lifeguard nightly`: fuzz every target for a shared time budget in libFuzzer's fork mode,
 keep a working corpus and every crash input in an out directory, deduplicate, minimize and
-symbolize the crashes, write the new ones as candidate regressions, merge the corpus back
-into corpora/ atomically, and write summary.json, junit.xml, results.sarif and report.html.
-Safe to kill at any moment and run again with the same --out."""
+symbolize the crashes, write the new ones as candidate regressions, and write summary.json,
+junit.xml, results.sarif and report.html; on request (--merge-back, --merge-only) merge the
+working corpus into corpora/ atomically. Safe to kill at any moment and run again with the
+same --out."""
 
 import concurrent.futures
 import datetime
@@ -59,14 +60,16 @@ CORPORA/regressions/TARGET/ has the same key (from its sidecar's summary and ded
 by replaying it as the gate does). One input per key is minimized (-minimize_crash=1,
 bounded) and replayed again.
 
-After each target, and first of all for work a killed run left, the working corpus is
-merged into CORPORA/TARGET/ with -set_cover_merge=1 in a fresh directory beside it that is
-then swapped in with one rename(2): a crash mid-merge leaves the old corpus intact. Use
---no-merge-back to leave the repository untouched (the next run without it merges).
+CORPORA (which must exist) is only read unless asked: --merge-only merges the working
+corpora of a finished or killed run and fuzzes nothing (`make nightly-merge`); --merge-back
+merges after each target, and first of all for work a killed run left. A merge runs
+-set_cover_merge=1 into a fresh directory beside CORPORA/TARGET/ that is then swapped in
+with one rename(2): a crash mid-merge leaves the old corpus intact.
 
 Kill it at any moment and run it again with the same --out: the corpus and the crash inputs
 are libFuzzer's own files, the rest is in state.json, and the rerun first kills a libFuzzer
-the killed run left behind, classifies the leftover crashes and merges the leftover corpus."""
+the killed run left behind and classifies the leftover crashes (with --merge-back, it also
+merges the leftover corpus)."""
 
 EPILOG = """\
 summary.json: {budget, seconds, targets: {TARGET: {execs, exec_per_sec, seconds, runs,
@@ -79,14 +82,16 @@ junit.xml: one testsuite, one testcase per target, a <failure> per new unique cr
 results.sarif: SARIF 2.1.0, one result per unique crash (ruleId = fault kind; level error
   when new, note when a regression has it), located at its top frame in the repository.
 
-exit status: 0 no new crash; 1 new crashes (candidates written) or a build failed;
-2 bad input (unknown target, budget <= 0, --out not a directory, a fuzzer that cannot run).
+exit status: 0 no new crash; 1 new crashes (candidates written), a fuzzer killed from
+outside or a build failed; 2 bad input (unknown target or fault switch, budget <= 0, --out
+not a directory, --corpora missing, a fuzzer that cannot run).
 
 examples:
   scripts/lifeguard nightly --budget 3600 --out build/nightly
   scripts/lifeguard nightly --budget 300 --jobs 2 --targets double_close,gc_async --out /tmp/n
   scripts/lifeguard nightly --budget 60 --targets double_close --fault socket-close-in-drop \\
-      --no-merge-back --out /tmp/n
+      --out /tmp/n
+  scripts/lifeguard nightly --merge-only --out build/nightly
   make nightly NIGHTLY_BUDGET=600"""
 
 

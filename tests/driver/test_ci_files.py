@@ -212,6 +212,8 @@ def test_nightly_workflow_runs_nightly_and_uploads_its_results():
     assert all(_cron_ok(c["cron"]) for c in doc["on"]["schedule"])
     runs = [s["run"] for s in _steps(doc) if "run" in s]
     assert any(r.startswith("ci/nightly.sh") for r in runs)
+    slow, = [s for s in _steps(doc) if s.get("run", "").startswith("ci/slow-tests.sh")]
+    assert slow["name"] and slow["if"] == "always()"  # its own named step
     out = doc["jobs"]["nightly"]["env"]["NIGHTLY_OUT"]
     artifact, = _uses(doc, "actions/upload-artifact")
     assert artifact["with"]["path"] == out and artifact["if"].startswith("always()")
@@ -251,3 +253,38 @@ def test_make_coverage_is_wired_to_the_coverage_preset():
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"^coverage: .*\n\tci/coverage\.sh$", makefile, re.M)
     assert os.access(REPO / "ci" / "coverage.sh", os.X_OK)
+
+
+def _make_n(target):
+    """The commands `make TARGET` would run (make -n), with the commands of each script they
+    name (its lines that are not comments)."""
+    proc = subprocess.run(["make", "-n", target, "NIGHTLY_OUT=OUTDIR"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    for script in sorted(set(re.findall(r"\bci/[\w-]+\.sh\b", text))):
+        text += "".join(line for line in (REPO / script).read_text().splitlines(True)
+                        if not line.lstrip().startswith("#"))
+    return text
+
+
+def test_make_nightly_fuzzes_only():
+    """`make nightly` neither runs the slow tests nor writes into corpora/: both are their
+    own named targets (slow-tests, nightly-merge)."""
+    nightly = _make_n("nightly")
+    assert "scripts/lifeguard nightly" in nightly
+    assert "pytest" not in nightly and "--merge-back" not in nightly
+    assert "--merge-only" not in nightly
+    slow = _make_n("slow-tests")
+    assert "pytest tests/driver -m slow" in slow and "scripts/lifeguard nightly" not in slow
+    merge = _make_n("nightly-merge")
+    assert "scripts/lifeguard nightly --merge-only --out OUTDIR" in merge
+
+
+def test_make_prints_no_directory_messages():
+    """The Makefile turns make's "Entering directory" lines off for every make below it (the
+    CMake builds the gate and the nightly job run): MAKEFLAGS, which sub-makes inherit."""
+    proc = subprocess.run(["make", "-p", "-n", "deps"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    flags = [l for l in proc.stdout.splitlines() if l.startswith("MAKEFLAGS = ")]
+    assert flags and "--no-print-directory" in flags[0], flags
