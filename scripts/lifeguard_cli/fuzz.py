@@ -24,6 +24,7 @@ from .errors import UsageError
 from .kinds import LIFEGUARD_KINDS
 from .manifest import _did_you_mean
 from .paths import DEFAULT_BUILD_ROOT, REPO_ROOT, display, preset_dir
+from .progress import Progress
 from .run import kill_group
 
 FUZZ_DIR = REPO_ROOT / "fuzz"
@@ -448,11 +449,17 @@ def run(args):
             corpus.mkdir()
         seed_count = _count_files(corpus)
         argv = [str(binary), *(f"-{k}={v}" for k, v in flags.items()), str(corpus)]
-        if sys.stderr.isatty():  # progress for people; bad input stays one line for scripts
-            print(f"lifeguard: fuzzing {target} for {args.seconds} s ({seed_count} seed inputs)",
-                  file=sys.stderr, flush=True)
-        result = run_libfuzzer(argv, env, cwd=tmp, timeout=args.seconds * 2 + 120,
-                               log_path=args.log)
+        status = []  # libFuzzer's latest `#N ...` status line, for the progress lines
+
+        def on_line(line, seconds):
+            if _PROGRESS_RE.match(line):
+                status[:] = [" ".join(line.split()[:8])]
+
+        with Progress("fuzz") as progress:
+            progress.start(lambda: f"{target}, {args.seconds} s asked, {seed_count} seed "
+                                   f"inputs; libFuzzer: {status[0] if status else 'starting'}")
+            result = run_libfuzzer(argv, env, cwd=tmp, timeout=args.seconds * 2 + 120,
+                                   log_path=args.log, on_line=on_line)
         corpus_size = _count_files(corpus)
 
     crash = result.crash(args.until)

@@ -16,6 +16,7 @@ from . import classify, fuzz
 from .build import ensure_built, require_built
 from .errors import UsageError
 from .paths import display, preset_dir
+from .progress import Progress
 
 PRESET = "afl"
 BUILD_TARGET = "fuzz_afl"  # fuzz/CMakeLists.txt: every <target>_afl
@@ -196,12 +197,12 @@ def run(args):
             (seeds / "empty").write_bytes(b"\0")  # afl-fuzz needs one input
         seed_count = fuzz._count_files(seeds)
         argv = afl_argv(binary, seeds, out, file_flags, options_path, target, args)
-        if sys.stderr.isatty():
-            print(f"lifeguard: fuzzing {target} with AFL++ for {args.seconds} s "
-                  f"({seed_count} seed inputs)", file=sys.stderr, flush=True)
         started = time.time()
-        result = fuzz.run_libfuzzer(argv, env, cwd=tmp, timeout=args.seconds * 2 + 120,
-                                    log_path=log_path)
+        with Progress("fuzz") as progress:
+            progress.start(f"{target} with AFL++, {args.seconds} s asked, {seed_count} seed "
+                           "inputs")
+            result = fuzz.run_libfuzzer(argv, env, cwd=tmp, timeout=args.seconds * 2 + 120,
+                                        log_path=log_path)
     session = out / "default"
     stats = read_stats(session / "fuzzer_stats")
     log_text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""

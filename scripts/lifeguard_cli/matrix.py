@@ -10,6 +10,7 @@ from .build import ensure_built, require_built
 from .errors import UsageError
 from .kinds import CLASSES, VARIANTS
 from .paths import DEFAULT_BUILD_ROOT, DEFAULT_MANIFEST, display
+from .progress import Progress
 
 NAME = "matrix"
 SUMMARY = "run the scenarios and check each outcome against the manifest"
@@ -99,13 +100,13 @@ def run(args):
     _check_binaries(rows, args.build_dir, args.no_build)
 
     results = []
-    progress = sys.stderr.isatty()
-    for index, row in enumerate(rows, 1):
-        if progress:
-            print(f"\r\033[K[{index}/{len(rows)}] {row.id}", end="", file=sys.stderr, flush=True)
-        results.append(runner.run_row(row, args.build_dir, runs=args.runs, timeout=args.timeout))
-    if progress:
-        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    with Progress("matrix") as progress:
+        for index, row in enumerate(rows, 1):
+            where = f"[{index}/{len(rows)}] {row.id}"
+            progress.start(where)
+            result = runner.run_row(row, args.build_dir, runs=args.runs, timeout=args.timeout)
+            results.append(result)
+            progress.step(f"{where}: {'ok' if result.ok else 'FAIL'}")
 
     print_table(results, sys.stdout)
     if args.json:

@@ -18,6 +18,7 @@ from .build import ensure_built, require_built
 from .errors import UsageError
 from .kinds import CLASSES
 from .paths import BENCHMARKS_DOC, DEFAULT_BUILD_ROOT, display, preset_dir, program_path
+from .progress import Progress
 
 
 class Alone(NamedTuple):
@@ -158,19 +159,26 @@ def run(args):
     if not args.no_build:
         ensure_built(sorted(presets), build_root)
     rows = []
-    for strategy in strategies:
-        if strategy == "bytes":
-            missing = fuzzer_missing(target, args, build_root)
-            if missing:
-                print(f"lifeguard: warning: strategy bytes not run: {missing}",
-                      file=sys.stderr, flush=True)
-                rows.append(summarize(target, fault, strategy, [], args.config, note=missing))
-                continue
-        trials = 1 if strategy == "dfs" else args.trials
-        results = [run_trial(target, fault, strategy, seed, args, build_root)
-                   for seed in range(1, trials + 1)]
-        config = target.alone.config if strategy == "stress-alone" else args.config
-        rows.append(summarize(target, fault, strategy, results, config))
+    with Progress("ttd") as progress:
+        for strategy in strategies:
+            if strategy == "bytes":
+                missing = fuzzer_missing(target, args, build_root)
+                if missing:
+                    print(f"lifeguard: warning: strategy bytes not run: {missing}",
+                          file=sys.stderr, flush=True)
+                    rows.append(summarize(target, fault, strategy, [], args.config, note=missing))
+                    continue
+            trials = 1 if strategy == "dfs" else args.trials
+            results = []
+            for seed in range(1, trials + 1):
+                where = f"{target.cls} {strategy} trial {seed}/{trials}"
+                progress.start(where)
+                trial = run_trial(target, fault, strategy, seed, args, build_root)
+                results.append(trial)
+                progress.step(f"{where}: " + (f"found in {trial.seconds:.2f} s" if trial.found
+                                               else f"not found in {trial.seconds:.1f} s"))
+            config = target.alone.config if strategy == "stress-alone" else args.config
+            rows.append(summarize(target, fault, strategy, results, config))
     baseline = next((r for r in rows if r["strategy"] == "stress"), None)
     alone = next((r for r in rows if r["strategy"] == "stress-alone"), None)
     for r in rows:
