@@ -11,6 +11,7 @@ so the tests and `lifeguard matrix` cannot disagree about what a row is.
   pytest-3 tests/driver -m slow               the 100-process checks
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,37 @@ def pytest_configure(config):
         configs = list(manifest.configs)
     config.stash[_MANIFEST] = manifest
     config.stash[_CONFIGS] = list(dict.fromkeys(configs))
+    if os.environ.get("LIFEGUARD_PROGRESS"):
+        config.pluginmanager.register(_ProgressFile(os.environ["LIFEGUARD_PROGRESS"]),
+                                      "lifeguard-progress")
+
+
+# ---- progress for the gate (ci/gate.sh prints it while the session runs) ----------------------
+
+class _ProgressFile:
+    """With LIFEGUARD_PROGRESS=FILE, one line kept in FILE (replaced after each test): tests
+    done of collected, how many failed, the last one. ci/gate.sh prints it every 10 s."""
+
+    def __init__(self, path):
+        self.path, self.total, self.done, self.failed = Path(path), 0, 0, set()
+
+    def write(self, last):
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(f"{self.done}/{self.total} tests, {len(self.failed)} failed; "
+                       f"last {last}\n")
+        os.replace(tmp, self.path)
+
+    def pytest_collection_finish(self, session):
+        self.total = len(session.items)
+        self.write("none yet")
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed:
+            self.failed.add(report.nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self.done += 1
+        self.write(nodeid)
 
 
 def selected_rows(config):

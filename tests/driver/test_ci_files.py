@@ -8,7 +8,9 @@ with a runtime file, libdrv.so, that must be found from $OUT)."""
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 import zipfile
 from pathlib import Path
 
@@ -288,3 +290,67 @@ def test_make_prints_no_directory_messages():
                           text=True, timeout=60)
     flags = [l for l in proc.stdout.splitlines() if l.startswith("MAKEFLAGS = ")]
     assert flags and "--no-print-directory" in flags[0], flags
+
+
+FAKE_CTEST = """#!/bin/sh
+# ctest as the gate sees it: a unit test, then the driver tests, which wait for the test to
+# release them (a FIFO beside the progress file) after it saw the gate's progress line.
+dir=$(dirname "$LIFEGUARD_PROGRESS")
+echo "    Start 1: unit"
+echo "1/2 Test  #1: unit .............   Passed    1.00 sec"
+echo "    Start 2: driver"
+echo "7/100 tests, 0 failed; last tests/driver/test_x.py::t" > "$LIFEGUARD_PROGRESS"
+read go < "$dir/release"
+echo "2/2 Test  #2: driver ...........   Passed   12.00 sec"
+"""
+
+
+def test_gate_says_what_each_tree_is_doing(tmp_path):
+    """ci/gate.sh (make test) names its stages and, while the trees test, prints what each is
+    doing (the driver tests' count) before any tree ends: here CTest is a stand-in that ends
+    only once the test has read that line."""
+    (tmp_path / "ci").mkdir()
+    shutil.copy(REPO / "ci" / "gate.sh", tmp_path / "ci" / "gate.sh")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "cmake").write_text("#!/bin/sh\necho \"cmake $*\"\n")
+    (bin_dir / "ctest").write_text(FAKE_CTEST)
+    for tool in ("cmake", "ctest"):
+        (bin_dir / tool).chmod(0o755)
+    for preset in ("asan", "plain"):
+        (tmp_path / "build" / preset).mkdir(parents=True)
+        os.mkfifo(tmp_path / "build" / preset / "release")
+    proc = subprocess.Popen([str(tmp_path / "ci" / "gate.sh")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+                            start_new_session=True)
+    # the hang detector: a gate that never prints the line is killed, and fails by name
+    hang = threading.Timer(120, os.killpg, (proc.pid, signal.SIGKILL))
+    hang.start()
+    seen = []
+    try:
+        waiting = {"asan", "plain"}
+        for line in proc.stdout:
+            seen.append(line)
+            for preset in list(waiting):
+                if line.startswith(f"== test {preset}: still running after ") and \
+                        "driver: 7/100 tests, 0 failed; last tests/driver/test_x.py::t" in line:
+                    waiting.discard(preset)
+                    with open(tmp_path / "build" / preset / "release", "w") as release:
+                        release.write("go\n")
+            if not waiting:
+                break
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        hang.cancel()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # a stand-in still waiting on its FIFO
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    output = "".join(seen) + rest
+    assert proc.returncode == 0, output
+    for stage in ("gate 1/4: build asan", "gate 2/4: build plain", "gate 3/4: test asan",
+                  "gate 4/4: test plain"):
+        assert f"== {stage} (" in output, output
+    assert "== test: asan: passed" in output and "== test: plain: passed" in output, output
