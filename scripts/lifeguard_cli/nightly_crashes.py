@@ -189,11 +189,20 @@ def regression_keys(regressions, binary, env, cwd, timeout, cache, on_start=None
         cached = cache.get(path.name)
         if cached is None or cached.get("stamp") != stamp:
             crash = replay(binary, path, regression_env(env, meta), cwd, timeout,
-                           meta.get("kind"), on_start)
+                           sidecar_kind(meta, "asan"), on_start)
             cached = cache[path.name] = {"stamp": stamp, "key": crash.key if crash else None}
         if cached["key"]:
             keys[cached["key"]] = path.name
     return keys
+
+
+def sidecar_kind(meta, config):
+    """The kind a regression sidecar expects under `config`: its `kind` is one word for every
+    configuration, or a table {config: word} where the detectors name it differently (ASan's
+    heap-use-after-free is the page heap's use-after-free), as the manifest's outcomes are.
+    None when the table has no word for `config`."""
+    kind = meta.get("kind")
+    return kind.get(config) if isinstance(kind, dict) else kind
 
 
 def candidate_name(kind, data):
@@ -214,7 +223,9 @@ def write_candidate(directory, source, crash, fault, target, day):
     os.replace(tmp, path)
     meta = {"fault": fault, "kind": crash.kind}
     if crash.tool not in ("lifeguard",):
-        meta["configs"] = ["asan"]  # a sanitizer's kind: only the ASan build sees it
+        # a sanitizer's kind, seen by the ASan build; where the plain build's page heap
+        # reports it too, the reviewer makes `kind` a table {asan: ..., plain: ...} instead
+        meta["configs"] = ["asan"]
     where = f" at {crash.frame['file']}:{crash.frame['line']}" if crash.frame else ""
     meta["about"] = (f"found by lifeguard nightly on {day} fuzzing {target}"
                      f"{' with ' + fault if fault else ''}: {crash.kind}{where}")
