@@ -5,7 +5,8 @@ Two kinds of line, both on stderr (stdout keeps the result: the table, the summa
     terminal it overwrites the previous one; piped, one is printed when `interval` seconds
     have passed since the last line, so a log gets a line every interval, not one per row;
   - `still running: WHAT (N s)` when nothing was printed for `interval` seconds: a ticker
-    thread says which piece of work is going on, never a figure it did not observe.
+    thread says which piece of work is going on, never a figure it did not observe (or,
+    when that work has only just started, the last completed step it held back).
 `what` (a callable) may give the latest figures the caller read (libFuzzer's #N line).
 Nothing is printed before the first piece of work starts, so bad input stays one line."""
 
@@ -27,6 +28,7 @@ class Progress:
         self.what = None  # str or callable: the work going on now
         self.started = self.last = clock()
         self.open_line = False  # a terminal line waiting to be overwritten
+        self.held = None  # piped: the last completed step not printed yet
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._tick, daemon=True)
 
@@ -57,7 +59,9 @@ class Progress:
                 self.last = now
             elif always or now - self.last >= self.interval:
                 self._write(f"{self.prefix}: {text}")
-                self.last = now
+                self.last, self.held = now, None
+            else:
+                self.held = text
 
     def _tick(self):
         while not self.stop.wait(max(0.1, self.interval / 10)):
@@ -67,13 +71,17 @@ class Progress:
         """The ticker's check: `still running` when nothing was printed for `interval`."""
         with self.lock:
             now = self.clock()
-            if self.what is None or now - self.last < self.interval:
+            if now - self.last < self.interval or (self.what is None and self.held is None):
                 return
-            what = self.what() if callable(self.what) else self.what
             if self.open_line:
                 self._write("")
-            self._write(f"{self.prefix}: still running: {what} ({now - self.started:.0f} s)")
-            self.last = now
+            if self.held is not None and (self.what is None or now - self.started < self.interval):
+                # the work now going on has just started: the last one that ended says more
+                self._write(f"{self.prefix}: {self.held}")
+            else:
+                what = self.what() if callable(self.what) else self.what
+                self._write(f"{self.prefix}: still running: {what} ({now - self.started:.0f} s)")
+            self.last, self.held = now, None
 
     def _write(self, text, newline=True):
         try:

@@ -34,14 +34,18 @@ class Target(NamedTuple):
     program: str       # scenario program
     scenario: str
     fault: str         # the switch the buggy variant turns on
-    kind: str          # the report that means "found"
+    kind: object       # the report that means "found": a word, or {config: word} where the
+                       # builds' detectors name it differently (found_kind)
     options: str       # LIFEGUARD_OPTIONS for every strategy alike
     fuzz_target: str   # libFuzzer target for the `bytes` strategy
     about: str
-    config: str = "plain"  # the default build; heap kinds need asan until the page heap exists
-    configs: tuple = ("plain", "asan")  # the builds whose detectors can report `kind`
+    config: str = "plain"  # the default build (the one docs/BENCHMARKS.md records)
     alone: Alone = None  # a second baseline (`stress-alone`), where another detector applies
 
+
+# A use of freed heap memory: ASan's word under asan, the page heap's under plain (the
+# manifest's buggy outcomes of these scenarios say the same).
+HEAP_USE_AFTER_FREE = {"asan": "heap-use-after-free", "plain": "use-after-free"}
 
 # What "detected" means per class. Later classes add their entry here.
 TARGETS = {
@@ -55,12 +59,12 @@ TARGETS = {
         "harmless orderings) are counted and ignored."),
     "pipe-disconnect": Target(
         "pipe-disconnect", "pipe_disconnect", "disconnect-race", "pipe-post-raw-token",
-        "heap-use-after-free", "symbolize=0", "pipe_disconnect",
-        "AddressSanitizer reports the heap-use-after-free of tokio#6369: a packet posted with a "
-        "raw token is dequeued after the driver released the scheduled-io object it names. "
-        "The stress baseline runs the same three actors (driver, server task, client) on "
-        "threads.",
-        config="asan", configs=("asan",)),
+        HEAP_USE_AFTER_FREE, "symbolize=0", "pipe_disconnect",
+        "AddressSanitizer (asan) or the page heap (plain) reports the use after free of "
+        "tokio#6369: a packet posted with a raw token is dequeued after the driver released "
+        "the scheduled-io object it names. The stress baseline runs the same three actors "
+        "(driver, server task, client) on threads.",
+        config="asan"),
     "module-unload": Target(
         "module-unload", "module_unload", "rapid-cycle", "driver-static-runtime",
         "unload-while-running", "symbolize=0", "module_unload",
@@ -70,20 +74,32 @@ TARGETS = {
         "reports the leftover workers at the first unload under every strategy, so this "
         "class's time to detect is bounded by how fast one execution runs, not by the "
         "schedule.",
-        config="plain", configs=("plain", "asan"),
+        config="plain",
         alone=Alone("SEGV", "asan", "modcheck=0",
                     "the same free-running loop under AddressSanitizer with modcheck off: a "
                     "worker left in libdrv.so wakes after the unload and faults in the unmapped "
                     "range, which ASan reports as a SEGV on an unknown address")),
     "gc-async": Target(
-        "gc-async", "gc_async", "vec-borrow", "bind-vec-borrow-unpinned", "heap-use-after-free",
+        "gc-async", "gc_async", "vec-borrow", "bind-vec-borrow-unpinned", HEAP_USE_AFTER_FREE,
         "symbolize=0", "gc_async",
-        "AddressSanitizer reports the heap-use-after-free of napi-rs#2571: `example([getS()])` "
+        "AddressSanitizer (asan) or the page heap (plain) reports the use after free of "
+        "napi-rs#2571: `example([getS()])` "
         "pins nothing, a collection finalizes the element while the body awaits, and the "
         "worker reads the freed native object. The stress baseline is the seed's own "
         "reproduction on threads: global.gc() every 100 ms, a body that sleeps 1 s.",
-        config="asan", configs=("asan",)),
+        config="asan"),
 }
+
+
+def found_kind(target, config):
+    """The report that means "found" under `config`; UsageError when that build's detectors
+    cannot report it."""
+    if not isinstance(target.kind, dict):
+        return target.kind
+    if config not in target.kind:
+        raise UsageError(f"the {config} build cannot detect {target.cls}'s fault (use "
+                         f"--config {' or '.join(target.kind)})")
+    return target.kind[config]
 
 STRATEGIES = ("bytes", "random", "pct", "dfs", "stress", "stress-alone")
 STRATEGY_HELP = {
@@ -111,7 +127,9 @@ per strategy, how many trials found it and the median executions and seconds ove
 EPILOG = "strategies:\n" + "\n".join(f"  {s:12} {h}" for s, h in STRATEGY_HELP.items()) + """
 
 targets:
-""" + "\n".join(f"  {t.cls}: scenario {t.scenario}, fault {t.fault}, found = {t.kind}"
+""" + "\n".join(f"  {t.cls}: scenario {t.scenario}, fault {t.fault}, found = "
+                + (t.kind if isinstance(t.kind, str) else
+                   ", ".join(f"{w} ({c})" for c, w in t.kind.items()))
                 for t in TARGETS.values())
 
 
@@ -144,14 +162,12 @@ def run(args):
     args.config = args.config or target.config
     if args.config not in ("plain", "asan"):
         raise UsageError(f"--config must be plain or asan, not '{args.config}'")
-    if args.config not in target.configs:
-        raise UsageError(f"the {args.config} build cannot detect {target.kind} "
-                         f"(use --config {target.configs[0]})")
+    kind = found_kind(target, args.config)
     fault = args.fault or target.fault
     strategies = args.strategy or [s for s in STRATEGIES if s != "stress-alone" or target.alone]
     if "stress-alone" in strategies and not target.alone:
         raise UsageError(f"{target.cls} has no stress-alone baseline: no detector but "
-                         f"lifeguard's reports {target.kind}")
+                         f"lifeguard's reports {kind}")
     build_root = Path(args.build_dir).resolve() if args.build_dir else DEFAULT_BUILD_ROOT
     presets = {args.config} | ({"asan"} if "bytes" in strategies else set())
     if "stress-alone" in strategies:
@@ -185,7 +201,7 @@ def run(args):
         r["speedup_vs_stress"] = speedup(r, baseline)
         if alone:
             r["speedup_vs_stress_alone"] = speedup(r, alone)
-    print_table(rows, target, fault)
+    print_table(rows, target, fault, kind)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     if args.update_docs:
@@ -208,7 +224,7 @@ def run_trial(target, fault, strategy, seed, args, build_root):
     env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0:symbolize=0"
     if strategy == "bytes":
         return run_fuzzer(target, fault, seed, args, build_root, env)
-    config, kind, options = args.config, target.kind, target.options
+    config, kind, options = args.config, found_kind(target, args.config), target.options
     if strategy == "stress-alone":
         config, kind, options = target.alone.config, target.alone.kind, target.alone.options
     binary = program_path(build_root, config, target.program)
@@ -256,14 +272,15 @@ def run_fuzzer(target, fault, seed, args, build_root, env):
     env.update(LIFEGUARD_FAULTS=fault, LIFEGUARD_OPTIONS=target.options)
     if fuzz.supports_until(target.fuzz_target):
         # the target aborts at the first report of the kind and ignores the others
-        env.update(LIFEGUARD_OPTIONS=target.options + ":halt_on_error=0", LG_FUZZ_UNTIL=target.kind)
+        env.update(LIFEGUARD_OPTIONS=target.options + ":halt_on_error=0",
+                   LG_FUZZ_UNTIL=found_kind(target, "asan"))
     # else the first report stops the run: found only when it is of the kind
     with tempfile.TemporaryDirectory(prefix="lifeguard-ttd-") as tmp:
         argv = [str(binary), f"-seed={seed}", "-runs=1000000000", f"-max_total_time={int(budget) or 1}",
                 "-print_final_stats=1", f"-artifact_prefix={tmp}/", str(Path(tmp) / "corpus")]
         (Path(tmp) / "corpus").mkdir()
         result = fuzz.run_libfuzzer(argv, env, cwd=tmp, timeout=budget * 2 + 60)
-    found = result.first_report(target.kind) is not None
+    found = result.first_report(found_kind(target, "asan")) is not None
     return Trial(found, result.execs, result.seconds)
 
 
@@ -320,9 +337,9 @@ def table_lines(rows):
     return [head, body, widths]
 
 
-def print_table(rows, target, fault):
+def print_table(rows, target, fault, kind):
     head, body, widths = table_lines(rows)
-    print(f"{target.cls}: time to detect {target.kind} (fault {fault}, scenario {target.scenario})")
+    print(f"{target.cls}: time to detect {kind} (fault {fault}, scenario {target.scenario})")
     for line in [head, tuple("-" * w for w in widths), *body]:
         print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
     for r in rows:

@@ -80,3 +80,21 @@ def test_matrix_piped_prints_no_terminal_codes(build_root, selected_configs):
     assert "\r" not in proc.stderr and "\033" not in proc.stderr, proc.stderr
     for line in proc.stderr.splitlines():
         assert line.startswith("matrix: "), proc.stderr
+
+
+def test_a_step_held_back_is_printed_when_the_next_work_has_just_started():
+    """Piped: trial 1 ends unprinted (too soon after the last line), trial 2 starts; at the
+    interval the log gets trial 1's end, not "still running: trial 2 (0 s)"."""
+    clock = Clock()
+    progress, stream = piped(clock)
+    progress.start("trial 1/2")
+    clock.now += 6
+    progress.step("trial 1/2: found in 6.00 s")
+    clock.now += 3.5
+    progress.start("trial 2/2")
+    clock.now += 0.5
+    progress.tick()
+    assert stream.getvalue() == "cmd: trial 1/2: found in 6.00 s\n"
+    clock.now += 10
+    progress.tick()
+    assert stream.getvalue().splitlines()[-1] == "cmd: still running: trial 2/2 (10 s)"
