@@ -147,7 +147,8 @@ def build_root(pytestconfig):
 @pytest.fixture(scope="session")
 def scenario_binary(build_root, lifeguard_manifest):
     """locate(program, config) -> the built program. Fails when the config's build tree is
-    missing (saying how to build it); skips only when the tree exists but lacks the program."""
+    missing (saying how to build it), and when the tree lacks the program: every tree builds
+    every scenario program (scenarios/CMakeLists.txt), so a missing one is a stale tree."""
 
     def locate(program, config_name):
         preset = lifeguard_manifest.configs[config_name].preset
@@ -161,7 +162,8 @@ def scenario_binary(build_root, lifeguard_manifest):
                         f"builds), or pick built configs with --config", pytrace=False)
         binary = paths.program_path(build_root, preset, program)
         if not binary.is_file():
-            pytest.skip(f"{binary} is not built (the {preset} tree has no program {program!r})")
+            pytest.fail(f"{binary} is not built (the {preset} tree has no program {program!r}); "
+                        f"rebuild it with `{how_to_build(preset, build_root)}`", pytrace=False)
         return binary
 
     return locate

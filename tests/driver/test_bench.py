@@ -35,7 +35,7 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def bench_preset(bench_config, lifeguard_manifest, build_root):
     """The preset of `bench_config` whose sched_bench is built: fails when the build tree is
-    missing (saying how to build it), skips when the tree predates bench/."""
+    missing or lacks it (every tree builds bench/), saying how to build it."""
     preset = lifeguard_manifest.configs[bench_config].preset
     tree = paths.preset_dir(build_root, preset)
     if not tree.is_dir():
@@ -43,7 +43,8 @@ def bench_preset(bench_config, lifeguard_manifest, build_root):
                     f"`{how_to_build(preset, build_root)}`, or pick built configs with --config",
                     pytrace=False)
     if not paths.bench_program_path(build_root, preset, "sched_bench").is_file():
-        pytest.skip(f"{tree} has no bench/sched_bench (rebuild the tree)")
+        pytest.fail(f"{tree} has no bench/sched_bench: rebuild it with "
+                    f"`{how_to_build(preset, build_root)}`", pytrace=False)
     return preset
 
 
@@ -210,7 +211,8 @@ def _compare_tree(build_root):
     needed = [paths.bench_program_path(build_root, "plain", p)
               for p in ("heap_bench", "heap_bench_bare", "fd_bench", "fd_bench_bare")]
     if not all(p.is_file() for p in needed):
-        pytest.skip("build/plain has no bench/heap_bench or fd_bench (rebuild the tree)")
+        pytest.fail("build/plain has no bench/heap_bench or fd_bench (every plain tree builds "
+                    "them): rebuild it", pytrace=False)
 
 
 def test_heap_bench_prints_its_figures(build_root):

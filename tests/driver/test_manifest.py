@@ -110,12 +110,9 @@ def test_the_real_manifest_frames_per_config(lifeguard_manifest):
     """Both forms side by side in the real manifest: a flat row checks every config, a
     per-config row only the configs it names (asan-alone's SEGV names no functions)."""
     rows = {r.id: r for r in lifeguard_manifest.rows()}
-    flat = rows.get("double-close/wrapper-drop/buggy/plain")
-    if flat is not None:
-        assert flat.frames == rows["double-close/wrapper-drop/buggy/asan"].frames != {}
-    late = rows.get("module-unload/rapid-cycle/buggy/late-call")
-    if late is None:
-        pytest.skip("no module-unload rows in the manifest")
+    flat = rows["double-close/wrapper-drop/buggy/plain"]
+    assert flat.frames == rows["double-close/wrapper-drop/buggy/asan"].frames != {}
+    late = rows["module-unload/rapid-cycle/buggy/late-call"]
     assert late.frames["current"] == "run_task"
     assert rows["module-unload/rapid-cycle/buggy/asan"].frames["current"] == "lgrt_port_get_many"
     assert rows["module-unload/rapid-cycle/buggy/asan-alone"].frames == {}

@@ -204,7 +204,8 @@ def test_bench_verify_runtimes_rows(repo_root, build_root, suite, tmp_path, monk
         _need(runtimes.CASES[case], suite, build_root)
     if not all(paths.bench_program_path(build_root, "plain", p).is_file()
                for p in ("heap_bench", "heap_bench_bare", "fd_bench", "fd_bench_bare")):
-        pytest.skip("build/plain has no bench programs (rebuild the tree)")
+        pytest.fail("build/plain has no bench programs (every plain tree builds them): "
+                    "rebuild it", pytrace=False)
     monkeypatch.setenv("LIFEGUARD_BENCH_QUICK", "1")
     monkeypatch.setenv("LIFEGUARD_BENCH_RUNTIMES", ",".join(cases))
     out = tmp_path / "bench.json"

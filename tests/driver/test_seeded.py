@@ -29,12 +29,13 @@ def presets(selected_configs, lifeguard_manifest):
 def _need(presets, build_root, mode, case):
     preset = "asan" if mode == "asan" else "plain"
     if preset not in presets:
-        pytest.skip(f"the {preset} preset is not selected")
+        pytest.skip(f"the {preset} preset is not selected in this session")
     path = seeded.binary(build_root, mode, case.program)
     if not path.is_file():
         pytest.fail(f"{path} is not built (cmake --build --preset {preset})", pytrace=False)
     if mode == "preloaded" and not seeded.preload_library(build_root).is_file():
-        pytest.skip(f"{seeded.preload_library(build_root)} is not built yet")
+        pytest.fail(f"{seeded.preload_library(build_root)} is not built (cmake --build --preset "
+                    "plain)", pytrace=False)
 
 
 def _excerpt(outcome):
@@ -64,13 +65,14 @@ def test_clean_twin_clean(case, mode, presets, build_root):
 
 def _need_rust(presets, build_root, case):
     if "plain" not in presets:
-        pytest.skip("the plain preset is not selected")
+        pytest.skip("the plain preset is not selected in this session")
     path = seeded.binary(build_root, "preloaded", case.program)
     if not path.is_file():
         pytest.skip(f"{path} is not built: rustc was not found on PATH or in ~/.cargo/bin when "
                     f"the plain tree was configured")
     if not seeded.preload_library(build_root).is_file():
-        pytest.skip(f"{seeded.preload_library(build_root)} is not built yet")
+        pytest.fail(f"{seeded.preload_library(build_root)} is not built (cmake --build --preset "
+                    "plain)", pytrace=False)
 
 
 def _before_self_check(output):
@@ -148,7 +150,7 @@ ASAN_HEAP = {"use-after-free": "heap-use-after-free", "double-free": "double-fre
 
 def test_asan_table(presets, build_root):
     if "asan" not in presets:
-        pytest.skip("the asan preset is not selected")
+        pytest.skip("the asan preset is not selected in this session")
     rows = seeded.build_table(build_root, modes=("asan",))
     out = Path(build_root) / "asan" / "tests" / "seeded" / "asan-table.json"
     out.write_text(json.dumps({"asan_options": seeded.ASAN_OPTIONS, "rows": rows}, indent=1) + "\n")
