@@ -20,10 +20,12 @@ MOD_FN void *mod_thread_main(void *arg) {
   return arg;
 }
 
-MOD_FN int mod_start_thread(void) {
+/* Starts the worker and waits until it runs in the module; *id gets it (the host joins it). */
+MOD_FN int mod_start_thread(pthread_t *id) {
   stop = 0;
   if (pthread_create(&worker, NULL, mod_thread_main, NULL)) return -1;
   while (!started) usleep(100);
+  *id = worker;
   return 0;
 }
 
