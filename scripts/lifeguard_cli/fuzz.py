@@ -34,7 +34,9 @@ ENGINES = ("libfuzzer", "afl")  # --engine: afl runs fuzz_afl.py
 DEFAULT_TIMEOUT = 10  # seconds one input may take before libFuzzer calls it a timeout
 DEFAULT_ASAN_OPTIONS = "detect_leaks=0"
 # The flags run() passes itself; an .options file cannot override them.
-OWN_FLAGS = ("max_total_time", "print_final_stats", "artifact_prefix", "seed", "timeout")
+OWN_FLAGS = ("max_total_time", "print_final_stats", "artifact_prefix", "seed", "timeout", "runs")
+DEFAULT_SECONDS = 60  # --seconds without --runs
+RUNS_HANG_SECONDS = 900  # --runs without --seconds: the hang detector
 REPORT_LINES = 12  # lines of the crash report in the JSON and after a crash
 _KEPT_REPORT_LINES = 200  # lines kept per report while reading
 _TAIL_LINES = 40
@@ -54,12 +56,15 @@ SUMMARY = "run a libFuzzer target for N seconds; report whether, when and how it
 
 DESCRIPTION = """\
 Run the libFuzzer binary of one fuzz target (build/asan/fuzz/TARGET_fuzz, built by the asan
-preset) for --seconds, in one process, and report whether it crashed: after how many
-executions and seconds, with which fault kind, and where the crashing input was written.
+preset) for --seconds or --runs executions (whichever ends first when both are given), in one
+process, and report whether it crashed: after how many executions and seconds, with which
+fault kind, and where the crashing input was written. Tests use --runs: a bound in work, the
+same on a loaded machine.
 
 The run works on a temporary corpus seeded with a copy of corpora/TARGET/ (the repository's
 corpora are never written). It passes
-  -max_total_time=SECONDS -print_final_stats=1 -timeout=T -seed=S -artifact_prefix=DIR/
+  -max_total_time=SECONDS (with --seconds) -runs=N (with --runs) -print_final_stats=1
+  -timeout=T -seed=S -artifact_prefix=DIR/
 plus -dict=fuzz/TARGET.dict when that file exists and the [libfuzzer] options of
 fuzz/TARGET.options (OSS-Fuzz's format: `key = value` lines under `[libfuzzer]`; `[asan]` and
 `[ubsan]` sections give ASAN_OPTIONS / UBSAN_OPTIONS when the environment has none). The flags
@@ -74,12 +79,13 @@ unless set.
 A crash is libFuzzer stopping on a sanitizer or lifeguard report, a deadly signal, a timeout
 or an out-of-memory input. Its kind (fault_kind) is the first `SUMMARY: <tool>: <kind>` line
 (with --until: the KIND waited for), else libFuzzer's own: `timeout`, `out-of-memory`,
-`deadly signal`. A run still going after SECONDS*2+120 s is killed (process group) and counted
-as a crash of kind `timeout`, with killed=true."""
+`deadly signal`. A run still going after SECONDS*2+120 s (with --runs alone: 900 s) is killed
+(process group) and counted as a crash of kind `timeout`, with killed=true."""
 
 EPILOG = """\
 json output (--json FILE): one object:
-  target, fault (the switches, comma-joined, or null), until, seconds (asked for),
+  target, fault (the switches, comma-joined, or null), until, seconds and runs (asked for;
+  null when not given),
   seconds_run (wall), seed (libFuzzer's, as it printed it), execs, exec_per_sec, crashed,
   execs_to_first_crash, seconds_to_first_crash, fault_kind, summary (the SUMMARY line),
   schedule (the lg_sched schedule string of the crash, if printed), artifact (the crashing
@@ -96,6 +102,7 @@ build failed; 2 bad input (unknown target, bad option, a fuzzer that could not s
 examples:
   scripts/lifeguard fuzz double_close --seconds 60
   scripts/lifeguard fuzz double_close --seconds 10 --fault socket-close-in-drop --json f.json
+  scripts/lifeguard fuzz double_close --runs 100000 --fault socket-close-in-drop --seed 1
   scripts/lifeguard fuzz sched_uaf --seconds 20 --seed 1 --no-build
   make fuzz FUZZ_TARGETS=double_close FUZZ_SECONDS=10
   scripts/lifeguard fuzz gc_async --engine afl --seconds 60 --fault bind-vec-borrow-unpinned
@@ -373,7 +380,12 @@ def add_arguments(parser):
                         help="libfuzzer (default: build/asan/fuzz/TARGET_fuzz) or afl (AFL++: "
                              "build/afl/fuzz/TARGET_afl, the afl preset)")
     parser.add_argument("--seconds", type=argtypes.positive_whole_seconds,
-                        default=60, metavar="N", help="how long to fuzz (default 60)")
+                        metavar="N", help="how long to fuzz (default 60, or no time limit with "
+                                          "--runs)")
+    parser.add_argument("--runs", type=argtypes.positive_int, metavar="N",
+                        help="stop after N executions (libFuzzer's -runs; libfuzzer engine "
+                             "only): a run bounded by work, not by time (a run still going "
+                             f"after {RUNS_HANG_SECONDS} s is killed as a hang)")
     parser.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME",
                         help="turn on this fault switch (LIFEGUARD_FAULTS; repeatable; default "
                              "none: the fixed code)")
@@ -416,8 +428,13 @@ def check_until(until, target):
 def run(args):
     """Entry point of `lifeguard fuzz`."""
     if getattr(args, "engine", ENGINES[0]) == "afl":
+        if args.runs is not None:
+            raise UsageError("--runs is libFuzzer's (-runs): --engine afl takes --seconds")
+        args.seconds = args.seconds or DEFAULT_SECONDS
         from . import fuzz_afl  # it builds on this module
         return fuzz_afl.run(args)
+    if args.seconds is None and args.runs is None:
+        args.seconds = DEFAULT_SECONDS
     target = resolve_target(args.target)
     build_root = args.build_dir.resolve()
     check_until(args.until, target)
@@ -456,10 +473,11 @@ def run(args):
                 status[:] = [" ".join(line.split()[:8])]
 
         with Progress("fuzz") as progress:
-            progress.start(lambda: f"{target}, {args.seconds} s asked, {seed_count} seed "
+            progress.start(lambda: f"{target}, {asked(args)}, {seed_count} seed "
                                    f"inputs; libFuzzer: {status[0] if status else 'starting'}")
-            result = run_libfuzzer(argv, env, cwd=tmp, timeout=args.seconds * 2 + 120,
-                                   log_path=args.log, on_line=on_line)
+            hang = args.seconds * 2 + 120 if args.seconds else RUNS_HANG_SECONDS
+            result = run_libfuzzer(argv, env, cwd=tmp, timeout=hang, log_path=args.log,
+                                   on_line=on_line)
         corpus_size = _count_files(corpus)
 
     crash = result.crash(args.until)
@@ -504,10 +522,21 @@ def libfuzzer_flags(target, file_flags, options_path, args, artifacts):
         flags["dict"] = str((Path(options_path).parent / flags["dict"]).resolve())
     elif (FUZZ_DIR / f"{target}.dict").is_file():
         flags["dict"] = str(FUZZ_DIR / f"{target}.dict")
-    flags.update(max_total_time=args.seconds, print_final_stats=1,
+    if args.seconds:
+        flags["max_total_time"] = args.seconds
+    if args.runs:
+        flags["runs"] = args.runs
+    flags.update(print_final_stats=1,
                  timeout=args.timeout or file_flags.get("timeout") or DEFAULT_TIMEOUT,
                  seed=args.seed, artifact_prefix=f"{artifacts}/")
     return flags
+
+
+def asked(args):
+    """What the run was asked for, in words: `60 s`, `100,000 runs`, or both."""
+    parts = ([f"{args.seconds} s"] if args.seconds else []) + \
+        ([f"{args.runs:,} runs"] if args.runs else [])
+    return " or ".join(parts) + " asked"
 
 
 def _count_files(directory):
@@ -532,6 +561,7 @@ def to_json(target, args, result, crash, settings, seed_count, corpus_size):
         "fault": settings.get("LIFEGUARD_FAULTS"),
         "until": args.until,
         "seconds": args.seconds,
+        "runs": args.runs,
         "seconds_run": round(result.seconds, 3),
         "seed": result.seed,
         "execs": result.execs,

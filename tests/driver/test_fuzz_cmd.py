@@ -78,13 +78,14 @@ def replay(tree, path, fault=None, target="double_close"):
 # ---- real runs ---------------------------------------------------------------------------
 
 def test_the_seeded_fault_is_found_and_its_input_replays(asan_tree, build_root, tmp_path):
-    proc, r = fuzz_run(build_root, tmp_path, "double_close", "--seconds", "10",
+    proc, r = fuzz_run(build_root, tmp_path, "double_close", "--runs", "100000",
                        "--fault", "socket-close-in-drop")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert r["target"] == "double_close" and r["fault"] == "socket-close-in-drop"
     assert r["crashed"] is True and r["fault_kind"] == "double-close", r
-    assert r["execs_to_first_crash"] >= 1 and r["execs"] == r["execs_to_first_crash"]
-    assert 0 < r["seconds_to_first_crash"] <= r["seconds_run"] < 10
+    assert 1 <= r["execs_to_first_crash"] <= 100_000 and r["execs"] == r["execs_to_first_crash"]
+    assert 0 < r["seconds_to_first_crash"] <= r["seconds_run"]
+    assert "-runs=100000" in r["command"] and "-max_total_time" not in r["command"]
     assert r["summary"].startswith("SUMMARY: lifeguard: double-close")
     assert r["schedule"].startswith("lgs1:") and r["report"][0].startswith("==")
     assert "double_close: crashed after" in proc.stdout and "double-close" in proc.stdout
@@ -104,29 +105,29 @@ def _tree_snapshot(path):
 def test_the_fixed_code_runs_clean_and_the_seeds_stay_untouched(asan_tree, build_root, tmp_path):
     seeds = REPO_ROOT / "corpora" / "double_close"
     before = _tree_snapshot(seeds)
-    proc, r = fuzz_run(build_root, tmp_path, "double_close", "--seconds", "3")
+    proc, r = fuzz_run(build_root, tmp_path, "double_close", "--runs", "3000")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert r["crashed"] is False and r["fault_kind"] is None and r["fault"] is None, r
     assert r["execs_to_first_crash"] is None and r["seconds_to_first_crash"] is None
-    assert r["execs"] > 0 and r["exec_per_sec"] > 0, r
+    assert r["execs"] >= 3000 and r["exec_per_sec"] > 0 and r["runs"] == 3000, r
     assert r["seed_corpus_size"] == len(before) and r["corpus_size"] >= len(before)
     assert r["artifact"] is None and not list((tmp_path / "artifacts").iterdir())
-    assert "-dict=" in r["command"] and "-max_total_time=3" in r["command"]
+    assert "-dict=" in r["command"] and "-runs=3000" in r["command"]
     assert "double_close: no crash in" in proc.stdout
     assert _tree_snapshot(seeds) == before, "lifeguard fuzz wrote into corpora/double_close"
 
 
 def test_schedule_bytes_find_the_planted_use_after_free(asan_tree, build_root, tmp_path):
-    proc, r = fuzz_run(build_root, tmp_path, "sched_uaf", "--seconds", "20", "--seed", "1")
+    proc, r = fuzz_run(build_root, tmp_path, "sched_uaf", "--runs", "100000", "--seed", "1")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert r["crashed"] is True and r["fault_kind"] == "heap-use-after-free", r
     assert r["summary"].endswith(" in owner"), r["summary"]  # the owner's use after the free
-    assert 1 <= r["execs_to_first_crash"] <= 100_000 and r["seconds_to_first_crash"] < 20
+    assert 1 <= r["execs_to_first_crash"] <= 100_000
     assert os.path.isfile(r["artifact"]) and os.path.basename(r["artifact"]).startswith("crash-")
 
 
 def test_an_unknown_fault_switch_is_one_line(asan_tree, build_root, tmp_path):
-    proc = lifeguard("fuzz", "double_close", "--seconds", "2", "--fault", "no-such-fault",
+    proc = lifeguard("fuzz", "double_close", "--runs", "100", "--fault", "no-such-fault",
                      "--artifacts", tmp_path, "--no-build", "--build-dir", build_root,
                      env=clean_env())
     assert_one_line_error(proc, "no-such-fault")
@@ -148,6 +149,8 @@ MALFORMED_OPTIONS = {
     (("double_close", "--seconds", "0"), "--seconds"),
     (("double_close", "--seconds", "1.5"), "--seconds"),
     (("double_close", "--seconds", "many"), "--seconds"),
+    (("double_close", "--runs", "0"), "--runs"),
+    (("double_close", "--runs", "10", "--engine", "afl"), "--runs is libFuzzer's"),
     (("double_close", "--seed", "-1"), "--seed"),
     (("double_close", "--timeout", "0"), "--timeout"),
     (("double_close", "--until", "double-closed"), "'double-closed'"),
@@ -324,7 +327,7 @@ def test_runner_kills_a_run_that_does_not_end(fake):
     result, _ = fake(CLEAN.replace("stat::", "x::"), "hang", timeout=1)
     assert result.killed and result.crash()[0] == "timeout"
     assert result.execs == 3000  # the last #N line when the stats never came
-    assert result.seconds < 30
+    assert result.returncode == -9  # its process group was killed, not left to end
 
 
 def test_command_passes_options_dict_and_its_own_flags(tmp_path):
@@ -373,7 +376,7 @@ def test_command_passes_options_dict_and_its_own_flags(tmp_path):
 
 
 def test_pipe_disconnect_finds_the_raw_token_use_after_free(asan_tree, build_root, tmp_path):
-    proc, r = fuzz_run(build_root, tmp_path, "pipe_disconnect", "--seconds", "20", "--seed", "1",
+    proc, r = fuzz_run(build_root, tmp_path, "pipe_disconnect", "--runs", "100000", "--seed", "1",
                        "--fault", "pipe-post-raw-token")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert r["crashed"] is True and r["fault_kind"] == "heap-use-after-free", r
@@ -386,7 +389,7 @@ def test_pipe_disconnect_finds_the_raw_token_use_after_free(asan_tree, build_roo
 def test_gc_async_finds_the_vec_borrow_use_after_free(asan_tree, build_root, tmp_path):
     """napi-rs#2571: with the seeds, the Vec<&S> call whose element is collected is found at
     once; the crashing input replays with the switch and is clean without it."""
-    proc, r = fuzz_run(build_root, tmp_path, "gc_async", "--seconds", "20", "--seed", "1",
+    proc, r = fuzz_run(build_root, tmp_path, "gc_async", "--runs", "100000", "--seed", "1",
                        "--fault", "bind-vec-borrow-unpinned")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert r["crashed"] is True and r["fault_kind"] == "heap-use-after-free", r
@@ -399,6 +402,6 @@ def test_gc_async_finds_the_vec_borrow_use_after_free(asan_tree, build_root, tmp
 
 def test_gc_async_fixed_vm_runs_clean(asan_tree, build_root, tmp_path):
     """The fixed VM is clean for every input: a short run from the seeds finds nothing."""
-    proc, r = fuzz_run(build_root, tmp_path, "gc_async", "--seconds", "3", "--seed", "1")
+    proc, r = fuzz_run(build_root, tmp_path, "gc_async", "--runs", "3000", "--seed", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert r["crashed"] is False and r["fault"] is None and r["execs"] > 1000, r
+    assert r["crashed"] is False and r["fault"] is None and r["execs"] >= 3000, r
