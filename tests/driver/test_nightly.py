@@ -13,7 +13,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import time
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
@@ -264,27 +263,31 @@ def test_report_html_embeds_its_plots_and_renders(run, tmp_path):
 
 # ---- killed and run again ---------------------------------------------------------------------
 
-def wait_for(condition, seconds):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
+def read_until_crash_inputs(stream):
+    """Read nightly's progress lines from `stream` until one counts a corpus entry and a crash
+    input (the files are there: the line counts them); the lines read, or None at its end."""
+    seen = []
+    for line in stream:
+        seen.append(line)
+        match = re.search(r"corpus +(\d+) +crash inputs (\d+)", line)
+        if match and int(match.group(1)) > 0 and int(match.group(2)) > 0:
+            return seen
+    return None
 
 
 def test_a_killed_run_loses_nothing_when_run_again(asan_fuzz, build_root, tmp_path):
     corpora = copy_corpora(tmp_path / "corpora")
     out = tmp_path / "out"
     argv = nightly_argv(build_root, out, corpora, 60, ["sched_uaf"], "--progress", "1")
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=clean_env(), start_new_session=True)
     crashes = out / "artifacts" / "sched_uaf"
     corpus = out / "corpus" / "sched_uaf"
     orphan = None
     try:
-        found = wait_for(lambda: listing(crashes) and listing(corpus), 45)
-        assert found, "no crash input and corpus entry within 45 s"
+        seen = read_until_crash_inputs(proc.stdout)
+        assert seen, "nightly ended before a progress line counted a crash input"
+        assert listing(crashes), seen
         os.killpg(proc.pid, signal.SIGKILL)  # the driver only: its libFuzzer lives on
         proc.wait()
         orphan = (json.loads((out / "state.json").read_text()).get("child") or {}).get("pid")
@@ -299,8 +302,8 @@ def test_a_killed_run_loses_nothing_when_run_again(asan_fuzz, build_root, tmp_pa
         t = summary["targets"]["sched_uaf"]
         assert t["runs"] == 2 and t["crash_inputs"] >= 1 and t["crashes"] >= 1, t
         if orphan:  # gone: killed by the rerun, or by SIGPIPE when its reader died
-            assert wait_for(lambda: not Path(f"/proc/{orphan}").exists()
-                            or "Z" in Path(f"/proc/{orphan}/stat").read_text().split()[2], 5)
+            assert not Path(f"/proc/{orphan}").exists() \
+                or "Z" in Path(f"/proc/{orphan}/stat").read_text().split()[2], orphan
     finally:
         for pid in (proc.pid, orphan):
             if pid:
