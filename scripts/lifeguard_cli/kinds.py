@@ -67,3 +67,15 @@ CLEAN = "clean"
 OUTCOMES = (CLEAN,) + FAULT_KINDS
 
 VARIANTS = ("buggy", "fixed")
+
+# Which of lifeguard's detectors reports each of its kinds (the scheduler's are `sched`). A
+# clean run is evidence only when that detector was armed (tests/seeded/armed.py checks).
+DETECTOR_OF = {
+    **dict.fromkeys(("double-close", "foreign-close", "closed-fd-use", "fd-leak"), "fdcheck"),
+    **dict.fromkeys(("use-after-free", "double-free", "bad-free", "heap-buffer-overflow",
+                     "heap-buffer-underflow"), "pageheap"),
+    **dict.fromkeys(("use-after-unload", "unload-while-running",
+                     "unload-with-pending-callback"), "modcheck"),
+    **dict.fromkeys(("deadlock", "livelock"), "sched"),
+}
+assert set(DETECTOR_OF) == set(LIFEGUARD_KINDS), "every lifeguard kind has its detector"

@@ -5,11 +5,18 @@ show: fixed rows stay clean run after run, and buggy reports blame the right sou
 """
 
 import re
+import sys
 
 import pytest
 
 from lifeguard_cli import classify
 from lifeguard_cli import run as runner
+from lifeguard_cli.kinds import DETECTOR_OF
+
+from conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "tests" / "seeded"))
+import armed  # noqa: E402
 
 
 def _explain(result):
@@ -38,6 +45,26 @@ def test_fixed_row_clean_in_20_processes(fixed_row, build_root, scenario_binary)
     scenario_binary(fixed_row.scenario.program, fixed_row.config.name)
     result = runner.run_row(fixed_row, build_root, runs=20)
     assert result.matched == 20, _explain(result)
+
+
+def test_fixed_row_is_watched(fixed_row, build_root, scenario_binary, tmp_path):
+    """A fixed row's silence counts only if the detector of its buggy twin's fault was armed:
+    the armed probe (tests/seeded/armed_probe.c) preloaded into one run says so. Rows whose
+    fault a sanitizer reports are ASan's (the asan tree has no probe)."""
+    kind = fixed_row.scenario.expected("buggy", fixed_row.config.name)
+    if fixed_row.config.preset != "plain":
+        pytest.skip(f"the {fixed_row.config.preset} tree has no armed probe (a preloaded module; "
+                    "ASan must come first): the plain tree's rows check it")
+    if DETECTOR_OF.get(kind) not in armed.CHECKED:
+        pytest.skip(f"{kind} is reported by {DETECTOR_OF.get(kind, 'a sanitizer')}; the armed "
+                    f"probe checks {', '.join(armed.CHECKED)}")
+    binary = scenario_binary(fixed_row.scenario.program, fixed_row.config.name)
+    log = tmp_path / "armed.json"
+    env = armed.preload(fixed_row.config.env, build_root, log)
+    run = runner.run_scenario(binary, fixed_row.scenario.name, "fixed", env)
+    assert run.kind == "clean", "\n".join(classify.report_excerpt(run.output, 30))
+    problem = armed.problem(DETECTOR_OF[kind], armed.read(log))
+    assert problem is None, f"{fixed_row.id} was not watched: {problem}"
 
 
 @pytest.mark.slow

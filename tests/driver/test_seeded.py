@@ -14,7 +14,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "seeded"))
 
+import armed  # noqa: E402
 import seeded  # noqa: E402
+
+from lifeguard_cli.kinds import DETECTOR_OF  # noqa: E402
 
 ASSERTED = [c for c in seeded.CASES if c.asserted] + seeded.STALE_USE_CASES
 # Each program once per clean twin (cases of one program differ only in their arguments).
@@ -55,10 +58,33 @@ def test_fault_reported(case, mode, presets, build_root):
 @pytest.mark.parametrize("mode", ["linked", "preloaded", "asan"])
 @pytest.mark.parametrize("case", CLEAN, ids=[c.id for c in CLEAN])
 def test_clean_twin_clean(case, mode, presets, build_root):
+    """Clean, and watched: under lifeguard (linked, preloaded) the armed probe shows that the
+    detector of the case's fault was on for the whole run."""
     _need(presets, build_root, mode, case)
-    outcome = seeded.run(case, mode, "clean", build_root)
+    probe = mode in ("linked", "preloaded")
+    outcome = seeded.run(case, mode, "clean", build_root, probe=probe)
     assert outcome.returncode == 0 and outcome.kind == "clean" and not outcome.records, \
         _excerpt(outcome)
+    if probe:
+        problem = armed.problem(DETECTOR_OF[case.expected], outcome.armed)
+        assert problem is None, f"the clean twin was not watched: {problem}"
+
+
+@pytest.mark.parametrize("mode", ["linked", "preloaded"])
+@pytest.mark.parametrize("case_id, off", [("uaf-little-churn", "pageheap=0"),
+                                          ("double-close", "fdcheck=0"),
+                                          ("thread-in-module-at-dlclose", "modcheck=0")])
+def test_a_clean_twin_with_its_detector_off_is_not_evidence(case_id, off, mode, presets,
+                                                           build_root):
+    """The other side of test_clean_twin_clean: with the case's detector turned off the twin
+    is as silent as ever, and only the armed check tells; with it on, the fault is found."""
+    case = next(c for c in seeded.CASES if c.id == case_id)
+    _need(presets, build_root, mode, case)
+    silent = seeded.run(case, mode, "clean", build_root, options=off, probe=True)
+    assert silent.kind == "clean" and not silent.records, _excerpt(silent)
+    assert armed.problem(DETECTOR_OF[case.expected], silent.armed) is not None, silent.armed
+    blind = seeded.run(case, mode, "fault", build_root, options=off)
+    assert blind.kind != case.expected, _excerpt(blind)  # off means off
 
 
 # ---- Rust std programs: reported before the program's own reaction --------------------------

@@ -30,6 +30,8 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 from lifeguard_cli import classify  # noqa: E402
 from lifeguard_cli import run as runner  # noqa: E402
 
+import armed  # noqa: E402  (beside this file)
+
 MODES = ("linked", "preloaded", "asan")
 OTHER_MODES = ("memcheck", "efence")  # other detectors; heap faults only
 HEAP_PROGRAMS = ("heap_uaf", "double_free", "heap_overflow", "realloc_stale", "thread_uaf")
@@ -251,13 +253,16 @@ class Outcome:
     output: str
     records: list = field(default_factory=list)
     tops: dict = field(default_factory=dict)  # stack -> top frame's function
+    armed: dict = None  # the armed probe's record (run(probe=True)), else None
 
     def frames_problem(self, expected_kind, frames):
         return classify.frames_problem(expected_kind, frames, self.records)
 
 
-def run(case, mode, variant, build_root, timeout=TIMEOUT):
-    """Run `case` (variant `fault` or `clean`) one way; returns an Outcome."""
+def run(case, mode, variant, build_root, timeout=TIMEOUT, options="", probe=False):
+    """Run `case` (variant `fault` or `clean`) one way; returns an Outcome. `options`: more
+    LIFEGUARD_OPTIONS; `probe`: preload the armed probe (linked and preloaded modes), whose
+    record is the Outcome's `armed`."""
     argv = [str(binary(build_root, mode, case.program)), variant, *case.args]
     env = dict(os.environ)
     for name in ("LD_PRELOAD", "LIFEGUARD_OPTIONS", "LIFEGUARD_FAULTS", "ASAN_OPTIONS"):
@@ -269,9 +274,13 @@ def run(case, mode, variant, build_root, timeout=TIMEOUT):
     with tempfile.TemporaryDirectory(prefix="lifeguard-seeded-") as tmp:
         log = Path(tmp) / "report.jsonl"
         if mode != "asan":
-            env["LIFEGUARD_OPTIONS"] = ":".join(o for o in (case.options, f"log_json={log}") if o)
+            env["LIFEGUARD_OPTIONS"] = ":".join(o for o in (case.options, options,
+                                                            f"log_json={log}") if o)
+        if probe and mode in ("linked", "preloaded"):
+            env = armed.preload(env, build_root, Path(tmp) / "armed.json")
         returncode, output, timed_out, _ = runner.run_process(argv, env, timeout)
         records, _ = classify.read_log(log)
+        armed_record = armed.read(Path(tmp) / "armed.json") if probe else None
     records = classify.report_records(output, records)
     kind = classify.outcome(output, returncode, timed_out)
     tops = {}
@@ -286,7 +295,7 @@ def run(case, mode, variant, build_root, timeout=TIMEOUT):
         top = _asan_allocated_top(output)
         if top:
             tops["alloc"] = top
-    return Outcome(kind, returncode, output, records, tops)
+    return Outcome(kind, returncode, output, records, tops, armed_record)
 
 
 def _asan_allocated_top(output):

@@ -1,0 +1,65 @@
+/* The armed probe: evidence that a clean run was watched. A clean twin's silence means
+ * nothing if its detector was off (an option, a start-up path that skipped it, a build
+ * without it), so the tests LD_PRELOAD this module after the detectors (after
+ * liblifeguard-preload.so, or alone into a program that links the harness) and it asks them,
+ * at exit, whether they were armed:
+ *   pageheap  active, and a block this probe allocates at a new call site is guarded
+ *             (a site's first allocation always is);
+ *   fdcheck   a descriptor this probe opens is tracked as open;
+ *   modcheck  how many dlopens it saw (a program that loads a module must show one).
+ * It finds the detectors by name (dlsym), so it links none of them, and writes one JSON object
+ * to $LIFEGUARD_ARMED_LOG; absent functions (no detector in the process) read as not armed.
+ * Its destructor runs before those of the libraries preloaded ahead of it. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lifeguard/fdcheck.h>
+#include <lifeguard/modcheck.h>
+#include <lifeguard/pageheap.h>
+
+typedef lg_pageheap_stats (*pageheap_stats_fn)(void);
+typedef bool (*guarded_fn)(const void *);
+typedef lg_fd_state (*fd_state_fn)(int);
+typedef void (*modcheck_stats_fn)(lg_modcheck_stats *);
+
+static void *find(const char *name) { return dlsym(RTLD_DEFAULT, name); }
+
+__attribute__((noinline)) static bool probe_block_guarded(guarded_fn guarded) {
+  char *p = malloc(24);
+  if (!p) return false;
+  memset(p, 0, 24);
+  bool g = guarded && guarded(p);
+  free(p);
+  return g;
+}
+
+__attribute__((destructor)) static void armed_probe_report(void) {
+  const char *path = getenv("LIFEGUARD_ARMED_LOG");
+  if (!path || !*path) return;
+  pageheap_stats_fn ph = (pageheap_stats_fn)find("lg_pageheap_stats_get");
+  fd_state_fn fd_state = (fd_state_fn)find("lg_fdcheck_state");
+  modcheck_stats_fn mc = (modcheck_stats_fn)find("lg_modcheck_stats_get");
+  lg_pageheap_stats heap = {0};
+  if (ph) heap = ph();
+  bool guarded = probe_block_guarded((guarded_fn)find("lg_pageheap_guarded"));
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  bool tracked = fd >= 0 && fd_state && fd_state(fd) == LG_FD_OPEN;
+  if (fd >= 0) close(fd);
+  lg_modcheck_stats mod = {0};
+  if (mc) mc(&mod);
+  FILE *f = fopen(path, "w");
+  if (!f) return;
+  fprintf(f,
+          "{\"pageheap\": {\"present\": %s, \"active\": %s, \"guarded\": %s, \"allocs\": %llu}, "
+          "\"fdcheck\": {\"present\": %s, \"tracked\": %s}, "
+          "\"modcheck\": {\"present\": %s, \"loads\": %lu, \"unloads\": %lu}}\n",
+          ph ? "true" : "false", heap.active ? "true" : "false", guarded ? "true" : "false",
+          (unsigned long long)heap.allocs, fd_state ? "true" : "false",
+          tracked ? "true" : "false", mc ? "true" : "false", mod.loads, mod.unloads);
+  fclose(f);
+}
