@@ -26,6 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtimes"))
 
 import runtimes  # noqa: E402
 
+import armed  # noqa: E402
+
+from lifeguard_cli.kinds import DETECTOR_OF  # noqa: E402
+
 GATE_RUNS = 3
 SLOW_RUNS = 20
 
@@ -84,8 +88,9 @@ def _twin_runs(case, suite, build_root, runs):
     assert native.returncode == 0 and not native.timed_out, \
         f"the clean twin of {case.id} fails without lifeguard: {native.stderr[-500:]}"
     for i in range(runs):
-        outcome = runtimes.run(case, "verify", build_root, "clean", info=suite)
-        problem = runtimes.clean_problem(f"{case.id} (clean twin)", outcome, native)
+        outcome = runtimes.run(case, "verify", build_root, "clean", info=suite, probe=True)
+        problem = runtimes.clean_problem(f"{case.id} (clean twin)", outcome, native) or \
+            armed.problem(DETECTOR_OF[case.kind], outcome.armed)
         assert problem is None, f"run {i + 1} of {runs}: {problem}\n{_excerpt(outcome)}"
 
 

@@ -35,6 +35,9 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 from lifeguard_cli import run as lg_run  # noqa: E402
 
+sys.path.insert(0, str(REPO_ROOT / "tests" / "seeded"))
+import armed  # noqa: E402  (tests/seeded/armed.py: the armed probe's record)
+
 SOURCE_DIR = REPO_ROOT / "tests" / "runtimes"
 # One run of a program: generous (node under a detector takes seconds); past it the run is a
 # hang and fails under the case's name.
@@ -234,6 +237,7 @@ class Outcome:
     timed_out: bool
     seconds: float
     records: list = field(default_factory=list)  # lifeguard's JSON reports (verify only)
+    armed: list = None  # the armed probe's records (run(probe=True)), else None
 
     @property
     def kinds(self):
@@ -265,10 +269,11 @@ def verify_argv(build_root, json_path, program_argv):
             "--build-dir", str(build_root), "--json", str(json_path), "--", *program_argv]
 
 
-def run(case, how, build_root, mode=None, timeout=None, info=None):
+def run(case, how, build_root, mode=None, timeout=None, info=None, probe=False):
     """One run of `case` (mode fault or clean for a Fault, None for a Real), `how` = native,
     verify (default options) or memcheck (valgrind --tool=memcheck). Each run has a fresh
-    directory for its files."""
+    directory for its files. `probe` (verify only): preload the armed probe after lifeguard's
+    library; its record is the Outcome's `armed`."""
     with tempfile.TemporaryDirectory(prefix="lifeguard-rt-") as tmp:
         work = Path(tmp) / "work"
         work.mkdir()
@@ -281,7 +286,11 @@ def run(case, how, build_root, mode=None, timeout=None, info=None):
                     *argv]
         elif how != "native":
             raise ValueError(how)
-        returncode, out, err, timed_out, seconds = run_argv(argv, timeout)
+        env = None
+        if probe and how == "verify":
+            env = armed.preload(clean_env(), build_root, Path(tmp) / "armed.json")
+        returncode, out, err, timed_out, seconds = run_argv(argv, timeout, env)
+        armed_record = armed.read(Path(tmp) / "armed.json") if probe else None
         records = []
         if how == "verify" and log.is_file():
             for line in log.read_text(errors="replace").splitlines():
@@ -290,7 +299,7 @@ def run(case, how, build_root, mode=None, timeout=None, info=None):
                         records.append(json.loads(line))
                     except ValueError:
                         records.append({"kind": None, "unparsed": line})
-    return Outcome(returncode, out, err, timed_out, seconds, records)
+    return Outcome(returncode, out, err, timed_out, seconds, records, armed_record)
 
 
 # ---- judging ---------------------------------------------------------------------------------

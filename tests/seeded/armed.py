@@ -3,18 +3,20 @@
 A clean twin that produced no report proves nothing if the detector that would have reported
 its fault was off. The armed probe (armed_probe.c, built in the plain tree as
 tests/seeded/liblifeguard_armed_probe.so) is preloaded after the detectors and writes, at
-exit, what they told it (JSON, to $LIFEGUARD_ARMED_LOG). `problem(detector, armed)` says why
-that evidence is missing, or None:
-  pageheap  present, active, and guarding a fresh block;
-  fdcheck   present, and tracking a descriptor opened after main;
-  modcheck  present, and having seen the program's dlopen (loads >= 1).
+exit, what they told it (one JSON line per process, appended to $LIFEGUARD_ARMED_LOG).
+`problem(detector, armed)` says why that evidence is missing, or None. It needs a process in
+which the detector is present (a driver in between, `lifeguard verify`'s Python, has none),
+and every such process to show it armed:
+  pageheap  active, and guarding a fresh block;
+  fdcheck   tracking a descriptor opened after main;
+  modcheck  having seen the program's dlopen (loads >= 1).
 The detector of a fault is lifeguard_cli.kinds.DETECTOR_OF[kind]."""
 
 import json
 from pathlib import Path
 
 PROBE = Path("tests") / "seeded" / "liblifeguard_armed_probe.so"
-CHECKED = ("pageheap", "fdcheck", "modcheck")  # the detectors problem() can check
+CHECKED = ("pageheap", "fdcheck", "modcheck")  # the detectors problem() can check (_ARMED)
 LOG_ENV = "LIFEGUARD_ARMED_LOG"
 
 
@@ -33,29 +35,31 @@ def preload(env, build_root, log):
 
 
 def read(log):
-    """The probe's record, or None when the process wrote none (it did not exit normally,
-    or the probe was not loaded)."""
+    """The probe's records, one per process that exited normally with it loaded ([] when
+    none did)."""
     try:
-        return json.loads(Path(log).read_text())
-    except (OSError, ValueError):
-        return None
+        lines = Path(log).read_text().splitlines()
+    except OSError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
 
 
-def problem(detector, armed):
-    """Why `armed` (the probe's record) does not show `detector` armed; None when it does."""
-    if armed is None:
-        return "no armed-probe record (the probe did not run at exit)"
-    if detector == "pageheap":
-        heap = armed["pageheap"]
-        if not (heap["present"] and heap["active"] and heap["guarded"]):
-            return f"the page heap was not armed: {heap}"
-    elif detector == "fdcheck":
-        if not (armed["fdcheck"]["present"] and armed["fdcheck"]["tracked"]):
-            return f"fdcheck was not armed: {armed['fdcheck']}"
-    elif detector == "modcheck":
-        mod = armed["modcheck"]
-        if not (mod["present"] and mod["loads"] >= 1):
-            return f"modcheck saw no module load: {mod}"
-    else:
+_ARMED = {
+    "pageheap": lambda r: r["active"] and r["guarded"],
+    "fdcheck": lambda r: r["tracked"],
+    "modcheck": lambda r: r["loads"] >= 1,
+}
+
+
+def problem(detector, records):
+    """Why `records` (read()'s) do not show `detector` armed; None when they do."""
+    if detector not in _ARMED:
         raise ValueError(f"no armed check for detector {detector!r}")
+    present = [r for r in records if r[detector]["present"]]
+    if not present:
+        return (f"{detector} was in no process the armed probe saw at exit "
+                f"({', '.join(r['exe'] for r in records) or 'none'})")
+    off = [r for r in present if not _ARMED[detector](r[detector])]
+    if off:
+        return f"{detector} was not armed in {off[0]['exe']}: {off[0][detector]}"
     return None

@@ -7,9 +7,10 @@
  *             (a site's first allocation always is);
  *   fdcheck   a descriptor this probe opens is tracked as open;
  *   modcheck  how many dlopens it saw (a program that loads a module must show one).
- * It finds the detectors by name (dlsym), so it links none of them, and writes one JSON object
- * to $LIFEGUARD_ARMED_LOG; absent functions (no detector in the process) read as not armed.
- * Its destructor runs before those of the libraries preloaded ahead of it. */
+ * It finds the detectors by name (dlsym), so it links none of them, and appends one JSON line
+ * per process to $LIFEGUARD_ARMED_LOG (a driver process in between, such as `lifeguard
+ * verify`'s Python, inherits the preload too: its line says no detector is present). Its
+ * destructor runs before those of the libraries preloaded ahead of it. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -52,13 +53,18 @@ __attribute__((destructor)) static void armed_probe_report(void) {
   if (fd >= 0) close(fd);
   lg_modcheck_stats mod = {0};
   if (mc) mc(&mod);
-  FILE *f = fopen(path, "w");
+  char exe[256];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  exe[n > 0 ? n : 0] = 0;
+  for (char *c = exe; *c; c++)
+    if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) *c = '?';
+  FILE *f = fopen(path, "a");
   if (!f) return;
   fprintf(f,
-          "{\"pageheap\": {\"present\": %s, \"active\": %s, \"guarded\": %s, \"allocs\": %llu}, "
+          "{\"pid\": %d, \"exe\": \"%s\", \"pageheap\": {\"present\": %s, \"active\": %s, \"guarded\": %s, \"allocs\": %llu}, "
           "\"fdcheck\": {\"present\": %s, \"tracked\": %s}, "
           "\"modcheck\": {\"present\": %s, \"loads\": %lu, \"unloads\": %lu}}\n",
-          ph ? "true" : "false", heap.active ? "true" : "false", guarded ? "true" : "false",
+          (int)getpid(), exe, ph ? "true" : "false", heap.active ? "true" : "false", guarded ? "true" : "false",
           (unsigned long long)heap.allocs, fd_state ? "true" : "false",
           tracked ? "true" : "false", mc ? "true" : "false", mod.loads, mod.unloads);
   fclose(f);

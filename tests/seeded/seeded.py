@@ -253,7 +253,7 @@ class Outcome:
     output: str
     records: list = field(default_factory=list)
     tops: dict = field(default_factory=dict)  # stack -> top frame's function
-    armed: dict = None  # the armed probe's record (run(probe=True)), else None
+    armed: list = None  # the armed probe's records (run(probe=True)), else None
 
     def frames_problem(self, expected_kind, frames):
         return classify.frames_problem(expected_kind, frames, self.records)
