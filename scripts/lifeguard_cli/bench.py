@@ -16,6 +16,7 @@ from .errors import UsageError
 from .manifest import _did_you_mean
 from .paths import (BENCHMARKS_DOC, CMAKE_PRESETS, DEFAULT_BUILD_ROOT, bench_program_path,
                     display, preset_dir)
+from .progress import Progress
 
 
 class Benchmark(NamedTuple):
@@ -256,23 +257,26 @@ def run(args):
                                       config, args.build_dir, args.no_build)
 
     rows = []
-    for config in configs:
-        for program, selected in programs.items():
-            binary = bench_program_path(args.build_dir, config, program)
-            print(f"lifeguard: running {display(binary)} {' '.join(selected)}",
-                  file=sys.stderr, flush=True)
-            result = run_program(binary, selected)
-            if isinstance(result, str):  # what went wrong, already explained on stderr
-                print(f"lifeguard: error: {result}", file=sys.stderr)
-                return 1
-            rows.extend(result)
     compared = []
-    if comparisons:
-        try:
-            compared = bench_compare.run(comparisons, args.build_dir, configs)
-        except bench_compare.CompareError as e:
-            print(f"lifeguard: error: {e}", file=sys.stderr)
-            return 1
+    with Progress("bench") as progress:  # `still running: ...` through a long benchmark
+        for config in configs:
+            for program, selected in programs.items():
+                binary = bench_program_path(args.build_dir, config, program)
+                print(f"lifeguard: running {display(binary)} {' '.join(selected)}",
+                      file=sys.stderr, flush=True)
+                progress.start(f"{display(binary)} {' '.join(selected)}")
+                result = run_program(binary, selected)
+                if isinstance(result, str):  # what went wrong, already explained on stderr
+                    print(f"lifeguard: error: {result}", file=sys.stderr)
+                    return 1
+                rows.extend(result)
+        if comparisons:
+            progress.start(f"the detector comparison ({', '.join(comparisons)})")
+            try:
+                compared = bench_compare.run(comparisons, args.build_dir, configs)
+            except bench_compare.CompareError as e:
+                print(f"lifeguard: error: {e}", file=sys.stderr)
+                return 1
 
     if rows:
         print_table(rows, sys.stdout)
