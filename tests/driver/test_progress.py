@@ -25,21 +25,22 @@ def piped(clock):
     return Progress("cmd", interval=10, stream=stream, clock=clock), stream
 
 
+def tick_after(progress, stream, clock, seconds):
+    """Let `seconds` pass, let the ticker look; everything printed so far."""
+    clock.now += seconds
+    progress.tick()
+    return stream.getvalue()
+
+
 def test_a_long_piece_of_work_says_it_is_still_running():
     clock = Clock()
     progress, stream = piped(clock)
-    progress.tick()
-    assert stream.getvalue() == ""  # nothing started: nothing to say
+    assert tick_after(progress, stream, clock, 0) == ""  # nothing started: nothing to say
     progress.start("row 1/3")
-    clock.now += 9.5
-    progress.tick()
-    assert stream.getvalue() == ""
-    clock.now += 0.5
-    progress.tick()
-    assert stream.getvalue() == "cmd: still running: row 1/3 (10 s)\n"
-    clock.now += 10
-    progress.tick()
-    assert stream.getvalue().splitlines()[-1] == "cmd: still running: row 1/3 (20 s)"
+    assert tick_after(progress, stream, clock, 9.5) == ""
+    assert tick_after(progress, stream, clock, 0.5) == "cmd: still running: row 1/3 (10 s)\n"
+    assert tick_after(progress, stream, clock, 10).splitlines()[-1] == \
+        "cmd: still running: row 1/3 (20 s)"
 
 
 def test_completed_work_is_printed_once_an_interval_when_piped():
@@ -55,9 +56,8 @@ def test_completed_work_is_printed_once_an_interval_when_piped():
     progress.step("row 3/3: ok")
     assert stream.getvalue() == "cmd: row 2/3: FAIL\n"
     figures[0] = "#500"
-    clock.now += 10
-    progress.tick()
-    assert stream.getvalue().splitlines()[-1] == "cmd: still running: fuzzing, libFuzzer #500 (20 s)"
+    assert tick_after(progress, stream, clock, 10).splitlines()[-1] == \
+        "cmd: still running: fuzzing, libFuzzer #500 (20 s)"
     progress.step("the end", always=True)
     assert stream.getvalue().splitlines()[-1] == "cmd: the end"
     assert "\r" not in stream.getvalue() and "\033" not in stream.getvalue()
@@ -92,9 +92,6 @@ def test_a_step_held_back_is_printed_when_the_next_work_has_just_started():
     progress.step("trial 1/2: found in 6.00 s")
     clock.now += 3.5
     progress.start("trial 2/2")
-    clock.now += 0.5
-    progress.tick()
-    assert stream.getvalue() == "cmd: trial 1/2: found in 6.00 s\n"
-    clock.now += 10
-    progress.tick()
-    assert stream.getvalue().splitlines()[-1] == "cmd: still running: trial 2/2 (10 s)"
+    assert tick_after(progress, stream, clock, 0.5) == "cmd: trial 1/2: found in 6.00 s\n"
+    assert tick_after(progress, stream, clock, 10).splitlines()[-1] == \
+        "cmd: still running: trial 2/2 (10 s)"
