@@ -61,9 +61,10 @@ def expected_kind(meta, config):
     """The sidecar's kind under `config`; a skip (with the sidecar's own word for why) when
     its `configs` leave `config` out."""
     kind = sidecar_kind(meta, config.name)
-    if config.name not in meta.get("configs", [config.name]) or kind is None:
-        pytest.skip(f"its sidecar says only {', '.join(meta.get('configs', []))} reports "
-                    f"{meta['kind']}")
+    if config.name not in meta.get("configs", [config.name]):
+        pytest.skip(f"its sidecar says only {', '.join(meta['configs'])} reports {meta['kind']}")
+    if kind is None:
+        pytest.skip(f"its sidecar's kind names no {config.name} word: {meta['kind']}")
     return kind
 
 
