@@ -383,9 +383,9 @@ def add_arguments(parser):
                         metavar="N", help="how long to fuzz (default 60, or no time limit with "
                                           "--runs)")
     parser.add_argument("--runs", type=argtypes.positive_int, metavar="N",
-                        help="stop after N executions (libFuzzer's -runs; libfuzzer engine "
-                             "only): a run bounded by work, not by time (a run still going "
-                             f"after {RUNS_HANG_SECONDS} s is killed as a hang)")
+                        help="stop after N executions (libFuzzer's -runs, AFL++'s -E): a run "
+                             "bounded by work, not by time (a run still going after "
+                             f"{RUNS_HANG_SECONDS} s is killed as a hang)")
     parser.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME",
                         help="turn on this fault switch (LIFEGUARD_FAULTS; repeatable; default "
                              "none: the fixed code)")
@@ -427,14 +427,11 @@ def check_until(until, target):
 
 def run(args):
     """Entry point of `lifeguard fuzz`."""
-    if getattr(args, "engine", ENGINES[0]) == "afl":
-        if args.runs is not None:
-            raise UsageError("--runs is libFuzzer's (-runs): --engine afl takes --seconds")
-        args.seconds = args.seconds or DEFAULT_SECONDS
-        from . import fuzz_afl  # it builds on this module
-        return fuzz_afl.run(args)
     if args.seconds is None and args.runs is None:
         args.seconds = DEFAULT_SECONDS
+    if getattr(args, "engine", ENGINES[0]) == "afl":
+        from . import fuzz_afl  # it builds on this module
+        return fuzz_afl.run(args)
     target = resolve_target(args.target)
     build_root = args.build_dir.resolve()
     check_until(args.until, target)
@@ -475,7 +472,7 @@ def run(args):
         with Progress("fuzz") as progress:
             progress.start(lambda: f"{target}, {asked(args)}, {seed_count} seed "
                                    f"inputs; libFuzzer: {status[0] if status else 'starting'}")
-            hang = args.seconds * 2 + 120 if args.seconds else RUNS_HANG_SECONDS
+            hang = hang_timeout(args)
             result = run_libfuzzer(argv, env, cwd=tmp, timeout=hang, log_path=args.log,
                                    on_line=on_line)
         corpus_size = _count_files(corpus)
@@ -530,6 +527,12 @@ def libfuzzer_flags(target, file_flags, options_path, args, artifacts):
                  timeout=args.timeout or file_flags.get("timeout") or DEFAULT_TIMEOUT,
                  seed=args.seed, artifact_prefix=f"{artifacts}/")
     return flags
+
+
+def hang_timeout(args):
+    """Seconds after which a run is killed as a hang: twice --seconds and 2 minutes, or
+    RUNS_HANG_SECONDS for a run bounded by --runs alone."""
+    return args.seconds * 2 + 120 if args.seconds else RUNS_HANG_SECONDS
 
 
 def asked(args):

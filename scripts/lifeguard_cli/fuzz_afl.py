@@ -126,8 +126,11 @@ def afl_argv(binary, seeds, out, file_flags, options_path, target, args):
     """The afl-fuzz command: seeds, output, time, timeout, and what the options file and the
     dictionary give (its dict -> -x, max_len -> -G); -s with a --seed."""
     flags = fuzz.libfuzzer_flags(target, file_flags, options_path, args, out)
-    argv = ["afl-fuzz", "-i", str(seeds), "-o", str(out), "-V", str(args.seconds),
-            "-t", str(int(flags["timeout"]) * 1000)]
+    argv = ["afl-fuzz", "-i", str(seeds), "-o", str(out), "-t", str(int(flags["timeout"]) * 1000)]
+    if args.seconds:
+        argv += ["-V", str(args.seconds)]
+    if args.runs:
+        argv += ["-E", str(args.runs)]
     if "dict" in flags:
         argv += ["-x", flags["dict"]]
     if "max_len" in flags:
@@ -199,9 +202,9 @@ def run(args):
         argv = afl_argv(binary, seeds, out, file_flags, options_path, target, args)
         started = time.time()
         with Progress("fuzz") as progress:
-            progress.start(f"{target} with AFL++, {args.seconds} s asked, {seed_count} seed "
+            progress.start(f"{target} with AFL++, {fuzz.asked(args)}, {seed_count} seed "
                            "inputs")
-            result = fuzz.run_libfuzzer(argv, env, cwd=tmp, timeout=args.seconds * 2 + 120,
+            result = fuzz.run_libfuzzer(argv, env, cwd=tmp, timeout=fuzz.hang_timeout(args),
                                         log_path=log_path)
     session = out / "default"
     stats = read_stats(session / "fuzzer_stats")
@@ -273,6 +276,7 @@ def to_json(target, args, result, stats, session, finding, what, crash, started,
         "fault": settings.get("LIFEGUARD_FAULTS"),
         "until": args.until,
         "seconds": args.seconds,
+        "runs": args.runs,
         "seconds_run": round(result.seconds, 3),
         "seed": args.seed or None,
         "execs": execs,

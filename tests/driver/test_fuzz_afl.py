@@ -1,5 +1,6 @@
-"""`lifeguard fuzz --engine afl` as a user runs it (AFL++ runs of a few seconds on build/afl,
-built here when missing), and its readers of AFL++'s files on canned content."""
+"""`lifeguard fuzz --engine afl` as a user runs it (AFL++ runs bounded by executions, --runs
+as afl-fuzz -E, on build/afl, built here when missing), and its readers of AFL++'s files on
+canned content."""
 
 import shutil
 import subprocess
@@ -46,7 +47,7 @@ def test_afl_finds_the_vec_borrow_use_after_free(afl_root, tmp_path):
     """napi-rs#2571 by AFL++: it skips the seeds that crash, finds a crashing mutation of
     another, stops there; the replayed report is ASan's, in read_native, and the input
     crashes only with the switch."""
-    proc, r = afl_run(afl_root, tmp_path, "gc_async", "--seconds", "30",
+    proc, r = afl_run(afl_root, tmp_path, "gc_async", "--runs", "200000",
                       "--fault", "bind-vec-borrow-unpinned")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert r["engine"] == "afl" and r["crashed"] is True and r["reproduced"] is True, r
@@ -55,6 +56,7 @@ def test_afl_finds_the_vec_borrow_use_after_free(afl_root, tmp_path):
     assert 0 < r["execs_to_first_crash"] <= r["execs"], r
     assert 0 < r["seconds_to_first_crash"] <= r["seconds_run"], r
     assert "/crashes/id:" in r["artifact"] and "-G 256" in r["command"], r
+    assert "-E 200000" in r["command"] and "-V" not in r["command"].split(), r
     assert replay(afl_root, "gc_async", r["artifact"], "bind-vec-borrow-unpinned").returncode != 0
     assert replay(afl_root, "gc_async", r["artifact"]).returncode == 0
 
@@ -63,10 +65,10 @@ def test_afl_finds_the_vec_borrow_use_after_free(afl_root, tmp_path):
 def test_afl_fuzzes_the_fixed_code_clean(afl_root, tmp_path, target):
     """No false report from AFL++'s fork server: fdcheck checks the forked children, and
     nothing of AFL++'s own (its descriptors, a dummy input) is taken for the target's."""
-    proc, r = afl_run(afl_root, tmp_path, target, "--seconds", "5")
+    proc, r = afl_run(afl_root, tmp_path, target, "--runs", "2000")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert r["crashed"] is False and r["fault"] is None and r["seeds_crashed"] == [], r
-    assert r["execs"] > 100 and r["exec_per_sec"] > 0, r
+    assert r["execs"] >= 1000 and r["exec_per_sec"] > 0 and r["runs"] == 2000, r
 
 
 def test_an_unknown_engine_is_one_line():

@@ -150,7 +150,6 @@ MALFORMED_OPTIONS = {
     (("double_close", "--seconds", "1.5"), "--seconds"),
     (("double_close", "--seconds", "many"), "--seconds"),
     (("double_close", "--runs", "0"), "--runs"),
-    (("double_close", "--runs", "10", "--engine", "afl"), "--runs is libFuzzer's"),
     (("double_close", "--seed", "-1"), "--seed"),
     (("double_close", "--timeout", "0"), "--timeout"),
     (("double_close", "--until", "double-closed"), "'double-closed'"),
