@@ -11,9 +11,17 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
+
+from conftest import REPO_ROOT
+
+from lifeguard_cli.kinds import DETECTOR_OF
+
+sys.path.insert(0, str(REPO_ROOT / "tests" / "seeded"))
+import armed  # noqa: E402  (the armed probe's records)
 
 
 
@@ -201,7 +209,8 @@ def kinds(path):
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_fault_is_reported_and_clean_twin_is_not(name, compiled, verify, tmp_path):
+def test_fault_is_reported_and_clean_twin_is_not(name, compiled, verify, build_root, tmp_path):
+    """Both ways; the clean twin's silence is checked to be watched (the armed probe)."""
     kind = PROGRAMS[name][0]
     log = tmp_path / "faults.jsonl"
     bad = verify("--json", str(log), "--", str(compiled[name]), "fault")
@@ -209,10 +218,14 @@ def test_fault_is_reported_and_clean_twin_is_not(name, compiled, verify, tmp_pat
     assert f"SUMMARY: lifeguard: {kind}" in bad.stderr
     assert kinds(log) == [kind]
     assert f"1 report ({kind})" in bad.stderr.splitlines()[-1]
-    clean = verify("--json", str(log), "--", str(compiled[name]))
+    probe_log = tmp_path / "armed.jsonl"
+    clean = verify("--json", str(log), "--", str(compiled[name]),
+                   env=armed.preload(os.environ, build_root, probe_log))
     assert clean.returncode == 0, clean.stderr
     assert clean.stderr == ""
     assert kinds(log) == []
+    problem = armed.problem(DETECTOR_OF[kind], armed.read(probe_log))
+    assert problem is None, f"the clean twin was not watched: {problem}"
 
 
 def test_keep_going_reports_every_fault(compiled, verify, tmp_path):
