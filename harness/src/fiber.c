@@ -1,6 +1,7 @@
 /* Fiber stacks and switching, with AddressSanitizer's fiber annotations. */
 #define _GNU_SOURCE
 #include "fiber.h"
+#include "stack_internal.h"
 
 #include <pthread.h>
 #include <stdint.h>

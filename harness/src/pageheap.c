@@ -13,7 +13,7 @@
  *
  * Each slot's metadata lives out of band (sizes, state, the allocation and free stacks in
  * the stack depot), found from any address through a page map. A fault inside an arena is
- * classified by lg__pageheap_fault: a freed block is use-after-free (with its free and
+ * classified by classify_fault (the dispatcher's pageheap slot): a freed block is use-after-free (with its free and
  * allocation stacks), a guard page heap-buffer-overflow or -underflow.
  *
  * Mappings are the scarce resource: a live block between inaccessible pages costs two VMAs,
@@ -27,7 +27,8 @@
  * those from before the C library started, come from glibc; free tells them apart by
  * address. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "signal_internal.h"
+#include "stack_internal.h"
 
 #include <lifeguard/pageheap.h>
 #include <lifeguard/report.h>
@@ -42,11 +43,6 @@
 
 #ifdef LG_NO_PAGEHEAP
 /* AddressSanitizer owns malloc: no page heap in this build. */
-void lg__pageheap_fault(uintptr_t addr, void *uc) {
-  (void)addr;
-  (void)uc;
-}
-
 lg_pageheap_stats lg_pageheap_stats_get(void) {
   return (lg_pageheap_stats){0};
 }
@@ -141,6 +137,8 @@ LGPH static long read_max_map_count(void) {
   long v = strtol(buf, NULL, 10);
   return v > 0 ? v : 65530;
 }
+
+LGPH static void classify_fault(int sig, siginfo_t *si, void *ucv);
 
 static void atfork_prepare(void) { pthread_mutex_lock(&ph.lock); }
 static void atfork_release(void) { pthread_mutex_unlock(&ph.lock); }
@@ -331,7 +329,10 @@ LGPH static bool wanted(uintptr_t site) {
     pthread_mutex_unlock(&ph.lock);
     /* signal.c's dispatcher classifies faults in the arenas (outside the lock: installing
      * it may go through the program's own sigaction) */
-    if (ph.ready == 1) lg__signal_install();
+    if (ph.ready == 1) {
+      lg__signal_set_classifier(LG_CLASSIFIER_PAGEHEAP, classify_fault);
+      lg__signal_install();
+    }
   }
   if (ph.ready != 1) return false;
   return chosen(__atomic_load_n(&ph.live, __ATOMIC_RELAXED), site);
@@ -478,7 +479,9 @@ LGPH static void report_call(const char *kind, const char *headline, const slot 
 
 /* ---- the fault classifier (called by signal.c's dispatcher) ---------------------------- */
 
-LGPH void lg__pageheap_fault(uintptr_t addr, void *ucv) {
+LGPH static void classify_fault(int sig, siginfo_t *si, void *ucv) {
+  (void)sig;
+  uintptr_t addr = (uintptr_t)si->si_addr;
   if (ph.ready != 1 || arena_of(addr) < 0) return;
   const slot *s = NULL;
   const char *kind;
