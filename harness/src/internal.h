@@ -33,6 +33,10 @@ LG_HIDDEN int lg__sys_open(const char *path, int flags, int mode);
 LG_HIDDEN void lg__write_all(int fd, const char *buf, size_t n);
 LG_HIDDEN pid_t lg__gettid(void);
 
+/* The page size, from sysconf(_SC_PAGESIZE) (read once; async-signal-safe after the first
+ * call, which start-up makes). Nothing in lifeguard assumes 4096. */
+LG_HIDDEN size_t lg__page_size(void);
+
 /* Looks up the next definition of a libc function; under ASan prefers its interceptor so
  * ASan keeps checking the buffers. Never returns NULL (aborts with a message instead). */
 /* Hands signal `sig` to `prev`, the handler that was installed before one of ours. Returns

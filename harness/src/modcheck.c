@@ -87,7 +87,7 @@ static int seg_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   m->lo = UINTPTR_MAX;
   m->hi = 0;
   m->nx = 0;
-  long ps = sysconf(_SC_PAGESIZE);
+  long ps = (long)lg__page_size();
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD) continue;

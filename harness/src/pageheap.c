@@ -72,7 +72,9 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 
-#define PAGE 4096u
+/* The page size (sysconf at start, see start()): blocks, guards and slots are whole pages. */
+static uintptr_t page_bytes;
+#define PAGE page_bytes
 #define ARENA_BYTES ((uintptr_t)1 << 36) /* 64 GiB of address space per arena */
 #define MAX_ARENAS 16
 #define PAGES_PER_ARENA (ARENA_BYTES / PAGE)
@@ -126,16 +128,20 @@ static struct {
 
 /* ---- set-up ----------------------------------------------------------------------------- */
 
+/* The kernel's default vm.max_map_count (DEFAULT_MAX_MAP_COUNT), for when /proc does not say. */
+#define DEFAULT_MAX_MAP_COUNT 65530
+
+/* The mappings a process may have: the page heap's budget is a share of them. */
 LGPH static long read_max_map_count(void) {
   int fd = lg__sys_open("/proc/sys/vm/max_map_count", 0 /* O_RDONLY */, 0);
-  if (fd < 0) return 65530;
+  if (fd < 0) return DEFAULT_MAX_MAP_COUNT;
   char buf[32];
   ssize_t n = lg__sys_read(fd, buf, sizeof buf - 1);
   lg__sys_close(fd);
-  if (n <= 0) return 65530;
+  if (n <= 0) return DEFAULT_MAX_MAP_COUNT;
   buf[n] = 0;
   long v = strtol(buf, NULL, 10);
-  return v > 0 ? v : 65530;
+  return v > 0 ? v : DEFAULT_MAX_MAP_COUNT;
 }
 
 LGPH static void classify_fault(int sig, siginfo_t *si, void *ucv);
@@ -166,6 +172,7 @@ static void map_sites(void);
 /* Called with the lock held. */
 LGPH static void start(void) {
   ph.ready = -1;
+  page_bytes = lg__page_size();
   void *s = mmap(NULL, (size_t)MAX_SLOTS * sizeof(slot), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (s == MAP_FAILED) return;
@@ -718,10 +725,11 @@ LGPH int posix_memalign(void **out, size_t align, size_t size) {
   return 0;
 }
 
-LGPH void *valloc(size_t size) { return alloc(size, PAGE, SITE); }
+LGPH void *valloc(size_t size) { return alloc(size, lg__page_size(), SITE); }
 
 LGPH void *pvalloc(size_t size) {
-  return alloc((size + PAGE - 1) & ~(size_t)(PAGE - 1), PAGE, SITE);
+  size_t page = lg__page_size();
+  return alloc((size + page - 1) & ~(page - 1), page, SITE);
 }
 
 LGPH size_t malloc_usable_size(void *p) {
