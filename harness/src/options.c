@@ -63,34 +63,39 @@ static int parse_str(const char *v, char *out, size_t cap) {
   return 0;
 }
 
-/* Applies one key=value; returns NULL or a description of what is wrong. */
-static const char *apply(char *item) {
+/* Applies one key=value; returns NULL or what is wrong (and in `hint`, what is expected). */
+static const char *apply(char *item, char *hint, size_t cap) {
   char *eq = strchr(item, '=');
   if (!eq) return "expected name=value";
   *eq = '\0';
   const char *k = item, *v = eq + 1;
+  hint[0] = '\0';
+#define BAD(...) (snprintf(hint, cap, "expected " __VA_ARGS__), "bad value")
 #define LG_OPTION_BOOL(name, def, meaning) \
-  if (!strcmp(k, #name)) return parse_bool(v, &opts.name) ? "expected 0 or 1" : NULL;
-#define LG_OPTION_INT(name, def, lo, hi, meaning) \
-  if (!strcmp(k, #name)) \
-    return parse_int(v, lo, hi, false, &opts.name) ? "expected a number in [" #lo ", " #hi "]" \
+  if (!strcmp(k, #name)) return parse_bool(v, &opts.name) ? BAD("0 or 1") : NULL;
+#define LG_OPTION_INT(name, def, lo, hi, meaning)                                        \
+  if (!strcmp(k, #name))                                                                 \
+    return parse_int(v, lo, hi, false, &opts.name) ? BAD("a number from %d to %d", lo, hi) \
                                                    : NULL;
-#define LG_OPTION_POW2(name, def, lo, hi, meaning) \
-  if (!strcmp(k, #name)) \
-    return parse_int(v, lo, hi, true, &opts.name) \
-               ? "expected a power of two in [" #lo ", " #hi "]" : NULL;
+#define LG_OPTION_POW2(name, def, lo, hi, meaning)                          \
+  if (!strcmp(k, #name))                                                    \
+    return parse_int(v, lo, hi, true, &opts.name)                           \
+               ? BAD("a power of two from %d to %d", lo, hi) : NULL;
 #define LG_OPTION_U64(name, def, meaning) \
-  if (!strcmp(k, #name)) return parse_u64(v, &opts.name) ? "expected an unsigned number" : NULL;
-#define LG_OPTION_STR(name, cap, meaning) \
-  if (!strcmp(k, #name)) \
-    return parse_str(v, opts.name, sizeof opts.name) ? "longer than " #cap " - 1 bytes" : NULL;
+  if (!strcmp(k, #name)) return parse_u64(v, &opts.name) ? BAD("an unsigned number") : NULL;
+#define LG_OPTION_STR(name, cap_, meaning)                                   \
+  if (!strcmp(k, #name))                                                     \
+    return parse_str(v, opts.name, sizeof opts.name)                         \
+               ? BAD("at most %zu bytes", sizeof opts.name - 1) : NULL;
 #include "options.inc"
 #undef LG_OPTION_BOOL
 #undef LG_OPTION_INT
 #undef LG_OPTION_POW2
 #undef LG_OPTION_U64
 #undef LG_OPTION_STR
-  return "unknown option (LIFEGUARD_OPTIONS=help=1 lists them)";
+#undef BAD
+  snprintf(hint, cap, "help=1 lists the options");
+  return "unknown option";
 }
 
 /* help=1: every option with this process's default and its meaning, on stderr. Written with
@@ -130,9 +135,11 @@ static int parse(const char *src, const char *origin) {
   for (char *item = strtok_r(buf, ":", &save); item; item = strtok_r(NULL, ":", &save)) {
     char shown[256];
     snprintf(shown, sizeof shown, "%s", item);
-    const char *why = apply(item);
+    char hint[128];
+    const char *why = apply(item, hint, sizeof hint);
     if (why) {
-      fprintf(stderr, "lifeguard: error: %s: %s in '%s'\n", origin, why, shown);
+      fprintf(stderr, "lifeguard: error: %s: %s in '%s'%s%s%s\n", origin, why, shown,
+              hint[0] ? " (" : "", hint, hint[0] ? ")" : "");
       return -1;
     }
   }
