@@ -193,7 +193,7 @@ void lg_report_emit(const lg_report *r) {
   }
   free(all);
   free(counts);
-  if (lg__report_suppressed(&v)) {
+  if (!r->fatal && lg__report_suppressed(&v)) {
     free(storage);
     pthread_mutex_unlock(&report_lock);
     lg__busy--;
