@@ -9,7 +9,8 @@
  * It is read at start-up (constructor 104, after the options): a file that cannot be read or
  * has another kind of line is a one-line error and exit status 2. A file named later by
  * lg_options_set is read at the next report. At exit the count of dropped reports is written
- * where reports go, so a run that suppressed something says so. */
+ * where reports go, so a run that suppressed something says so. A fatal report (a faulting
+ * access the program cannot go on from) is never suppressed. */
 #define _GNU_SOURCE
 #include "report_internal.h"
 

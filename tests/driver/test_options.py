@@ -138,3 +138,16 @@ def test_bad_suppressions_file_is_one_line_and_status_2(program, tmp_path):
         "line 4: expected fun:GLOB or mod:GLOB in 'frame:close'"]
     r = run(program, f"suppressions={tmp_path / 'missing'}", "clean")
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+
+
+def test_a_fault_at_an_access_is_never_suppressed(build_root, selected_configs,
+                                                  lifeguard_manifest, tmp_path):
+    """The page heap's use-after-free is a fault the program cannot go on from: a rule that
+    names its function does not drop it (plain tree: the page heap is not in ASan's)."""
+    presets = {lifeguard_manifest.configs[c].preset for c in selected_configs}
+    if "plain" not in presets:
+        pytest.skip("the plain preset is not selected")
+    program = build_root / "plain/tests/seeded/seeded_heap_uaf"
+    r = run(program, f"suppressions={suppressions(tmp_path, 'fun:use_block')}")
+    assert r.returncode != 0 and "SUMMARY: lifeguard: use-after-free" in r.stderr, r.stderr
+    assert "suppressed" not in r.stderr
