@@ -3,6 +3,10 @@
 #ifndef LIFEGUARD_FIBER_H
 #define LIFEGUARD_FIBER_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SCHED)
+#error "a header of the sched layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -4,6 +4,10 @@
 #ifndef LIFEGUARD_INTERNAL_H
 #define LIFEGUARD_INTERNAL_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_COMMON)
+#error "a header of the common layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,13 +4,20 @@
 #ifndef LIFEGUARD_OPTIONS_INTERNAL_H
 #define LIFEGUARD_OPTIONS_INTERNAL_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_COMMON)
+#error "a header of the common layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 
-#include <lifeguard/stack.h> /* LG_STACK_MAX */
 
 #ifndef LG_HIDDEN
 #define LG_HIDDEN __attribute__((visibility("hidden")))
 #endif
+
+/* The most frames a stack keeps (stack_depth's bound; the stack layer's LG_STACK_MAX is
+ * checked against it in stack_internal.h). */
+#define LG_OPTIONS_STACK_DEPTH_MAX 64
 
 typedef struct lg__options {
 #define LG_OPTION_BOOL(name, def, meaning) bool name;

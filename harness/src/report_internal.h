@@ -3,6 +3,10 @@
 #ifndef LIFEGUARD_REPORT_INTERNAL_H
 #define LIFEGUARD_REPORT_INTERNAL_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_REPORT)
+#error "a header of the report layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#endif
+
 #include "stack_internal.h"
 
 #include <lifeguard/report.h>

@@ -3,6 +3,10 @@
 #ifndef LIFEGUARD_SCHED_INTERNAL_H
 #define LIFEGUARD_SCHED_INTERNAL_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SCHED)
+#error "a header of the sched layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#endif
+
 #include "internal.h"
 
 #include <stdbool.h>

@@ -4,6 +4,10 @@
 #ifndef LIFEGUARD_SIGNAL_INTERNAL_H
 #define LIFEGUARD_SIGNAL_INTERNAL_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SIGNAL)
+#error "a header of the signal layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#endif
+
 #include "internal.h"
 
 #include <signal.h>

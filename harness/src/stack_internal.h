@@ -4,9 +4,16 @@
 #ifndef LIFEGUARD_STACK_INTERNAL_H
 #define LIFEGUARD_STACK_INTERNAL_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_STACK)
+#error "a header of the stack layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#endif
+
 #include "internal.h"
 
 #include <lifeguard/stack.h>
+
+_Static_assert(LG_STACK_MAX == LG_OPTIONS_STACK_DEPTH_MAX,
+               "the stack_depth option's bound is the depot's (options.h)");
 
 /* Stores given pcs in the depot. */
 LG_HIDDEN lg_stack_id lg__stack_put(const uintptr_t *pcs, size_t n);

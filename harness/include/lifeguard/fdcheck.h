@@ -22,6 +22,10 @@
 #ifndef LIFEGUARD_FDCHECK_H
 #define LIFEGUARD_FDCHECK_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_FDCHECK)
+#error "a header of the fdcheck layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -7,6 +7,10 @@
 #ifndef LIFEGUARD_OPTIONS_H
 #define LIFEGUARD_OPTIONS_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_COMMON)
+#error "a header of the common layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

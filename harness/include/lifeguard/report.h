@@ -11,6 +11,10 @@
 #ifndef LIFEGUARD_REPORT_H
 #define LIFEGUARD_REPORT_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_REPORT)
+#error "a header of the report layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <lifeguard/stack.h>
