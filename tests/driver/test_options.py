@@ -151,3 +151,19 @@ def test_a_fault_at_an_access_is_never_suppressed(build_root, selected_configs,
     r = run(program, f"suppressions={suppressions(tmp_path, 'fun:use_block')}")
     assert r.returncode != 0 and "SUMMARY: lifeguard: use-after-free" in r.stderr, r.stderr
     assert "suppressed" not in r.stderr
+
+
+def test_help_in_the_preload_library(build_root, selected_configs, lifeguard_manifest):
+    """Preloaded, help=1 answers before the program runs, with the preload library's
+    defaults (sampling by allocation site on)."""
+    presets = {lifeguard_manifest.configs[c].preset for c in selected_configs}
+    if "plain" not in presets:
+        pytest.skip("the plain preset is not selected")
+    library = build_root / "plain/harness/liblifeguard-preload.so"
+    assert library.is_file(), f"{library} is not built (cmake --build --preset plain)"
+    env = {**os.environ, "LD_PRELOAD": str(library), "LIFEGUARD_OPTIONS": "help=1"}
+    r = subprocess.run(["/bin/echo", "ran"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0 and r.stdout == ""
+    rows = help_rows(r.stderr)
+    assert list(rows) == table_names() and rows["pageheap_sites"][0] == "1"
