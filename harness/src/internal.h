@@ -5,7 +5,7 @@
 #define LIFEGUARD_INTERNAL_H
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_COMMON)
-#error "a header of the common layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#error "a common-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
 #include <dlfcn.h>

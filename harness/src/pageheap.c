@@ -13,8 +13,9 @@
  *
  * Each slot's metadata lives out of band (sizes, state, the allocation and free stacks in
  * the stack depot), found from any address through a page map. A fault inside an arena is
- * classified by classify_fault (the dispatcher's pageheap slot): a freed block is use-after-free (with its free and
- * allocation stacks), a guard page heap-buffer-overflow or -underflow.
+ * classified by classify_fault (the dispatcher's pageheap slot): a freed block is
+ * use-after-free (with its free and allocation stacks), a guard page heap-buffer-overflow or
+ * -underflow.
  *
  * Mappings are the scarce resource: a live block between inaccessible pages costs two VMAs,
  * and the kernel allows vm.max_map_count (65530 by default); a freed slot costs none (its

@@ -4,7 +4,7 @@
 #define LIFEGUARD_REPORT_INTERNAL_H
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_REPORT)
-#error "a header of the report layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#error "a report-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
 #include "stack_internal.h"

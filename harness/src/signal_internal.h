@@ -5,7 +5,7 @@
 #define LIFEGUARD_SIGNAL_INTERNAL_H
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SIGNAL)
-#error "a header of the signal layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#error "a signal-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
 #include "internal.h"

@@ -4,7 +4,7 @@
 #define LIFEGUARD_SOURCE_INTERNAL_H
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SOURCES)
-#error "a header of the sources layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#error "a sources-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
 #include <lifeguard/source.h>

@@ -58,7 +58,8 @@ static const char *read_rules(const char *path, rule **out, size_t *nout, char *
     if (!*line || *line == '#') continue;
     bool module = strncmp(line, "mod:", 4) == 0;
     if ((!module && strncmp(line, "fun:", 4) != 0) || !line[4] || l - 4 >= sizeof r->glob) {
-      snprintf(why, cap, "suppressions file %.300s, line %zu: expected fun:GLOB or mod:GLOB in '%.60s'",
+      snprintf(why, cap,
+               "suppressions file %.300s, line %zu: expected fun:GLOB or mod:GLOB in '%.60s'",
                path, lineno, line);
       err = why;
       break;

@@ -23,7 +23,7 @@
 #define LIFEGUARD_FDCHECK_H
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_FDCHECK)
-#error "a header of the fdcheck layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#error "a fdcheck-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
 #include <stddef.h>

@@ -19,7 +19,7 @@
 #define LIFEGUARD_MODCHECK_H
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_MODCHECK)
-#error "a header of the modcheck layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#error "a modcheck-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
 #ifdef __cplusplus

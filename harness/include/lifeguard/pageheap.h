@@ -3,7 +3,7 @@
 #define LIFEGUARD_PAGEHEAP_H
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_PAGEHEAP)
-#error "a header of the pageheap layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#error "a pageheap-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
 #include <stdbool.h>

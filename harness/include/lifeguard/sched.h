@@ -13,7 +13,7 @@
 #define LIFEGUARD_SCHED_H
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SCHED)
-#error "a header of the sched layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#error "a sched-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
 #include <stdbool.h>

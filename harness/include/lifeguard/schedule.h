@@ -12,7 +12,7 @@
 #define LIFEGUARD_SCHEDULE_H
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SCHEDULE)
-#error "a header of the schedule layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#error "a schedule-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
 #include <stddef.h>

@@ -3,7 +3,7 @@
 #define LIFEGUARD_STACK_H
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_STACK)
-#error "a header of the stack layer, included by a layer that is not above it (harness/CMakeLists.txt)"
+#error "a stack-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
 #include <stddef.h>
