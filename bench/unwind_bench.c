@@ -13,7 +13,7 @@
  * Run it with LIFEGUARD_OPTIONS=fast_unwind=0 to see capture_fp_ns through the tables too.
  * It measures, it tests nothing. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "stack_internal.h"
 
 #include <lifeguard/stack.h>
 #include <signal.h>

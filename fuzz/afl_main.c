@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h> /* read(), in __AFL_FUZZ_TESTCASE_LEN */
 
+#include <lifeguard/options.h>
 #include <lifeguard/report.h>
 
 #ifndef __AFL_FUZZ_TESTCASE_LEN

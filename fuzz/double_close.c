@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include <lgrt/net.h>
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
 

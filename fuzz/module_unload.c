@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <lgrt/module.h>
+#include <lifeguard/options.h>
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
 

@@ -22,6 +22,7 @@
 
 #include <lgrt/io.h>
 #include <lgrt/pipe.h>
+#include <lifeguard/options.h>
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
 

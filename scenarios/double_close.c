@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include <lgrt/net.h>
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 #include <lifeguard/sched.h>
 
 #include "common/scenario.h"

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include <lgrt/module.h>
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 #include <lifeguard/sched.h>
 
 #include "common/scenario.h"

@@ -16,7 +16,7 @@
 
 #include <lgrt/io.h>
 #include <lgrt/pipe.h>
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 #include <lifeguard/sched.h>
 
 #include "common/scenario.h"

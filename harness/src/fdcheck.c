@@ -607,6 +607,13 @@ uint64_t android_fdsan_create_owner_tag(enum android_fdsan_owner_type type, uint
   return ((uint64_t)(type & 0xff) << 56) | (tag & ((UINT64_C(1) << 56) - 1));
 }
 
+/* Names of owner types beyond fdsan's (lg_fdcheck_name_owner_type). */
+static const char *owner_type_names[256];
+
+void lg_fdcheck_name_owner_type(uint8_t type, const char *name) {
+  __atomic_store_n(&owner_type_names[type], name, __ATOMIC_RELEASE);
+}
+
 const char *android_fdsan_get_tag_type(uint64_t tag) {
   switch (tag >> 56) {
   case ANDROID_FDSAN_OWNER_TYPE_FILE: return "FILE*";
@@ -623,10 +630,12 @@ const char *android_fdsan_get_tag_type(uint64_t tag) {
   case ANDROID_FDSAN_OWNER_TYPE_ZIPARCHIVE: return "ZipArchive";
   case ANDROID_FDSAN_OWNER_TYPE_NATIVE_HANDLE: return "native_handle_t";
   case ANDROID_FDSAN_OWNER_TYPE_PARCEL: return "Parcel";
-  case LG_FDSAN_OWNER_TYPE_OWNED_FD: return "lg_owned_fd";
   case ANDROID_FDSAN_OWNER_TYPE_GENERIC_00:
   case ANDROID_FDSAN_OWNER_TYPE_GENERIC_FF: return "generic";
-  default: return "native object of unknown type";
+  default: {
+    const char *named = __atomic_load_n(&owner_type_names[tag >> 56], __ATOMIC_ACQUIRE);
+    return named ? named : "native object of unknown type";
+  }
   }
 }
 

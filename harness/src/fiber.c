@@ -1,6 +1,7 @@
 /* Fiber stacks and switching, with AddressSanitizer's fiber annotations. */
 #define _GNU_SOURCE
 #include "fiber.h"
+#include "stack_internal.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -40,11 +41,7 @@ struct stack_pool {
  * long as the process. */
 static __thread struct stack_pool *pool;
 
-static size_t page_size(void) {
-  static size_t ps;
-  if (!ps) ps = (size_t)sysconf(_SC_PAGESIZE);
-  return ps;
-}
+static size_t page_size(void) { return lg__page_size(); }
 
 int lg__fiber_make(lg__ctx *c, size_t stack_size, lg__fiber_fn fn, void *arg) {
   size_t ps = page_size();

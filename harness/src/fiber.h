@@ -1,13 +1,16 @@
-/* Fibers: stacks of their own, switched by hand on one thread. Internal to the harness. */
+/* Fibers: stacks of their own, switched by hand on one thread. Part of the sched layer.
+ * Internal to the harness. */
 #ifndef LIFEGUARD_FIBER_H
 #define LIFEGUARD_FIBER_H
+
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SCHED)
+#error "a sched-layer header, in a layer not above it (harness/CMakeLists.txt)"
+#endif
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "internal.h"
-
-#include <lifeguard/stack.h>
 
 /* A context: a fiber, or the thread's own stack. */
 typedef struct lg__ctx {
@@ -38,27 +41,5 @@ LG_HIDDEN void lg__fiber_switch(lg__ctx *from, lg__ctx *to, bool from_finished);
 
 /* To be called first thing in a fiber's entry function. */
 LG_HIDDEN void lg__fiber_entered(void);
-
-/* Captures the stack of a suspended context from a frame of it, within its stack [lo, hi)
- * (frame pointers only: the unwind tables only describe the running stack). */
-LG_HIDDEN lg_stack_id lg__stack_capture_suspended(void *frame, uintptr_t lo, uintptr_t hi);
-
-/* Tells the stack unwinder the bounds of the stack now running (0, 0 = the thread's own). */
-LG_HIDDEN void lg__stack_set_bounds(uintptr_t lo, uintptr_t hi);
-
-/* A live actor of this thread's controlled execution, for the module-unload census. */
-typedef struct lg__actor_view {
-  uint32_t id;
-  const char *name;
-  uintptr_t fn;           /* its entry function */
-  bool running;           /* the actor asking */
-  bool started;           /* it has run (else only `fn` says where it will) */
-  void *frame;            /* the frame it is suspended in (NULL if running or not started) */
-  uintptr_t stack_lo, stack_hi;
-} lg__actor_view;
-
-/* Fills `out` with the live actors of the running controlled execution; returns the count
- * (0 when none runs on this thread). */
-LG_HIDDEN size_t lg__sched_actors(lg__actor_view *out, size_t max);
 
 #endif

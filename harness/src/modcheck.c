@@ -1,13 +1,14 @@
 /* modcheck: dlopen/dlclose seen from inside the process, a census of what still uses a
  * module when it is unmapped, and placeholders that turn a late call into a named report. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "sched_internal.h"
+#include "signal_internal.h"
+#include "stack_internal.h"
 
 #include <lifeguard/modcheck.h>
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
 
-#include "fiber.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -86,7 +87,7 @@ static int seg_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   m->lo = UINTPTR_MAX;
   m->hi = 0;
   m->nx = 0;
-  long ps = sysconf(_SC_PAGESIZE);
+  long ps = (long)lg__page_size();
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD) continue;
@@ -173,7 +174,9 @@ static module *unloaded_at(uintptr_t pc) {
   return any;
 }
 
-bool lg__modcheck_find(uintptr_t pc, const char **path, uintptr_t *bias, char *fn, size_t fncap) {
+/* The stack layer's resolver of unloaded code (lg__stack_set_unloaded_resolver). */
+static bool unloaded_find(uintptr_t pc, const char **path, uintptr_t *bias, char *fn,
+                          size_t fncap) {
   module *m = unloaded_at(pc);
   if (!m) return false;
   *path = m->path;
@@ -449,8 +452,6 @@ static void on_probe(int sig, siginfo_t *si, void *uc) {
   }
 }
 
-static int probe_signal(void) { return SIGRTMAX - 3; }
-
 /* /proc/self/maps, read once per census: the end of the mapping that holds a thread's stack. */
 static char maps[1 << 20];
 static size_t maps_len;
@@ -546,7 +547,7 @@ static void census_threads(census *c) {
   sa.sa_sigaction = on_probe;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  sigaction(probe_signal(), &sa, NULL);
+  sigaction(LG_SIGNAL_PROBE, &sa, NULL);
   __atomic_store_n(&nprobes, 0, __ATOMIC_RELEASE);
   struct dirent *e;
   bool have_maps = false;
@@ -556,7 +557,7 @@ static void census_threads(census *c) {
     probe published;
     /* (libFuzzer's helper threads block the probe; so does a thread in the fault dispatcher,
      * which has published where it faulted) */
-    if (blocks_signal(tid, probe_signal()) && !waiter_find(c->m, tid, &published)) continue;
+    if (blocks_signal(tid, LG_SIGNAL_PROBE) && !waiter_find(c->m, tid, &published)) continue;
     if (!have_maps) {
       maps_read();
       have_maps = true;
@@ -565,7 +566,7 @@ static void census_threads(census *c) {
     memset(p, 0, sizeof *p);
     p->tid = tid;
     __atomic_store_n(&nprobes, nprobes + 1, __ATOMIC_RELEASE);
-    if (!waiter_find(c->m, tid, p) && syscall(SYS_tgkill, getpid(), tid, probe_signal()) != 0)
+    if (!waiter_find(c->m, tid, p) && syscall(SYS_tgkill, getpid(), tid, LG_SIGNAL_PROBE) != 0)
       continue;
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -679,7 +680,7 @@ static void census_holds(census *c, hold *table, size_t cap) {
 static void census_signals(census *c) {
   for (int sig = 1; sig < NSIG; sig++) {
     struct sigaction sa;
-    if (sig == probe_signal() || sigaction(sig, NULL, &sa) != 0) continue;
+    if (sig == LG_SIGNAL_PROBE || sigaction(sig, NULL, &sa) != 0) continue;
     uintptr_t fn = (sa.sa_flags & SA_SIGINFO) ? (uintptr_t)sa.sa_sigaction : (uintptr_t)sa.sa_handler;
     if (!in_text(c->m, fn)) continue;
     finding *f = add_finding(c);
@@ -748,13 +749,11 @@ static module *unloading_at(uintptr_t addr) {
   return NULL;
 }
 
-int lg__modcheck_probe_signal(void) { return probe_signal(); }
-
 /* Called by signal.c's dispatcher for each fault, before the page heap. It blocks the census
  * probe: a thread waiting here for a census publishes its fault context instead (waiter_add),
  * and a probe nested before that would see only the handler. The census notices the
  * published context while it waits for the probe. */
-void lg__modcheck_fault(int sig, siginfo_t *si, void *uc) {
+static void classify_fault(int sig, siginfo_t *si, void *uc) {
   (void)sig;
   uintptr_t addr = (uintptr_t)si->si_addr;
   module *busy = unloading_at(addr);
@@ -848,7 +847,11 @@ void *dlopen(const char *file, int mode) {
   struct link_map *lm = NULL;
   if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm || !lm->l_name || !lm->l_name[0]) return h;
   lg__busy++;
-  lg__signal_install(); /* placeholders are explained by the dispatcher's classifier */
+  /* placeholders are explained by the dispatcher's classifier; an unloaded module's frames
+   * are named by the symbolizer through the resolver */
+  lg__signal_set_classifier(LG_CLASSIFIER_MODCHECK, classify_fault);
+  lg__stack_set_unloaded_resolver(unloaded_find);
+  lg__signal_install();
   lg_stack_id stack = lg_stack_capture(__builtin_frame_address(0));
   pthread_mutex_lock(&lock);
   module *m = find_live(lm->l_addr, lm->l_name);

@@ -1,7 +1,8 @@
-/* LIFEGUARD_OPTIONS: parsed once, overridable through lg_options_set(). */
+/* LIFEGUARD_OPTIONS: the defaults, the parser and help=1, all made from options.inc. Parsed
+ * once, overridable through lg_options_set(). */
 #include "internal.h"
 
-#include <lifeguard/report.h>
+#include <lifeguard/options.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -10,27 +11,24 @@
 #include <string.h>
 #include <unistd.h>
 
-static lg__options opts = {
-    .log_json = "",
-    .halt_on_error = true,
-    .symbolize = true,
-    .symbolizer = "",
-    .fast_unwind = true,
-    .stack_depth = 24,
-    .fdcheck = true,
-    .fd_quarantine = 64,
-    .tag_stdio = true,
-    .check_forked_children = false,
-    .modcheck = true,
-    .modcheck_census = true,
-    .modcheck_placeholders = 256,
-    .pageheap = true,
-    .pageheap_quarantine_mb = 256,
-    .pageheap_align = 16,
-    .pageheap_sample = 1,
-    .pageheap_sites = false, /* true in the preload library: see lg__opts */
-    .handle_segv = true,
+#define LG_OPTION_BOOL(name, def, meaning) .name = def,
+#define LG_OPTION_INT(name, def, lo, hi, meaning) .name = def,
+#define LG_OPTION_POW2(name, def, lo, hi, meaning) .name = def,
+#define LG_OPTION_U64(name, def, meaning) .name = def,
+#define LG_OPTION_STR(name, cap, meaning) .name = "",
+/* The defaults of this process (the preload library changes one, see lg__opts), and the
+ * options in force. */
+static lg__options defaults = {
+#include "options.inc"
 };
+static lg__options opts = {
+#include "options.inc"
+};
+#undef LG_OPTION_BOOL
+#undef LG_OPTION_INT
+#undef LG_OPTION_POW2
+#undef LG_OPTION_U64
+#undef LG_OPTION_STR
 
 static int parse_bool(const char *v, bool *out) {
   if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) *out = true;
@@ -39,11 +37,12 @@ static int parse_bool(const char *v, bool *out) {
   return 0;
 }
 
-static int parse_int(const char *v, int lo, int hi, int *out) {
+static int parse_int(const char *v, int lo, int hi, bool pow2, int *out) {
   char *end;
   errno = 0;
   long n = strtol(v, &end, 10);
   if (errno || end == v || *end || n < lo || n > hi) return -1;
+  if (pow2 && (n & (n - 1))) return -1;
   *out = (int)n;
   return 0;
 }
@@ -64,40 +63,64 @@ static int parse_str(const char *v, char *out, size_t cap) {
   return 0;
 }
 
-/* Applies one key=value; returns NULL or a description of what is wrong. */
-static const char *apply(char *item) {
+/* Applies one key=value; returns NULL or what is wrong (and in `hint`, what is expected). */
+static const char *apply(char *item, char *hint, size_t cap) {
   char *eq = strchr(item, '=');
-  if (!eq) return "expected key=value";
+  if (!eq) return "expected name=value";
   *eq = '\0';
   const char *k = item, *v = eq + 1;
-  int r;
-  if (!strcmp(k, "log_json")) r = parse_str(v, opts.log_json, sizeof opts.log_json);
-  else if (!strcmp(k, "halt_on_error")) r = parse_bool(v, &opts.halt_on_error);
-  else if (!strcmp(k, "symbolize")) r = parse_bool(v, &opts.symbolize);
-  else if (!strcmp(k, "symbolizer")) r = parse_str(v, opts.symbolizer, sizeof opts.symbolizer);
-  else if (!strcmp(k, "fast_unwind")) r = parse_bool(v, &opts.fast_unwind);
-  else if (!strcmp(k, "stack_depth")) r = parse_int(v, 1, LG_STACK_MAX, &opts.stack_depth);
-  else if (!strcmp(k, "fdcheck")) r = parse_bool(v, &opts.fdcheck);
-  else if (!strcmp(k, "fd_quarantine")) r = parse_int(v, 0, 65536, &opts.fd_quarantine);
-  else if (!strcmp(k, "tag_stdio")) r = parse_bool(v, &opts.tag_stdio);
-  else if (!strcmp(k, "check_forked_children")) r = parse_bool(v, &opts.check_forked_children);
-  else if (!strcmp(k, "modcheck")) r = parse_bool(v, &opts.modcheck);
-  else if (!strcmp(k, "modcheck_census")) r = parse_bool(v, &opts.modcheck_census);
-  else if (!strcmp(k, "modcheck_placeholders"))
-    r = parse_int(v, 0, 4096, &opts.modcheck_placeholders);
-  else if (!strcmp(k, "pageheap")) r = parse_bool(v, &opts.pageheap);
-  else if (!strcmp(k, "pageheap_quarantine_mb"))
-    r = parse_int(v, 0, 1 << 20, &opts.pageheap_quarantine_mb);
-  else if (!strcmp(k, "pageheap_align")) {
-    r = parse_int(v, 1, 4096, &opts.pageheap_align);
-    if (!r && (opts.pageheap_align & (opts.pageheap_align - 1))) r = -1; /* a power of two */
-  } else if (!strcmp(k, "pageheap_sites")) r = parse_bool(v, &opts.pageheap_sites);
-  else if (!strcmp(k, "pageheap_sample"))
-    r = parse_int(v, 1, 1 << 30, &opts.pageheap_sample);
-  else if (!strcmp(k, "handle_segv")) r = parse_bool(v, &opts.handle_segv);
-  else if (!strcmp(k, "pageheap_seed")) r = parse_u64(v, &opts.pageheap_seed);
-  else return "unknown option";
-  return r ? "bad value" : NULL;
+  hint[0] = '\0';
+#define BAD(...) (snprintf(hint, cap, "expected " __VA_ARGS__), "bad value")
+#define LG_OPTION_BOOL(name, def, meaning) \
+  if (!strcmp(k, #name)) return parse_bool(v, &opts.name) ? BAD("0 or 1") : NULL;
+#define LG_OPTION_INT(name, def, lo, hi, meaning)                                        \
+  if (!strcmp(k, #name))                                                                 \
+    return parse_int(v, lo, hi, false, &opts.name) ? BAD("a number from %d to %d", lo, hi) \
+                                                   : NULL;
+#define LG_OPTION_POW2(name, def, lo, hi, meaning)                          \
+  if (!strcmp(k, #name))                                                    \
+    return parse_int(v, lo, hi, true, &opts.name)                           \
+               ? BAD("a power of two from %d to %d", lo, hi) : NULL;
+#define LG_OPTION_U64(name, def, meaning) \
+  if (!strcmp(k, #name)) return parse_u64(v, &opts.name) ? BAD("an unsigned number") : NULL;
+#define LG_OPTION_STR(name, cap_, meaning)                                   \
+  if (!strcmp(k, #name))                                                     \
+    return parse_str(v, opts.name, sizeof opts.name)                         \
+               ? BAD("at most %zu bytes", sizeof opts.name - 1) : NULL;
+#include "options.inc"
+#undef LG_OPTION_BOOL
+#undef LG_OPTION_INT
+#undef LG_OPTION_POW2
+#undef LG_OPTION_U64
+#undef LG_OPTION_STR
+#undef BAD
+  snprintf(hint, cap, "help=1 lists the options");
+  return "unknown option";
+}
+
+/* help=1: every option with this process's default and its meaning, on stderr. Written with
+ * lg__write_all, not stdio: the first read of the options may come from inside malloc. */
+static void print_help(void) {
+  char line[1024];
+  int n = snprintf(line, sizeof line,
+                   "lifeguard options (LIFEGUARD_OPTIONS=name=value:name=value), each shown "
+                   "with its default:\n");
+  lg__write_all(2, line, (size_t)n);
+#define SHOW(name, fmt, value, meaning)                                                    \
+  n = snprintf(line, sizeof line, "  " #name "=" fmt "\n      %s\n", value, meaning);      \
+  lg__write_all(2, line, n < (int)sizeof line ? (size_t)n : sizeof line - 1);
+#define LG_OPTION_BOOL(name, def, meaning) SHOW(name, "%d", (int)defaults.name, meaning)
+#define LG_OPTION_INT(name, def, lo, hi, meaning) SHOW(name, "%d", defaults.name, meaning)
+#define LG_OPTION_POW2(name, def, lo, hi, meaning) SHOW(name, "%d", defaults.name, meaning)
+#define LG_OPTION_U64(name, def, meaning) SHOW(name, "%llu", defaults.name, meaning)
+#define LG_OPTION_STR(name, cap, meaning) SHOW(name, "%s", defaults.name, meaning)
+#include "options.inc"
+#undef LG_OPTION_BOOL
+#undef LG_OPTION_INT
+#undef LG_OPTION_POW2
+#undef LG_OPTION_U64
+#undef LG_OPTION_STR
+#undef SHOW
 }
 
 /* Parses a whole option string; on error prints one line naming the item and returns -1. */
@@ -112,11 +135,17 @@ static int parse(const char *src, const char *origin) {
   for (char *item = strtok_r(buf, ":", &save); item; item = strtok_r(NULL, ":", &save)) {
     char shown[256];
     snprintf(shown, sizeof shown, "%s", item);
-    const char *why = apply(item);
+    char hint[128];
+    const char *why = apply(item, hint, sizeof hint);
     if (why) {
-      fprintf(stderr, "lifeguard: error: %s: %s in '%s'\n", origin, why, shown);
+      fprintf(stderr, "lifeguard: error: %s: %s in '%s'%s%s%s\n", origin, why, shown,
+              hint[0] ? " (" : "", hint, hint[0] ? ")" : "");
       return -1;
     }
+  }
+  if (opts.help) {
+    print_help();
+    _exit(0);
   }
   return 0;
 }
@@ -141,7 +170,7 @@ const lg__options *lg__opts(void) {
   if (!loaded) {
     /* Sampling by allocation site is for programs nobody built for lifeguard (preloaded,
      * often large); a program linked with it guards every block by default. */
-    if (lifeguard_preload_version) opts.pageheap_sites = true;
+    if (lifeguard_preload_version) defaults.pageheap_sites = opts.pageheap_sites = true;
     const char *env = getenv("LIFEGUARD_OPTIONS");
     if (env && parse(env, "LIFEGUARD_OPTIONS") != 0) _exit(2);
     __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
@@ -149,6 +178,10 @@ const lg__options *lg__opts(void) {
   pthread_mutex_unlock(&load_lock);
   return &opts;
 }
+
+/* Read at start-up, right after the constructor above: a malformed string stops the program
+ * before main, and help=1 answers before the program does anything. */
+__attribute__((constructor(102))) static void lg__options_load(void) { (void)lg__opts(); }
 
 int lg_options_set(const char *options) {
   lg__opts();

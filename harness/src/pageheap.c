@@ -13,8 +13,9 @@
  *
  * Each slot's metadata lives out of band (sizes, state, the allocation and free stacks in
  * the stack depot), found from any address through a page map. A fault inside an arena is
- * classified by lg__pageheap_fault: a freed block is use-after-free (with its free and
- * allocation stacks), a guard page heap-buffer-overflow or -underflow.
+ * classified by classify_fault (the dispatcher's pageheap slot): a freed block is
+ * use-after-free (with its free and allocation stacks), a guard page heap-buffer-overflow or
+ * -underflow.
  *
  * Mappings are the scarce resource: a live block between inaccessible pages costs two VMAs,
  * and the kernel allows vm.max_map_count (65530 by default); a freed slot costs none (its
@@ -27,7 +28,8 @@
  * those from before the C library started, come from glibc; free tells them apart by
  * address. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "signal_internal.h"
+#include "stack_internal.h"
 
 #include <lifeguard/pageheap.h>
 #include <lifeguard/report.h>
@@ -42,11 +44,6 @@
 
 #ifdef LG_NO_PAGEHEAP
 /* AddressSanitizer owns malloc: no page heap in this build. */
-void lg__pageheap_fault(uintptr_t addr, void *uc) {
-  (void)addr;
-  (void)uc;
-}
-
 lg_pageheap_stats lg_pageheap_stats_get(void) {
   return (lg_pageheap_stats){0};
 }
@@ -76,7 +73,9 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 
-#define PAGE 4096u
+/* The page size (sysconf at start, see start()): blocks, guards and slots are whole pages. */
+static uintptr_t page_bytes;
+#define PAGE page_bytes
 #define ARENA_BYTES ((uintptr_t)1 << 36) /* 64 GiB of address space per arena */
 #define MAX_ARENAS 16
 #define PAGES_PER_ARENA (ARENA_BYTES / PAGE)
@@ -130,17 +129,23 @@ static struct {
 
 /* ---- set-up ----------------------------------------------------------------------------- */
 
+/* The kernel's default vm.max_map_count (DEFAULT_MAX_MAP_COUNT), for when /proc does not say. */
+#define DEFAULT_MAX_MAP_COUNT 65530
+
+/* The mappings a process may have: the page heap's budget is a share of them. */
 LGPH static long read_max_map_count(void) {
   int fd = lg__sys_open("/proc/sys/vm/max_map_count", 0 /* O_RDONLY */, 0);
-  if (fd < 0) return 65530;
+  if (fd < 0) return DEFAULT_MAX_MAP_COUNT;
   char buf[32];
   ssize_t n = lg__sys_read(fd, buf, sizeof buf - 1);
   lg__sys_close(fd);
-  if (n <= 0) return 65530;
+  if (n <= 0) return DEFAULT_MAX_MAP_COUNT;
   buf[n] = 0;
   long v = strtol(buf, NULL, 10);
-  return v > 0 ? v : 65530;
+  return v > 0 ? v : DEFAULT_MAX_MAP_COUNT;
 }
+
+LGPH static void classify_fault(int sig, siginfo_t *si, void *ucv);
 
 static void atfork_prepare(void) { pthread_mutex_lock(&ph.lock); }
 static void atfork_release(void) { pthread_mutex_unlock(&ph.lock); }
@@ -168,6 +173,7 @@ static void map_sites(void);
 /* Called with the lock held. */
 LGPH static void start(void) {
   ph.ready = -1;
+  page_bytes = lg__page_size();
   void *s = mmap(NULL, (size_t)MAX_SLOTS * sizeof(slot), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (s == MAP_FAILED) return;
@@ -331,7 +337,10 @@ LGPH static bool wanted(uintptr_t site) {
     pthread_mutex_unlock(&ph.lock);
     /* signal.c's dispatcher classifies faults in the arenas (outside the lock: installing
      * it may go through the program's own sigaction) */
-    if (ph.ready == 1) lg__signal_install();
+    if (ph.ready == 1) {
+      lg__signal_set_classifier(LG_CLASSIFIER_PAGEHEAP, classify_fault);
+      lg__signal_install();
+    }
   }
   if (ph.ready != 1) return false;
   return chosen(__atomic_load_n(&ph.live, __ATOMIC_RELAXED), site);
@@ -478,7 +487,9 @@ LGPH static void report_call(const char *kind, const char *headline, const slot 
 
 /* ---- the fault classifier (called by signal.c's dispatcher) ---------------------------- */
 
-LGPH void lg__pageheap_fault(uintptr_t addr, void *ucv) {
+LGPH static void classify_fault(int sig, siginfo_t *si, void *ucv) {
+  (void)sig;
+  uintptr_t addr = (uintptr_t)si->si_addr;
   if (ph.ready != 1 || arena_of(addr) < 0) return;
   const slot *s = NULL;
   const char *kind;
@@ -715,10 +726,11 @@ LGPH int posix_memalign(void **out, size_t align, size_t size) {
   return 0;
 }
 
-LGPH void *valloc(size_t size) { return alloc(size, PAGE, SITE); }
+LGPH void *valloc(size_t size) { return alloc(size, lg__page_size(), SITE); }
 
 LGPH void *pvalloc(size_t size) {
-  return alloc((size + PAGE - 1) & ~(size_t)(PAGE - 1), PAGE, SITE);
+  size_t page = lg__page_size();
+  return alloc((size + page - 1) & ~(page - 1), page, SITE);
 }
 
 LGPH size_t malloc_usable_size(void *p) {

@@ -1,6 +1,6 @@
 /* The report: JSON line, hook, ASan-like text, then abort. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "report_internal.h"
 
 #include <lifeguard/report.h>
 
@@ -193,6 +193,12 @@ void lg_report_emit(const lg_report *r) {
   }
   free(all);
   free(counts);
+  if (!r->fatal && lg__report_suppressed(&v)) {
+    free(storage);
+    pthread_mutex_unlock(&report_lock);
+    lg__busy--;
+    return;
+  }
 
   buf summary = {0};
   bprintf(&summary, "%s ", r->kind);
@@ -221,7 +227,7 @@ void lg_report_emit(const lg_report *r) {
             "heap's guard decisions)\n\n", seed, seed);
   bprintf(&t, "SUMMARY: lifeguard: %s\n", summary.p);
   if (o->halt_on_error || r->fatal) bprintf(&t, "==%d==ABORTING\n", (int)pid);
-  lg__write_all(2, t.p, t.len);
+  lg__report_write_text(t.p, t.len);
 
   free(t.p);
   free(summary.p);

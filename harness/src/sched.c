@@ -1,6 +1,8 @@
 /* lg_sched: executions of actors on fibers, one decision at every scheduling point. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "sched_internal.h"
+#include "signal_internal.h"
+#include "stack_internal.h"
 
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
@@ -175,7 +177,7 @@ static void on_asan_report(const char *text) {
   if (crash_hook) crash_hook(text);
 }
 
-/* SIGSEGV and SIGBUS belong to signal.c's dispatcher, which calls lg__sched_fault_dying when
+/* SIGSEGV and SIGBUS belong to signal.c's dispatcher, which calls fault_dying (registered) when
  * nobody explains or handles a fault; the others are chained here. */
 static const int fatal_signals[] = {SIGILL, SIGFPE, SIGABRT};
 static int crash_writers_on;
@@ -196,7 +198,9 @@ static void on_fatal_signal(int sig, siginfo_t *info, void *uctx) {
     }
 }
 
-void lg__sched_fault_dying(int sig) {
+/* The dispatcher's dying hook: a SIGSEGV/SIGBUS nobody handled is about to end the process:
+ * writes the running execution's schedule and calls the crash hook. Async-signal-safe. */
+static void fault_dying(int sig) {
   (void)sig;
   if (!__atomic_load_n(&crash_writers_on, __ATOMIC_ACQUIRE)) return;
   write_schedule_now();
@@ -209,6 +213,7 @@ static void install_crash_writers(void) {
     return; /* ASan owns the fatal signals and calls back */
   }
   __atomic_store_n(&crash_writers_on, 1, __ATOMIC_RELEASE);
+  lg__signal_set_dying_hook(fault_dying);
   lg__signal_install();
   for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {
     struct sigaction sa;

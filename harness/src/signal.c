@@ -1,7 +1,8 @@
 /* The one SIGSEGV/SIGBUS dispatcher: lifeguard owns the fault signals.
  *
  * Every detector that explains faults (modcheck's placeholders, the page heap's guard and
- * freed pages) is a classifier called from here, in this fixed order:
+ * freed pages) registers a classifier (lg__signal_set_classifier), called from here in this
+ * fixed order of slots:
  *   1. modcheck   a fault in a module whose dlclose is under way waits for its census; a
  *                 fault on an unloaded module's placeholder is `use-after-unload`
  *   2. pageheap   a guard page is an overflow or underflow, a freed block use-after-free
@@ -37,7 +38,7 @@
  * half-way. Under a sanitizer the interposers are not compiled (the sanitizer's runtime
  * intercepts sigaction itself) and the dispatcher only chains. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "signal_internal.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -108,6 +109,18 @@ static void rec_unlock(int i) { __atomic_add_fetch(&recs[i].seq, 1, __ATOMIC_REL
 
 static void dispatch(int sig, siginfo_t *si, void *uc);
 
+/* What the higher layers registered: read in the handler, so plain atomic pointers. */
+static lg__fault_classifier classifiers[LG_CLASSIFIER__COUNT];
+static lg__fault_dying_hook dying_hook;
+
+void lg__signal_set_classifier(lg__classifier_slot slot, lg__fault_classifier fn) {
+  __atomic_store_n(&classifiers[slot], fn, __ATOMIC_RELEASE);
+}
+
+void lg__signal_set_dying_hook(lg__fault_dying_hook fn) {
+  __atomic_store_n(&dying_hook, fn, __ATOMIC_RELEASE);
+}
+
 /* The dispatcher's own action; SA_RESTART follows the program's (a SIGSEGV sent by kill can
  * interrupt a system call). */
 static void ours(struct sigaction *sa, int user_flags) {
@@ -117,7 +130,7 @@ static void ours(struct sigaction *sa, int user_flags) {
   sigemptyset(&sa->sa_mask);
   /* modcheck's census must not probe a thread inside the classifiers: one waiting there for a
    * census publishes its fault context instead */
-  sigaddset(&sa->sa_mask, lg__modcheck_probe_signal());
+  sigaddset(&sa->sa_mask, LG_SIGNAL_PROBE);
 }
 
 static void sigmask_all(sigset_t *saved) {
@@ -172,7 +185,8 @@ static bool is_function(const struct sigaction *a) {
 
 /* The default action: the process dies by `sig`, as it would have without lifeguard. */
 static void die_by(int sig, bool kernel_fault) {
-  lg__sched_fault_dying(sig);
+  lg__fault_dying_hook dying = __atomic_load_n(&dying_hook, __ATOMIC_ACQUIRE);
+  if (dying) dying(sig);
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
@@ -198,8 +212,10 @@ typedef struct classify_args {
 } classify_args;
 
 static void classify(classify_args *a) {
-  lg__modcheck_fault(a->sig, a->si, a->uc);
-  lg__pageheap_fault((uintptr_t)a->si->si_addr, a->uc);
+  for (int i = 0; i < LG_CLASSIFIER__COUNT; i++) {
+    lg__fault_classifier fn = __atomic_load_n(&classifiers[i], __ATOMIC_ACQUIRE);
+    if (fn) fn(a->sig, a->si, a->uc);
+  }
 }
 
 /* Calls classify(a) with the stack pointer at `top` (16-byte aligned); rbp is cleared so

@@ -3,6 +3,10 @@
 #ifndef LIFEGUARD_SOURCE_INTERNAL_H
 #define LIFEGUARD_SOURCE_INTERNAL_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SOURCES)
+#error "a sources-layer header, in a layer not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <lifeguard/source.h>
 
 #include <stdint.h>

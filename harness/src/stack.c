@@ -20,11 +20,7 @@
  * census needs exactly that frame (a thread blocked in libc, called from a module that is
  * gone). */
 #define _GNU_SOURCE
-#include "internal.h"
-
-#include <lifeguard/stack.h>
-
-#include "fiber.h"
+#include "stack_internal.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -537,6 +533,12 @@ static void parse_location(const char *s, size_t len, lg_frame *f) {
   if (strcmp(f->file, "??") == 0) f->file[0] = '\0';
 }
 
+static lg__unloaded_resolver unloaded_resolver;
+
+void lg__stack_set_unloaded_resolver(lg__unloaded_resolver fn) {
+  __atomic_store_n(&unloaded_resolver, fn, __ATOMIC_RELEASE);
+}
+
 size_t lg_symbolize(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max) {
   return lg__symbolize_each(pcs, n, out, max, NULL);
 }
@@ -553,8 +555,9 @@ size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t 
     f->pc = pcs[i] - 1; /* return address -> the call instruction */
     struct find_module fm = {.pc = f->pc};
     dl_iterate_phdr(find_module_cb, &fm);
-    if (!fm.found && lg__modcheck_find(f->pc, &fm.name, &fm.bias, f->function,
-                                       sizeof f->function))
+    lg__unloaded_resolver unloaded = __atomic_load_n(&unloaded_resolver, __ATOMIC_ACQUIRE);
+    if (!fm.found && unloaded &&
+        unloaded(f->pc, &fm.name, &fm.bias, f->function, sizeof f->function))
       fm.found = 1; /* an unloaded module: its file still says what was there */
     if (fm.found) {
       const char *name = fm.name && fm.name[0] ? fm.name : main_program_path();

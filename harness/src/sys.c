@@ -81,3 +81,17 @@ void *lg__real(const char *name) {
   }
   return p;
 }
+
+static size_t page_size;
+
+size_t lg__page_size(void) {
+  size_t ps = __atomic_load_n(&page_size, __ATOMIC_RELAXED);
+  if (__builtin_expect(ps == 0, 0)) {
+    long v = sysconf(_SC_PAGESIZE);
+    ps = v > 0 ? (size_t)v : 4096; /* sysconf cannot fail for it on Linux */
+    __atomic_store_n(&page_size, ps, __ATOMIC_RELAXED);
+  }
+  return ps;
+}
+
+__attribute__((constructor(101))) static void read_page_size(void) { (void)lg__page_size(); }

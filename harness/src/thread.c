@@ -18,9 +18,7 @@
  * While the bounds are unknown, walks run unbounded (alignment and monotonicity still end
  * them), exactly as they did before the first capture. */
 #define _GNU_SOURCE
-#include "internal.h"
-
-#include "fiber.h"
+#include "stack_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 
 #define NOINLINE __attribute__((noinline))
 

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 #include <lifeguard/sched.h>
 
 #define BATCH 64

@@ -18,7 +18,7 @@
 
 #include <lgrt/module.h>
 #include <lgrt/port.h>
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 #include <lifeguard/sched.h>
 
 #define EXPORT __attribute__((visibility("default")))

@@ -11,6 +11,13 @@
 #pragma weak android_fdsan_create_owner_tag
 #pragma weak android_fdsan_exchange_owner_tag
 #pragma weak android_fdsan_close_with_tag
+#pragma weak lg_fdcheck_name_owner_type
+
+/* fdcheck's reports name this runtime's owner type. */
+__attribute__((constructor)) static void name_owner_type(void) {
+  if (lg_fdcheck_name_owner_type)
+    lg_fdcheck_name_owner_type(LG_FDSAN_OWNER_TYPE_OWNED_FD, "lg_owned_fd");
+}
 
 static int tagging(const lg_owned_fd *o) {
   return (o->flags & LG_OWNED_FD_TAGGED) && android_fdsan_exchange_owner_tag != NULL;

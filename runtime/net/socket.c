@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include <lgrt/point.h>
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 
 #define RECV_BUF 2048
 

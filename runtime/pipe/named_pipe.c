@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 #include <lifeguard/sched.h>
 
 #define BUF_SIZE 4096

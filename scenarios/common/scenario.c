@@ -12,7 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
+#include <lifeguard/options.h>
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
 #include <lifeguard/schedule.h>

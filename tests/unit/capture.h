@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <lifeguard/options.h>
 #include <lifeguard/report.h>
 
 /* Every suite's per-test limit in seconds: a test that hangs fails under its own name

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include <lgrt/gc.h>
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 #include <lifeguard/sched.h>
 #include <lifeguard/source.h>
 

@@ -11,6 +11,7 @@
 
 #include <lgrt/module.h>
 #include <lifeguard/modcheck.h>
+#include <lifeguard/options.h>
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
 #include <lifeguard/source.h>

@@ -7,7 +7,7 @@
 
 #include <lgrt/net.h>
 #include <lifeguard/fdcheck.h>
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 
 #include "capture.h"
 
@@ -30,6 +30,12 @@ Test(owned_fd, drop_closes_exactly_once) {
   cr_assert_eq(lg_fdcheck_state(fd), LG_FD_QUARANTINED, "the descriptor was closed");
   cr_assert_eq(lg_owned_fd_drop(&o), 0, "a second drop is a no-op");
   cr_assert_eq(capture_count, 0);
+}
+
+Test(owned_fd, owner_type_is_named_in_reports) {
+  /* the runtime names its owner type for fdcheck; fdcheck itself knows only fdsan's */
+  uint64_t tag = android_fdsan_create_owner_tag(LG_FDSAN_OWNER_TYPE_OWNED_FD, 1);
+  cr_assert_str_eq(android_fdsan_get_tag_type(tag), "lg_owned_fd");
 }
 
 Test(owned_fd, init_rejects_negative_descriptor) {

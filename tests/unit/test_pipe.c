@@ -10,7 +10,7 @@
 #include <lgrt/io.h>
 #include <lgrt/pipe.h>
 #include <lgrt/port.h>
-#include <lifeguard/faults.h>
+#include <lgrt/faults.h>
 
 #include "capture.h"
 

@@ -22,6 +22,10 @@
 #ifndef LIFEGUARD_FDCHECK_H
 #define LIFEGUARD_FDCHECK_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_FDCHECK)
+#error "a fdcheck-layer header, in a layer not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,8 +51,6 @@ enum android_fdsan_owner_type {
   ANDROID_FDSAN_OWNER_TYPE_ZIPARCHIVE = 12,
   ANDROID_FDSAN_OWNER_TYPE_NATIVE_HANDLE = 13,
   ANDROID_FDSAN_OWNER_TYPE_PARCEL = 14,
-  /* lifeguard's own: the reference runtime's single-owner descriptor (lg_owned_fd) */
-  LG_FDSAN_OWNER_TYPE_OWNED_FD = 0x4c,
 };
 
 /* A tag: the type in the top 8 bits, the owner's identity (its address) in the low 56.
@@ -67,6 +69,11 @@ const char *android_fdsan_get_tag_type(uint64_t tag);
 uint64_t android_fdsan_get_tag_value(uint64_t tag);
 
 /* ---- lifeguard extensions ---------------------------------------------------------- */
+
+/* Names an owner type that fdsan's list does not have (a program's own owner types, as the
+ * top 8 bits of its tags), for reports and android_fdsan_get_tag_type. `name` must outlive
+ * the process's use of it (a string literal). fdsan's own types keep their names. */
+void lg_fdcheck_name_owner_type(uint8_t type, const char *name);
 
 typedef enum lg_fd_state {
   LG_FD_UNKNOWN = 0,   /* never seen (inherited, or created by an uninterposed path) */

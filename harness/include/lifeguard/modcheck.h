@@ -18,6 +18,10 @@
 #ifndef LIFEGUARD_MODCHECK_H
 #define LIFEGUARD_MODCHECK_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_MODCHECK)
+#error "a modcheck-layer header, in a layer not above it (harness/CMakeLists.txt)"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

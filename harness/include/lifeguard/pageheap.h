@@ -2,6 +2,10 @@
 #ifndef LIFEGUARD_PAGEHEAP_H
 #define LIFEGUARD_PAGEHEAP_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_PAGEHEAP)
+#error "a pageheap-layer header, in a layer not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

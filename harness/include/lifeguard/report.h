@@ -11,6 +11,10 @@
 #ifndef LIFEGUARD_REPORT_H
 #define LIFEGUARD_REPORT_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_REPORT)
+#error "a report-layer header, in a layer not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <lifeguard/stack.h>
@@ -66,9 +70,8 @@ void lg_report_set_seed_provider(lg_seed_provider fn);
 /* Number of reports emitted so far in this process. */
 unsigned long lg_report_count(void);
 
-/* Overrides options at run time, same syntax as LIFEGUARD_OPTIONS (for tests and embedders).
- * Returns 0, or -1 with a message on stderr for a malformed string. */
-int lg_options_set(const char *options);
+/* Number of reports dropped by a suppression (the suppressions option) so far. */
+unsigned long lg_report_suppressed_count(void);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,10 @@
 #ifndef LIFEGUARD_SCHED_H
 #define LIFEGUARD_SCHED_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SCHED)
+#error "a sched-layer header, in a layer not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -11,6 +11,10 @@
 #ifndef LIFEGUARD_SCHEDULE_H
 #define LIFEGUARD_SCHEDULE_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SCHEDULE)
+#error "a schedule-layer header, in a layer not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -6,6 +6,10 @@
 #ifndef LIFEGUARD_SOURCE_H
 #define LIFEGUARD_SOURCE_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SOURCES)
+#error "a sources-layer header, in a layer not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -2,6 +2,10 @@
 #ifndef LIFEGUARD_STACK_H
 #define LIFEGUARD_STACK_H
 
+#if defined(LG_LAYER) && !defined(LG_LAYER_SEES_STACK)
+#error "a stack-layer header, in a layer not above it (harness/CMakeLists.txt)"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -22,6 +22,10 @@ extern "C" {
 
 enum { LG_OWNED_FD_TAGGED = 1 };
 
+/* The owner type of lg_owned_fd's tags (the top 8 bits; fdsan's own types stop at 255's
+ * generic, and 0x4c is none of them). Named "lg_owned_fd" in fdcheck's reports. */
+#define LG_FDSAN_OWNER_TYPE_OWNED_FD 0x4c
+
 typedef struct lg_owned_fd {
   int fd;         /* -1 when empty */
   int flags;      /* LG_OWNED_FD_TAGGED */

@@ -1,9 +1,9 @@
-/* Fault switches: each historical bug, off by default, on by name.
+/* Fault switches of the reference runtime: each historical bug, off by default, on by name.
  *
- * Enabled by LIFEGUARD_FAULTS=name[,name] or lg_fault_enable(). Each switch sits at the one
+ * Enabled by LIFEGUARD_FAULTS=name[,name] or lg_fault_set(). Each switch sits at the one
  * line where its bug lived, with a comment naming the original bug. */
-#ifndef LIFEGUARD_FAULTS_H
-#define LIFEGUARD_FAULTS_H
+#ifndef LGRT_FAULTS_H
+#define LGRT_FAULTS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,5 @@
-/* Fault switches: a table of names and a bit set. */
-#include "internal.h"
-
-#include <lifeguard/faults.h>
+/* Fault switches of the reference runtime: a table of names and a bit set. */
+#include <lgrt/faults.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
