@@ -342,36 +342,22 @@ static void describe_owner(char *out, size_t cap, uint64_t tag) {
                 (unsigned long long)android_fdsan_get_tag_value(tag));
 }
 
-static void add_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *fmt,
-                      ...) __attribute__((format(printf, 5, 6)));
-static void add_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *fmt,
-                      ...) {
-  lg_report_stack *s = &r->stacks[r->nstacks++];
-  s->name = name;
-  s->id = id;
-  s->tid = tid;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(s->title, sizeof s->title, fmt, ap);
-  va_end(ap);
-}
-
 /* Completes a report on `fd`: the descriptor's history (where it was closed, when `closed`;
  * where it was opened; where its owner took it, when `owner`), then, with the lock dropped
  * (a hook may use descriptors; see the lock discipline), the stack of the faulting call,
  * and emits it. Lock held on entry and on return. */
 static void finish_report(lg_report *r, int fd, struct fd_entry *e, void *frame, bool closed,
                           bool owner) {
-  add_stack(r, "current", 0, lg__gettid(), "%s", "");
+  lg_report_add_stack(r, "current", 0, lg__gettid(), "%s", "");
   if (closed && e->close_stack)
-    add_stack(r, "close", e->close_stack, e->close_tid,
+    lg_report_add_stack(r, "close", e->close_stack, e->close_tid,
               "file descriptor %d was closed by thread %d here", fd, e->close_tid);
   if (e->open_stack)
-    add_stack(r, "open", e->open_stack, e->open_tid,
+    lg_report_add_stack(r, "open", e->open_stack, e->open_tid,
               "file descriptor %d was opened (%s) by thread %d here", fd,
               e->creator ? e->creator : "?", e->open_tid);
   if (owner && e->tag_stack)
-    add_stack(r, "owner", e->tag_stack, e->tag_tid,
+    lg_report_add_stack(r, "owner", e->tag_stack, e->tag_tid,
               "file descriptor %d was taken by its owner by thread %d here", fd, e->tag_tid);
   unlock();
   r->stacks[0].id = capture(frame);

@@ -429,23 +429,13 @@ LGPH static lg_stack_id capture(void) {
   return n > skip ? lg__stack_put(pcs + skip, n - skip) : 0;
 }
 
-LGPH static void set_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *title) {
-  if (r->nstacks >= LG_REPORT_MAX_STACKS || !id) return;
-  lg_report_stack *st = &r->stacks[r->nstacks++];
-  st->name = name;
-  st->id = id;
-  st->tid = tid;
-  snprintf(st->title, sizeof st->title, "%s", title);
-}
-
 LGPH static void add_block_stacks(lg_report *r, const slot *s) {
-  char t[160];
-  if (s->state != SLOT_LIVE) {
-    snprintf(t, sizeof t, "freed by thread %d here", s->free_tid);
-    set_stack(r, "free", s->free_stack, s->free_tid, t);
-  }
-  snprintf(t, sizeof t, "previously allocated by thread %d here", s->alloc_tid);
-  set_stack(r, "alloc", s->alloc_stack, s->alloc_tid, t);
+  if (s->state != SLOT_LIVE && s->free_stack)
+    lg_report_add_stack(r, "free", s->free_stack, s->free_tid, "freed by thread %d here",
+                        s->free_tid);
+  if (s->alloc_stack)
+    lg_report_add_stack(r, "alloc", s->alloc_stack, s->alloc_tid,
+                        "previously allocated by thread %d here", s->alloc_tid);
 }
 
 LGPH static void describe(lg_report *r, const slot *s, uintptr_t addr) {
@@ -465,8 +455,15 @@ LGPH static void describe(lg_report *r, const slot *s, uintptr_t addr) {
 LGPH static void report_call(const char *kind, const char *headline, const slot *s, uintptr_t addr) {
   lg_report r = {.kind = kind, .fd = -1};
   snprintf(r.headline, sizeof r.headline, "%s", headline);
-  r.stacks[0] = (lg_report_stack){.name = "current", .id = capture(), .tid = lg__gettid()};
-  r.nstacks = 1;
+  /* the current stack stays out of the depot: its lock may be held by this thread, which
+   * a signal handler may have interrupted there */
+  uintptr_t pcs[FRAMES];
+  size_t n = lg__busy ? 0 : lg__stack_walk((uintptr_t)__builtin_frame_address(0), pcs, FRAMES);
+  size_t skip = 0;
+  while (skip < n && in_pageheap(pcs[skip])) skip++; /* free, realloc and their helpers */
+  lg_report_stack *cur = lg_report_add_stack(&r, "current", 0, lg__gettid(), "%s", "");
+  cur->pcs = pcs + skip;
+  cur->npcs = n - skip;
   if (s) {
     describe(&r, s, addr);
     add_block_stacks(&r, s);
@@ -507,9 +504,9 @@ LGPH void lg__pageheap_fault(uintptr_t addr, void *ucv) {
   lg_report r = {.kind = kind, .fd = -1, .fatal = 1};
   snprintf(r.headline, sizeof r.headline, "on address %p at pc %p: %s of a %zu-byte block",
            (void *)addr, (void *)rip, write ? "WRITE" : "READ", s->size);
-  r.stacks[0] = (lg_report_stack){.name = "current", .id = lg__stack_put(pcs, n),
-                                  .tid = lg__gettid()};
-  r.nstacks = 1;
+  lg_report_stack *cur = lg_report_add_stack(&r, "current", 0, lg__gettid(), "%s", "");
+  cur->pcs = pcs; /* (not the depot: its lock may be held by the thread that faulted) */
+  cur->npcs = n;
   describe(&r, s, addr);
   add_block_stacks(&r, s);
   lg__busy++;

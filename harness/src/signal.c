@@ -237,8 +237,10 @@ static void dispatch(int sig, siginfo_t *si, void *ucv) {
   int i = index_of(sig);
   bool kernel_fault = si && si->si_code > 0;
   if (kernel_fault) {
-    if (in_classifier) { /* lifeguard's own classifier or report faulted: stop here */
-      static const char msg[] = "lifeguard: error: a fault inside lifeguard's fault handler\n";
+    if (in_classifier || lg__report_active()) {
+      /* lifeguard's own classifier or report faulted: one line, and the fault's signal */
+      static const char msg[] = "lifeguard: error: a fault inside lifeguard's fault handler "
+                                "or report\n";
       lg__write_all(2, msg, sizeof msg - 1);
       in_classifier = 0;
       die_by(sig, true);
