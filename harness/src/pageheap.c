@@ -13,8 +13,9 @@
  *
  * Each slot's metadata lives out of band (sizes, state, the allocation and free stacks in
  * the stack depot), found from any address through a page map. A fault inside an arena is
- * classified by lg__pageheap_fault: a freed block is use-after-free (with its free and
- * allocation stacks), a guard page heap-buffer-overflow or -underflow.
+ * classified by lg__pageheap_fault: a freed block is heap-use-after-free (with its free and
+ * allocation stacks), a guard page heap-buffer-overflow or -underflow (the kinds as
+ * AddressSanitizer names them, so a fault has one name whichever detector finds it).
  *
  * Mappings are the scarce resource: a live block between inaccessible pages costs two VMAs,
  * and the kernel allows vm.max_map_count (65530 by default); a freed slot costs none (its
@@ -482,7 +483,7 @@ LGPH void lg__pageheap_fault(uintptr_t addr, void *ucv) {
   uint32_t idx = slot_at(addr);
   if (idx && ph.slots[idx].state != SLOT_LIVE) {
     s = &ph.slots[idx];
-    kind = "use-after-free";
+    kind = "heap-use-after-free";
   } else if (idx) {
     return; /* a live block's own page: not ours to explain */
   } else {
@@ -493,7 +494,7 @@ LGPH void lg__pageheap_fault(uintptr_t addr, void *ucv) {
     bool over = b && (!a || addr - page < PAGE / 2);
     s = over ? b : a;
     if (!s) return;
-    kind = s->state != SLOT_LIVE ? "use-after-free"
+    kind = s->state != SLOT_LIVE ? "heap-use-after-free"
                                  : over ? "heap-buffer-overflow" : "heap-buffer-underflow";
   }
   const ucontext_t *u = ucv;

@@ -4,7 +4,7 @@
  * freed pages) is a classifier called from here, in this fixed order:
  *   1. modcheck   a fault in a module whose dlclose is under way waits for its census; a
  *                 fault on an unloaded module's placeholder is `use-after-unload`
- *   2. pageheap   a guard page is an overflow or underflow, a freed block use-after-free
+ *   2. pageheap   a guard page is an overflow or underflow, a freed block heap-use-after-free
  * A classifier that recognises the fault reports it and does not return (the report is
  * fatal). Only kernel-generated faults (si_code > 0) are classified: a SIGSEGV sent with kill
  * or raise carries no address. A fault nobody recognised is the program's: it goes to the

@@ -12,7 +12,7 @@ LIFEGUARD_KINDS = (
     "foreign-close",
     "closed-fd-use",
     "fd-leak",
-    "use-after-free",
+    "heap-use-after-free",
     "double-free",
     "bad-free",
     "heap-buffer-overflow",

@@ -19,7 +19,7 @@ import pytest
 
 # Each fault program with its kind, and the same program with the fault removed.
 PROGRAMS = {
-    "uaf": ("use-after-free", r"""
+    "uaf": ("heap-use-after-free", r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -502,7 +502,7 @@ def test_late_use_after_free_at_a_new_site_is_caught(verify, sampling, tmp_path)
         r = verify("--seed", str(seed), "--json", str(log), "--", str(sampling), "late-site",
                    "30000", "fault", timeout=300)
         assert r.returncode == 1, r.stderr[-2000:]
-        assert kinds(log) == ["use-after-free"]
+        assert kinds(log) == ["heap-use-after-free"]
         assert f"pageheap seed: {seed} " in r.stderr
         assert json.loads(log.read_text())["pageheap_seed"] == seed
         clean = verify("--seed", str(seed), "--json", str(log), "--", str(sampling), "late-site",
@@ -528,7 +528,7 @@ def test_the_seed_in_a_report_replays_it(verify, sampling, tmp_path):
     env = {**os.environ, "LIFEGUARD_OPTIONS": f"pageheap_sites=0:pageheap_seed={caught}"}
     r = verify("--json", str(log), "--", str(sampling), "late-same", "9200", "fault", env=env,
                timeout=300)
-    assert r.returncode == 1 and kinds(log) == ["use-after-free"]
+    assert r.returncode == 1 and kinds(log) == ["heap-use-after-free"]
     assert json.loads(log.read_text())["pageheap_seed"] == caught
     # a seed drawn at start (none set) replays the same decisions when it is set
     first, _, _, _, drawn = guards(verify, sampling, 12000, "pageheap_sites=0")
@@ -540,3 +540,4 @@ def test_bad_seed_is_refused(verify):
     r = verify("--", "true", env=env)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "bad value in 'pageheap_seed=-1'" in r.stderr
+
