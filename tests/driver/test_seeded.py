@@ -130,6 +130,29 @@ def test_fd_calls_inside_locked_sections_finish(path, mode, presets, build_root)
     assert f"{path}: done" in outcome.output
 
 
+# A bad pointer handed to an interposed call while a lock is held (tests/seeded/locked_calls.c):
+# reported, not waited on; the clean twin makes the same calls.
+LOCKED_CALLS = {"free": "double-free", "realloc": "double-free", "fclose": "heap-use-after-free"}
+
+
+@pytest.mark.parametrize("mode", ["linked", "preloaded"])
+@pytest.mark.parametrize("call", sorted(LOCKED_CALLS))
+def test_bad_pointer_in_locked_call_is_reported(call, mode, presets, build_root):
+    kind = LOCKED_CALLS[call]
+    case = seeded.Case(f"locked-{call}", "locked_calls", (call,), kind, {})
+    _need(presets, build_root, mode, case)
+    bad = seeded.run(case, mode, "fault", build_root, timeout=60)
+    assert bad.kind == kind, _excerpt(bad) or bad.output[-2000:]
+    assert [r["kind"] for r in bad.records] == [kind], bad.output[-2000:]
+    assert bad.returncode == -6, bad.returncode  # the report's abort
+    if call != "fclose":  # released from the stream's close callback, under fclose
+        assert bad.tops.get("current") == "release_again", bad.tops
+    clean = seeded.run(case, mode, "clean", build_root, timeout=60)
+    assert (clean.returncode, clean.kind, clean.records) == (0, "clean", []), \
+        _excerpt(clean) or clean.output[-2000:]
+    assert "locked_calls" in clean.output and ": done" in clean.output
+
+
 def test_default_quarantine_limit(presets, build_root):
     """300 MiB of one-page churn exceed the default 256 MiB quarantine: the freed slot has been
     reused and freed again, so the read is still a use-after-free but blames the churn."""
