@@ -132,7 +132,8 @@ def test_fd_calls_inside_locked_sections_finish(path, mode, presets, build_root)
 
 # A bad pointer handed to an interposed call while a lock is held (tests/seeded/locked_calls.c):
 # reported, not waited on; the clean twin makes the same calls.
-LOCKED_CALLS = {"free": "double-free", "realloc": "double-free", "fclose": "heap-use-after-free"}
+LOCKED_CALLS = {"free": "double-free", "realloc": "double-free", "fclose": "heap-use-after-free",
+                "dlclose": "heap-use-after-free"}
 
 
 @pytest.mark.parametrize("mode", ["linked", "preloaded"])
@@ -145,8 +146,10 @@ def test_bad_pointer_in_locked_call_is_reported(call, mode, presets, build_root)
     assert bad.kind == kind, _excerpt(bad) or bad.output[-2000:]
     assert [r["kind"] for r in bad.records] == [kind], bad.output[-2000:]
     assert bad.returncode == -6, bad.returncode  # the report's abort
-    if call != "fclose":  # released from the stream's close callback, under fclose
+    if call in ("free", "realloc"):  # released from the stream's close callback, under fclose
         assert bad.tops.get("current") == "release_again", bad.tops
+    if call == "dlclose":  # read by the module's destructor, under the loader's lock
+        assert bad.tops.get("current") == "mod_fini", bad.tops
     clean = seeded.run(case, mode, "clean", build_root, timeout=60)
     assert (clean.returncode, clean.kind, clean.records) == (0, "clean", []), \
         _excerpt(clean) or clean.output[-2000:]

@@ -1,14 +1,16 @@
 /* Bad pointers handed to interposed calls while locks are held: the report must come out
  * without waiting for a lock the reporting thread holds, and without allocating.
- *   locked_calls fault|clean free|realloc|fclose
+ *   locked_calls fault|clean free|realloc|fclose|dlclose
  * free, realloc  a block released a second time (double-free) from a fopencookie close
  *                callback: glibc's fclose runs it holding the stream's lock, under
  *                lifeguard's interposed fclose;
  * fclose         a stream closed a second time: its FILE was freed by the first fclose, so
- *                the interposed fclose faults reading it (heap-use-after-free).
+ *                the interposed fclose faults reading it (heap-use-after-free);
+ * dlclose        a module's destructor, run by dlclose under the loader's lock, reads a
+ *                block the program freed (heap-use-after-free).
  * The clean twin makes the same calls with good pointers. */
 #define _GNU_SOURCE
-#include "seeded.h"
+#include "module_common.h"
 
 static char *block;
 static const char *how;
@@ -68,8 +70,15 @@ int main(int argc, char **argv) {
     if (!fp) return 1;
     close_stream(fp);
     if (fault) close_stream(fp); /* the FILE is freed memory now */
+  } else if (!strcmp(how, "dlclose")) {
+    block = make_block(100);
+    void *h = load_module();
+    ((void (*)(char *))module_symbol(h, "mod_read_at_unload"))(block);
+    if (fault) release_block(block);
+    unload_module(h);
+    if (!fault) release_block(block);
   } else {
-    fprintf(stderr, "usage: %s fault|clean free|realloc|fclose\n", argv[0]);
+    fprintf(stderr, "usage: %s fault|clean free|realloc|fclose|dlclose\n", argv[0]);
     return 2;
   }
   printf("%s: done\n", argv[0]);
