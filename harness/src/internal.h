@@ -98,6 +98,11 @@ LG_HIDDEN bool lg__module_of(uintptr_t pc, const char **path, uintptr_t *bias);
 /* report.c: true while this thread writes a report (the dispatcher ends a fault taken then
  * with one line instead of reporting it inside the report). */
 LG_HIDDEN bool lg__report_active(void);
+
+/* report.c: under AddressSanitizer, report.c takes ASan's report callback (it writes ASan's
+ * reports to log_json) and calls `fn` after it with the same text. Returns false when ASan
+ * is not in the process. */
+LG_HIDDEN bool lg__report_set_asan_text_hook(void (*fn)(const char *));
 /* Frame pointers only, never the unwind tables (which may allocate): for the allocator's own
  * per-call decisions. */
 LG_HIDDEN size_t lg__stack_walk_fp(uintptr_t fp, uintptr_t *pcs, size_t max);

@@ -412,9 +412,9 @@ typedef struct facts {
 } facts;
 
 static void write_json(buf *b, const char *path, const lg_report *r, const lg_report_view *v,
-                       const facts *x) {
+                       const facts *x, const char *tool) {
   b->len = 0;
-  bprintf(b, "{\"tool\":\"lifeguard\",\"version\":\"%s\",\"kind\":", LG_VERSION);
+  bprintf(b, "{\"tool\":\"%s\",\"version\":\"%s\",\"kind\":", tool, LG_VERSION);
   bjson_str(b, r->kind);
   bprintf(b, ",\"pid\":%d,\"tid\":%d,\"fd\":%d,\"headline\":", x->pid, x->tid, r->fd);
   bjson_str(b, r->headline);
@@ -532,7 +532,7 @@ void lg_report_emit(const lg_report *r) {
   x.seed = report_seed(&x.has_seed);
   char fallback[2048]; /* no slot: the summary alone (the first lines have the stack) */
   buf b = s ? (buf){s->text, 0, SLOT_TEXT} : (buf){fallback, 0, sizeof fallback};
-  if (o->log_json[0] && s) write_json(&b, o->log_json, r, &v, &x);
+  if (o->log_json[0] && s) write_json(&b, o->log_json, r, &v, &x, "lifeguard");
   flight_mark("end", pid, tid, NULL);
   print_lock(tid);
   if (s) write_text(&b, r, &v, &x, aborting);
@@ -552,4 +552,178 @@ void lg_report_emit(const lg_report *r) {
   slot_give(si);
   lg__busy--;
   if (aborting) abort();
+}
+
+/* ---- AddressSanitizer's own reports ----------------------------------------------------- */
+
+/* Under ASan, its reports go to log_json as well, as the same JSON record: "tool" is
+ * "AddressSanitizer", the kind is its SUMMARY word (its ERROR word when the SUMMARY is
+ * missing; "attempting double-free" says double-free), the headline the rest of its ERROR
+ * line, and the stacks its text gives: the first is "current", the one after "freed by
+ * thread" is "free", after "allocated by thread" "alloc" (others, such as where a thread
+ * was created, are left out). ASan calls back with its report's text right before the
+ * process dies (__asan_set_error_report_callback, one slot: the scheduler's crash writer is
+ * called from here, lg__report_set_asan_text_hook). */
+void __asan_set_error_report_callback(void (*callback)(const char *)) __attribute__((weak));
+
+static void (*asan_text_next)(const char *);
+
+/* One line of ASan's text: [p, end). */
+typedef struct span {
+  const char *p;
+  size_t n;
+} span;
+
+static bool starts(span l, const char *s) {
+  size_t k = strlen(s);
+  return l.n >= k && memcmp(l.p, s, k) == 0;
+}
+
+static const char *find_in(span l, const char *s) {
+  size_t k = strlen(s);
+  for (size_t i = 0; i + k <= l.n; i++)
+    if (memcmp(l.p + i, s, k) == 0) return l.p + i;
+  return NULL;
+}
+
+static void copy_span(char *dst, size_t cap, const char *p, size_t n) {
+  if (n >= cap) n = cap - 1;
+  memcpy(dst, p, n);
+  dst[n] = '\0';
+}
+
+/* `    #3 0x4f2a1b in fn file.c:12:5` or `... in fn (module+0x1a)` or `    #3 0x4f2a1b  (module+0x1a)`,
+ * with an optional ` (BuildId: ...)` at the end. False for any other line. */
+static bool asan_frame(span l, lg_frame *f) {
+  size_t i = 0;
+  while (i < l.n && l.p[i] == ' ') i++;
+  if (i == 0 || i >= l.n || l.p[i] != '#') return false;
+  while (i < l.n && l.p[i] != ' ') i++;
+  while (i < l.n && l.p[i] == ' ') i++;
+  memset(f, 0, sizeof *f);
+  char *end;
+  char num[24];
+  size_t k = 0;
+  while (i < l.n && l.p[i] != ' ' && k + 1 < sizeof num) num[k++] = l.p[i++];
+  num[k] = '\0';
+  f->pc = (uintptr_t)strtoull(num, &end, 16);
+  span rest = {l.p + i, l.n - i};
+  while (rest.n && rest.p[0] == ' ') rest.p++, rest.n--;
+  const char *bid = find_in(rest, " (BuildId: ");
+  if (bid) rest.n = (size_t)(bid - rest.p);
+  while (rest.n && rest.p[rest.n - 1] == ' ') rest.n--;
+  if (starts(rest, "in ")) rest.p += 3, rest.n -= 3;
+  /* the location is the last word: (module+0xoff) or file:line:col */
+  size_t w = rest.n;
+  while (w && rest.p[w - 1] != ' ') w--;
+  span loc = {rest.p + w, rest.n - w};
+  span fn = {rest.p, w ? w - 1 : 0};
+  if (loc.n > 2 && loc.p[0] == '(' && loc.p[loc.n - 1] == ')') {
+    const char *plus = NULL;
+    for (size_t j = loc.n; j-- > 0;)
+      if (loc.p[j] == '+') { plus = loc.p + j; break; }
+    if (plus) {
+      copy_span(f->module, sizeof f->module, loc.p + 1, (size_t)(plus - loc.p - 1));
+      copy_span(num, sizeof num, plus + 1, (size_t)(loc.p + loc.n - 1 - plus - 1));
+      f->offset = (uintptr_t)strtoull(num, &end, 16);
+    }
+  } else if (w) {
+    /* file:line:col (the file may itself hold ':'): the last two numbers */
+    const char *c2 = NULL, *c1 = NULL;
+    for (size_t j = loc.n; j-- > 0;)
+      if (loc.p[j] == ':') {
+        if (!c2) c2 = loc.p + j;
+        else { c1 = loc.p + j; break; }
+      }
+    if (c1 && c2) {
+      copy_span(f->file, sizeof f->file, loc.p, (size_t)(c1 - loc.p));
+      f->line = atoi(c1 + 1);
+      f->column = atoi(c2 + 1);
+    } else if (c2) {
+      copy_span(f->file, sizeof f->file, loc.p, (size_t)(c2 - loc.p));
+      f->line = atoi(c2 + 1);
+    } else {
+      fn = rest; /* a function name alone */
+    }
+  } else {
+    fn = rest;
+  }
+  if (fn.n) copy_span(f->function, sizeof f->function, fn.p, fn.n);
+  return true;
+}
+
+static void asan_json(const char *text) {
+  const char *log = lg__opts()->log_json;
+  int tid = lg__gettid();
+  int si = log[0] ? slot_take(tid) : -1;
+  if (si < 0) return;
+  slot_mem *s = slots[si].mem;
+  lg_report r = {.kind = "", .fd = -1};
+  lg_report_view v = {.report = &r};
+  char kind[64] = "", summary[512] = "";
+  size_t nframes = 0;
+  int stack = -1; /* the stack the frames go to, -1: none */
+  bool seen_error = false;
+  for (const char *p = text; p && *p;) {
+    const char *nl = strchr(p, '\n');
+    span l = {p, nl ? (size_t)(nl - p) : strlen(p)};
+    p = nl ? nl + 1 : NULL;
+    const char *at;
+    lg_frame f;
+    if (!seen_error && (at = find_in(l, "ERROR: AddressSanitizer: "))) {
+      seen_error = true;
+      span rest = {at + 25, l.n - (size_t)(at + 25 - l.p)};
+      if (starts(rest, "attempting ")) rest.p += 11, rest.n -= 11;
+      size_t w = 0;
+      while (w < rest.n && rest.p[w] != ' ') w++;
+      copy_span(kind, sizeof kind, rest.p, w);
+      copy_span(r.headline, sizeof r.headline, rest.p + w + (w < rest.n), rest.n - w - (w < rest.n));
+      lg_report_add_stack(&r, "current", 0, tid, "%s", "");
+      stack = 0;
+    } else if (seen_error && (at = find_in(l, "SUMMARY: AddressSanitizer: "))) {
+      span rest = {at + 27, l.n - (size_t)(at + 27 - l.p)};
+      copy_span(summary, sizeof summary, rest.p, rest.n);
+      size_t w = 0;
+      while (w < rest.n && rest.p[w] != ' ') w++;
+      if (w && w < sizeof kind) copy_span(kind, sizeof kind, rest.p, w);
+      break;
+    } else if (seen_error && asan_frame(l, &f)) {
+      if (stack < 0 || nframes == SLOT_FRAMES) continue;
+      if (!v.frames[stack]) v.frames[stack] = s->frames + nframes;
+      s->frames[nframes++] = f;
+      v.nframes[stack]++;
+    } else if (seen_error) {
+      if (stack >= 0 && !v.nframes[stack]) continue; /* ("READ of size 4 ..." before it) */
+      stack = -1; /* a stack ends at its first other line */
+      const char *name = find_in(l, "freed by thread") ? "free"
+                         : find_in(l, "allocated by thread") ? "alloc" : NULL;
+      if (name && l.n && l.p[l.n - 1] == ':' &&
+          lg_report_add_stack(&r, name, 0, 0, "%.*s", (int)(l.n - 1), l.p))
+        stack = (int)r.nstacks - 1;
+    }
+  }
+  if (seen_error) {
+    r.kind = kind;
+    facts x = {.pid = getpid(), .tid = tid, .summary = summary[0] ? summary : kind};
+    buf b = {s->text, 0, SLOT_TEXT};
+    write_json(&b, log, &r, &v, &x, "AddressSanitizer");
+  }
+  slot_give(si);
+}
+
+static void on_asan_text(const char *text) {
+  lg__busy++;
+  if (text) asan_json(text);
+  lg__busy--;
+  void (*next)(const char *) = __atomic_load_n(&asan_text_next, __ATOMIC_ACQUIRE);
+  if (next) next(text);
+}
+
+bool lg__report_set_asan_text_hook(void (*fn)(const char *)) {
+  __atomic_store_n(&asan_text_next, fn, __ATOMIC_RELEASE);
+  return __asan_set_error_report_callback != NULL;
+}
+
+__attribute__((constructor)) static void hook_asan_reports(void) {
+  if (__asan_set_error_report_callback) __asan_set_error_report_callback(on_asan_text);
 }

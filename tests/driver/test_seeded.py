@@ -7,6 +7,8 @@ asan-table.json (the full three-column table: `python3 tests/seeded/seeded.py --
 """
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -187,3 +189,42 @@ def test_asan_table(presets, build_root):
             assert cell["fault"] == case.expected, (case.id, cell)
         elif case.program.startswith("mod_"):
             assert cell["fault"] not in ("nothing",), (case.id, cell)
+
+
+# ---- ASan's own reports in the JSON log -------------------------------------------------------
+
+ASAN_JSON = [("heap_uaf", ("1",), "heap-use-after-free",
+              {"current": "use_block", "free": "release_block", "alloc": "make_block"}),
+             ("double_free", (), "double-free",
+              {"current": "release_again", "free": "release_block", "alloc": "make_block"})]
+
+
+@pytest.mark.parametrize("program, args, kind, tops", ASAN_JSON, ids=[c[0] for c in ASAN_JSON])
+def test_asan_report_is_written_to_log_json(program, args, kind, tops, presets, build_root,
+                                            tmp_path):
+    """Under the asan build (lifeguard linked in), a fault ASan finds is in log_json as the
+    same record a lifeguard report makes: ASan's kind, its headline, its stacks by name."""
+    if "asan" not in presets:
+        pytest.skip("the asan preset is not selected")
+    path = Path(build_root) / "asan" / "tests" / "seeded" / f"seeded_{program}"
+    if not path.is_file():
+        pytest.fail(f"{path} is not built (cmake --build --preset asan)", pytrace=False)
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "LIFEGUARD_OPTIONS")}
+    env["ASAN_OPTIONS"] = seeded.ASAN_OPTIONS
+    log = tmp_path / "r.jsonl"
+    env["LIFEGUARD_OPTIONS"] = f"log_json={log}"
+    bad = subprocess.run([str(path), "fault", *args], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode != 0 and "ERROR: AddressSanitizer: " in bad.stderr, bad.stderr[-3000:]
+    records, problems = seeded.classify.read_log(log)
+    assert problems == [] and len(records) == 1, (problems, bad.stderr[-3000:])
+    r = records[0]
+    assert (r["tool"], r["kind"]) == ("AddressSanitizer", kind), r
+    assert r["summary"].startswith(kind), r
+    assert {s: (seeded.classify.top_frame(r, s) or {}).get("function") for s in tops} == tops, r
+    top = seeded.classify.top_frame(r, "current")
+    assert top["file"].endswith(f"{program}.c") and top["line"] > 0, r
+    clean = subprocess.run([str(path), "clean", *args], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    assert seeded.classify.read_log(log) == (records, [])  # nothing more was written
