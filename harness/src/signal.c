@@ -34,7 +34,10 @@
  *
  * The handler path takes no lock and calls no malloc: the recorded actions are read through a
  * sequence counter, and writers (the interposers, with every signal blocked) never stop
- * half-way. Under a sanitizer the interposers are not compiled (the sanitizer's runtime
+ * half-way; the classifiers pass their stacks as raw pcs, and their reports (report.c) write
+ * the first lines before anything else and allocate nothing. A fault inside a classifier or
+ * a report ends the process by its signal with one line: a report inside a report never
+ * waits. Under a sanitizer the interposers are not compiled (the sanitizer's runtime
  * intercepts sigaction itself) and the dispatcher only chains. */
 #define _GNU_SOURCE
 #include "internal.h"
