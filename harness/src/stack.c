@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,8 +393,10 @@ size_t lg_stack_pcs(lg_stack_id id, const uintptr_t **pcs) {
 /* Symbolization runs inside a report, which may come from a fault handler on a thread that
  * holds any lock of the C library's (the allocator's, a stream's): nothing here allocates
  * or takes a lock that such a thread could hold. Module lookups go through _dl_find_object
- * (lock-free), memory is the caller's scratch, the symbolizer is started with vfork and
- * execve, and pipes, dup2 and waits are system calls. (dladdr takes the loader's lock, which
+ * (lock-free), memory is the caller's scratch, the symbolizer is started with clone (the
+ * child on a stack of the scratch, sharing memory until its execve, as vfork: a sanitizer's
+ * vfork interceptor would walk the stack the fault handler left) and execve, and pipes, dup2
+ * and waits are system calls. (dladdr takes the loader's lock, which
  * is recursive: a fault in a constructor or destructor, under that lock, still gets it.) */
 
 static char main_path[256];
@@ -463,10 +466,28 @@ __attribute__((constructor)) static void find_symbolizer_early(void) {
   if (lg__started() && lg__opts()->symbolize) (void)find_symbolizer();
 }
 
+typedef struct child_args {
+  int in, out;
+  const char *tool;
+  char **argv, **env;
+} child_args;
+
+/* The symbolizer's process until its execve: system calls only. */
+__attribute__((no_sanitize("address"))) static int symbolizer_child(void *p) {
+  const child_args *a = p;
+  syscall(SYS_dup2, a->in, 0);
+  syscall(SYS_dup2, a->out, 1);
+  syscall(SYS_execve, a->tool, a->argv, a->env);
+  syscall(SYS_exit, 127);
+  return 127;
+}
+
 /* Runs the symbolizer over a request text, its answer into out[0..cap) (NUL-terminated).
- * `env` has room for the environment's pointers. Returns false when it could not run. */
+ * `env` has room for the environment's pointers, `stack` (stack_size bytes) is the child's
+ * until its execve. Returns false when it could not run. */
 static bool run_symbolizer(const char *tool, const char *request, size_t reqlen, char *out,
-                           size_t cap, char **env, size_t envcap) {
+                           size_t cap, char **env, size_t envcap, char *stack,
+                           size_t stack_size) {
   int in[2], res[2];
   if (syscall(SYS_pipe2, in, O_CLOEXEC) != 0) return false;
   if (syscall(SYS_pipe2, res, O_CLOEXEC) != 0) {
@@ -482,14 +503,9 @@ static bool run_symbolizer(const char *tool, const char *request, size_t reqlen,
   for (size_t i = 0; environ && environ[i] && k + 1 < envcap; i++)
     if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0) env[k++] = environ[i];
   env[k] = NULL;
-  /* vfork: the child shares this thread's memory until execve, and makes system calls only */
-  pid_t pid = vfork();
-  if (pid == 0) {
-    syscall(SYS_dup2, in[0], 0);
-    syscall(SYS_dup2, res[1], 1);
-    syscall(SYS_execve, tool, argv, env);
-    syscall(SYS_exit, 127);
-  }
+  child_args args = {in[0], res[1], tool, argv, env};
+  char *top = (char *)(((uintptr_t)stack + stack_size) & ~(uintptr_t)15);
+  pid_t pid = clone(symbolizer_child, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   lg__sys_close(in[0]);
   lg__sys_close(res[1]);
   size_t len = 0;
@@ -551,10 +567,11 @@ size_t lg_symbolize(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max) {
 #define REQ_PER_PC 300
 #define ENV_SLOTS 4096
 #define ANSWER_MIN (64u << 10)
+#define CHILD_STACK (64u << 10)
 
 size_t lg__symbolize_scratch_size(size_t n) {
-  return n * (sizeof(lg_frame) + REQ_PER_PC) + ENV_SLOTS * sizeof(char *) + ANSWER_MIN +
-         n * 1024;
+  return n * (sizeof(lg_frame) + REQ_PER_PC) + ENV_SLOTS * sizeof(char *) + CHILD_STACK +
+         ANSWER_MIN + n * 1024;
 }
 
 size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max,
@@ -566,7 +583,8 @@ size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t 
   char *req = (char *)(base + n);
   size_t reqcap = n * REQ_PER_PC + 1, reqlen = 0;
   char **env = (char **)(void *)(req + ((reqcap + 15) & ~(size_t)15));
-  char *text = (char *)(env + ENV_SLOTS);
+  char *child_stack = (char *)(env + ENV_SLOTS);
+  char *text = child_stack + CHILD_STACK;
   size_t textcap = (size_t)((char *)scratch + scratch_cap - text);
   for (size_t i = 0; i < n; i++) {
     lg_frame *f = &base[i];
@@ -586,7 +604,8 @@ size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t 
       snprintf(f->function, sizeof f->function, "%s", info.dli_sname);
   }
   const char *tool = lg__opts()->symbolize ? find_symbolizer() : NULL;
-  bool ran = tool && reqlen && run_symbolizer(tool, req, reqlen, text, textcap, env, ENV_SLOTS);
+  bool ran = tool && reqlen && run_symbolizer(tool, req, reqlen, text, textcap, env, ENV_SLOTS,
+                                                    child_stack, CHILD_STACK);
   size_t nout = 0;
   const char *p = ran ? text : NULL;
   for (size_t i = 0; i < n && nout < max; i++) {
