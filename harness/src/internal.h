@@ -99,6 +99,10 @@ LG_HIDDEN bool lg__module_of(uintptr_t pc, const char **path, uintptr_t *bias);
  * with one line instead of reporting it inside the report). */
 LG_HIDDEN bool lg__report_active(void);
 
+/* report.c: the dispatcher counts a kernel fault while its classifiers run (+1 first thing,
+ * -1 when none claimed it), so that an exit in the meantime waits for its verdict. */
+LG_HIDDEN void lg__report_fault_classifying(int delta);
+
 /* report.c: under AddressSanitizer, report.c takes ASan's report callback (it writes ASan's
  * reports to log_json) and calls `fn` after it with the same text. Returns false when ASan
  * is not in the process. */

@@ -21,11 +21,13 @@
  * report is dropped with one line. Neither waits for anything.
  *
  * Faults in flight. A program whose main thread exits while another thread writes a report
- * would exit 0 with the report cut short. So each report is counted from its first act, and
- * the exit path (an atexit handler registered when the library starts, which runs after the
- * program's own) ends the process by SIGABRT when a report of another thread has begun:
- * it waits only for that report's first lines (system calls, nothing to wait for), never for
- * its end. The LOG_JSON.inflight lines let the verify driver count a report whose process
+ * would exit 0 with the report cut short. So a kernel fault is counted from the dispatcher's
+ * first act until its classifiers give a verdict, and each report from its first act; the
+ * exit path (an atexit handler registered when the library starts, which runs after the
+ * program's own) waits for the verdicts of faults being classified, then ends the process by
+ * SIGABRT when a report of another thread has begun, once that report's first lines are out
+ * (system calls, nothing to wait for). It never waits for a report's end, nor for a fault
+ * the program handles (its verdict comes before the program's handler runs). The LOG_JSON.inflight lines let the verify driver count a report whose process
  * ended before its JSON line (by _exit from another thread, say) as a report. */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -162,6 +164,11 @@ typedef struct inflight {
 
 static inflight flights[INFLIGHT_SLOTS];
 static int flights_open; /* reports begun and not ended, claimed slot or not */
+static int faults_classifying; /* kernel faults whose classifiers run now */
+
+void lg__report_fault_classifying(int delta) {
+  __atomic_add_fetch(&faults_classifying, delta, __ATOMIC_ACQ_REL);
+}
 
 static inflight *flight_begin(const char *kind, int tid) {
   __atomic_add_fetch(&flights_open, 1, __ATOMIC_ACQ_REL);
@@ -214,11 +221,13 @@ static void flight_mark(const char *what, int pid, int tid, const char *kind) {
 
 static void exit_while_reporting(void) {
   int self = lg__gettid();
-  if (__atomic_load_n(&flights_open, __ATOMIC_ACQUIRE) == 0 || reporting) return;
+  if (reporting) return;
   const char *kind = "fault";
   int tid = 0;
   for (long spins = 0; spins < FIRST_LINES_WAIT; spins++) {
-    bool waiting = false;
+    /* a fault being classified: reported (a flight begins) or not (the count drops) */
+    bool waiting = __atomic_load_n(&faults_classifying, __ATOMIC_ACQUIRE) >
+                   __atomic_load_n(&flights_open, __ATOMIC_ACQUIRE);
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
       int t = __atomic_load_n(&flights[i].tid, __ATOMIC_ACQUIRE);
       if (t <= 0 || t == self) continue;
@@ -247,6 +256,7 @@ static void exit_while_reporting(void) {
 static void forget_flights(void) {
   memset(flights, 0, sizeof flights);
   flights_open = 0;
+  faults_classifying = 0;
 }
 
 __attribute__((constructor)) static void watch_exit(void) {

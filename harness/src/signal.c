@@ -250,7 +250,9 @@ static void dispatch(int sig, siginfo_t *si, void *ucv) {
       return;
     }
     in_classifier = 1;
+    lg__report_fault_classifying(1); /* (a fault a classifier claims is reported: never -1) */
     classify_fault(sig, si, ucv);
+    lg__report_fault_classifying(-1);
     in_classifier = 0;
   }
   struct sigaction user;
