@@ -10,7 +10,14 @@
  * dropped), no report emission (symbolization), no intercepted call (fstat goes through
  * the system call). The thread also counts as busy while it holds fd_lock, so a signal
  * handler that interrupts it passes its descriptor calls straight through instead of
- * waiting for the lock its own thread holds. */
+ * waiting for the lock its own thread holds.
+ *
+ * close of an open descriptor takes no lock, as under bionic's fdsan: one compare-and-swap
+ * moves its entry from LG_FD_OPEN to FD_CLOSING, and the thread that made it owns the close
+ * (the owner check, the history, the real close) until it stores the outcome. Only what is
+ * shared by every descriptor takes fd_lock: parking the number in the quarantine's FIFO
+ * (fd_quarantine > 0), and a report. A close that finds the number closed, unknown or
+ * closing by another thread goes the locked way (after the other thread's close). */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -22,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -87,6 +95,9 @@ static lg_fd_state state_of(const struct fd_entry *e) {
 static void set_state(struct fd_entry *e, lg_fd_state s) {
   atomic_store_explicit(&e->state, (uint8_t)s, memory_order_release);
 }
+
+/* An entry whose close is under way (not an lg_fd_state: lg_fdcheck_state says open). */
+#define FD_CLOSING 0x40
 
 /* ---- real functions --------------------------------------------------------------- */
 
@@ -342,36 +353,22 @@ static void describe_owner(char *out, size_t cap, uint64_t tag) {
                 (unsigned long long)android_fdsan_get_tag_value(tag));
 }
 
-static void add_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *fmt,
-                      ...) __attribute__((format(printf, 5, 6)));
-static void add_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *fmt,
-                      ...) {
-  lg_report_stack *s = &r->stacks[r->nstacks++];
-  s->name = name;
-  s->id = id;
-  s->tid = tid;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(s->title, sizeof s->title, fmt, ap);
-  va_end(ap);
-}
-
 /* Completes a report on `fd`: the descriptor's history (where it was closed, when `closed`;
  * where it was opened; where its owner took it, when `owner`), then, with the lock dropped
  * (a hook may use descriptors; see the lock discipline), the stack of the faulting call,
  * and emits it. Lock held on entry and on return. */
 static void finish_report(lg_report *r, int fd, struct fd_entry *e, void *frame, bool closed,
                           bool owner) {
-  add_stack(r, "current", 0, lg__gettid(), "%s", "");
+  lg_report_add_stack(r, "current", 0, lg__gettid(), "%s", "");
   if (closed && e->close_stack)
-    add_stack(r, "close", e->close_stack, e->close_tid,
+    lg_report_add_stack(r, "close", e->close_stack, e->close_tid,
               "file descriptor %d was closed by thread %d here", fd, e->close_tid);
   if (e->open_stack)
-    add_stack(r, "open", e->open_stack, e->open_tid,
+    lg_report_add_stack(r, "open", e->open_stack, e->open_tid,
               "file descriptor %d was opened (%s) by thread %d here", fd,
               e->creator ? e->creator : "?", e->open_tid);
   if (owner && e->tag_stack)
-    add_stack(r, "owner", e->tag_stack, e->tag_tid,
+    lg_report_add_stack(r, "owner", e->tag_stack, e->tag_tid,
               "file descriptor %d was taken by its owner by thread %d here", fd, e->tag_tid);
   unlock();
   r->stacks[0].id = capture(frame);
@@ -509,18 +506,56 @@ static enum verdict check_close(int fd, struct fd_entry *e, uint64_t tag, void *
 }
 
 /* close() and close_with_tag(): check, then park or close. */
+/* The close of `fd`, whose entry this thread moved to FD_CLOSING: the number is still open,
+ * so nothing else can be given it until the real close. */
+static int close_claimed(int fd, struct fd_entry *e, uint64_t tag, void *frame,
+                         lg_stack_id stack) {
+  if (__atomic_load_n(&e->tag, __ATOMIC_ACQUIRE) != tag) {
+    lock();
+    report_foreign_close(fd, e, tag, frame, "closed");
+    unlock();
+  }
+  e->close_stack = stack;
+  e->close_tid = lg__gettid();
+  __atomic_store_n(&e->tag, 0, __ATOMIC_RELEASE);
+  int saved = errno, r;
+  if (quarantine_limit() > 0) { /* the FIFO is shared by every descriptor */
+    lg_fd_state now;
+    lock();
+    r = park_or_close(fd, e, &now);
+    set_state(e, now);
+    unlock();
+  } else {
+    r = lg__get_close()(fd);
+    /* closed: unless an open has taken the number meanwhile (its entry is then open) */
+    uint8_t closing = FD_CLOSING;
+    atomic_compare_exchange_strong(&e->state, &closing, (uint8_t)LG_FD_CLOSED);
+  }
+  if (r == 0) errno = saved;
+  return r;
+}
+
 static int close_as(int fd, uint64_t tag, void *frame) {
   lg_stack_id stack = capture(frame);
-  lock();
   struct fd_entry *e = entry(fd, true);
-  if (!e) {
-    unlock();
-    return lg__get_close()(fd);
+  if (!e) return lg__get_close()(fd);
+retry:
+  for (;;) {
+    uint8_t seen = LG_FD_OPEN;
+    if (fd != sentinel_fd && atomic_compare_exchange_strong(&e->state, &seen, (uint8_t)FD_CLOSING))
+      return close_claimed(fd, e, tag, frame, stack);
+    if (seen != FD_CLOSING) break;
+    sched_yield(); /* another thread closes it now: its outcome decides this close's */
   }
+  lock();
   if (fd == sentinel_fd) { /* the program closes everything, our placeholder included */
     sentinel_fd = -1;
     unlock();
     return lg__get_close()(fd);
+  }
+  if (state_of(e) == (lg_fd_state)FD_CLOSING || state_of(e) == LG_FD_OPEN) {
+    unlock(); /* opened or claimed since the compare-and-swap: decide again */
+    goto retry;
   }
   if (check_close(fd, e, tag, frame, "closed") == REFUSE) {
     unlock();
@@ -593,7 +628,7 @@ static void exchange_locked(int fd, uint64_t expected, uint64_t new_tag, const c
     report_closed_use(fd, e, "ownership exchange", frame);
     return;
   }
-  if (s != LG_FD_OPEN) {
+  if (s != LG_FD_OPEN && s != (lg_fd_state)FD_CLOSING) {
     opened_locked(fd, creator, 0, 0); /* its real opening was not seen */
   }
   if (e->tag != expected) report_owner_mismatch(fd, e, expected, new_tag, frame);
@@ -665,7 +700,10 @@ int android_fdsan_close_with_tag(int fd, uint64_t tag) {
   return close_as(fd, tag, __builtin_frame_address(0));
 }
 
-lg_fd_state lg_fdcheck_state(int fd) { return state_of(entry(fd, false)); }
+lg_fd_state lg_fdcheck_state(int fd) {
+  lg_fd_state s = state_of(entry(fd, false));
+  return s == (lg_fd_state)FD_CLOSING ? LG_FD_OPEN : s;
+}
 
 size_t lg_fdcheck_quarantined(void) {
   lock();

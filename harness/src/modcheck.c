@@ -694,14 +694,14 @@ static void census_signals(census *c) {
   }
 }
 
-static void set_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *fmt,
-                      const char *a) {
-  if (r->nstacks == LG_REPORT_MAX_STACKS || !id) return;
-  lg_report_stack *s = &r->stacks[r->nstacks++];
-  s->name = name;
-  s->id = id;
-  s->tid = tid;
-  snprintf(s->title, sizeof s->title, fmt, a, tid);
+/* The unload and load stacks of `m`, for a report about it. */
+static void add_module_stacks(lg_report *r, const module *m) {
+  if (m->unload_stack)
+    lg_report_add_stack(r, "unload", m->unload_stack, m->unload_tid,
+                        "%s was unloaded by thread %d here", m->base, m->unload_tid);
+  if (m->load_stack)
+    lg_report_add_stack(r, "load", m->load_stack, m->load_tid, "%s was loaded by thread %d here",
+                        m->base, m->load_tid);
 }
 
 static void report_census(census *c) {
@@ -723,16 +723,13 @@ static void report_census(census *c) {
   }
   if (c->more && len + 40 < sizeof r.detail)
     snprintf(r.detail + len, sizeof r.detail - len, "%sand %zu more", len ? "\n" : "", c->more);
-  r.stacks[0] = (lg_report_stack){.name = "current", .id = lg__stack_put(first->pcs, first->n),
-                                  .tid = first->tid};
-  snprintf(r.stacks[0].title, sizeof r.stacks[0].title, "%s", "");
-  r.nstacks = 1;
+  lg_report_stack *cur = lg_report_add_stack(&r, "current", 0, first->tid, "%s", "");
+  cur->pcs = first->pcs;
+  cur->npcs = first->n;
   if (first->registered)
-    set_stack(&r, "registered", first->registered, first->tid, "it was registered here (%s, thread %d)",
-              m->base);
-  set_stack(&r, "unload", m->unload_stack, m->unload_tid, "%s was unloaded by thread %d here",
-            m->base);
-  set_stack(&r, "load", m->load_stack, m->load_tid, "%s was loaded by thread %d here", m->base);
+    lg_report_add_stack(&r, "registered", first->registered, first->tid,
+                        "it was registered here (%s, thread %d)", m->base, first->tid);
+  add_module_stacks(&r, m);
   lg_report_emit(&r);
 }
 
@@ -779,12 +776,10 @@ static void classify_fault(int sig, siginfo_t *si, void *uc) {
     snprintf(r.headline, sizeof r.headline,
              "on address %p at pc %p: an access to %s, which thread %d unloaded", (void *)addr,
              (void *)rip, where, m->unload_tid);
-  r.stacks[0] = (lg_report_stack){.name = "current", .id = lg__stack_put(pcs, n),
-                                  .tid = lg__gettid()};
-  r.nstacks = 1;
-  set_stack(&r, "unload", m->unload_stack, m->unload_tid, "%s was unloaded by thread %d here",
-            m->base);
-  set_stack(&r, "load", m->load_stack, m->load_tid, "%s was loaded by thread %d here", m->base);
+  lg_report_stack *cur = lg_report_add_stack(&r, "current", 0, lg__gettid(), "%s", "");
+  cur->pcs = pcs; /* (not the depot: its lock may be held by the thread that faulted) */
+  cur->npcs = n;
+  add_module_stacks(&r, m);
   lg_report_emit(&r); /* fatal: does not return */
 }
 

@@ -14,8 +14,9 @@
  * Each slot's metadata lives out of band (sizes, state, the allocation and free stacks in
  * the stack depot), found from any address through a page map. A fault inside an arena is
  * classified by classify_fault (the dispatcher's pageheap slot): a freed block is
- * use-after-free (with its free and allocation stacks), a guard page heap-buffer-overflow or
- * -underflow.
+ * heap-use-after-free (with its free and allocation stacks), a guard page
+ * heap-buffer-overflow or -underflow (the kinds as AddressSanitizer names them, so a fault
+ * has one name whichever detector finds it).
  *
  * Mappings are the scarce resource: a live block between inaccessible pages costs two VMAs,
  * and the kernel allows vm.max_map_count (65530 by default); a freed slot costs none (its
@@ -438,23 +439,13 @@ LGPH static lg_stack_id capture(void) {
   return n > skip ? lg__stack_put(pcs + skip, n - skip) : 0;
 }
 
-LGPH static void set_stack(lg_report *r, const char *name, lg_stack_id id, int tid, const char *title) {
-  if (r->nstacks >= LG_REPORT_MAX_STACKS || !id) return;
-  lg_report_stack *st = &r->stacks[r->nstacks++];
-  st->name = name;
-  st->id = id;
-  st->tid = tid;
-  snprintf(st->title, sizeof st->title, "%s", title);
-}
-
 LGPH static void add_block_stacks(lg_report *r, const slot *s) {
-  char t[160];
-  if (s->state != SLOT_LIVE) {
-    snprintf(t, sizeof t, "freed by thread %d here", s->free_tid);
-    set_stack(r, "free", s->free_stack, s->free_tid, t);
-  }
-  snprintf(t, sizeof t, "previously allocated by thread %d here", s->alloc_tid);
-  set_stack(r, "alloc", s->alloc_stack, s->alloc_tid, t);
+  if (s->state != SLOT_LIVE && s->free_stack)
+    lg_report_add_stack(r, "free", s->free_stack, s->free_tid, "freed by thread %d here",
+                        s->free_tid);
+  if (s->alloc_stack)
+    lg_report_add_stack(r, "alloc", s->alloc_stack, s->alloc_tid,
+                        "previously allocated by thread %d here", s->alloc_tid);
 }
 
 LGPH static void describe(lg_report *r, const slot *s, uintptr_t addr) {
@@ -474,8 +465,15 @@ LGPH static void describe(lg_report *r, const slot *s, uintptr_t addr) {
 LGPH static void report_call(const char *kind, const char *headline, const slot *s, uintptr_t addr) {
   lg_report r = {.kind = kind, .fd = -1};
   snprintf(r.headline, sizeof r.headline, "%s", headline);
-  r.stacks[0] = (lg_report_stack){.name = "current", .id = capture(), .tid = lg__gettid()};
-  r.nstacks = 1;
+  /* the current stack stays out of the depot: its lock may be held by this thread, which
+   * a signal handler may have interrupted there */
+  uintptr_t pcs[FRAMES];
+  size_t n = lg__busy ? 0 : lg__stack_walk((uintptr_t)__builtin_frame_address(0), pcs, FRAMES);
+  size_t skip = 0;
+  while (skip < n && in_pageheap(pcs[skip])) skip++; /* free, realloc and their helpers */
+  lg_report_stack *cur = lg_report_add_stack(&r, "current", 0, lg__gettid(), "%s", "");
+  cur->pcs = pcs + skip;
+  cur->npcs = n - skip;
   if (s) {
     describe(&r, s, addr);
     add_block_stacks(&r, s);
@@ -496,7 +494,7 @@ LGPH static void classify_fault(int sig, siginfo_t *si, void *ucv) {
   uint32_t idx = slot_at(addr);
   if (idx && ph.slots[idx].state != SLOT_LIVE) {
     s = &ph.slots[idx];
-    kind = "use-after-free";
+    kind = "heap-use-after-free";
   } else if (idx) {
     return; /* a live block's own page: not ours to explain */
   } else {
@@ -507,7 +505,7 @@ LGPH static void classify_fault(int sig, siginfo_t *si, void *ucv) {
     bool over = b && (!a || addr - page < PAGE / 2);
     s = over ? b : a;
     if (!s) return;
-    kind = s->state != SLOT_LIVE ? "use-after-free"
+    kind = s->state != SLOT_LIVE ? "heap-use-after-free"
                                  : over ? "heap-buffer-overflow" : "heap-buffer-underflow";
   }
   const ucontext_t *u = ucv;
@@ -518,9 +516,9 @@ LGPH static void classify_fault(int sig, siginfo_t *si, void *ucv) {
   lg_report r = {.kind = kind, .fd = -1, .fatal = 1};
   snprintf(r.headline, sizeof r.headline, "on address %p at pc %p: %s of a %zu-byte block",
            (void *)addr, (void *)rip, write ? "WRITE" : "READ", s->size);
-  r.stacks[0] = (lg_report_stack){.name = "current", .id = lg__stack_put(pcs, n),
-                                  .tid = lg__gettid()};
-  r.nstacks = 1;
+  lg_report_stack *cur = lg_report_add_stack(&r, "current", 0, lg__gettid(), "%s", "");
+  cur->pcs = pcs; /* (not the depot: its lock may be held by the thread that faulted) */
+  cur->npcs = n;
   describe(&r, s, addr);
   add_block_stacks(&r, s);
   lg__busy++;

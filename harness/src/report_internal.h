@@ -20,4 +20,17 @@ LG_HIDDEN void lg__report_write_text(const char *text, size_t n);
  * with the report lock held. */
 LG_HIDDEN bool lg__report_suppressed(const lg_report_view *v);
 
+/* True while this thread writes a report (the dispatcher ends a fault taken then with one
+ * line instead of reporting it inside the report). */
+LG_HIDDEN bool lg__report_active(void);
+
+/* The dispatcher counts a kernel fault while its classifiers run (+1 first thing, -1 when
+ * none claimed it), so that an exit in the meantime waits for its verdict. */
+LG_HIDDEN void lg__report_fault_classifying(int delta);
+
+/* Under AddressSanitizer, report.c takes ASan's report callback (it writes ASan's reports to
+ * log_json) and calls `fn` after it with the same text. Returns false when ASan is not in
+ * the process. */
+LG_HIDDEN bool lg__report_set_asan_text_hook(void (*fn)(const char *));
+
 #endif

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "sched_internal.h"
 #include "signal_internal.h"
+#include "report_internal.h"
 #include "stack_internal.h"
 
 #include <lifeguard/report.h>
@@ -165,10 +166,6 @@ static void write_schedule_now(void) {
   lg__write_all(2, buf, n + 1);
 }
 
-/* ASan calls this with the text of each report, before the process dies. (Not the death
- * callback: it has one slot, and libFuzzer needs it to write the crash input.) */
-void __asan_set_error_report_callback(void (*callback)(const char *)) __attribute__((weak));
-
 static lg_crash_hook crash_hook;
 static pthread_once_t crash_once = PTHREAD_ONCE_INIT;
 
@@ -208,10 +205,11 @@ static void fault_dying(int sig) {
 }
 
 static void install_crash_writers(void) {
-  if (__asan_set_error_report_callback) {
-    __asan_set_error_report_callback(on_asan_report);
+  /* ASan calls back with the text of each report before the process dies, through
+   * report.c, which holds its report callback (not the death callback: it has one slot, and
+   * libFuzzer needs it to write the crash input) */
+  if (lg__report_set_asan_text_hook(on_asan_report))
     return; /* ASan owns the fatal signals and calls back */
-  }
   __atomic_store_n(&crash_writers_on, 1, __ATOMIC_RELEASE);
   lg__signal_set_dying_hook(fault_dying);
   lg__signal_install();

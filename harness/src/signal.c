@@ -5,7 +5,7 @@
  * fixed order of slots:
  *   1. modcheck   a fault in a module whose dlclose is under way waits for its census; a
  *                 fault on an unloaded module's placeholder is `use-after-unload`
- *   2. pageheap   a guard page is an overflow or underflow, a freed block use-after-free
+ *   2. pageheap   a guard page is an overflow or underflow, a freed block heap-use-after-free
  * A classifier that recognises the fault reports it and does not return (the report is
  * fatal). Only kernel-generated faults (si_code > 0) are classified: a SIGSEGV sent with kill
  * or raise carries no address. A fault nobody recognised is the program's: it goes to the
@@ -35,10 +35,14 @@
  *
  * The handler path takes no lock and calls no malloc: the recorded actions are read through a
  * sequence counter, and writers (the interposers, with every signal blocked) never stop
- * half-way. Under a sanitizer the interposers are not compiled (the sanitizer's runtime
+ * half-way; the classifiers pass their stacks as raw pcs, and their reports (report.c) write
+ * the first lines before anything else and allocate nothing. A fault inside a classifier or
+ * a report ends the process by its signal with one line: a report inside a report never
+ * waits. Under a sanitizer the interposers are not compiled (the sanitizer's runtime
  * intercepts sigaction itself) and the dispatcher only chains. */
 #define _GNU_SOURCE
 #include "signal_internal.h"
+#include "report_internal.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -253,15 +257,19 @@ static void dispatch(int sig, siginfo_t *si, void *ucv) {
   int i = index_of(sig);
   bool kernel_fault = si && si->si_code > 0;
   if (kernel_fault) {
-    if (in_classifier) { /* lifeguard's own classifier or report faulted: stop here */
-      static const char msg[] = "lifeguard: error: a fault inside lifeguard's fault handler\n";
+    if (in_classifier || lg__report_active()) {
+      /* lifeguard's own classifier or report faulted: one line, and the fault's signal */
+      static const char msg[] = "lifeguard: error: a fault inside lifeguard's fault handler "
+                                "or report\n";
       lg__write_all(2, msg, sizeof msg - 1);
       in_classifier = 0;
       die_by(sig, true);
       return;
     }
     in_classifier = 1;
+    lg__report_fault_classifying(1); /* (a fault a classifier claims is reported: never -1) */
     classify_fault(sig, si, ucv);
+    lg__report_fault_classifying(-1);
     in_classifier = 0;
   }
   struct sigaction user;

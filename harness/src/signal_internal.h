@@ -1,6 +1,7 @@
 /* The signal layer's internals (signal.c): lifeguard's one SIGSEGV/SIGBUS dispatcher. Above
- * the common layer. The detectors and the scheduler, all higher, register with it; it calls
- * nothing of theirs by name. Not part of the public API. */
+ * the report layer (a fault taken while the thread reports ends with one line; an exit
+ * waits for the verdict on a fault being classified). The detectors and the scheduler, all
+ * higher, register with it; it calls nothing of theirs by name. Not part of the public API. */
 #ifndef LIFEGUARD_SIGNAL_INTERNAL_H
 #define LIFEGUARD_SIGNAL_INTERNAL_H
 

@@ -27,13 +27,13 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
-#include <spawn.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 #define UNW_LOCAL_ONLY
@@ -386,36 +386,44 @@ size_t lg_stack_pcs(lg_stack_id id, const uintptr_t **pcs) {
 
 /* ---- symbolization ---------------------------------------------------------------- */
 
-struct find_module {
-  uintptr_t pc;
-  const char *name;
-  uintptr_t bias;
-  int found;
-};
+/* Symbolization runs inside a report, which may come from a fault handler on a thread that
+ * holds any lock of the C library's (the allocator's, a stream's): nothing here allocates
+ * or takes a lock that such a thread could hold. Module lookups go through _dl_find_object
+ * (lock-free), memory is the caller's scratch, the symbolizer is started with clone (the
+ * child on a stack of the scratch, sharing memory until its execve, as vfork: a sanitizer's
+ * vfork interceptor would walk the stack the fault handler left) and execve, and pipes, dup2
+ * and waits are system calls. (dladdr takes the loader's lock, which
+ * is recursive: a fault in a constructor or destructor, under that lock, still gets it.) */
 
-static int find_module_cb(struct dl_phdr_info *info, size_t size, void *arg) {
-  struct find_module *f = arg;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD) continue;
-    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-    if (f->pc >= lo && f->pc < lo + ph->p_memsz) {
-      f->name = info->dlpi_name;
-      f->bias = info->dlpi_addr;
-      f->found = 1;
-      return 1;
-    }
-  }
-  return 0;
+static char main_path[256];
+
+__attribute__((constructor)) static void find_main_path(void) {
+  ssize_t n = readlink("/proc/self/exe", main_path, sizeof main_path - 1);
+  main_path[n > 0 ? n : 0] = '\0';
 }
 
-static const char *main_program_path(void) {
-  static char path[256];
-  if (!path[0]) {
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-    if (n > 0) path[n] = '\0';
+static lg__unloaded_resolver unloaded_resolver;
+
+void lg__stack_set_unloaded_resolver(lg__unloaded_resolver fn) {
+  __atomic_store_n(&unloaded_resolver, fn, __ATOMIC_RELEASE);
+}
+
+/* The module holding `pc`: a loaded one, else one modcheck saw unloaded (whose file then
+ * names the function there, into fn when it is not NULL). */
+static bool module_at(uintptr_t pc, const char **path, uintptr_t *bias, char *fn, size_t fncap) {
+  struct dl_find_object d;
+  if (_dl_find_object((void *)pc, &d) == 0 && d.dlfo_link_map) {
+    const char *name = d.dlfo_link_map->l_name;
+    *path = name && name[0] ? name : main_path;
+    *bias = d.dlfo_link_map->l_addr;
+    return true;
   }
-  return path;
+  lg__unloaded_resolver unloaded = __atomic_load_n(&unloaded_resolver, __ATOMIC_ACQUIRE);
+  return unloaded && unloaded(pc, path, bias, fn, fncap);
+}
+
+bool lg__module_of(uintptr_t pc, const char **path, uintptr_t *bias) {
+  return module_at(pc, path, bias, NULL, 0);
 }
 
 static int is_executable(const char *p) { return p[0] && access(p, X_OK) == 0; }
@@ -455,57 +463,72 @@ static const char *find_symbolizer(void) {
   return NULL;
 }
 
-/* Runs the symbolizer over a request text; returns its output (malloc'd) or NULL. */
-static char *run_symbolizer(const char *tool, const char *request, size_t reqlen) {
-  int in[2], out[2];
-  if (pipe2(in, O_CLOEXEC) != 0) return NULL;
-  if (pipe2(out, O_CLOEXEC) != 0) {
+/* The symbolizer is found when the library starts (getenv and the PATH walk are no work for
+ * a report). */
+__attribute__((constructor)) static void find_symbolizer_early(void) {
+  if (lg__started() && lg__opts()->symbolize) (void)find_symbolizer();
+}
+
+typedef struct child_args {
+  int in, out;
+  const char *tool;
+  char **argv, **env;
+} child_args;
+
+/* The symbolizer's process until its execve: system calls only. */
+__attribute__((no_sanitize("address"))) static int symbolizer_child(void *p) {
+  const child_args *a = p;
+  syscall(SYS_dup2, a->in, 0);
+  syscall(SYS_dup2, a->out, 1);
+  syscall(SYS_execve, a->tool, a->argv, a->env);
+  syscall(SYS_exit, 127);
+  return 127;
+}
+
+/* Runs the symbolizer over a request text, its answer into out[0..cap) (NUL-terminated).
+ * `env` has room for the environment's pointers, `stack` (stack_size bytes) is the child's
+ * until its execve. Returns false when it could not run. */
+static bool run_symbolizer(const char *tool, const char *request, size_t reqlen, char *out,
+                           size_t cap, char **env, size_t envcap, char *stack,
+                           size_t stack_size) {
+  int in[2], res[2];
+  if (syscall(SYS_pipe2, in, O_CLOEXEC) != 0) return false;
+  if (syscall(SYS_pipe2, res, O_CLOEXEC) != 0) {
     lg__sys_close(in[0]);
     lg__sys_close(in[1]);
-    return NULL;
+    return false;
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   char *argv[] = {(char *)tool, "--inlining", "--demangle", "--functions=linkage", NULL};
   /* The symbolizer runs without the preload library: under the page heap a symbolizer that
    * reads a large binary's debug information takes minutes instead of seconds. */
   extern char **environ;
-  size_t nenv = 0;
-  while (environ[nenv]) nenv++;
-  char **env = malloc((nenv + 1) * sizeof *env);
   size_t k = 0;
-  for (size_t i = 0; env && i < nenv; i++)
+  for (size_t i = 0; environ && environ[i] && k + 1 < envcap; i++)
     if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0) env[k++] = environ[i];
-  if (env) env[k] = NULL;
-  pid_t pid;
-  int err = posix_spawn(&pid, tool, &fa, NULL, argv, env ? env : environ);
-  free(env);
-  posix_spawn_file_actions_destroy(&fa);
+  env[k] = NULL;
+  child_args args = {in[0], res[1], tool, argv, env};
+  char *top = (char *)(((uintptr_t)stack + stack_size) & ~(uintptr_t)15);
+  pid_t pid = clone(symbolizer_child, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   lg__sys_close(in[0]);
-  lg__sys_close(out[1]);
-  char *buf = NULL;
-  if (err == 0) {
+  lg__sys_close(res[1]);
+  size_t len = 0;
+  if (pid > 0) {
     lg__write_all(in[1], request, reqlen);
     lg__sys_close(in[1]);
-    size_t cap = 8192, len = 0;
-    buf = malloc(cap);
-    for (;;) {
-      if (len + 1 >= cap) buf = realloc(buf, cap *= 2);
-      ssize_t r = lg__sys_read(out[0], buf + len, cap - len - 1);
+    while (len + 1 < cap) {
+      ssize_t r = lg__sys_read(res[0], out + len, cap - len - 1);
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) break;
       len += (size_t)r;
     }
-    buf[len] = '\0';
     int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    while (syscall(SYS_wait4, pid, &status, 0, NULL) < 0 && errno == EINTR) {}
   } else {
     lg__sys_close(in[1]);
   }
-  lg__sys_close(out[0]);
-  return buf;
+  out[len] = '\0';
+  lg__sys_close(res[0]);
+  return pid > 0;
 }
 
 static void copy_field(char *dst, size_t cap, const char *src, size_t len) {
@@ -533,51 +556,65 @@ static void parse_location(const char *s, size_t len, lg_frame *f) {
   if (strcmp(f->file, "??") == 0) f->file[0] = '\0';
 }
 
-static lg__unloaded_resolver unloaded_resolver;
-
-void lg__stack_set_unloaded_resolver(lg__unloaded_resolver fn) {
-  __atomic_store_n(&unloaded_resolver, fn, __ATOMIC_RELEASE);
+size_t lg_symbolize(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max) {
+  size_t cap = lg__symbolize_scratch_size(n);
+  void *scratch = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (scratch == MAP_FAILED) return 0;
+  size_t got = lg__symbolize_each(pcs, n, out, max, NULL, scratch, cap);
+  munmap(scratch, cap);
+  return got;
 }
 
-size_t lg_symbolize(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max) {
-  return lg__symbolize_each(pcs, n, out, max, NULL);
+/* The scratch is carved as: n frames, the request (a module path and an offset per pc), the
+ * environment's pointers, and the symbolizer's answer in the rest. */
+#define REQ_PER_PC 300
+#define ENV_SLOTS 4096
+#define ANSWER_MIN (64u << 10)
+#define CHILD_STACK (64u << 10)
+
+size_t lg__symbolize_scratch_size(size_t n) {
+  return n * (sizeof(lg_frame) + REQ_PER_PC) + ENV_SLOTS * sizeof(char *) + CHILD_STACK +
+         ANSWER_MIN + n * 1024;
 }
 
 size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max,
-                          size_t *counts) {
+                          size_t *counts, void *scratch, size_t scratch_cap) {
   if (counts) memset(counts, 0, n * sizeof *counts);
+  if (scratch_cap < lg__symbolize_scratch_size(n)) n = 0; /* (a caller's mistake: no frames) */
   lg__busy++;
-  lg_frame *base = calloc(n ? n : 1, sizeof *base);
-  size_t reqcap = n * 300 + 1, reqlen = 0;
-  char *req = malloc(reqcap);
+  lg_frame *base = scratch;
+  char *req = (char *)(base + n);
+  size_t reqcap = n * REQ_PER_PC + 1, reqlen = 0;
+  char **env = (char **)(void *)(req + ((reqcap + 15) & ~(size_t)15));
+  char *child_stack = (char *)(env + ENV_SLOTS);
+  char *text = child_stack + CHILD_STACK;
+  size_t textcap = (size_t)((char *)scratch + scratch_cap - text);
   for (size_t i = 0; i < n; i++) {
     lg_frame *f = &base[i];
+    memset(f, 0, sizeof *f);
     f->pc = pcs[i] - 1; /* return address -> the call instruction */
-    struct find_module fm = {.pc = f->pc};
-    dl_iterate_phdr(find_module_cb, &fm);
-    lg__unloaded_resolver unloaded = __atomic_load_n(&unloaded_resolver, __ATOMIC_ACQUIRE);
-    if (!fm.found && unloaded &&
-        unloaded(f->pc, &fm.name, &fm.bias, f->function, sizeof f->function))
-      fm.found = 1; /* an unloaded module: its file still says what was there */
-    if (fm.found) {
-      const char *name = fm.name && fm.name[0] ? fm.name : main_program_path();
+    const char *name;
+    uintptr_t bias;
+    if (module_at(f->pc, &name, &bias, f->function, sizeof f->function)) {
       snprintf(f->module, sizeof f->module, "%s", name);
-      f->offset = f->pc - fm.bias;
-      reqlen += (size_t)snprintf(req + reqlen, reqcap - reqlen, "\"%s\" 0x%lx\n", f->module,
-                                 (unsigned long)f->offset);
+      f->offset = f->pc - bias;
+      int w = snprintf(req + reqlen, reqcap - reqlen, "\"%s\" 0x%lx\n", f->module,
+                       (unsigned long)f->offset);
+      if (w > 0 && (size_t)w < reqcap - reqlen) reqlen += (size_t)w;
     }
     Dl_info info;
     if (!f->function[0] && dladdr((void *)f->pc, &info) && info.dli_sname)
       snprintf(f->function, sizeof f->function, "%s", info.dli_sname);
   }
   const char *tool = lg__opts()->symbolize ? find_symbolizer() : NULL;
-  char *text = (tool && reqlen) ? run_symbolizer(tool, req, reqlen) : NULL;
+  bool ran = tool && reqlen && run_symbolizer(tool, req, reqlen, text, textcap, env, ENV_SLOTS,
+                                                    child_stack, CHILD_STACK);
   size_t nout = 0;
-  const char *p = text;
+  const char *p = ran ? text : NULL;
   for (size_t i = 0; i < n && nout < max; i++) {
     lg_frame *f = &base[i];
     size_t before = nout;
-    if (!text || !f->module[0]) {
+    if (!p || !f->module[0]) {
       out[nout++] = *f;
       if (counts) counts[i] = 1;
       continue;
@@ -607,9 +644,6 @@ size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t 
     if (nout == first && nout < max) out[nout++] = *f;
     if (counts) counts[i] = nout - before;
   }
-  free(text);
-  free(req);
-  free(base);
   lg__busy--;
   return nout;
 }

@@ -23,9 +23,16 @@ LG_HIDDEN lg_stack_id lg__stack_put(const uintptr_t *pcs, size_t n);
 LG_HIDDEN size_t lg__stack_walk(uintptr_t fp, uintptr_t *pcs, size_t max);
 
 /* lg_symbolize, also saying how many frames (inlined ones included) each pc gave in `counts`
- * (n entries): a report symbolizes all its stacks in one symbolizer run. */
+ * (n entries): a report symbolizes all its stacks in one symbolizer run. It allocates
+ * nothing and takes no lock a faulting thread could hold: its memory is `scratch`, of at
+ * least lg__symbolize_scratch_size(n) bytes. */
 LG_HIDDEN size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max,
-                                    size_t *counts);
+                                    size_t *counts, void *scratch, size_t scratch_cap);
+LG_HIDDEN size_t lg__symbolize_scratch_size(size_t n);
+
+/* The module holding `pc` (loaded, or unloaded as modcheck saw it): its path and load bias.
+ * Lock-free and allocation-free (_dl_find_object): for a report's first, raw lines. */
+LG_HIDDEN bool lg__module_of(uintptr_t pc, const char **path, uintptr_t *bias);
 
 /* Frame pointers only, never the unwind tables (which may allocate): for the allocator's own
  * per-call decisions. */

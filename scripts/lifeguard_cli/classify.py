@@ -134,6 +134,28 @@ def read_log(path):
     return records, problems
 
 
+def cut_short(log_path):
+    """Reports that began but whose JSON line never came (their process ended first), as
+    records {kind, pid, tid, stacks: {}, cut_short: True}. lifeguard writes "begin PID TID
+    KIND" to LOG.inflight as a report starts and "end PID TID" once its JSON line is out."""
+    try:
+        with open(f"{log_path}.inflight", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return []
+    open_reports = {}
+    for line in lines:
+        words = line.split()
+        if len(words) >= 4 and words[0] == "begin" and words[1].isdigit() and words[2].isdigit():
+            open_reports.setdefault((int(words[1]), int(words[2])), []).append(words[3])
+        elif len(words) >= 3 and words[0] == "end" and words[1].isdigit() and words[2].isdigit():
+            begun = open_reports.get((int(words[1]), int(words[2])))
+            if begun:
+                begun.pop(0)
+    return [{"kind": kind, "pid": pid, "tid": tid, "stacks": {}, "cut_short": True}
+            for (pid, tid), kinds in open_reports.items() for kind in kinds]
+
+
 def is_runtime_frame(frame):
     """True for a frame of the sanitizer runtime: an allocator entry point or interceptor
     (`free`, `malloc`, `__interceptor_free`, `__asan_memcpy`, `operator delete`, ...), or code

@@ -12,7 +12,7 @@ LIFEGUARD_KINDS = (
     "foreign-close",
     "closed-fd-use",
     "fd-leak",
-    "use-after-free",
+    "heap-use-after-free",
     "double-free",
     "bad-free",
     "heap-buffer-overflow",
@@ -72,7 +72,7 @@ VARIANTS = ("buggy", "fixed")
 # clean run is evidence only when that detector was armed (tests/seeded/armed.py checks).
 DETECTOR_OF = {
     **dict.fromkeys(("double-close", "foreign-close", "closed-fd-use", "fd-leak"), "fdcheck"),
-    **dict.fromkeys(("use-after-free", "double-free", "bad-free", "heap-buffer-overflow",
+    **dict.fromkeys(("heap-use-after-free", "double-free", "bad-free", "heap-buffer-overflow",
                      "heap-buffer-underflow"), "pageheap"),
     **dict.fromkeys(("use-after-unload", "unload-while-running",
                      "unload-with-pending-callback"), "modcheck"),

@@ -43,9 +43,9 @@ class Target(NamedTuple):
     alone: Alone = None  # a second baseline (`stress-alone`), where another detector applies
 
 
-# A use of freed heap memory: ASan's word under asan, the page heap's under plain (the
-# manifest's buggy outcomes of these scenarios say the same).
-HEAP_USE_AFTER_FREE = {"asan": "heap-use-after-free", "plain": "use-after-free"}
+# A use of freed heap memory: AddressSanitizer (asan) and the page heap (plain) name it the
+# same, as the manifest's buggy outcomes of these scenarios do.
+HEAP_USE_AFTER_FREE = "heap-use-after-free"
 
 # What "detected" means per class. Later classes add their entry here.
 TARGETS = {

@@ -6,7 +6,8 @@ this run (appended to the caller's own LIFEGUARD_OPTIONS, so ours win). It keeps
 stdin, stdout and stderr are the caller's, and the children it starts (git's helpers, gcc's
 cc1/as/ld) inherit both variables, so they are checked too and log to the same file.
 
-Exit status: 1 when any process reported a fault (a summary line on stderr names the kinds);
+Exit status: 1 when any process reported a fault (a summary line on stderr names the kinds),
+or began to report one and ended before its JSON line was written (REPORTS.inflight);
 otherwise the program's own status (128+N when a signal N ended it, as a shell says it);
 2 for bad input (no program, unknown check, program not found, not dynamically linked).
 """
@@ -232,6 +233,8 @@ def run(args):
         env = verify_env(library, log_path, checks, args.sample, args.keep_going, seed=args.seed)
         status = run_program(str(program), command, env)
         records, problems = classify.read_log(log_path)
+        short = classify.cut_short(log_path)
+        records += short
 
     if args.json:
         try:
@@ -242,6 +245,10 @@ def run(args):
             raise UsageError(f"cannot write --json {args.json}: {e.strerror}") from None
     for problem in problems:
         print(f"lifeguard: verify: warning: report log: {problem}", file=sys.stderr)
+    for record in short:
+        print(f"lifeguard: verify: {command[0]}: the {record['kind']} report of process "
+              f"{record['pid']} (thread {record['tid']}) was cut short: the process ended while "
+              "it was being written (its first lines are above)", file=sys.stderr)
     if not records:
         return status
     counts = {}

@@ -221,13 +221,13 @@ def test_fixed_is_clean_free_running(binary, config, scenario):
 
 def assert_page_heap_blames_the_read_and_the_sweep(output):
     kind, stacks, summary = asan_report(output, "lifeguard")
-    assert kind == "use-after-free", output
+    assert kind == "heap-use-after-free", output
     assert stacks["use"][:3] == ["read_native", "execute", "worker_main"], stacks
     # the page heap's own frames (free) are left out: the finalizer is the top frame
     assert stacks["free"][:3] == ["native_finalize", "sweep", "lgrt_gc"], stacks
     assert "lgrt_vm_run" in stacks["free"], stacks
     assert "lgrt_new_wrapped" in stacks["alloc"][:2], stacks
-    assert summary and re.match(r"SUMMARY: lifeguard: use-after-free "
+    assert summary and re.match(r"SUMMARY: lifeguard: heap-use-after-free "
                                 r"\S+/runtime/gc/async\.c:\d+ in read_native$", summary), summary
 
 
@@ -236,13 +236,13 @@ def test_plain_buggy_is_caught_by_the_page_heap(plain_binary, plain, scenario):
     """Without ASan, the page heap made the freed native object inaccessible: the worker's
     read faults, and the report names the read, the finalizer and the constructor."""
     r = run(plain_binary, plain.env, scenario, "buggy")
-    assert r.kind == "use-after-free", r.output
+    assert r.kind == "heap-use-after-free", r.output
     assert_page_heap_blames_the_read_and_the_sweep(r.output)
 
 
 def test_plain_free_running_buggy_vec_borrow_is_caught_by_the_page_heap(plain_binary, plain):
     r = run(plain_binary, plain.env, "vec-borrow", "buggy", "--strategy", "free")
-    assert r.kind == "use-after-free", r.output
+    assert r.kind == "heap-use-after-free", r.output
     assert_page_heap_blames_the_read_and_the_sweep(r.output)
 
 

@@ -142,14 +142,14 @@ def test_bad_suppressions_file_is_one_line_and_status_2(program, tmp_path):
 
 def test_a_fault_at_an_access_is_never_suppressed(build_root, selected_configs,
                                                   lifeguard_manifest, tmp_path):
-    """The page heap's use-after-free is a fault the program cannot go on from: a rule that
+    """The page heap's heap-use-after-free is a fault the program cannot go on from: a rule that
     names its function does not drop it (plain tree: the page heap is not in ASan's)."""
     presets = {lifeguard_manifest.configs[c].preset for c in selected_configs}
     if "plain" not in presets:
         pytest.skip("the plain preset is not selected")
     program = build_root / "plain/tests/seeded/seeded_heap_uaf"
     r = run(program, f"suppressions={suppressions(tmp_path, 'fun:use_block')}")
-    assert r.returncode != 0 and "SUMMARY: lifeguard: use-after-free" in r.stderr, r.stderr
+    assert r.returncode != 0 and "SUMMARY: lifeguard: heap-use-after-free" in r.stderr, r.stderr
     assert "suppressed" not in r.stderr
 
 

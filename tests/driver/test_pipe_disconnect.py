@@ -1,8 +1,8 @@
 """The pipe-disconnect class beyond its manifest rows: the fixed variants under exhaustive and
 bounded search, the crash schedule replays to the same report, and the fault switches each
 guard their own mechanism (the residual gap is not closed by the raw-token fix alone). In
-both builds: the use after free is ASan's heap-use-after-free under asan and the page heap's
-use-after-free under plain (the manifest's buggy outcomes)."""
+both builds: the use after free is a heap-use-after-free, from ASan under asan and from the
+page heap under plain (the manifest's buggy outcome)."""
 
 import re
 

@@ -137,7 +137,7 @@ def test_clean_twin_clean_every_run(case, suite, build_root):
 
 # ---- the judges themselves: each check can fail ------------------------------------------------
 
-RECORD = {"kind": "use-after-free", "stacks": {
+RECORD = {"kind": "heap-use-after-free", "stacks": {
     "current": [{"function": "uv_run", "module": "/lib/libuv.so.1"},
                 {"function": "run_loop", "file": "/x/uv_close_free.c", "line": 57}],
     "free": [{"function": "rs_thread_uaf::release_frame::h0123456789abcdef",
@@ -182,7 +182,7 @@ def test_fault_and_clean_judges():
         "x", runtimes.Outcome(0, "other\n", "", False, 0.2), native)
     assert "stderr differs" in runtimes.clean_problem(
         "x", runtimes.Outcome(0, "out\n", "lifeguard: note\n", False, 0.2), native)
-    assert runtimes.clean_problem("x", good, native).startswith("reported use-after-free")
+    assert runtimes.clean_problem("x", good, native).startswith("reported heap-use-after-free")
 
 
 def test_every_fault_names_its_application_source():
@@ -229,7 +229,7 @@ def test_bench_verify_runtimes_rows(repo_root, build_root, suite, tmp_path, monk
         assert value[(f"{case}/vs_native", "verify")]["value"] > 0
         assert ((f"{case}/vs_memcheck", "verify") in value) == memcheck
     fault = value[("c-fileno-freed-file/detected", "verify")]
-    assert fault["expected"] == "use-after-free" and fault["value"] in (0, 1)
+    assert fault["expected"] == "heap-use-after-free" and fault["value"] in (0, 1)
     assert value[("libuv-echo/clean", "verify")]["value"] in (0, 1)
     if memcheck:  # valgrind sees the read of the freed FILE inside fileno
         said = value[("c-fileno-freed-file/detected", "memcheck")]

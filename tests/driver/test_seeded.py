@@ -7,6 +7,8 @@ asan-table.json (the full three-column table: `python3 tests/seeded/seeded.py --
 """
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -158,20 +160,46 @@ def test_fd_calls_inside_locked_sections_finish(path, mode, presets, build_root)
     assert f"{path}: done" in outcome.output
 
 
+# A bad pointer handed to an interposed call while a lock is held (tests/seeded/locked_calls.c):
+# reported, not waited on; the clean twin makes the same calls.
+LOCKED_CALLS = {"free": "double-free", "realloc": "double-free", "fclose": "heap-use-after-free",
+                "dlclose": "heap-use-after-free"}
+
+
+@pytest.mark.parametrize("mode", ["linked", "preloaded"])
+@pytest.mark.parametrize("call", sorted(LOCKED_CALLS))
+def test_bad_pointer_in_locked_call_is_reported(call, mode, presets, build_root):
+    kind = LOCKED_CALLS[call]
+    case = seeded.Case(f"locked-{call}", "locked_calls", (call,), kind, {})
+    _need(presets, build_root, mode, case)
+    bad = seeded.run(case, mode, "fault", build_root, timeout=60)
+    assert bad.kind == kind, _excerpt(bad) or bad.output[-2000:]
+    assert [r["kind"] for r in bad.records] == [kind], bad.output[-2000:]
+    assert bad.returncode == -6, bad.returncode  # the report's abort
+    if call in ("free", "realloc"):  # released from the stream's close callback, under fclose
+        assert bad.tops.get("current") == "release_again", bad.tops
+    if call == "dlclose":  # read by the module's destructor, under the loader's lock
+        assert bad.tops.get("current") == "mod_fini", bad.tops
+    clean = seeded.run(case, mode, "clean", build_root, timeout=60)
+    assert (clean.returncode, clean.kind, clean.records) == (0, "clean", []), \
+        _excerpt(clean) or clean.output[-2000:]
+    assert "locked_calls" in clean.output and ": done" in clean.output
+
+
 def test_default_quarantine_limit(presets, build_root):
     """300 MiB of one-page churn exceed the default 256 MiB quarantine: the freed slot has been
     reused and freed again, so the read is still a use-after-free but blames the churn."""
     case = next(c for c in seeded.CASES if c.id == "uaf-300mb-churn-default-quarantine")
     _need(presets, build_root, "linked", case)
     outcome = seeded.run(case, "linked", "fault", build_root)
-    assert outcome.kind == "use-after-free", _excerpt(outcome)
+    assert outcome.kind == "heap-use-after-free", _excerpt(outcome)
     assert outcome.tops.get("current") == "use_block"
 
 
 # What ASan deterministically says: the heap classes (except past its quarantine, where the
 # stacks are the churn's), a crash for a module's code run after its unload, nothing for fd.
-ASAN_HEAP = {"use-after-free": "heap-use-after-free", "double-free": "double-free",
-             "heap-buffer-overflow": "heap-buffer-overflow"}
+# (The page heap names its heap faults as ASan does, so the expected kind is the same.)
+ASAN_HEAP = ("heap-use-after-free", "double-free", "heap-buffer-overflow")
 
 
 def test_asan_table(presets, build_root):
@@ -186,6 +214,45 @@ def test_asan_table(presets, build_root):
         assert cell is not None, f"{case.id}: not built"
         assert cell["clean_twin"] == "nothing", (case.id, cell)
         if case.expected in ASAN_HEAP:
-            assert cell["fault"] == ASAN_HEAP[case.expected], (case.id, cell)
+            assert cell["fault"] == case.expected, (case.id, cell)
         elif case.program.startswith("mod_"):
             assert cell["fault"] not in ("nothing",), (case.id, cell)
+
+
+# ---- ASan's own reports in the JSON log -------------------------------------------------------
+
+ASAN_JSON = [("heap_uaf", ("1",), "heap-use-after-free",
+              {"current": "use_block", "free": "release_block", "alloc": "make_block"}),
+             ("double_free", (), "double-free",
+              {"current": "release_again", "free": "release_block", "alloc": "make_block"})]
+
+
+@pytest.mark.parametrize("program, args, kind, tops", ASAN_JSON, ids=[c[0] for c in ASAN_JSON])
+def test_asan_report_is_written_to_log_json(program, args, kind, tops, presets, build_root,
+                                            tmp_path):
+    """Under the asan build (lifeguard linked in), a fault ASan finds is in log_json as the
+    same record a lifeguard report makes: ASan's kind, its headline, its stacks by name."""
+    if "asan" not in presets:
+        pytest.skip("the asan preset is not selected")
+    path = Path(build_root) / "asan" / "tests" / "seeded" / f"seeded_{program}"
+    if not path.is_file():
+        pytest.fail(f"{path} is not built (cmake --build --preset asan)", pytrace=False)
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "LIFEGUARD_OPTIONS")}
+    env["ASAN_OPTIONS"] = seeded.ASAN_OPTIONS
+    log = tmp_path / "r.jsonl"
+    env["LIFEGUARD_OPTIONS"] = f"log_json={log}"
+    bad = subprocess.run([str(path), "fault", *args], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode != 0 and "ERROR: AddressSanitizer: " in bad.stderr, bad.stderr[-3000:]
+    records, problems = seeded.classify.read_log(log)
+    assert problems == [] and len(records) == 1, (problems, bad.stderr[-3000:])
+    r = records[0]
+    assert (r["tool"], r["kind"]) == ("AddressSanitizer", kind), r
+    assert r["summary"].startswith(kind), r
+    assert {s: (seeded.classify.top_frame(r, s) or {}).get("function") for s in tops} == tops, r
+    top = seeded.classify.top_frame(r, "current")
+    assert top["file"].endswith(f"{program}.c") and top["line"] > 0, r
+    clean = subprocess.run([str(path), "clean", *args], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    assert seeded.classify.read_log(log) == (records, [])  # nothing more was written

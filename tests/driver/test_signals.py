@@ -105,7 +105,7 @@ def test_program_handles_its_own_faults_as_without_lifeguard(plain, mode, way):
 @pytest.mark.parametrize("way", ["linked", "preloaded"])
 def test_program_handler_cannot_hide_a_guard_page_fault(plain, way):
     status, output = run(plain, "sig_user_handler", ["fault"], way)
-    assert "SUMMARY: lifeguard: use-after-free" in output, output
+    assert "SUMMARY: lifeguard: heap-use-after-free" in output, output
     assert "in use_block" in output and "the program's own SIGSEGV handler" not in output
     assert status == -signal.SIGABRT, output
     status, output = run(plain, "sig_user_handler", ["clean"], way)
@@ -209,7 +209,7 @@ def test_node_addon_use_after_free_is_reported(node, repo_root, plain, tmp_path)
     options = "pageheap_sample=10"
     call = f"console.log(require({str(addon)!r}).useFreed(%s))"
     bad = verify(repo_root, plain, [node, "-e", call % "true"], options)
-    assert "SUMMARY: lifeguard: use-after-free" in bad.stderr, bad.stderr[-4000:]
+    assert "SUMMARY: lifeguard: heap-use-after-free" in bad.stderr, bad.stderr[-4000:]
     assert "in use_freed" in bad.stderr and bad.returncode == 1
     good = verify(repo_root, plain, [node, "-e", call % "false"], options)
     assert REPORT not in good.stderr and good.returncode == 0, good.stderr[-4000:]

@@ -35,11 +35,11 @@ def test_ttd_rows(tmp_path, build_root, selected_configs):
 @pytest.mark.parametrize("cls, fault", [("pipe-disconnect", "pipe-post-raw-token"),
                                         ("gc-async", "bind-vec-borrow-unpinned")])
 @pytest.mark.parametrize("config, kind", [("asan", "heap-use-after-free"),
-                                          ("plain", "use-after-free")])
+                                          ("plain", "heap-use-after-free")])
 def test_ttd_heap_classes_run_in_either_build(tmp_path, build_root, selected_configs, cls,
                                               fault, config, kind):
     """The use after free is ASan's report in the asan build and the page heap's in the plain
-    one: ttd waits for the word of the build it runs."""
+    one, under the same name: ttd waits for it in the build it runs."""
     if config not in selected_configs:
         pytest.skip(f"the {config} preset is not selected in this session")
     out = tmp_path / "ttd.json"

@@ -231,7 +231,7 @@ def test_fault_free_and_alloc_stacks_name_the_application(built, verify, tmp_pat
     bad = verify("--json", str(log), "--", str(built / "app"), "sum", "fault")
     assert bad.returncode == 1, bad.stderr
     [r] = reports(log)
-    assert r["kind"] == "use-after-free"
+    assert r["kind"] == "heap-use-after-free"
     stacks = r["stacks"]
     assert stacks["current"][0]["function"] == "nofp_sum", describe(stacks["current"])
     for name, caller in [("current", "app_sum"), ("free", "app_drop"), ("alloc", "app_make")]:
@@ -246,7 +246,7 @@ def test_fileno_on_a_freed_file_names_its_caller(built, verify, tmp_path):
     bad = verify("--json", str(log), "--", str(built / "app"), "fileno", "fault")
     assert bad.returncode == 1, bad.stderr
     [r] = reports(log)
-    assert r["kind"] == "use-after-free"
+    assert r["kind"] == "heap-use-after-free"
     current = r["stacks"]["current"]
     assert current[0]["function"] == "fileno", describe(current)
     assert names_caller(current[:2], "app_fileno"), describe(current)

@@ -27,7 +27,7 @@ import armed  # noqa: E402  (the armed probe's records)
 
 # Each fault program with its kind, and the same program with the fault removed.
 PROGRAMS = {
-    "uaf": ("use-after-free", r"""
+    "uaf": ("heap-use-after-free", r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,7 +515,7 @@ def test_late_use_after_free_at_a_new_site_is_caught(verify, sampling, tmp_path)
         r = verify("--seed", str(seed), "--json", str(log), "--", str(sampling), "late-site",
                    "30000", "fault", timeout=300)
         assert r.returncode == 1, r.stderr[-2000:]
-        assert kinds(log) == ["use-after-free"]
+        assert kinds(log) == ["heap-use-after-free"]
         assert f"pageheap seed: {seed} " in r.stderr
         assert json.loads(log.read_text())["pageheap_seed"] == seed
         clean = verify("--seed", str(seed), "--json", str(log), "--", str(sampling), "late-site",
@@ -541,7 +541,7 @@ def test_the_seed_in_a_report_replays_it(verify, sampling, tmp_path):
     env = {**os.environ, "LIFEGUARD_OPTIONS": f"pageheap_sites=0:pageheap_seed={caught}"}
     r = verify("--json", str(log), "--", str(sampling), "late-same", "9200", "fault", env=env,
                timeout=300)
-    assert r.returncode == 1 and kinds(log) == ["use-after-free"]
+    assert r.returncode == 1 and kinds(log) == ["heap-use-after-free"]
     assert json.loads(log.read_text())["pageheap_seed"] == caught
     # a seed drawn at start (none set) replays the same decisions when it is set
     first, _, _, _, drawn = guards(verify, sampling, 12000, "pageheap_sites=0")
@@ -553,3 +553,134 @@ def test_bad_seed_is_refused(verify):
     r = verify("--", "true", env=env)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "bad value in 'pageheap_seed=-1'" in r.stderr
+
+
+# ---- reports that must come out: from a report hook, and as the program exits ------------------
+
+# A report hook (the preload library exports lg_report_set_hook) that reads freed memory: the
+# fault inside the hook is a report of its own, after the double close that called the hook.
+HOOK_FAULT = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+static char *freed;
+static void hook(const void *view, void *arg) {
+  (void)view; (void)arg;
+  printf("hook read '%c'\n", *(volatile char *)(freed + 8));
+}
+int main(int argc, char **argv) {
+  void (*set_hook)(void (*)(const void *, void *), void *) =
+      (void (*)(void (*)(const void *, void *), void *))dlsym(RTLD_DEFAULT, "lg_report_set_hook");
+  if (!set_hook) { fputs("lg_report_set_hook not found: not under lifeguard\n", stderr); return 4; }
+  set_hook(hook, NULL);
+  freed = malloc(100);
+  memset(freed, 'A', 100);
+  free(freed);
+  int fd = open("/dev/null", O_RDONLY);
+  close(fd);
+  if (argc > 1 && !strcmp(argv[1], "fault")) close(fd);
+  puts("done");
+  return 0;
+}
+"""
+
+
+def test_fault_inside_the_report_hook_is_reported(verify, tmp_path):
+    """The hook runs outside the report's lock: the fault it takes is reported (it used to
+    wait for the lock its own thread held, until the bound below)."""
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    (tmp_path / "hook.c").write_text(HOOK_FAULT)
+    subprocess.run(["gcc", "-O0", "-g", "hook.c", "-o", "hook", "-ldl"], cwd=tmp_path, check=True)
+    log = tmp_path / "r.jsonl"
+    bad = verify("--json", str(log), "--", str(tmp_path / "hook"), "fault", timeout=60)
+    assert bad.returncode == 1, bad.stderr
+    assert kinds(log) == ["double-close", "heap-use-after-free"], bad.stderr
+    assert "SUMMARY: lifeguard: heap-use-after-free" in bad.stderr
+    clean = verify("--json", str(log), "--", str(tmp_path / "hook"), "clean", timeout=60)
+    assert (clean.returncode, kinds(log)) == (0, []), clean.stderr
+    assert clean.stdout == "done\n"
+
+
+# A thread's fault is being reported while the main thread returns from main. The report is
+# held in flight without a sleep: the symbolizer (symbolizer=PATH) is a script that writes a
+# byte to the pipe the main thread waits on (READY_FD), then reads HOLD_FD, whose write end
+# only this process holds (close-on-exec), so it ends when the process does.
+EXIT_IN_FLIGHT = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+static char *block;
+__attribute__((noinline)) static void *use_block(void *arg) {
+  (void)arg;
+  return (void *)(long)*(volatile char *)(block + 8);
+}
+int main(int argc, char **argv) {
+  int fault = argc > 1 && !strcmp(argv[1], "fault");
+  int ready[2], hold[2];
+  if (pipe2(ready, 0) || pipe2(hold, 0)) return 3;
+  fcntl(ready[0], F_SETFD, FD_CLOEXEC);
+  fcntl(hold[1], F_SETFD, FD_CLOEXEC);
+  char num[16];
+  snprintf(num, sizeof num, "%d", ready[1]);
+  setenv("READY_FD", num, 1);
+  snprintf(num, sizeof num, "%d", hold[0]);
+  setenv("HOLD_FD", num, 1);
+  block = malloc(100);
+  memset(block, 'A', 100);
+  if (fault) free(block);
+  pthread_t t;
+  if (pthread_create(&t, NULL, use_block, NULL)) return 5;
+  if (fault) {
+    char c;
+    if (read(ready[0], &c, 1) != 1) return 6;
+    puts("main returns while the report is in flight");
+    fflush(stdout);
+    return 0;
+  }
+  pthread_join(t, NULL);
+  free(block);
+  puts("done");
+  return 0;
+}
+"""
+
+HOLDING_SYMBOLIZER = """#!/bin/sh
+eval "printf x >&$READY_FD"
+eval "read _ <&$HOLD_FD"
+"""
+
+
+def test_exit_while_a_fault_is_reported_is_not_clean(verify, tmp_path):
+    """The main thread returns while another thread's report waits for its symbolizer: the
+    process does not exit 0 (the exit path ends it by SIGABRT once the report's first lines
+    are out), and verify counts the report that never reached the JSON log."""
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    (tmp_path / "inflight.c").write_text(EXIT_IN_FLIGHT)
+    subprocess.run(["gcc", "-O0", "-g", "-pthread", "inflight.c", "-o", "inflight"],
+                   cwd=tmp_path, check=True)
+    symbolizer = tmp_path / "holding-symbolizer"
+    symbolizer.write_text(HOLDING_SYMBOLIZER)
+    symbolizer.chmod(0o755)
+    env = dict(os.environ, LIFEGUARD_OPTIONS=f"symbolizer={symbolizer}")
+    log = tmp_path / "r.jsonl"
+    bad = verify("--json", str(log), "--", str(tmp_path / "inflight"), "fault", env=env,
+                 timeout=60)
+    assert "main returns while the report is in flight" in bad.stdout, bad.stderr
+    assert bad.returncode == 1, bad.stderr
+    assert "ERROR: lifeguard: heap-use-after-free" in bad.stderr
+    assert "is exiting while thread" in bad.stderr
+    assert "was cut short" in bad.stderr
+    assert kinds(log) == ["heap-use-after-free"]
+    clean = verify("--json", str(log), "--", str(tmp_path / "inflight"), "clean", env=env,
+                   timeout=60)
+    assert (clean.returncode, clean.stdout, kinds(log)) == (0, "done\n", []), clean.stderr

@@ -78,27 +78,27 @@ def _overflow_cases():
 
 
 CASES = [
-    Case("uaf-little-churn", "heap_uaf", ("1",), "use-after-free",
+    Case("uaf-little-churn", "heap_uaf", ("1",), "heap-use-after-free",
          {"current": "use_block", "free": "release_block", **HEAP_FRAMES}),
-    Case("uaf-300mb-churn", "heap_uaf", ("300",), "use-after-free",
+    Case("uaf-300mb-churn", "heap_uaf", ("300",), "heap-use-after-free",
          {"current": "use_block", "free": "release_block", **HEAP_FRAMES},
          options="pageheap_quarantine_mb=1024", note="pageheap_quarantine_mb=1024"),
     # The limit, measured: 300 MiB of one-page blocks exceed the default 256 MiB quarantine;
     # the freed slot is reused and freed again by the churn, so the read is still a
     # use-after-free but the stacks are those of the slot's last occupant.
-    Case("uaf-300mb-churn-default-quarantine", "heap_uaf", ("300",), "use-after-free",
+    Case("uaf-300mb-churn-default-quarantine", "heap_uaf", ("300",), "heap-use-after-free",
          {"current": "use_block", "free": "release_block", **HEAP_FRAMES}, asserted=False,
          note="default 256 MiB quarantine"),
     # The program's own SIGSEGV handler (installed after lifeguard's) does not pass faults on.
-    Case("uaf-program-segv-handler", "sig_user_handler", (), "use-after-free",
+    Case("uaf-program-segv-handler", "sig_user_handler", (), "heap-use-after-free",
          {"current": "use_block", "free": "release_block", **HEAP_FRAMES},
          note="the program's SIGSEGV handler does not chain"),
     Case("double-free", "double_free", (), "double-free",
          {"current": "release_again", "free": "release_block", **HEAP_FRAMES}),
     *_overflow_cases(),
-    Case("realloc-stale", "realloc_stale", (), "use-after-free",
+    Case("realloc-stale", "realloc_stale", (), "heap-use-after-free",
          {"current": "use_block", "free": "grow_block", **HEAP_FRAMES}),
-    Case("thread-uaf", "thread_uaf", (), "use-after-free",
+    Case("thread-uaf", "thread_uaf", (), "heap-use-after-free",
          {"current": "use_block", "free": "releaser_thread", **HEAP_FRAMES}),
     Case("double-close", "fd_double_close", (), "double-close", FD),
     Case("double-close-reuse", "fd_double_close", ("reuse",), "double-close", FD),

@@ -1,7 +1,7 @@
 /* A use after free in a program that owns a SIGSEGV handler which does not pass faults on
  * (as node's, for its WebAssembly traps): the handler is installed after the first
  * allocation, so it comes after lifeguard's. lifeguard owns the fault signals: the freed
- * block's fault is reported as use-after-free before the program's handler could end the
+ * block's fault is reported as heap-use-after-free before the program's handler could end the
  * process quietly. With handle_segv=0 the program's handler takes it (exit 3, no report).
  *   sig_user_handler fault|clean */
 #include "seeded.h"

@@ -73,7 +73,7 @@ static sighandler_t set_handler(int sig, sighandler_t h) { return signal(sig, h)
 
 __attribute__((noinline)) static int read_byte(volatile char *p) { return p[3]; }
 
-/* Aborts with lifeguard's use-after-free report; the program's handler would exit 7. */
+/* Aborts with lifeguard's heap-use-after-free report; the program's handler would exit 7. */
 Test(signals, guard_fault_reported_before_program_handler, .signal = SIGABRT,
      .timeout = LG_UNIT_TIMEOUT) {
   char *p = malloc(48);

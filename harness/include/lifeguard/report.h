@@ -6,8 +6,12 @@
  *   <stack title>:
  *       #0 ...
  *   SUMMARY: lifeguard: <kind> file:line in function
- * then abort() unless LIFEGUARD_OPTIONS has halt_on_error=0. With log_json=PATH the same
- * report is appended to PATH as one JSON object per line, before anything is printed. */
+ * then abort() unless LIFEGUARD_OPTIONS has halt_on_error=0. The ERROR line comes first,
+ * with the current stack's raw pcs (`    pcs: module+0xoffset ...`), before anything that
+ * could wait: a report is safe to make from a fault handler. With log_json=PATH the same
+ * report is appended to PATH as one JSON object per line, before the stacks are printed, and
+ * PATH.inflight gets "begin PID TID KIND" when the report starts and "end PID TID" once its
+ * JSON line is written. */
 #ifndef LIFEGUARD_REPORT_H
 #define LIFEGUARD_REPORT_H
 
@@ -30,6 +34,9 @@ typedef struct lg_report_stack {
   char title[160];    /* text heading, e.g. "file descriptor 5 was closed by thread 42 here" */
   lg_stack_id id;
   int tid;
+  const uintptr_t *pcs;  /* or the stack's pcs themselves (npcs of them), used when set: a
+                            report from a fault handler keeps its stack out of the depot */
+  size_t npcs;
 } lg_report_stack;
 
 typedef struct lg_report {
@@ -52,10 +59,18 @@ typedef struct lg_report_view {
 
 typedef void (*lg_report_hook)(const lg_report_view *view, void *arg);
 
-/* Emits a report: JSON log, hook, text, then abort() if halt_on_error. Thread-safe. */
+/* Adds a stack to `r` (its title formatted from title_fmt); returns it, or NULL when the
+ * report has LG_REPORT_MAX_STACKS already. */
+lg_report_stack *lg_report_add_stack(lg_report *r, const char *name, lg_stack_id id, int tid,
+                                     const char *title_fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Emits a report: first lines, JSON log, text, hook, then abort() if halt_on_error.
+ * Thread-safe and async-signal-safe up to the hook; it allocates nothing. */
 void lg_report_emit(const lg_report *r);
 
-/* Installs a hook called with every report before it is printed (NULL removes it). */
+/* Installs a hook called with every report once it is printed, before the abort (NULL
+ * removes it). The hook runs outside the report's lock: it may make reports itself. */
 void lg_report_set_hook(lg_report_hook hook, void *arg);
 
 /* Supplies the schedule string printed with each report (lg_sched installs one). */
