@@ -61,6 +61,10 @@ SANITIZER_KINDS = (
 
 FAULT_KINDS = tuple(dict.fromkeys(LIFEGUARD_KINDS + SANITIZER_KINDS))
 
+# Other words for a kind, which a manifest may still use: each means the kind it maps to (a
+# fault has one name whichever detector reports it; the page heap once said use-after-free).
+ALIASES = {"use-after-free": "heap-use-after-free"}
+
 CLEAN = "clean"
 
 # Words a manifest may give as `buggy` or `fixed`.

@@ -336,6 +336,7 @@ class _Validator:
 
     def outcome(self, where, word):
         self.typed(where, word, str)
+        word = kinds.ALIASES.get(word, word)
         if word not in kinds.OUTCOMES:
             self.fail(where, f"{word!r} is not an outcome word (clean or a fault kind)"
                              + _did_you_mean(word, kinds.OUTCOMES))

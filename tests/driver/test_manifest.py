@@ -69,6 +69,15 @@ def test_outcome_per_config_table(tmp_path):
     assert [r.expected for r in m.rows() if r.variant == "buggy"] == ["SEGV", "use-after-unload"]
 
 
+def test_an_alias_means_its_kind(tmp_path):
+    """use-after-free is the page heap's old word: it means heap-use-after-free, the one name
+    a use of freed heap memory has in every build."""
+    m = load_text(tmp_path, MINIMAL.replace('buggy = "double-close"', 'buggy = "use-after-free"'))
+    assert {r.expected for r in m.rows() if r.variant == "buggy"} == {"heap-use-after-free"}
+    with pytest.raises(UsageError):
+        load_text(tmp_path, MINIMAL.replace('buggy = "double-close"', 'buggy = "use-after-fre"'))
+
+
 FLAT_FRAMES = 'frames = { current = "lg_owned_fd_drop", close = "lg_socket_close" }'
 
 
