@@ -35,6 +35,14 @@ LG_HIDDEN ssize_t lg__sys_write(int fd, const void *buf, size_t n);
 LG_HIDDEN ssize_t lg__sys_read(int fd, void *buf, size_t n);
 LG_HIDDEN int lg__sys_open(const char *path, int flags, int mode);
 LG_HIDDEN void lg__write_all(int fd, const char *buf, size_t n);
+/* format.c: snprintf for the fault path (async-signal-safe: no lock, no allocation, no
+ * locale); the conversions lifeguard's reports use (d i u x X p s c, with widths, precisions
+ * and the lengths h l ll z t). Returns the length the whole text would have, as snprintf. */
+#include <stdarg.h>
+LG_HIDDEN size_t lg__format(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+LG_HIDDEN size_t lg__vformat(char *buf, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 LG_HIDDEN pid_t lg__gettid(void);
 
 /* The page size, from sysconf(_SC_PAGESIZE) (read once; async-signal-safe after the first

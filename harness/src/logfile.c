@@ -16,13 +16,13 @@ void lg__report_write_text(const char *text, size_t n) {
     return;
   }
   char name[600];
-  snprintf(name, sizeof name, "%s.%d", path, (int)getpid());
+  lg__format(name, sizeof name, "%s.%d", path, (int)getpid());
   int fd = lg__sys_open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     char msg[700];
-    int len = snprintf(msg, sizeof msg, "lifeguard: warning: cannot open log_path file %s; "
-                                        "the report follows on stderr\n", name);
-    lg__write_all(2, msg, len < (int)sizeof msg ? (size_t)len : sizeof msg - 1);
+    size_t len = lg__format(msg, sizeof msg, "lifeguard: warning: cannot open log_path file "
+                                             "%s; the report follows on stderr\n", name);
+    lg__write_all(2, msg, len < sizeof msg ? len : sizeof msg - 1);
     lg__write_all(2, text, n);
     return;
   }

@@ -149,7 +149,7 @@ static bool elf_symbol(const char *path, uintptr_t off, char *out, size_t cap) {
           }
         }
         if (best) {
-          snprintf(out, cap, "%s", best_str + best->st_name);
+          lg__format(out, cap, "%s", best_str + best->st_name);
           found = true;
         }
       }
@@ -189,8 +189,8 @@ static bool unloaded_find(uintptr_t pc, const char **path, uintptr_t *bias, char
 static void describe_pc(const module *m, uintptr_t pc, char *out, size_t cap) {
   char fn[128] = "";
   elf_symbol(m->path, pc - m->bias, fn, sizeof fn);
-  if (fn[0]) snprintf(out, cap, "%s+0x%lx (%s)", m->base, (unsigned long)(pc - m->bias), fn);
-  else snprintf(out, cap, "%s+0x%lx", m->base, (unsigned long)(pc - m->bias));
+  if (fn[0]) lg__format(out, cap, "%s+0x%lx (%s)", m->base, (unsigned long)(pc - m->bias), fn);
+  else lg__format(out, cap, "%s+0x%lx", m->base, (unsigned long)(pc - m->bias));
 }
 
 /* ---- registrations that point into modules ------------------------------------------ */
@@ -349,11 +349,11 @@ static void census_actors(census *c) {
       f->pcs[0] = v[i].fn + 1;
       f->n = 1;
       describe_pc(c->m, v[i].fn, where, sizeof where);
-      snprintf(f->line, sizeof f->line, "actor %u '%s' has not started yet; it will start in %s",
+      lg__format(f->line, sizeof f->line, "actor %u '%s' has not started yet; it will start in %s",
                v[i].id, v[i].name, where);
     } else {
       describe_pc(c->m, f->pcs[0] - 1, where, sizeof where);
-      snprintf(f->line, sizeof f->line, "actor %u '%s' is suspended inside it, in %s", v[i].id,
+      lg__format(f->line, sizeof f->line, "actor %u '%s' is suspended inside it, in %s", v[i].id,
                v[i].name, where);
     }
   }
@@ -483,7 +483,7 @@ static uintptr_t mapping_end(uintptr_t addr) {
 /* True when thread `tid` blocks signal `sig` (it would never answer the probe). */
 static bool blocks_signal(int tid, int sig) {
   char path[64], buf[2048];
-  snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+  lg__format(path, sizeof path, "/proc/self/task/%d/status", tid);
   int fd = lg__sys_open(path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return true; /* gone */
   ssize_t n = lg__sys_read(fd, buf, sizeof buf - 1);
@@ -583,7 +583,7 @@ static void census_threads(census *c) {
       __atomic_store_n(&p->released, 1, __ATOMIC_RELEASE);
       if (syscall(SYS_tgkill, getpid(), tid, 0) == 0) {
         char line[160];
-        int len = snprintf(line, sizeof line,
+        size_t len = lg__format(line, sizeof line,
                            "lifeguard: modcheck: thread %d did not answer the census probe "
                            "within %ld ms at the unload of %s: it was not checked\n",
                            tid, PROBE_WAIT_NS / 1000000L, c->m->base);
@@ -619,7 +619,7 @@ static void census_threads(census *c) {
     f->tid = tid;
     char where[160];
     describe_pc(c->m, f->pcs[0] - 1, where, sizeof where);
-    snprintf(f->line, sizeof f->line, "thread %d is inside it, in %s", tid, where);
+    lg__format(f->line, sizeof f->line, "thread %d is inside it, in %s", tid, where);
   }
   closedir(d);
 }
@@ -651,7 +651,7 @@ static void census_waiters(census *c) {
     f->tid = w->tid;
     char where[160];
     describe_pc(c->m, f->pcs[0] - 1, where, sizeof where);
-    snprintf(f->line, sizeof f->line, "thread %d is inside it, in %s", w->tid, where);
+    lg__format(f->line, sizeof f->line, "thread %d is inside it, in %s", w->tid, where);
   }
 }
 
@@ -668,11 +668,11 @@ static void census_holds(census *c, hold *table, size_t cap) {
     char where[160];
     describe_pc(c->m, table[i].fn, where, sizeof where);
     if (table == keys)
-      snprintf(f->line, sizeof f->line,
+      lg__format(f->line, sizeof f->line,
                "pthread key %lu has its destructor there, %s: a thread that holds a value "
                "calls it when it exits", (unsigned long)table[i].id, where);
     else
-      snprintf(f->line, sizeof f->line, "a %s still calls into it, %s", table[i].what, where);
+      lg__format(f->line, sizeof f->line, "a %s still calls into it, %s", table[i].what, where);
   }
   pthread_mutex_unlock(&lock);
 }
@@ -689,7 +689,7 @@ static void census_signals(census *c) {
     f->n = 1;
     char where[160];
     describe_pc(c->m, fn, where, sizeof where);
-    snprintf(f->line, sizeof f->line, "the handler of signal %d (%s) is there, %s", sig,
+    lg__format(f->line, sizeof f->line, "the handler of signal %d (%s) is there, %s", sig,
              strsignal(sig), where);
   }
 }
@@ -713,16 +713,16 @@ static void report_census(census *c) {
   module *m = c->m;
   lg_report r = {.kind = first->running ? "unload-while-running" : "unload-with-pending-callback",
                  .fd = -1};
-  snprintf(r.headline, sizeof r.headline, "of %s: %s", m->base, first->line);
+  lg__format(r.headline, sizeof r.headline, "of %s: %s", m->base, first->line);
   size_t len = 0;
   for (size_t i = 0; i < c->n; i++) {
     if (&c->f[i] == first) continue;
-    int k = snprintf(r.detail + len, sizeof r.detail - len, "%salso: %s", len ? "\n" : "",
+    size_t k = lg__format(r.detail + len, sizeof r.detail - len, "%salso: %s", len ? "\n" : "",
                      c->f[i].line);
     if (k > 0 && len + (size_t)k < sizeof r.detail) len += (size_t)k;
   }
   if (c->more && len + 40 < sizeof r.detail)
-    snprintf(r.detail + len, sizeof r.detail - len, "%sand %zu more", len ? "\n" : "", c->more);
+    lg__format(r.detail + len, sizeof r.detail - len, "%sand %zu more", len ? "\n" : "", c->more);
   lg_report_stack *cur = lg_report_add_stack(&r, "current", 0, first->tid, "%s", "");
   cur->pcs = first->pcs;
   cur->npcs = first->n;
@@ -769,11 +769,11 @@ static void classify_fault(int sig, siginfo_t *si, void *uc) {
   char where[160];
   describe_pc(m, addr, where, sizeof where);
   if (addr == rip)
-    snprintf(r.headline, sizeof r.headline,
+    lg__format(r.headline, sizeof r.headline,
              "at pc %p: a call into %s, which thread %d unloaded", (void *)rip, where,
              m->unload_tid);
   else
-    snprintf(r.headline, sizeof r.headline,
+    lg__format(r.headline, sizeof r.headline,
              "on address %p at pc %p: an access to %s, which thread %d unloaded", (void *)addr,
              (void *)rip, where, m->unload_tid);
   lg_report_stack *cur = lg_report_add_stack(&r, "current", 0, lg__gettid(), "%s", "");
@@ -852,7 +852,7 @@ void *dlopen(const char *file, int mode) {
   module *m = find_live(lm->l_addr, lm->l_name);
   if (!m && (m = new_slot())) {
     memset(m, 0, sizeof *m);
-    snprintf(m->path, sizeof m->path, "%s", lm->l_name);
+    lg__format(m->path, sizeof m->path, "%s", lm->l_name);
     const char *slash = strrchr(m->path, '/');
     m->base = slash ? slash + 1 : m->path;
     m->lm_addr = lm->l_addr;
@@ -934,7 +934,7 @@ int dlclose(void *h) {
         f->tid = lg__gettid();
         char where[160];
         describe_pc(m, f->pcs[0] - 1, where, sizeof where);
-        snprintf(f->line, sizeof f->line, "the unloading call itself returns into it, to %s",
+        lg__format(f->line, sizeof f->line, "the unloading call itself returns into it, to %s",
                  where);
       }
     }

@@ -451,20 +451,20 @@ LGPH static void add_block_stacks(lg_report *r, const slot *s) {
 LGPH static void describe(lg_report *r, const slot *s, uintptr_t addr) {
   uintptr_t end = s->user + s->size;
   if (addr >= s->user && addr < end)
-    snprintf(r->detail, sizeof r->detail, "%p is located %zu bytes inside of %zu-byte region [%p,%p)",
+    lg__format(r->detail, sizeof r->detail, "%p is located %zu bytes inside of %zu-byte region [%p,%p)",
              (void *)addr, (size_t)(addr - s->user), s->size, (void *)s->user, (void *)end);
   else if (addr >= end)
-    snprintf(r->detail, sizeof r->detail, "%p is located %zu bytes after %zu-byte region [%p,%p)",
+    lg__format(r->detail, sizeof r->detail, "%p is located %zu bytes after %zu-byte region [%p,%p)",
              (void *)addr, (size_t)(addr - end), s->size, (void *)s->user, (void *)end);
   else
-    snprintf(r->detail, sizeof r->detail, "%p is located %zu bytes before %zu-byte region [%p,%p)",
+    lg__format(r->detail, sizeof r->detail, "%p is located %zu bytes before %zu-byte region [%p,%p)",
              (void *)addr, (size_t)(s->user - addr), s->size, (void *)s->user, (void *)end);
 }
 
 /* A report about a call (free, realloc): its own stack is the current one. */
 LGPH static void report_call(const char *kind, const char *headline, const slot *s, uintptr_t addr) {
   lg_report r = {.kind = kind, .fd = -1};
-  snprintf(r.headline, sizeof r.headline, "%s", headline);
+  lg__format(r.headline, sizeof r.headline, "%s", headline);
   /* the current stack stays out of the depot: its lock may be held by this thread, which
    * a signal handler may have interrupted there */
   uintptr_t pcs[FRAMES];
@@ -514,7 +514,7 @@ LGPH static void classify_fault(int sig, siginfo_t *si, void *ucv) {
   size_t n = lg__stack_signal(u, pcs, FRAMES); /* the faulting instruction + 1 first */
   bool write = (u->uc_mcontext.gregs[REG_ERR] & 2) != 0;
   lg_report r = {.kind = kind, .fd = -1, .fatal = 1};
-  snprintf(r.headline, sizeof r.headline, "on address %p at pc %p: %s of a %zu-byte block",
+  lg__format(r.headline, sizeof r.headline, "on address %p at pc %p: %s of a %zu-byte block",
            (void *)addr, (void *)rip, write ? "WRITE" : "READ", s->size);
   lg_report_stack *cur = lg_report_add_stack(&r, "current", 0, lg__gettid(), "%s", "");
   cur->pcs = pcs; /* (not the depot: its lock may be held by the thread that faulted) */
@@ -573,7 +573,7 @@ LGPH static void *guarded(size_t size, size_t align) {
 LGPH static void say_degraded(void) {
   if (__atomic_exchange_n(&ph.said_degraded, 1, __ATOMIC_RELAXED)) return;
   char line[256];
-  int n = snprintf(line, sizeof line,
+  size_t n = lg__format(line, sizeof line,
                    "lifeguard: pageheap: %llu live guarded blocks reached the mapping budget "
                    "(a quarter of vm.max_map_count): further blocks are unguarded until some "
                    "are freed\n", (unsigned long long)ph.live_limit);
@@ -608,10 +608,10 @@ LGPH static slot *owner(void *p, const char *what) {
   if (s && s->state == SLOT_LIVE && s->user == a) return s;
   char h[200];
   if (s && s->user == a && s->state != SLOT_LIVE) {
-    snprintf(h, sizeof h, "on %p: %s of a block already freed", p, what);
+    lg__format(h, sizeof h, "on %p: %s of a block already freed", p, what);
     report_call("double-free", h, s, a);
   } else {
-    snprintf(h, sizeof h, "on %p: %s of an address that is not the start of a block", p, what);
+    lg__format(h, sizeof h, "on %p: %s of an address that is not the start of a block", p, what);
     report_call("bad-free", h, s && s->state == SLOT_LIVE ? s : NULL, a);
   }
   return (slot *)-1; /* reported: do nothing more with it */
@@ -622,7 +622,7 @@ LGPH static void release(slot *s) {
   for (uintptr_t q = s->user + s->size; q < end; q++)
     if (*(unsigned char *)q != SLACK_BYTE) {
       char h[200];
-      snprintf(h, sizeof h, "on %p: a write %zu bytes after the %zu-byte block, found at free",
+      lg__format(h, sizeof h, "on %p: a write %zu bytes after the %zu-byte block, found at free",
                (void *)q, (size_t)(q - (s->user + s->size)), s->size);
       report_call("heap-buffer-overflow", h, s, q);
       break;

@@ -87,7 +87,7 @@ lg_report_stack *lg_report_add_stack(lg_report *r, const char *name, lg_stack_id
   s->tid = tid;
   va_list ap;
   va_start(ap, title_fmt);
-  vsnprintf(s->title, sizeof s->title, title_fmt, ap);
+  lg__vformat(s->title, sizeof s->title, title_fmt, ap);
   va_end(ap);
   return s;
 }
@@ -130,7 +130,7 @@ static void bprintf(buf *b, const char *fmt, ...) {
   if (b->len + 1 >= b->cap) return;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+  size_t n = lg__vformat(b->p + b->len, b->cap - b->len, fmt, ap);
   va_end(ap);
   if (n > 0) b->len += (size_t)n < b->cap - b->len ? (size_t)n : b->cap - b->len - 1;
 }

@@ -596,15 +596,15 @@ size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t 
     const char *name;
     uintptr_t bias;
     if (module_at(f->pc, &name, &bias, f->function, sizeof f->function)) {
-      snprintf(f->module, sizeof f->module, "%s", name);
+      lg__format(f->module, sizeof f->module, "%s", name);
       f->offset = f->pc - bias;
-      int w = snprintf(req + reqlen, reqcap - reqlen, "\"%s\" 0x%lx\n", f->module,
-                       (unsigned long)f->offset);
-      if (w > 0 && (size_t)w < reqcap - reqlen) reqlen += (size_t)w;
+      size_t w = lg__format(req + reqlen, reqcap - reqlen, "\"%s\" 0x%lx\n", f->module,
+                            (unsigned long)f->offset);
+      if (w < reqcap - reqlen) reqlen += w;
     }
     Dl_info info;
     if (!f->function[0] && dladdr((void *)f->pc, &info) && info.dli_sname)
-      snprintf(f->function, sizeof f->function, "%s", info.dli_sname);
+      lg__format(f->function, sizeof f->function, "%s", info.dli_sname);
   }
   const char *tool = lg__opts()->symbolize ? find_symbolizer() : NULL;
   bool ran = tool && reqlen && run_symbolizer(tool, req, reqlen, text, textcap, env, ENV_SLOTS,
