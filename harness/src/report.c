@@ -5,15 +5,17 @@
  * the whole path allocates nothing and takes no lock that such a thread may hold, the way
  * compiler-rt's sanitizer_common reports:
  *   1. the first lines, written at once with one write(2): the kind, the headline and the
- *      current stack's raw pcs as module+offset (_dl_find_object, lock-free), built with a
- *      small formatter of our own; with log_json, a line "begin PID TID KIND" is appended to
- *      LOG_JSON.inflight before them (the fault is in flight: see below);
+ *      current stack's raw pcs as module+offset (_dl_find_object, lock-free), formatted by
+ *      lg__format (format.c), as everything in a report is; with log_json, a line
+ *      "begin PID TID KIND" is appended to LOG_JSON.inflight before them (the fault is in
+ *      flight: see below);
  *   2. the rest, in a report slot of memory mapped once (a few are kept for reports made at
  *      the same time by different threads): every stack symbolized in one symbolizer run
- *      (stack.c: vfork and execve, pipes by system call), the JSON line, then "end PID TID"
- *      in LOG_JSON.inflight, then the text under a print lock (an owner word, so that two
- *      reports' texts do not interleave), then the hook, with the print lock released and
- *      the thread no longer counted as reporting (a report from the hook is a report).
+ *      (stack.c: clone(CLONE_VM|CLONE_VFORK) and execve, pipes by system call), the JSON
+ *      line, then "end PID TID" in LOG_JSON.inflight, then the text under a print lock (an
+ *      owner word, so that two reports' texts do not interleave), then the hook, with the
+ *      print lock released and the thread no longer counted as reporting (a report from the
+ *      hook is a report).
  * If the symbolizer is missing or fails, the frames print as module+offset, as in phase 1.
  *
  * A report inside a report (this thread faults, or reports, while it writes one): a fault
@@ -27,8 +29,9 @@
  * program's own) waits for the verdicts of faults being classified, then ends the process by
  * SIGABRT when a report of another thread has begun, once that report's first lines are out
  * (system calls, nothing to wait for). It never waits for a report's end, nor for a fault
- * the program handles (its verdict comes before the program's handler runs). The LOG_JSON.inflight lines let the verify driver count a report whose process
- * ended before its JSON line (by _exit from another thread, say) as a report. */
+ * the program handles (its verdict comes before the program's handler runs). The
+ * LOG_JSON.inflight lines let the verify driver count a report whose process ended before
+ * its JSON line (by _exit from another thread, say) as a report. */
 #define _GNU_SOURCE
 #include "report_internal.h"
 
@@ -94,36 +97,12 @@ lg_report_stack *lg_report_add_stack(lg_report *r, const char *name, lg_stack_id
 
 /* ---- a bounded text buffer ------------------------------------------------------------ */
 
-/* Appends stop at the capacity (the text is cut, never overrun). put/hex/dec are async-signal-
- * safe; bprintf (vsnprintf into the buffer: no lock, no allocation for these conversions) is
- * used after the first lines. */
+/* Appends stop at the capacity (the text is cut, never overrun). bprintf formats with
+ * lg__format, so it is async-signal-safe and serves the first lines as well. */
 typedef struct buf {
   char *p;
   size_t len, cap;
 } buf;
-
-static void put(buf *b, const char *s) {
-  for (; *s && b->len + 1 < b->cap; s++) b->p[b->len++] = *s;
-  b->p[b->len] = '\0';
-}
-
-static void hex(buf *b, uintptr_t v) {
-  char t[19], *e = t + sizeof t - 1;
-  *e = '\0';
-  do *--e = "0123456789abcdef"[v & 15]; while (v >>= 4);
-  *--e = 'x';
-  *--e = '0';
-  put(b, e);
-}
-
-static void dec(buf *b, long v) {
-  char t[24], *e = t + sizeof t - 1;
-  *e = '\0';
-  unsigned long u = v < 0 ? (unsigned long)-v : (unsigned long)v;
-  do *--e = (char)('0' + u % 10); while (u /= 10);
-  if (v < 0) *--e = '-';
-  put(b, e);
-}
 
 static void bprintf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void bprintf(buf *b, const char *fmt, ...) {
@@ -132,7 +111,7 @@ static void bprintf(buf *b, const char *fmt, ...) {
   va_start(ap, fmt);
   size_t n = lg__vformat(b->p + b->len, b->cap - b->len, fmt, ap);
   va_end(ap);
-  if (n > 0) b->len += (size_t)n < b->cap - b->len ? (size_t)n : b->cap - b->len - 1;
+  if (n > 0) b->len += n < b->cap - b->len ? n : b->cap - b->len - 1;
 }
 
 static void bjson_str(buf *b, const char *s) {
@@ -196,18 +175,8 @@ static void flight_mark(const char *what, int pid, int tid, const char *kind) {
   if (!log[0]) return;
   char path[600], line[200];
   buf p = {path, 0, sizeof path}, l = {line, 0, sizeof line};
-  put(&p, log);
-  put(&p, ".inflight");
-  put(&l, what);
-  put(&l, " ");
-  dec(&l, pid);
-  put(&l, " ");
-  dec(&l, tid);
-  if (kind) {
-    put(&l, " ");
-    put(&l, kind);
-  }
-  put(&l, "\n");
+  bprintf(&p, "%s.inflight", log);
+  bprintf(&l, "%s %d %d%s%s\n", what, pid, tid, kind ? " " : "", kind ? kind : "");
   int fd = lg__sys_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return;
   lg__write_all(fd, l.p, l.len);
@@ -241,13 +210,9 @@ static void exit_while_reporting(void) {
   if (__atomic_load_n(&flights_open, __ATOMIC_ACQUIRE) == 0) return; /* it ended meanwhile */
   char line[300];
   buf b = {line, 0, sizeof line};
-  put(&b, "==");
-  dec(&b, getpid());
-  put(&b, "==lifeguard: the program is exiting while thread ");
-  dec(&b, tid);
-  put(&b, " reports a ");
-  put(&b, kind);
-  put(&b, ": its report is cut short; ending by SIGABRT so the run does not pass as clean\n");
+  bprintf(&b, "==%d==lifeguard: the program is exiting while thread %d reports a %s: its report "
+             "is cut short; ending by SIGABRT so the run does not pass as clean\n",
+          (int)getpid(), tid, kind);
   lg__report_write_text(b.p, b.len);
   abort();
 }
@@ -347,31 +312,21 @@ static size_t stack_pcs(const lg_report_stack *s, const uintptr_t **pcs) {
 static void first_lines(const lg_report *r, int pid, int tid) {
   char line[4096];
   buf b = {line, 0, sizeof line};
-  put(&b, "=================================================================\n==");
-  dec(&b, pid);
-  put(&b, "==ERROR: lifeguard: ");
-  put(&b, r->kind);
-  put(&b, " ");
-  put(&b, r->headline);
-  put(&b, " (thread ");
-  dec(&b, tid);
-  put(&b, ")\n");
+  bprintf(&b, "=================================================================\n"
+             "==%d==ERROR: lifeguard: %s %s (thread %d)\n", pid, r->kind, r->headline, tid);
   const uintptr_t *pcs = NULL;
   size_t n = r->nstacks ? stack_pcs(&r->stacks[0], &pcs) : 0;
-  if (n) put(&b, "    pcs:");
+  if (n) bprintf(&b, "    pcs:");
   for (size_t i = 0; i < n && b.len + 300 < b.cap; i++) {
     const char *path;
     uintptr_t bias;
-    put(&b, " ");
-    if (lg__module_of(pcs[i] - 1, &path, &bias)) {
-      put(&b, base_name(path[0] ? path : "?"));
-      put(&b, "+");
-      hex(&b, pcs[i] - 1 - bias);
-    } else {
-      hex(&b, pcs[i] - 1);
-    }
+    if (lg__module_of(pcs[i] - 1, &path, &bias))
+      bprintf(&b, " %s+0x%lx", base_name(path[0] ? path : "?"),
+              (unsigned long)(pcs[i] - 1 - bias));
+    else
+      bprintf(&b, " 0x%lx", (unsigned long)(pcs[i] - 1));
   }
-  if (n) put(&b, "\n");
+  if (n) bprintf(&b, "\n");
   lg__report_write_text(b.p, b.len);
 }
 
@@ -512,13 +467,8 @@ void lg_report_emit(const lg_report *r) {
   if (reporting) { /* a report inside the one this thread writes: one line, no more */
     char line[300];
     buf b = {line, 0, sizeof line};
-    put(&b, "==");
-    dec(&b, pid);
-    put(&b, "==lifeguard: a ");
-    put(&b, r->kind);
-    put(&b, " report inside a report of thread ");
-    dec(&b, tid);
-    put(&b, ": not written\n");
+    bprintf(&b, "==%d==lifeguard: a %s report inside a report of thread %d: not written\n",
+            pid, r->kind, tid);
     lg__report_write_text(b.p, b.len);
     return;
   }
@@ -617,14 +567,9 @@ static const char *find_in(span l, const char *s) {
   return NULL;
 }
 
-static void copy_span(char *dst, size_t cap, const char *p, size_t n) {
-  if (n >= cap) n = cap - 1;
-  memcpy(dst, p, n);
-  dst[n] = '\0';
-}
-
-/* `    #3 0x4f2a1b in fn file.c:12:5` or `... in fn (module+0x1a)` or `    #3 0x4f2a1b  (module+0x1a)`,
- * with an optional ` (BuildId: ...)` at the end. False for any other line. */
+/* `    #3 0x4f2a1b in fn file.c:12:5`, `... in fn (module+0x1a)` or
+ * `    #3 0x4f2a1b  (module+0x1a)`, with an optional ` (BuildId: ...)` at the end. False for
+ * any other line. */
 static bool asan_frame(span l, lg_frame *f) {
   size_t i = 0;
   while (i < l.n && l.p[i] == ' ') i++;
@@ -654,32 +599,19 @@ static bool asan_frame(span l, lg_frame *f) {
     for (size_t j = loc.n; j-- > 0;)
       if (loc.p[j] == '+') { plus = loc.p + j; break; }
     if (plus) {
-      copy_span(f->module, sizeof f->module, loc.p + 1, (size_t)(plus - loc.p - 1));
-      copy_span(num, sizeof num, plus + 1, (size_t)(loc.p + loc.n - 1 - plus - 1));
+      lg__copy_field(f->module, sizeof f->module, loc.p + 1, (size_t)(plus - loc.p - 1));
+      lg__copy_field(num, sizeof num, plus + 1, (size_t)(loc.p + loc.n - 1 - plus - 1));
       f->offset = (uintptr_t)strtoull(num, &end, 16);
     }
   } else if (w) {
-    /* file:line:col (the file may itself hold ':'): the last two numbers */
-    const char *c2 = NULL, *c1 = NULL;
-    for (size_t j = loc.n; j-- > 0;)
-      if (loc.p[j] == ':') {
-        if (!c2) c2 = loc.p + j;
-        else { c1 = loc.p + j; break; }
-      }
-    if (c1 && c2) {
-      copy_span(f->file, sizeof f->file, loc.p, (size_t)(c1 - loc.p));
-      f->line = atoi(c1 + 1);
-      f->column = atoi(c2 + 1);
-    } else if (c2) {
-      copy_span(f->file, sizeof f->file, loc.p, (size_t)(c2 - loc.p));
-      f->line = atoi(c2 + 1);
-    } else {
+    if (!lg__parse_location(loc.p, loc.n, f)) {
+      f->file[0] = '\0';
       fn = rest; /* a function name alone */
     }
   } else {
     fn = rest;
   }
-  if (fn.n) copy_span(f->function, sizeof f->function, fn.p, fn.n);
+  if (fn.n) lg__copy_field(f->function, sizeof f->function, fn.p, fn.n);
   return true;
 }
 
@@ -707,16 +639,17 @@ static void asan_json(const char *text) {
       if (starts(rest, "attempting ")) rest.p += 11, rest.n -= 11;
       size_t w = 0;
       while (w < rest.n && rest.p[w] != ' ') w++;
-      copy_span(kind, sizeof kind, rest.p, w);
-      copy_span(r.headline, sizeof r.headline, rest.p + w + (w < rest.n), rest.n - w - (w < rest.n));
+      lg__copy_field(kind, sizeof kind, rest.p, w);
+      size_t gap = w < rest.n; /* the space after the word */
+      lg__copy_field(r.headline, sizeof r.headline, rest.p + w + gap, rest.n - w - gap);
       lg_report_add_stack(&r, "current", 0, tid, "%s", "");
       stack = 0;
     } else if (seen_error && (at = find_in(l, "SUMMARY: AddressSanitizer: "))) {
       span rest = {at + 27, l.n - (size_t)(at + 27 - l.p)};
-      copy_span(summary, sizeof summary, rest.p, rest.n);
+      lg__copy_field(summary, sizeof summary, rest.p, rest.n);
       size_t w = 0;
       while (w < rest.n && rest.p[w] != ' ') w++;
-      if (w && w < sizeof kind) copy_span(kind, sizeof kind, rest.p, w);
+      if (w && w < sizeof kind) lg__copy_field(kind, sizeof kind, rest.p, w);
       break;
     } else if (seen_error && asan_frame(l, &f)) {
       if (stack < 0 || nframes == SLOT_FRAMES) continue;

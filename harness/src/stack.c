@@ -531,14 +531,13 @@ static bool run_symbolizer(const char *tool, const char *request, size_t reqlen,
   return pid > 0;
 }
 
-static void copy_field(char *dst, size_t cap, const char *src, size_t len) {
+void lg__copy_field(char *dst, size_t cap, const char *src, size_t len) {
   if (len >= cap) len = cap - 1;
   memcpy(dst, src, len);
   dst[len] = '\0';
 }
 
-/* Parses "file:line:col" (file may itself contain ':'). */
-static void parse_location(const char *s, size_t len, lg_frame *f) {
+bool lg__parse_location(const char *s, size_t len, lg_frame *f) {
   const char *end = s + len;
   const char *c2 = NULL, *c1 = NULL;
   for (const char *p = end - 1; p >= s; p--)
@@ -547,13 +546,17 @@ static void parse_location(const char *s, size_t len, lg_frame *f) {
       else { c1 = p; break; }
     }
   if (c1 && c2) {
-    copy_field(f->file, sizeof f->file, s, (size_t)(c1 - s));
+    lg__copy_field(f->file, sizeof f->file, s, (size_t)(c1 - s));
     f->line = atoi(c1 + 1);
     f->column = atoi(c2 + 1);
+  } else if (c2) {
+    lg__copy_field(f->file, sizeof f->file, s, (size_t)(c2 - s));
+    f->line = atoi(c2 + 1);
   } else {
-    copy_field(f->file, sizeof f->file, s, len);
+    lg__copy_field(f->file, sizeof f->file, s, len);
   }
   if (strcmp(f->file, "??") == 0) f->file[0] = '\0';
+  return c2 != NULL;
 }
 
 size_t lg_symbolize(const uintptr_t *pcs, size_t n, lg_frame *out, size_t max) {
@@ -630,10 +633,10 @@ size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *out, size_t 
       p += llen + (p[llen] == '\n');
       lg_frame g = *f;
       if (!(flen == 2 && fn[0] == '?' && fn[1] == '?'))
-        copy_field(g.function, sizeof g.function, fn, flen);
+        lg__copy_field(g.function, sizeof g.function, fn, flen);
       g.file[0] = '\0';
       g.line = g.column = 0;
-      parse_location(loc, llen, &g);
+      lg__parse_location(loc, llen, &g);
       out[nout++] = g;
     }
     while (*p && *p != '\n') { /* skip what did not fit */

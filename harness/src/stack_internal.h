@@ -30,6 +30,14 @@ LG_HIDDEN size_t lg__symbolize_each(const uintptr_t *pcs, size_t n, lg_frame *ou
                                     size_t *counts, void *scratch, size_t scratch_cap);
 LG_HIDDEN size_t lg__symbolize_scratch_size(size_t n);
 
+/* Copies src[0, len) into dst as a string, cut to fit its capacity. */
+LG_HIDDEN void lg__copy_field(char *dst, size_t cap, const char *src, size_t len);
+
+/* Parses a frame's location s[0, len), "file:line:col" or "file:line" (the file may itself
+ * hold ':'), into f's file, line and column. Without any ':' the whole is the file and it
+ * returns false. */
+LG_HIDDEN bool lg__parse_location(const char *s, size_t len, lg_frame *f);
+
 /* The module holding `pc` (loaded, or unloaded as modcheck saw it): its path and load bias.
  * Lock-free and allocation-free (_dl_find_object): for a report's first, raw lines. */
 LG_HIDDEN bool lg__module_of(uintptr_t pc, const char **path, uintptr_t *bias);
