@@ -14,10 +14,14 @@
  *
  * close of an open descriptor takes no lock, as under bionic's fdsan: one compare-and-swap
  * moves its entry from LG_FD_OPEN to FD_CLOSING, and the thread that made it owns the close
- * (the owner check, the history, the real close) until it stores the outcome. Only what is
- * shared by every descriptor takes fd_lock: parking the number in the quarantine's FIFO
- * (fd_quarantine > 0), and a report. A close that finds the number closed, unknown or
- * closing by another thread goes the locked way (after the other thread's close). */
+ * (the owner check, the history, parking or the real close) until it stores the outcome.
+ * The quarantine takes no lock either: its FIFO is a lock-free ring, and a parked number is
+ * only ever touched by the thread that moved its entry from LG_FD_QUARANTINED to FD_HELD
+ * (a release closing it, a dup2 onto it, a second close deciding it is a double close), so a
+ * release can never close a number the program has just been given. fd_lock is left for
+ * opens, reports, and closes that find the number closed or unknown; a lock holder may wait
+ * for an FD_HELD entry (its holder takes no lock) but never for an FD_CLOSING one (its owner
+ * may be reporting). While a thread holds an entry it counts as busy, like a lock holder. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -96,8 +100,21 @@ static void set_state(struct fd_entry *e, lg_fd_state s) {
   atomic_store_explicit(&e->state, (uint8_t)s, memory_order_release);
 }
 
-/* An entry whose close is under way (not an lg_fd_state: lg_fdcheck_state says open). */
+/* Transient states, held by one thread (not lg_fd_states; lg_fdcheck_state names the state
+ * they come from): a close under way, and a parked number a thread has claimed. */
 #define FD_CLOSING 0x40
+#define FD_HELD 0x41
+
+/* Claims a parked number: moves its entry from LG_FD_QUARANTINED to FD_HELD, waiting while
+ * another thread holds it. False when the entry is in another state. */
+static bool claim_parked(struct fd_entry *e) {
+  for (;;) {
+    uint8_t seen = LG_FD_QUARANTINED;
+    if (atomic_compare_exchange_strong(&e->state, &seen, (uint8_t)FD_HELD)) return true;
+    if (seen != FD_HELD) return false;
+    sched_yield(); /* held for a few system calls at most */
+  }
+}
 
 /* ---- real functions --------------------------------------------------------------- */
 
@@ -115,7 +132,7 @@ FD_REAL(int, fflush, (FILE *))
 
 /* ---- set-up ----------------------------------------------------------------------- */
 
-static int sentinel_fd = -1;    /* the placeholder parked on quarantined numbers */
+static int sentinel_fd = -1;    /* the placeholder parked on quarantined numbers (atomic) */
 static dev_t sentinel_dev;
 static ino_t sentinel_ino;
 
@@ -164,13 +181,16 @@ static int sys_fstat(int fd, struct stat *st) {
 
 /* Creates the placeholder: an O_PATH descriptor (read/write on it fail with EBADF) of a
  * memfd named so that /proc/self/fd shows what it is. Kept at a high number. Lock held. */
+static int placeholder_fd(void) { return __atomic_load_n(&sentinel_fd, __ATOMIC_ACQUIRE); }
+static void forget_placeholder(void) { __atomic_store_n(&sentinel_fd, -1, __ATOMIC_RELEASE); }
+
 static int sentinel(void) {
-  if (sentinel_fd >= 0) return sentinel_fd;
+  if (placeholder_fd() >= 0) return placeholder_fd();
   int fd = -1;
   int mfd = (int)syscall(SYS_memfd_create, "lifeguard-fd-quarantine", MFD_CLOEXEC);
   if (mfd >= 0) {
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", mfd);
+    lg__format(path, sizeof path, "/proc/self/fd/%d", mfd);
     fd = lg__sys_open(path, O_PATH | O_CLOEXEC, 0);
     lg__sys_close(mfd);
   }
@@ -195,7 +215,17 @@ static int sentinel(void) {
   }
   sentinel_dev = st.st_dev;
   sentinel_ino = st.st_ino;
-  sentinel_fd = fd;
+  __atomic_store_n(&sentinel_fd, fd, __ATOMIC_RELEASE);
+  return fd;
+}
+
+/* The placeholder, made under the lock the first time (the only lock a close may take). */
+static int placeholder(void) {
+  int fd = placeholder_fd();
+  if (fd >= 0) return fd;
+  lock();
+  fd = sentinel();
+  unlock();
   return fd;
 }
 
@@ -203,7 +233,7 @@ static int sentinel(void) {
  * a path we do not see, e.g. a raw system call.) */
 static bool holds_placeholder(int fd) {
   struct stat st;
-  return sentinel_fd >= 0 && sys_fstat(fd, &st) == 0 && st.st_dev == sentinel_dev &&
+  return placeholder_fd() >= 0 && sys_fstat(fd, &st) == 0 && st.st_dev == sentinel_dev &&
          st.st_ino == sentinel_ino;
 }
 
@@ -211,18 +241,83 @@ static bool is_open(int fd) { return syscall(SYS_fcntl, fd, F_GETFD) >= 0; }
 
 /* ---- quarantine FIFO -------------------------------------------------------------- */
 
+/* A bounded multi-producer, multi-consumer ring: each slot carries a turn, and the slot of
+ * position p is free for p's producer when its turn is p, and holds p's number when it is
+ * p + 1; producers and consumers claim positions with a compare-and-swap on the tail and the
+ * head. The turn is stored relative to the slot's index, so a ring fresh from mmap (zeros)
+ * is empty and only the pages used are ever touched. */
 struct parked {
+  _Atomic uint64_t turn;
   int fd;
   uint32_t generation;
 };
-#define FIFO_MAX 65536 /* the largest fd_quarantine */
-static struct parked *fifo;
-static size_t fifo_head, fifo_len;
+#define FIFO_MAX 65536 /* the largest fd_quarantine; a power of two */
+static _Atomic(struct parked *) fifo;
+static _Atomic uint64_t fifo_head, fifo_tail;
+static atomic_flag releasing = ATOMIC_FLAG_INIT; /* one thread releases at a time */
 
-/* Closes the numbers in `fds` (sorted ascending, each our placeholder): every run of
+static uint64_t turn_of(struct parked *slot, uint64_t index) {
+  return atomic_load_explicit(&slot->turn, memory_order_acquire) + index;
+}
+
+static void set_turn(struct parked *slot, uint64_t index, uint64_t turn) {
+  atomic_store_explicit(&slot->turn, turn - index, memory_order_release);
+}
+
+static struct parked *fifo_ring(void) {
+  struct parked *ring = atomic_load_explicit(&fifo, memory_order_acquire);
+  if (ring) return ring;
+  void *m = mmap(NULL, FIFO_MAX * sizeof *ring, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) return NULL;
+  if (atomic_compare_exchange_strong(&fifo, &ring, (struct parked *)m)) return m;
+  munmap(m, FIFO_MAX * sizeof *ring);
+  return ring;
+}
+
+/* Appends a parked number; false when the ring is full. */
+static bool fifo_push(struct parked *ring, int fd, uint32_t generation) {
+  uint64_t pos = atomic_load_explicit(&fifo_tail, memory_order_relaxed);
+  for (;;) {
+    uint64_t i = pos & (FIFO_MAX - 1);
+    int64_t ahead = (int64_t)(turn_of(&ring[i], i) - pos);
+    if (ahead < 0) return false;
+    if (ahead > 0) pos = atomic_load_explicit(&fifo_tail, memory_order_relaxed);
+    else if (atomic_compare_exchange_weak(&fifo_tail, &pos, pos + 1)) {
+      ring[i].fd = fd;
+      ring[i].generation = generation;
+      set_turn(&ring[i], i, pos + 1);
+      return true;
+    }
+  }
+}
+
+/* Takes the oldest parked number; false when the ring is empty (or its oldest slot is still
+ * being filled). */
+static bool fifo_pop(struct parked *ring, struct parked *out) {
+  uint64_t pos = atomic_load_explicit(&fifo_head, memory_order_relaxed);
+  for (;;) {
+    uint64_t i = pos & (FIFO_MAX - 1);
+    int64_t ahead = (int64_t)(turn_of(&ring[i], i) - (pos + 1));
+    if (ahead < 0) return false;
+    if (ahead > 0) pos = atomic_load_explicit(&fifo_head, memory_order_relaxed);
+    else if (atomic_compare_exchange_weak(&fifo_head, &pos, pos + 1)) {
+      out->fd = ring[i].fd;
+      out->generation = ring[i].generation;
+      set_turn(&ring[i], i, pos + FIFO_MAX);
+      return true;
+    }
+  }
+}
+
+static size_t fifo_length(void) {
+  return (size_t)(atomic_load(&fifo_tail) - atomic_load(&fifo_head));
+}
+
+/* Closes the numbers in `fds` (sorted ascending, each held by this thread): every run of
  * consecutive numbers with one close_range, so a batch released in the order it was parked
  * (mostly consecutive numbers, since the kernel hands out the lowest free one) costs one or
- * a few system calls instead of one per number. Lock held. */
+ * a few system calls instead of one per number. */
 static void close_sorted(const int *fds, size_t n) {
   for (size_t i = 0; i < n;) {
     size_t j = i + 1;
@@ -248,52 +343,83 @@ static void sort_nearly_sorted(int *v, size_t n) {
   }
 }
 
-/* Releases the `n` oldest parked numbers (those still holding our placeholder under the
- * same generation; the others were reused or replaced meanwhile). Lock held. */
+/* An entry this thread held while its number was closed: closed now, unless an open has
+ * already been given the number (its entry is then open). */
+static void held_closed(struct fd_entry *e) {
+  uint8_t held = FD_HELD;
+  atomic_compare_exchange_strong(&e->state, &held, (uint8_t)LG_FD_CLOSED);
+}
+
+/* Releases the `n` oldest parked numbers: those still parked under the generation they were
+ * parked with (the others were reused or replaced meanwhile, and parked again later if at
+ * all). Each is claimed before it is closed. Returns how many entries were taken. */
 #define RELEASE_BATCH_MAX 1024
-static void release_oldest(size_t n) {
+static size_t release_oldest(size_t n) {
+  struct parked *ring = atomic_load_explicit(&fifo, memory_order_acquire);
+  if (!ring) return 0;
   int fds[RELEASE_BATCH_MAX];
-  while (n > 0 && fifo_len > 0) {
+  size_t taken = 0;
+  bool empty = false;
+  lg__busy++;
+  while (n > 0 && !empty) {
     size_t got = 0;
-    for (; n > 0 && fifo_len > 0 && got < RELEASE_BATCH_MAX; n--) {
-      struct parked p = fifo[fifo_head];
-      fifo_head = (fifo_head + 1) % FIFO_MAX;
-      fifo_len--;
-      struct fd_entry *e = entry(p.fd, false);
-      if (e && state_of(e) == LG_FD_QUARANTINED && e->generation == p.generation) {
-        set_state(e, LG_FD_CLOSED);
-        fds[got++] = p.fd;
+    struct parked p;
+    for (; n > 0 && got < RELEASE_BATCH_MAX; n--) {
+      if (!fifo_pop(ring, &p)) {
+        empty = true;
+        break;
       }
+      taken++;
+      struct fd_entry *e = entry(p.fd, false);
+      if (!e || !claim_parked(e)) continue;
+      if (e->generation != p.generation) set_state(e, LG_FD_QUARANTINED); /* parked again */
+      else fds[got++] = p.fd;
     }
     sort_nearly_sorted(fds, got);
     close_sorted(fds, got);
+    for (size_t i = 0; i < got; i++) held_closed(entry(fds[i], false));
+  }
+  lg__busy--;
+  return taken;
+}
+
+/* Past the cap, the one thread that wins `releasing` releases the older half at once (one
+ * close_range per run of consecutive numbers), so a parked number still waits at least half
+ * of fd_quarantine closes; the others go on (the ring holds FIFO_MAX, far above any cap), and
+ * the releaser looks again when it is done, so what they parked meanwhile is not left over
+ * the cap. Releasing a quarter made the runs shorter: measured with bench fd_churn, 1.2
+ * against about 0.4 extra system calls per cycle. */
+static void trim_quarantine(size_t cap) {
+  size_t len;
+  while ((len = fifo_length()) > cap && !atomic_flag_test_and_set(&releasing)) {
+    size_t taken = release_oldest(len - cap + (cap - 1) / 2);
+    atomic_flag_clear(&releasing);
+    if (taken == 0) break; /* the oldest slot is still being filled */
   }
 }
 
-/* Parks `fd` (closing its file atomically) if the quarantine is on; else closes it.
- * Returns the close result and the state the number is now in. Lock held. */
-static int park_or_close(int fd, struct fd_entry *e, lg_fd_state *now) {
+/* Retires `fd`, whose entry this thread holds in FD_CLOSING (the number is still open, so no
+ * other thread can be given it): parks the placeholder `ph` on it if the quarantine is on
+ * (dup3 closes the real file and takes the number in one step), else closes it. The entry
+ * ends LG_FD_QUARANTINED or LG_FD_CLOSED (or open, if an open took the number at once).
+ * Returns the close's result. Takes no lock. */
+static int retire(int fd, struct fd_entry *e, int ph) {
   size_t cap = (size_t)quarantine_limit();
-  if (cap > 0 && fd > 2 && fd != sentinel_fd && sentinel() >= 0) {
-    if (!fifo) {
-      void *m = mmap(NULL, FIFO_MAX * sizeof *fifo, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-      fifo = m == MAP_FAILED ? NULL : m;
+  struct parked *ring = cap > 0 && fd > 2 && ph >= 0 && fd != ph ? fifo_ring() : NULL;
+  if (ring && lg__get_dup3()(ph, fd, O_CLOEXEC) == fd) {
+    uint32_t generation = e->generation;
+    set_state(e, LG_FD_QUARANTINED);
+    if (fifo_push(ring, fd, generation)) trim_quarantine(cap);
+    else if (claim_parked(e)) { /* no room: released at once */
+      lg__sys_close(fd);
+      held_closed(e);
     }
-    if (fifo && lg__get_dup3()(sentinel_fd, fd, O_CLOEXEC) == fd) {
-      /* Full: release the older half at once (one close_range per run of consecutive
-       * numbers), so a parked number still waits at least half of fd_quarantine closes.
-       * Releasing a quarter made the runs shorter: measured with bench fd_churn, 1.2 against
-       * about 0.4 extra system calls per cycle. */
-      if (fifo_len >= cap) release_oldest(fifo_len - cap + 1 + (cap - 1) / 2);
-      fifo[(fifo_head + fifo_len) % FIFO_MAX] = (struct parked){fd, e ? e->generation : 0};
-      fifo_len++;
-      *now = LG_FD_QUARANTINED;
-      return 0;
-    }
+    return 0;
   }
-  *now = LG_FD_CLOSED;
-  return lg__get_close()(fd);
+  int r = lg__get_close()(fd);
+  uint8_t closing = FD_CLOSING; /* closed: unless an open has taken the number meanwhile */
+  atomic_compare_exchange_strong(&e->state, &closing, (uint8_t)LG_FD_CLOSED);
+  return r;
 }
 
 /* A forked child usually closes every descriptor it inherited and execs (often enumerating
@@ -302,24 +428,27 @@ static int park_or_close(int fd, struct fd_entry *e, lg_fd_state *now) {
  * (prefork servers) it starts with a clean view instead: parked numbers released,
  * histories and owner tags forgotten, inherited descriptors known as open, and what it
  * opens and closes itself checked as usual. Only system calls and stores here: the child
- * of a multi-threaded parent may call nothing else. */
+ * of a multi-threaded parent may call nothing else. The parent's lock-free closes and
+ * releases may have been anywhere in their work when it forked, and their threads are gone:
+ * so the child drops the ring (a fresh one is mapped at its first park), and releases every
+ * number that holds the placeholder, whatever state its entry was left in. */
 static void child_after_fork(void) {
   unchecked_child = !lg__opts()->check_forked_children;
-  for (size_t i = 0; i < fifo_len; i++) {
-    struct parked p = fifo[(fifo_head + i) % FIFO_MAX];
-    struct fd_entry *e = entry(p.fd, false);
-    if (e && state_of(e) == LG_FD_QUARANTINED && e->generation == p.generation) {
-      lg__sys_close(p.fd);
-      set_state(e, LG_FD_UNKNOWN);
-    }
-  }
-  fifo_head = fifo_len = 0;
+  struct parked *ring = atomic_exchange(&fifo, NULL);
+  if (ring) munmap(ring, FIFO_MAX * sizeof *ring);
+  atomic_store(&fifo_head, 0);
+  atomic_store(&fifo_tail, 0);
+  atomic_flag_clear(&releasing);
   for (unsigned c = 0; c < NCHUNKS; c++) {
     struct fd_entry *chunk = atomic_load(&chunks[c]);
     for (unsigned i = 0; chunk && i < CHUNK_SIZE; i++) {
       chunk[i].tag = 0;
       chunk[i].tag_stack = 0;
-      if (state_of(&chunk[i]) != LG_FD_OPEN) set_state(&chunk[i], LG_FD_UNKNOWN);
+      lg_fd_state s = state_of(&chunk[i]);
+      if (s == LG_FD_OPEN) continue;
+      int fd = (int)(c << CHUNK_BITS | i);
+      if (s != LG_FD_CLOSED && s != LG_FD_UNKNOWN && holds_placeholder(fd)) lg__sys_close(fd);
+      set_state(&chunk[i], LG_FD_UNKNOWN);
     }
   }
   unlock();
@@ -443,7 +572,7 @@ static void report_owner_mismatch(int fd, struct fd_entry *e, uint64_t expected,
 static void opened_locked(int fd, const char *creator, uint64_t tag, lg_stack_id stack) {
   struct fd_entry *e = entry(fd, true);
   if (!e) return;
-  if (fd == sentinel_fd) sentinel_fd = -1; /* the program replaced our placeholder */
+  if (fd == placeholder_fd()) forget_placeholder(); /* the program replaced our placeholder */
   e->generation++;
   e->creator = creator;
   e->tag = tag;
@@ -463,111 +592,110 @@ static void opened(int fd, const char *creator, uint64_t tag, void *frame) {
   unlock();
 }
 
-static void closed_locked(struct fd_entry *e, lg_fd_state now, lg_stack_id stack) {
+/* Records the close of the entry's descriptor (not its state). */
+static void note_close(struct fd_entry *e, lg_stack_id stack) {
   e->close_stack = stack;
   e->close_tid = lg__gettid();
-  e->tag = 0;
+  __atomic_store_n(&e->tag, 0, __ATOMIC_RELEASE);
+}
+
+static void closed_locked(struct fd_entry *e, lg_fd_state now, lg_stack_id stack) {
+  note_close(e, stack);
   set_state(e, now);
 }
 
 enum verdict { PROCEED, REFUSE };
 
 /* Decides whether closing `fd` as owner `tag` may proceed, reporting what is wrong. On
- * REFUSE the descriptor is not live and close must fail with EBADF. Lock held. */
+ * PROCEED this thread holds the entry in FD_CLOSING (the number is live, and the close is
+ * its own); on REFUSE the descriptor is not live and close must fail with EBADF. Waits out
+ * another thread's close or release. Lock held (it is dropped while waiting). */
 static enum verdict check_close(int fd, struct fd_entry *e, uint64_t tag, void *frame,
                                 const char *how) {
-  switch (state_of(e)) {
-  case LG_FD_QUARANTINED:
-    if (!holds_placeholder(fd)) { /* replaced behind our back: adopt it */
-      set_state(e, LG_FD_OPEN);
-      e->tag = 0;
+  for (;;) {
+    uint8_t seen = LG_FD_OPEN;
+    switch (state_of(e)) {
+    case LG_FD_QUARANTINED:
+      if (!claim_parked(e)) continue;
+      if (holds_placeholder(fd)) {
+        set_state(e, LG_FD_QUARANTINED);
+        report_double_close(fd, e, tag, frame);
+        return REFUSE;
+      }
+      e->tag = 0; /* replaced behind our back: adopt it */
+      set_state(e, FD_CLOSING);
       return PROCEED;
-    }
-    report_double_close(fd, e, tag, frame);
-    return REFUSE;
-  case LG_FD_CLOSED:
-    if (is_open(fd)) { /* reused through a path we do not see */
-      set_state(e, LG_FD_OPEN);
+    case LG_FD_CLOSED:
+      if (is_open(fd)) { /* reused through a path we do not see */
+        e->tag = 0;
+        e->open_stack = 0;
+        set_state(e, FD_CLOSING);
+        return PROCEED;
+      }
+      report_double_close(fd, e, tag, frame);
+      return REFUSE;
+    case LG_FD_UNKNOWN:
+      if (!is_open(fd)) return REFUSE;
       e->tag = 0;
-      e->open_stack = 0;
+      set_state(e, FD_CLOSING);
       return PROCEED;
+    case LG_FD_OPEN:
+      if (!atomic_compare_exchange_strong(&e->state, &seen, (uint8_t)FD_CLOSING)) continue;
+      if (e->tag != tag) report_foreign_close(fd, e, tag, frame, how);
+      return PROCEED;
+    default: /* another thread's close or release: its outcome decides this one */
+      unlock();
+      sched_yield();
+      lock();
     }
-    report_double_close(fd, e, tag, frame);
-    return REFUSE;
-  case LG_FD_UNKNOWN:
-    if (!is_open(fd)) return REFUSE;
-    e->tag = 0;
-    return PROCEED;
-  case LG_FD_OPEN:
-    if (e->tag != tag) report_foreign_close(fd, e, tag, frame, how);
-    return PROCEED;
   }
-  return PROCEED;
 }
 
-/* close() and close_with_tag(): check, then park or close. */
-/* The close of `fd`, whose entry this thread moved to FD_CLOSING: the number is still open,
- * so nothing else can be given it until the real close. */
-static int close_claimed(int fd, struct fd_entry *e, uint64_t tag, void *frame,
-                         lg_stack_id stack) {
-  if (__atomic_load_n(&e->tag, __ATOMIC_ACQUIRE) != tag) {
-    lock();
-    report_foreign_close(fd, e, tag, frame, "closed");
-    unlock();
-  }
-  e->close_stack = stack;
-  e->close_tid = lg__gettid();
-  __atomic_store_n(&e->tag, 0, __ATOMIC_RELEASE);
-  int saved = errno, r;
-  if (quarantine_limit() > 0) { /* the FIFO is shared by every descriptor */
-    lg_fd_state now;
-    lock();
-    r = park_or_close(fd, e, &now);
-    set_state(e, now);
-    unlock();
-  } else {
-    r = lg__get_close()(fd);
-    /* closed: unless an open has taken the number meanwhile (its entry is then open) */
-    uint8_t closing = FD_CLOSING;
-    atomic_compare_exchange_strong(&e->state, &closing, (uint8_t)LG_FD_CLOSED);
-  }
+/* The close of `fd`, whose entry this thread holds in FD_CLOSING, its owner checked: the
+ * history, then parking or the real close. Takes no lock. */
+static int finish_close(int fd, struct fd_entry *e, lg_stack_id stack) {
+  note_close(e, stack);
+  int saved = errno;
+  int r = retire(fd, e, quarantine_limit() > 0 ? placeholder() : -1);
   if (r == 0) errno = saved;
   return r;
 }
 
+/* close() and close_with_tag(). An open descriptor is claimed with one compare-and-swap, and
+ * its close takes no lock unless it is reported; anything else is decided under the lock. */
 static int close_as(int fd, uint64_t tag, void *frame) {
   lg_stack_id stack = capture(frame);
   struct fd_entry *e = entry(fd, true);
   if (!e) return lg__get_close()(fd);
-retry:
-  for (;;) {
-    uint8_t seen = LG_FD_OPEN;
-    if (fd != sentinel_fd && atomic_compare_exchange_strong(&e->state, &seen, (uint8_t)FD_CLOSING))
-      return close_claimed(fd, e, tag, frame, stack);
-    if (seen != FD_CLOSING) break;
-    sched_yield(); /* another thread closes it now: its outcome decides this close's */
+  /* While this thread holds the entry, its signal handlers pass straight through (they
+   * would otherwise wait for the close they interrupted). */
+  lg__busy++;
+  uint8_t seen = LG_FD_OPEN;
+  int r;
+  if (fd != placeholder_fd() &&
+      atomic_compare_exchange_strong(&e->state, &seen, (uint8_t)FD_CLOSING)) {
+    if (__atomic_load_n(&e->tag, __ATOMIC_ACQUIRE) != tag) {
+      lock();
+      report_foreign_close(fd, e, tag, frame, "closed");
+      unlock();
+    }
+    r = finish_close(fd, e, stack);
+  } else {
+    lock();
+    if (fd == placeholder_fd()) { /* the program closes everything, our placeholder too */
+      forget_placeholder();
+      unlock();
+      r = lg__get_close()(fd);
+    } else if (check_close(fd, e, tag, frame, "closed") == REFUSE) {
+      unlock();
+      errno = EBADF;
+      r = -1;
+    } else {
+      unlock();
+      r = finish_close(fd, e, stack);
+    }
   }
-  lock();
-  if (fd == sentinel_fd) { /* the program closes everything, our placeholder included */
-    sentinel_fd = -1;
-    unlock();
-    return lg__get_close()(fd);
-  }
-  if (state_of(e) == (lg_fd_state)FD_CLOSING || state_of(e) == LG_FD_OPEN) {
-    unlock(); /* opened or claimed since the compare-and-swap: decide again */
-    goto retry;
-  }
-  if (check_close(fd, e, tag, frame, "closed") == REFUSE) {
-    unlock();
-    errno = EBADF;
-    return -1;
-  }
-  lg_fd_state now;
-  int saved = errno;
-  int r = park_or_close(fd, e, &now);
-  if (r == 0) errno = saved;
-  closed_locked(e, now, stack);
-  unlock();
+  lg__busy--;
   return r;
 }
 
@@ -575,28 +703,27 @@ retry:
  * 1 if the call's EBADF must be reported afterwards, 0 otherwise. */
 /* Whether `fd` is a closed number the quarantine holds a placeholder on. */
 static bool parked(int fd) {
-  struct fd_entry *e = entry(fd, false);
-  if (state_of(e) != LG_FD_QUARANTINED) return false;
-  lock();
-  bool r = state_of(e) == LG_FD_QUARANTINED && holds_placeholder(fd);
-  unlock();
-  return r;
+  lg_fd_state s = state_of(entry(fd, false));
+  return (s == LG_FD_QUARANTINED || s == (lg_fd_state)FD_HELD) && holds_placeholder(fd);
 }
 
 static int use_before(int fd, const char *op, void *frame) {
   struct fd_entry *e = entry(fd, false);
   lg_fd_state s = state_of(e);
-  if (s == LG_FD_OPEN || s == LG_FD_UNKNOWN) return 0;
+  if (s == LG_FD_OPEN || s == LG_FD_UNKNOWN || s == (lg_fd_state)FD_CLOSING) return 0;
   if (s == LG_FD_CLOSED) return 1;
   lock();
   int r = 0;
-  if (state_of(e) == LG_FD_QUARANTINED) {
+  if (claim_parked(e)) {
     if (holds_placeholder(fd)) {
+      set_state(e, LG_FD_QUARANTINED);
       report_closed_use(fd, e, op, frame);
       r = -1;
     } else {
-      set_state(e, LG_FD_OPEN);
+      set_state(e, LG_FD_OPEN); /* replaced behind our back: adopt it */
     }
+  } else if (state_of(e) == LG_FD_CLOSED) {
+    r = 1;
   }
   unlock();
   if (r < 0) errno = EBADF;
@@ -606,7 +733,9 @@ static int use_before(int fd, const char *op, void *frame) {
 static void use_after(int fd, const char *op, void *frame) {
   lock();
   struct fd_entry *e = entry(fd, false);
-  if (e && state_of(e) == LG_FD_CLOSED) report_closed_use(fd, e, op, frame);
+  lg_fd_state s = state_of(e);
+  /* (held: a release is closing it now; lock holders never hold entries) */
+  if (e && (s == LG_FD_CLOSED || s == (lg_fd_state)FD_HELD)) report_closed_use(fd, e, op, frame);
   unlock();
 }
 
@@ -623,11 +752,15 @@ static void exchange_locked(int fd, uint64_t expected, uint64_t new_tag, const c
                             void *frame, lg_stack_id stack) {
   struct fd_entry *e = entry(fd, true);
   if (!e) return;
-  lg_fd_state s = state_of(e);
-  if (s == LG_FD_QUARANTINED && holds_placeholder(fd)) {
-    report_closed_use(fd, e, "ownership exchange", frame);
-    return;
+  if (claim_parked(e)) {
+    if (holds_placeholder(fd)) {
+      set_state(e, LG_FD_QUARANTINED);
+      report_closed_use(fd, e, "ownership exchange", frame);
+      return;
+    }
+    set_state(e, LG_FD_UNKNOWN); /* replaced behind our back */
   }
+  lg_fd_state s = state_of(e);
   if (s != LG_FD_OPEN && s != (lg_fd_state)FD_CLOSING) {
     opened_locked(fd, creator, 0, 0); /* its real opening was not seen */
   }
@@ -702,22 +835,20 @@ int android_fdsan_close_with_tag(int fd, uint64_t tag) {
 
 lg_fd_state lg_fdcheck_state(int fd) {
   lg_fd_state s = state_of(entry(fd, false));
-  return s == (lg_fd_state)FD_CLOSING ? LG_FD_OPEN : s;
+  return s == (lg_fd_state)FD_CLOSING ? LG_FD_OPEN
+         : s == (lg_fd_state)FD_HELD  ? LG_FD_QUARANTINED
+                                      : s;
 }
 
-size_t lg_fdcheck_quarantined(void) {
-  lock();
-  size_t n = fifo_len;
-  unlock();
-  return n;
-}
+size_t lg_fdcheck_quarantined(void) { return fifo_length(); }
 
-size_t lg_fdcheck_flush_quarantine(void) {
-  lock();
-  size_t n = fifo_len;
-  release_oldest(fifo_len);
-  unlock();
-  return n;
+size_t lg_fdcheck_flush_quarantine(void) { return release_oldest(SIZE_MAX); }
+
+/* For tests: holds or drops fdcheck's lock, as another thread's open or report does. */
+LG_HIDDEN void lg__fdcheck_hold_lock(bool hold);
+void lg__fdcheck_hold_lock(bool hold) {
+  if (hold) lock();
+  else unlock();
 }
 
 /* ---- interceptors: creators ------------------------------------------------------- */
@@ -817,10 +948,14 @@ static int dup_onto(bool is_dup3, int oldfd, int newfd, int flags, void *frame) 
     lg_stack_id stack = capture(frame);
     lock();
     struct fd_entry *e = entry(newfd, true);
+    /* A parked number is held while the program's file replaces the placeholder on it, so
+     * that no release closes it meanwhile. */
+    bool held = e && claim_parked(e);
     if (e && state_of(e) == LG_FD_OPEN && e->tag != 0)
       report_foreign_close(newfd, e, 0, frame, is_dup3 ? "replaced by dup3" : "replaced by dup2");
     int r = is_dup3 ? lg__get_dup3()(oldfd, newfd, flags) : lg__get_dup2()(oldfd, newfd);
     if (r >= 0) opened_locked(r, what, 0, stack);
+    else if (held) set_state(e, LG_FD_QUARANTINED);
     unlock();
     return r;
   }
@@ -838,23 +973,48 @@ int close(int fd) {
 }
 
 FD_REAL(int, close_range, (unsigned int, unsigned int, int))
-int close_range(unsigned int first, unsigned int last, int flags) {
-  int r = lg__get_close_range()(first, last, flags);
-  if (r != 0 || (flags & CLOSE_RANGE_CLOEXEC) || !active()) return r;
-  lg_stack_id stack = capture(FRAME);
-  lock();
-  if (sentinel_fd >= 0 && (unsigned)sentinel_fd >= first && (unsigned)sentinel_fd <= last)
-    sentinel_fd = -1;
+/* Calls `visit` on every entry of the numbers first..last that exists. */
+static void each_entry(unsigned int first, unsigned int last, void (*visit)(struct fd_entry *, void *),
+                       void *arg) {
   unsigned int end = last < (unsigned)(NCHUNKS * CHUNK_SIZE) ? last : NCHUNKS * CHUNK_SIZE - 1;
   for (unsigned int fd = first; fd <= end; fd++) {
     struct fd_entry *e = entry((int)fd, false);
-    if (!e) {
-      fd |= CHUNK_SIZE - 1; /* skip the whole missing chunk */
-      continue;
-    }
-    lg_fd_state s = state_of(e);
-    if (s == LG_FD_OPEN) closed_locked(e, LG_FD_CLOSED, stack);
-    else if (s == LG_FD_QUARANTINED) set_state(e, LG_FD_CLOSED);
+    if (e) visit(e, arg);
+    else fd |= CHUNK_SIZE - 1; /* skip the whole missing chunk */
+    if (fd == end) break;
+  }
+}
+
+/* Holds the parked numbers of the range, so that no release closes them once the kernel
+ * may have given them out again. */
+static void hold_parked(struct fd_entry *e, void *arg) {
+  (void)arg;
+  claim_parked(e);
+}
+
+static void unhold_parked(struct fd_entry *e, void *arg) {
+  (void)arg;
+  if (state_of(e) == (lg_fd_state)FD_HELD) set_state(e, LG_FD_QUARANTINED);
+}
+
+static void range_closed(struct fd_entry *e, void *stack) {
+  lg_fd_state s = state_of(e);
+  if (s == LG_FD_OPEN) closed_locked(e, LG_FD_CLOSED, *(lg_stack_id *)stack);
+  else if (s == (lg_fd_state)FD_HELD) set_state(e, LG_FD_CLOSED);
+}
+
+int close_range(unsigned int first, unsigned int last, int flags) {
+  if ((flags & CLOSE_RANGE_CLOEXEC) || !active()) return lg__get_close_range()(first, last, flags);
+  lg_stack_id stack = capture(FRAME);
+  lock();
+  each_entry(first, last, hold_parked, NULL);
+  int r = lg__get_close_range()(first, last, flags);
+  if (r == 0) {
+    int ph = placeholder_fd();
+    if (ph >= 0 && (unsigned)ph >= first && (unsigned)ph <= last) forget_placeholder();
+    each_entry(first, last, range_closed, &stack);
+  } else {
+    each_entry(first, last, unhold_parked, NULL);
   }
   unlock();
   return r;
@@ -874,35 +1034,36 @@ static int close_object(int fd, int *fdp, uint64_t tag, void *frame, int (*finis
   lg_stack_id stack = capture(frame);
   lock();
   struct fd_entry *e = entry(fd, true);
-  if (!e || fd == sentinel_fd) {
-    if (fd == sentinel_fd) sentinel_fd = -1;
+  if (!e || fd == placeholder_fd()) {
+    if (fd == placeholder_fd()) forget_placeholder();
     unlock();
     return finish(obj);
   }
   bool can_swap = fdp && *fdp == fd && fd > 2 && sentinel() >= 0;
-  int copy = can_swap ? (int)syscall(SYS_fcntl, sentinel_fd, F_DUPFD_CLOEXEC, 0) : -1;
+  int copy = can_swap ? (int)syscall(SYS_fcntl, placeholder_fd(), F_DUPFD_CLOEXEC, 0) : -1;
   if (check_close(fd, e, tag, frame, "closed") == REFUSE) {
     /* The object is still freed, as the library would; its close must not release a
      * parked number, so it gets the placeholder copy to close instead. */
     if (copy >= 0) *fdp = copy;
-    else if (state_of(e) == LG_FD_QUARANTINED) set_state(e, LG_FD_CLOSED);
+    else if (claim_parked(e)) set_state(e, LG_FD_CLOSED); /* the library closes it now */
     unlock();
     finish(obj);
     errno = EBADF;
     return EOF;
   }
-  lg_fd_state now = LG_FD_CLOSED;
   if (quarantine_limit() == 0 && copy >= 0) {
     lg__sys_close(copy);
     copy = -1;
   }
   if (copy >= 0) {
-    park_or_close(fd, e, &now); /* closes the real file, parks the number */
-    *fdp = copy;                /* the library's close releases the copy */
+    note_close(e, stack);
+    retire(fd, e, placeholder_fd()); /* closes the real file, parks the number */
+    *fdp = copy;                     /* the library's close releases the copy */
+  } else {
+    /* The library closes the real number itself, after the lock is dropped: until then the
+     * number is still open, so nothing else can be given it. */
+    closed_locked(e, LG_FD_CLOSED, stack);
   }
-  /* Without a copy the library closes the real number itself, after the lock is dropped:
-   * until then the number is still open, so nothing else can be given it. */
-  closed_locked(e, now, stack);
   unlock();
   return finish(obj);
 }
@@ -957,6 +1118,7 @@ int pclose(FILE *fp) {
   struct fd_entry *e = entry(fd, true);
   bool ok = e && check_close(fd, e, stdio_tag(ANDROID_FDSAN_OWNER_TYPE_FILE, fp), frame,
                              "closed") == PROCEED;
+  if (ok) set_state(e, LG_FD_OPEN); /* until pclose has waited for the command */
   unlock();
   int r = lg__get_pclose()(fp);
   if (ok) {

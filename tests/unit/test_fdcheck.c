@@ -132,6 +132,123 @@ Test(fdcheck, full_quarantine_releases_its_older_half) {
   cr_assert_eq(lg_options_set("fd_quarantine=64"), 0);
 }
 
+/* Closing an open descriptor takes no lock, parking and releasing included: closes go on
+ * while fdcheck's lock is held (by this thread, waiting for them). */
+void lg__fdcheck_hold_lock(bool hold); /* harness/src/fdcheck.c, for tests */
+
+#define HELD_FDS 100
+static int held_fds[HELD_FDS];
+
+static void *close_held_fds(void *arg) {
+  (void)arg;
+  for (int i = 0; i < HELD_FDS; i++) cr_assert_eq(step_close(held_fds[i]), 0);
+  return NULL;
+}
+
+Test(fdcheck, closes_go_on_while_the_lock_is_held) {
+  lg_fdcheck_flush_quarantine();
+  cr_assert_eq(lg_options_set("fd_quarantine=16"), 0);
+  for (int i = 0; i < HELD_FDS; i++) cr_assert_geq(held_fds[i] = step_open(), 0);
+  step_close(step_open()); /* the placeholder exists before the lock is held */
+  lg__fdcheck_hold_lock(true);
+  pthread_t t;
+  cr_assert_eq(pthread_create(&t, NULL, close_held_fds, NULL), 0);
+  pthread_join(t, NULL); /* (a close that took the lock would hang here until the timeout) */
+  lg__fdcheck_hold_lock(false);
+  size_t parked = lg_fdcheck_quarantined();
+  cr_assert_leq(parked, 16);
+  cr_assert_geq(parked, 8);
+  int released = 0;
+  for (int i = 0; i < HELD_FDS; i++) {
+    lg_fd_state st = lg_fdcheck_state(held_fds[i]);
+    cr_assert(st == LG_FD_CLOSED || st == LG_FD_QUARANTINED, "number %d in state %d",
+              held_fds[i], st);
+    if (st == LG_FD_CLOSED) {
+      released++;
+      cr_assert_eq(raw_getfd(held_fds[i]), -1, "released number %d is open", held_fds[i]);
+    }
+  }
+  cr_assert_geq(released, HELD_FDS - 16, "the quarantine released only %d", released);
+  cr_assert_eq(capture_count, 0);
+  lg_fdcheck_flush_quarantine();
+  cr_assert_eq(lg_options_set("fd_quarantine=64"), 0);
+}
+
+/* Threads opening, using and closing descriptors at once while a small quarantine parks and
+ * releases from every thread: a release never closes a number a thread has been given since
+ * (each pipe carries its own bytes intact, and nothing is reported). */
+#define CHURN_THREADS 4
+#define CHURN_ROUNDS 1500
+
+static void *churn(void *arg) {
+  unsigned id = (unsigned)(uintptr_t)arg;
+  for (unsigned round = 0; round < CHURN_ROUNDS; round++) {
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    unsigned char out = (unsigned char)(id * 31 + round), in = 0;
+    cr_assert_eq(write(p[1], &out, 1), 1, "thread %u round %u: %s", id, round, strerror(errno));
+    cr_assert_eq(read(p[0], &in, 1), 1, "thread %u round %u: %s", id, round, strerror(errno));
+    cr_assert_eq(in, out);
+    cr_assert_eq(close(p[0]), 0);
+    cr_assert_eq(close(p[1]), 0);
+  }
+  return NULL;
+}
+
+Test(fdcheck, concurrent_closes_never_release_a_live_number) {
+  lg_fdcheck_flush_quarantine();
+  cr_assert_eq(lg_options_set("fd_quarantine=8"), 0);
+  pthread_t t[CHURN_THREADS];
+  for (unsigned i = 0; i < CHURN_THREADS; i++)
+    cr_assert_eq(pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)i), 0);
+  for (unsigned i = 0; i < CHURN_THREADS; i++) pthread_join(t[i], NULL);
+  cr_assert_eq(capture_count, 0, "clean churn reported %s", capture_log[0].kind);
+  cr_assert_leq(lg_fdcheck_quarantined(), 8);
+  lg_fdcheck_flush_quarantine();
+  cr_assert_eq(lg_options_set("fd_quarantine=64"), 0);
+}
+
+/* A dup2 onto a parked number, while other threads' closes release parked numbers: the
+ * release either comes first (the dup2 then lands on a free number) or finds the number
+ * taken; it never closes the file the dup2 put there. The other threads only close (they
+ * opened everything beforehand), so no one else can be given the number. */
+#define CLOSERS 3
+#define CLOSER_FDS 200
+static int closer_fds[CLOSERS][CLOSER_FDS];
+
+static void *close_preopened(void *arg) {
+  int *fds = arg;
+  for (int i = 0; i < CLOSER_FDS; i++) cr_assert_eq(close(fds[i]), 0);
+  return NULL;
+}
+
+Test(fdcheck, dup2_onto_a_parked_number_survives_concurrent_releases) {
+  lg_fdcheck_flush_quarantine();
+  cr_assert_eq(lg_options_set("fd_quarantine=8"), 0);
+  for (int c = 0; c < CLOSERS; c++)
+    for (int i = 0; i < CLOSER_FDS; i++) cr_assert_geq(closer_fds[c][i] = step_open(), 0);
+  int src[2], target = step_open();
+  cr_assert_eq(pipe(src), 0);
+  pthread_t t[CLOSERS];
+  for (int c = 0; c < CLOSERS; c++)
+    cr_assert_eq(pthread_create(&t[c], NULL, close_preopened, closer_fds[c]), 0);
+  for (unsigned round = 0; round < CLOSERS * CLOSER_FDS; round++) {
+    cr_assert_eq(close(target), 0);
+    cr_assert_eq(dup2(src[1], target), target);
+    unsigned char out = (unsigned char)round, in = 0;
+    cr_assert_eq(write(target, &out, 1), 1, "round %u: %s", round, strerror(errno));
+    cr_assert_eq(read(src[0], &in, 1), 1);
+    cr_assert_eq(in, out);
+  }
+  for (int c = 0; c < CLOSERS; c++) pthread_join(t[c], NULL);
+  cr_assert_eq(capture_count, 0, "reported %s", capture_log[0].kind);
+  close(target);
+  close(src[0]);
+  close(src[1]);
+  lg_fdcheck_flush_quarantine();
+  cr_assert_eq(lg_options_set("fd_quarantine=64"), 0);
+}
+
 Test(fdcheck, without_quarantine_the_number_is_reused_at_once) {
   lg_fdcheck_flush_quarantine();
   cr_assert_eq(lg_options_set("fd_quarantine=0"), 0);
