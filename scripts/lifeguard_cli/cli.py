@@ -13,6 +13,7 @@ import sys
 
 from . import __version__, bench, fuzz, matrix, nightly, ttd, verify
 from .errors import BuildError, UsageError
+from .paths import INSTALLED_PRELOAD
 
 COMMANDS = (matrix, fuzz, bench, ttd, verify, nightly)
 
@@ -99,6 +100,11 @@ def main(argv=None):
     """Parse `argv` (default sys.argv[1:]), run the command, return its exit status."""
     try:
         args = build_parser().parse_args(argv)
+        if INSTALLED_PRELOAD and args.run is not verify.run:
+            name = next(c.NAME for c in COMMANDS if c.run is args.run)
+            raise UsageError(f"'lifeguard {name}' runs in a source tree of lifeguard (its "
+                             "scenarios, fuzz targets and build trees); the installed driver "
+                             "runs 'lifeguard verify'")
         return args.run(args)
     except UsageError as e:
         print(f"lifeguard: error: {e}", file=sys.stderr)

@@ -9,6 +9,14 @@ DEFAULT_BUILD_ROOT = REPO_ROOT / "build"
 CMAKE_PRESETS = REPO_ROOT / "CMakePresets.json"
 BENCHMARKS_DOC = REPO_ROOT / "docs" / "BENCHMARKS.md"
 
+# An installed driver (cmake --install) has no source tree around it: `installed` records
+# where the install put the preload library, and the commands that build and run the
+# repository's own programs are not available.
+try:
+    from .installed import PRELOAD_LIBRARY as INSTALLED_PRELOAD
+except ImportError:
+    INSTALLED_PRELOAD = None
+
 
 def preset_dir(build_root, preset):
     """The build tree of one CMake preset: <build_root>/<preset>."""

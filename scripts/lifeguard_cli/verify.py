@@ -25,7 +25,7 @@ from pathlib import Path
 from . import argtypes, classify
 from .build import ensure_built, require_built
 from .errors import UsageError
-from .paths import DEFAULT_BUILD_ROOT, display, preset_dir
+from .paths import DEFAULT_BUILD_ROOT, INSTALLED_PRELOAD, display, preset_dir
 
 NAME = "verify"
 SUMMARY = "run an unmodified program with the preloaded detectors; exit 1 if one reported"
@@ -90,9 +90,10 @@ def add_arguments(parser):
                              "cannot survive (a read of freed memory) still end it")
     parser.add_argument("--no-build", action="store_true",
                         help="do not build the preload library when it is missing")
-    parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_ROOT, metavar="DIR",
+    parser.add_argument("--build-dir", type=Path, default=None, metavar="DIR",
                         help="root of the build trees; the library is "
-                             "DIR/plain/harness/liblifeguard-preload.so (default build/)")
+                             "DIR/plain/harness/liblifeguard-preload.so (default: build/ "
+                             "of the source tree, or the installed library)")
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- PROG [ARGS]",
                         help="the program and its arguments")
 
@@ -222,11 +223,17 @@ def run(args):
     program = resolve_program(command[0])
     check_preloadable(program)
 
-    build_root = Path(args.build_dir).resolve()
-    library = library_path(build_root)
-    if not library.is_file() and not args.no_build:
-        ensure_built([PRESET], build_root)
-    require_built(library, PRESET, build_root, args.no_build, needed_by="verify")
+    if INSTALLED_PRELOAD and args.build_dir is None:
+        library = Path(INSTALLED_PRELOAD)
+        if not library.is_file():
+            raise UsageError(f"the installed preload library {library} is missing "
+                             "(reinstall lifeguard)")
+    else:
+        build_root = Path(args.build_dir or DEFAULT_BUILD_ROOT).resolve()
+        library = library_path(build_root)
+        if not library.is_file() and not args.no_build:
+            ensure_built([PRESET], build_root)
+        require_built(library, PRESET, build_root, args.no_build, needed_by="verify")
 
     with tempfile.TemporaryDirectory(prefix="lifeguard-verify-") as tmp:
         log_path = Path(tmp) / "reports.jsonl"
