@@ -27,7 +27,7 @@
 # make's "Entering directory" lines (two per CMake sub-make, hundreds per build) say nothing.
 MAKEFLAGS += --no-print-directory
 
-# The class fuzz targets (DESIGN.md: named after their class with underscores) that exist.
+# The class fuzz targets (named after their class, with underscores) that exist.
 FUZZ_TARGETS ?= $(filter pipe_disconnect module_unload double_close gc_async,\
                   $(basename $(notdir $(wildcard fuzz/*.c))))
 FUZZ_SECONDS ?= 60

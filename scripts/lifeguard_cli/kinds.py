@@ -3,7 +3,7 @@
 Every word a manifest may use as an expected outcome is here, and only here.
 """
 
-# Bug classes, one scenario program each (DESIGN.md, "Contracts that checks rely on").
+# Bug classes, one scenario program each (their names are part of the JSON contracts).
 CLASSES = ("pipe-disconnect", "module-unload", "double-close", "gc-async")
 
 # Fault kinds lifeguard's own detectors report (fdcheck, pageheap, modcheck, the scheduler).

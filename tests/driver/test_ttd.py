@@ -1,4 +1,4 @@
-"""`lifeguard ttd` as a user runs it: rows of the DESIGN.md contract, bad input refused."""
+"""`lifeguard ttd` as a user runs it: the rows its JSON contract names, bad input refused."""
 
 import json
 import re
