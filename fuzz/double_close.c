@@ -110,7 +110,7 @@ static void run_op(struct actor_state *a, uint8_t b) {
   case OP_SOCKET_SEND:
     if (a->sock_open[slot]) {
       struct sockaddr_un to = {.sun_family = AF_UNIX};
-      socklen_t len = sizeof(sa_family_t);
+      socklen_t len = sizeof to;
       /* bound: its own (autobound) address, connected; else nowhere (the send fails) */
       if (a->sock_bound[slot] &&
           getsockname(lg_owned_fd_raw(&s->inner), (struct sockaddr *)&to, &len) == 0 &&

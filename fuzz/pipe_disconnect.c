@@ -8,8 +8,11 @@
  * end (1), each of which may be registered with the driver (tokio's NamedPipeServer/
  * NamedPipeClient) or not.
  *
- * The configuration (byte 0 / 48, mod 4) is the driver's: bit 0 its token policy (0 raw
- * tokens, 1 slot tokens), bit 1 its loop style. A task loop (0) is tokio's: the driver actor
+ * The configuration (byte 0 / 48) is the driver's: bit 0 its token policy (0 raw tokens, 1
+ * slot tokens), bit 1 its loop style, bit 2 (4 and 5: task loops) an early shutdown: the main
+ * actor shuts the driver down once actor 0 is done, while actor 1 may still hold registrations
+ * and wait on them; what is still queued is dispatched by one last turn or released when the
+ * port closes. A task loop (0) is tokio's: the driver actor
  * turns the driver and the two task actors wait on readiness. A callback loop (1) is libuv's:
  * one loop actor runs both actors' operations in turn (actor 0's first, then actor 1's, ...),
  * every registration has a callback, OP_WAIT turns the loop (up to 1 ms virtual) and OP_YIELD
@@ -68,6 +71,7 @@ struct end {
 struct actor_state {
   lgrt_driver *d;
   int callbacks; /* the driver is a callback loop: everything runs on the loop actor */
+  int early_shutdown;
   char name[64];
   lg_fuzz_ops ops;
   struct end ends[2];
@@ -185,7 +189,10 @@ static void main_actor(void *p) {
   lg_actor *drv = lg_spawn(driver_actor, prog->d, "driver");
   lg_actor *spawned[ACTORS];
   for (int i = 0; i < ACTORS; i++) spawned[i] = lg_spawn(task_actor, &prog->actors[i], "task");
-  for (int i = 0; i < ACTORS; i++) lg_join(spawned[i]);
+  for (int i = 0; i < ACTORS; i++) {
+    lg_join(spawned[i]);
+    if (i == 0 && prog->actors[0].early_shutdown) lgrt_driver_shutdown(prog->d);
+  }
   lgrt_driver_shutdown(prog->d);
   lg_join(drv);
 }
@@ -207,7 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0) return 0;
   struct program prog;
   memset(&prog, 0, sizeof prog);
-  unsigned config = lg_fuzz_class_config(data, size, MAX_OPS) % 4;
+  unsigned config = lg_fuzz_class_config(data, size, MAX_OPS);
   lgrt_token_policy policy = config & 1 ? LGRT_TOKEN_SLOT : LGRT_TOKEN_RAW;
   lgrt_loop_style style = config & 2 ? LGRT_LOOP_CALLBACKS : LGRT_LOOP_TASKS;
   if (lgrt_driver_open(&prog.d, policy, style) != 0) return 0;
@@ -216,6 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int i = 0; i < ACTORS; i++) {
     prog.actors[i].d = prog.d;
     prog.actors[i].callbacks = style == LGRT_LOOP_CALLBACKS;
+    prog.actors[i].early_shutdown = (config & 4) != 0;
     for (int j = 0; j < 2; j++) prog.actors[i].ends[j].owner = &prog.actors[i];
     ops[i] = &prog.actors[i].ops;
     snprintf(prog.actors[i].name, sizeof prog.actors[i].name, "lifeguard-fuzz-%d-%lu-%d",
