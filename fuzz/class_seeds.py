@@ -23,7 +23,8 @@ CLOSE_OPS = ["socket-open", "socket-destroy", "socket-validate", "socket-send", 
 
 # module_unload configurations (fuzz/module_unload.c configs[]): 0 current-thread, 1 owned
 # multi-thread runtime, 2 current-thread + per-thread cache, 3 owned + cache, 4 current-thread
-# without heartbeat, 5 owned without heartbeat. Words: aN.OP (actor N), wait as aN.wait.K.
+# without heartbeat, 5 owned without heartbeat, 6 the process-global runtime in a pinned module
+# (at most 15 operations: byte 0 stays a byte). Words: aN.OP (actor N), wait as aN.wait.K.
 MODULE = {
     # the owned runtime: connect, work, disconnect, shutdown; a reconnect starts a new runtime
     # (5 ms: the monitor's heartbeat and the host timer fire), then shutdown twice, then unload
@@ -44,6 +45,10 @@ MODULE = {
     # unloading while connected: the unload disconnects, the last one shuts down
     "owned-no-heartbeat-unload-connected": (5, "a0.load a1.load a0.connect a1.connect a0.unload "
                                                "a1.submit a1.unload"),
+    # the process-global runtime in the pinned copy: its workers and monitor stay after the
+    # unload (6 ms: a heartbeat through it); a second input finds and frees the earlier one's
+    "global-pinned": (6, "a0.load a1.load a0.connect a1.connect a0.submit a0.wait.5 a1.submit "
+                         "a0.disconnect a1.disconnect a0.unload a1.unload"),
 }
 
 # pipe_disconnect configurations: bit 0 slot tokens, bit 1 callback loop, 4/5 early shutdown

@@ -16,7 +16,8 @@
  * unload shuts the environment down before it closes the module. So with the owned
  * multi-thread runtime (configurations 1, 3, 5) an input reaches shutdown, a reconnect that
  * starts a new runtime, and a second shutdown, all while the module stays loaded; with the
- * per-thread cache (2, 3) every connect enters the driver from a host thread.
+ * per-thread cache (2, 3) every connect enters the driver from a host thread; configuration 6
+ * is the process-global runtime in a pinned module (configs[] below).
  *
  * The fixed driver (no fault switch) is clean for every input. With LIFEGUARD_FAULTS=
  * driver-static-runtime (mio#1769) a connect starts the process-global runtime and the last
@@ -60,11 +61,13 @@ struct app {
   drv_conn *conn;
 };
 
-/* The driver's configurations (byte 0 / MAX_OPS). The process-global runtime (global_runtime,
- * which needs pin) is left to the scenario: a pinned module stays mapped for the rest of the
- * process, so every later input of a fuzzing run would unload nothing and no unload fault could
- * be seen again. */
-#define CONFIGS 6
+/* The driver's configurations (byte 0 / MAX_OPS). The last is the application that wants the
+ * process-global runtime: a connect pins the module, so its runtime's workers may outlive every
+ * unload. A pinned module stays mapped for the rest of the process, so that configuration
+ * loads the plugin's copy libdrv-pinned.so (built beside libdrv.so): libdrv.so itself is still
+ * unmapped by the last unload of every other input, where an unload fault can be seen. */
+#define CONFIGS 7
+#define PINNED (CONFIGS - 1)
 static const drv_config configs[CONFIGS] = {
     {.runtime = DRV_RUNTIME_CURRENT_THREAD, .heartbeat = true},
     {.runtime = DRV_RUNTIME_OWNED, .heartbeat = true},
@@ -72,7 +75,21 @@ static const drv_config configs[CONFIGS] = {
     {.runtime = DRV_RUNTIME_OWNED, .heartbeat = true, .thread_cache = true},
     {.runtime = DRV_RUNTIME_CURRENT_THREAD},
     {.runtime = DRV_RUNTIME_OWNED},
+    {.runtime = DRV_RUNTIME_CURRENT_THREAD, .heartbeat = true, .global_runtime = true, .pin = true},
 };
+
+/* The plugin to load: libdrv.so, or its copy libdrv-pinned.so beside it. */
+static const char *plugin_path(const drv_config *cfg) {
+  static char pinned[4096];
+  if (cfg != &configs[PINNED]) return NULL; /* lgrt_drv_path() */
+  if (!pinned[0]) {
+    snprintf(pinned, sizeof pinned, "%s", lgrt_drv_path());
+    char *slash = strrchr(pinned, '/');
+    size_t at = slash ? (size_t)(slash + 1 - pinned) : 0;
+    snprintf(pinned + at, sizeof pinned - at, "libdrv-pinned.so");
+  }
+  return pinned;
+}
 
 /* The driver manager both applications go through. Only one actor runs at a time, so its
  * counters change only between scheduling points; env_lock orders connect and shutdown. */
@@ -122,7 +139,8 @@ static void run_op(struct app *a, uint8_t b) {
   switch ((b / ACTORS) % OP_COUNT) {
   case OP_LOAD:
     if (a->m) break;
-    if (lgrt_host_load(a->host, NULL, 0, a->dm->config, &a->m) != 0) abort();
+    if (lgrt_host_load(a->host, plugin_path(a->dm->config), 0, a->dm->config, &a->m) != 0)
+      abort();
     a->dm->handles++;
     break;
   case OP_CONNECT:

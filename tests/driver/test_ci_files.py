@@ -110,6 +110,7 @@ def test_build_sh_builds_a_target_that_runs_from_out(tmp_path, selected_configs)
     for side in (f"{target}.dict", f"{target}.options"):
         assert (out / side).read_bytes() == (REPO / "fuzz" / side).read_bytes()
     assert (out / "libdrv.so").is_file()
+    assert (out / "libdrv-pinned.so").is_file()
     seeds = tmp_path / "seeds"
     with zipfile.ZipFile(out / f"{target}_seed_corpus.zip") as z:
         names = z.namelist()
