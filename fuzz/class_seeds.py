@@ -49,6 +49,8 @@ MODULE = {
     # unload (6 ms: a heartbeat through it); a second input finds and frees the earlier one's
     "global-pinned": (6, "a0.load a1.load a0.connect a1.connect a0.submit a0.wait.5 a1.submit "
                          "a0.disconnect a1.disconnect a0.unload a1.unload"),
+    # replayed after it in one process: the global runtime of the earlier execution is freed
+    "global-pinned-again": (6, "a0.load a0.connect a0.disconnect a0.unload"),
 }
 
 # pipe_disconnect configurations: bit 0 slot tokens, bit 1 callback loop, 4/5 early shutdown
