@@ -57,10 +57,10 @@ for t in "${targets[@]}"; do
   faulted=0
   for sidecar in corpora/regressions/"$t"/*.json; do
     [ -f "$sidecar" ] || continue
-    IFS=$'\t' read -r fault options until < <(/usr/bin/python3 -c '
+    IFS='|' read -r fault options until < <(/usr/bin/python3 -c '
 import json, sys
 m = json.load(open(sys.argv[1]))
-print(m["fault"], m.get("options", ""), m.get("until", ""), sep="\t")' "$sidecar")
+print(m["fault"], m.get("options", ""), m.get("until", ""), sep="|")' "$sidecar")
     # (in a subshell whose stderr is the log: the shell's own "Aborted" line goes there too)
     (env -u LIFEGUARD_OPTIONS -u LG_FUZZ_UNTIL LIFEGUARD_FAULTS="$fault" \
       ${options:+LIFEGUARD_OPTIONS="$options"} ${until:+LG_FUZZ_UNTIL="$until"} \
