@@ -116,12 +116,12 @@ static void dm_connect(struct app *a, const drv_api *api) {
   lg_mutex_unlock(&dm->env_lock);
 }
 
-/* SQLFreeHandle(ENV): refused (HY010) while a connection is open. */
+/* SQLFreeHandle(ENV): refused (HY010) while a connection is open or being opened (counted
+ * before a connect waits for the lock, looked at under it). */
 static void shutdown_env(struct app *a, const drv_api *api) {
   struct dm *dm = a->dm;
-  if (dm->conns) return;
   lg_mutex_lock(&dm->env_lock);
-  api->shutdown();
+  if (!dm->conns) api->shutdown();
   lg_mutex_unlock(&dm->env_lock);
 }
 
