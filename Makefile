@@ -10,8 +10,11 @@
 #               make fuzz ENGINE=afl: the same with AFL++ (installs afl++; build/afl, the afl
 #               preset); results in build/fuzz-artifacts/afl/<target>.json and <target>/
 #   make coverage  build the fuzz targets' replay mains with clang's source-based coverage
-#               (build/coverage), replay the corpora and regressions, print the totals; the
-#               line-by-line report of runtime/ and harness/ is build/coverage/html/index.html
+#               (build/coverage), replay the corpora and regressions (and the regressions with
+#               their fault switches), print the totals; the line-by-line report of runtime/
+#               and harness/ is build/coverage/html/index.html, runtime/'s unreached lines
+#               build/coverage/unreached.txt (docs/COVERAGE.md says why); fails below
+#               COVERAGE_MIN (default 90) percent of runtime/'s lines
 #   make nightly  install what is missing, build, fuzz every target for NIGHTLY_BUDGET seconds
 #               in all (fork mode); reports, candidate regressions and the working corpus in
 #               NIGHTLY_OUT (a killed run continues there); corpora/ is only read; fails if a
