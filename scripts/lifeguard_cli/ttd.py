@@ -98,6 +98,13 @@ TARGETS = {
 # with these settings; any other scenario of the class gets settings from the manifest
 # (scenario_target).
 NEEDLES = {
+    ("double-close", "cancel-race"): Target(
+        "double-close", "double_close", "cancel-race", "socket-close-check-then-set",
+        "double-close", "symbolize=0", "double_close",
+        "fdcheck reports the double-close of a close-once guard that checks its flag, then "
+        "sets it: a cancel and the receive loop it stops both pass the check. It needs the "
+        "cancel stalled between its check and its set while the loop wakes up and closes.",
+        config="plain"),
     ("pipe-disconnect", "handoff-race"): Target(
         "pipe-disconnect", "pipe_disconnect", "handoff-race", "pipe-event-presence-check",
         HEAP_USE_AFTER_FREE, "symbolize=0", "pipe_disconnect",
