@@ -369,7 +369,7 @@ def summarize(target, fault, strategy, results, config, note=None):
     """One table row. `note` says why the strategy did not run (then `results` is empty)."""
     found = [r for r in results if r.found]
     return {
-        "class": target.cls, "fault": fault, "strategy": strategy,
+        "class": target.cls, "scenario": target.scenario, "fault": fault, "strategy": strategy,
         "config": "asan" if strategy == "bytes" else config,
         "trials": len(results), "found": len(found),
         "median_execs": _median([r.executions for r in found if r.executions is not None]),
