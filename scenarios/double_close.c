@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,10 +256,10 @@ static int run_reuse_race(const lg_scenario_ctx *ctx) {
  * Cancelling tells the loop to stop and closes the socket; the loop, told to stop, closes it
  * too. Both go through a close-once guard. The planted bug's guard reads its flag, then sets
  * it: harmful only when the query stalls between the read and the write for as long as the
- * loop takes to wake up and close, and then both close the number. The loop is parked on the
- * condition variable before the cancel (the handshake below), so a thread the OS schedules
- * needs a wake-up of microseconds to get there, and the query's two accesses are nanoseconds
- * apart. */
+ * loop takes to wake up, write its log and close, and then both close the number. The loop is
+ * parked on the condition variable before the cancel (the handshake below) and writes and
+ * closes its log (system calls) before it closes the socket, so a thread the OS schedules
+ * needs microseconds to get there, and the query's two accesses are nanoseconds apart. */
 struct probe {
   int fd;
   uint64_t closed;
@@ -279,11 +280,16 @@ static NOINLINE void probe_close_once(struct probe *p) {
 
 static NOINLINE void receive_loop(void *arg) {
   struct probe *p = arg;
+  int log = open("/dev/null", O_WRONLY | O_CLOEXEC); /* the loop's own log */
   lg_mutex_lock(&p->lock);
   p->ready = true;
   lg_cond_signal(&p->cond);
   while (!p->stop) lg_cond_wait(&p->cond, &p->lock);
   lg_mutex_unlock(&p->lock);
+  if (log >= 0) { /* its last words: the counters go to its log, which it closes */
+    dprintf(log, "receive loop: stopped\n");
+    close(log);
+  }
   probe_close_once(p); /* the loop's own shutdown path */
 }
 

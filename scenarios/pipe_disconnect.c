@@ -213,23 +213,23 @@ static NOINLINE int run_reregister_stale_token(const lg_scenario_ctx *ctx) {
 
 /* ---- 4. handoff-race: mio 0.8.11's residual on a multi-thread runtime ----------------- */
 
-/* A server pipe instance serves one client and is then handed to the next owner, which
- * registers it again under its own scheduled-io object (into_inner, then a new PollEvented).
- * The server's last read found the client gone and posted READABLE for the first
- * registration; the handoff deregisters it. Harmful only when the driver thread stalls
- * between waking the server and its next turn's release, and again until the new owner has
- * registered: then the release frees the first object and the presence check lets the old
- * token through. A thread the OS schedules is back in its next turn within a few hundred
- * nanoseconds of the wake, long before another thread is woken and registers. */
+/* A server pipe instance serves one client and is then recycled: the server task ends and
+ * gives its pipe back (into_inner: deregistered, kept), the supervisor that awaited it hands
+ * the pipe to the next owner task, and that one registers it again under its own
+ * scheduled-io object. The server's last read found the client gone and posted READABLE for
+ * the first registration. Harmful only when the driver thread stalls from waking the server
+ * for that read until the next owner has registered, two hand-offs later: then its next turn
+ * releases the first object and the presence check lets the old token through. A thread the
+ * OS schedules is back in its next turn within a few hundred nanoseconds of the wake. */
 typedef struct handoff {
   race r;
   lg_mutex lock;
   lg_cond given;
   lgrt_pipe *pipe; /* the pipe being handed over, deregistered */
-  bool done;       /* the server has nothing more to hand over */
+  bool given_over;
 } handoff;
 
-/* The server task: accept, read to the end, hand the (deregistered) pipe over. */
+/* The server task: accept, read to the end, give the (deregistered) pipe back. */
 static void handoff_server(void *p) {
   handoff *h = p;
   race *r = &h->r;
@@ -248,22 +248,17 @@ static void handoff_server(void *p) {
   ssize_t n;
   while (!r->status && (n = tokio_pipe_read(s, buf, sizeof buf)) > 0) r->received += n;
   lgrt_registration_drop(&s->reg); /* into_inner: deregistered, the pipe kept */
-  lg_mutex_lock(&h->lock);
-  h->pipe = s->pipe;
-  h->done = true;
-  s->pipe = NULL;
-  lg_cond_signal(&h->given);
-  lg_mutex_unlock(&h->lock);
 }
 
 /* The next owner: takes the pipe, registers it under a new scheduled-io object, drops it. */
 static void handoff_next(void *p) {
   handoff *h = p;
   lg_mutex_lock(&h->lock);
-  while (!h->done) lg_cond_wait(&h->given, &h->lock);
+  while (!h->given_over) lg_cond_wait(&h->given, &h->lock);
   tokio_pipe t = {h->pipe, {0}};
   h->pipe = NULL;
   lg_mutex_unlock(&h->lock);
+  if (!t.pipe) return; /* the supervisor had nothing to give */
   if (tokio_pipe_register(&t, h->r.d)) {
     h->r.status = lg_scenario_fail("register the handed-over pipe");
     lgrt_pipe_drop(t.pipe);
@@ -272,6 +267,7 @@ static void handoff_next(void *p) {
   tokio_pipe_drop(&t);
 }
 
+/* The supervisor (this actor): awaits the server task, then recycles its pipe. */
 static NOINLINE int run_handoff_race(const lg_scenario_ctx *ctx) {
   (void)ctx;
   long inners = lgrt_pipe_live_inners();
@@ -290,6 +286,12 @@ static NOINLINE int run_handoff_race(const lg_scenario_ctx *ctx) {
   lg_actor *nxt = lg_spawn(handoff_next, &h, "next-owner");
   lg_actor *cli = lg_spawn(client_task, r, "client");
   lg_join(srv);
+  lg_mutex_lock(&h.lock);
+  h.pipe = r->server.pipe;
+  r->server.pipe = NULL;
+  h.given_over = true;
+  lg_cond_signal(&h.given);
+  lg_mutex_unlock(&h.lock);
   lg_join(nxt);
   lg_join(cli);
   lgrt_driver_shutdown(r->d);

@@ -494,9 +494,12 @@ def section(rows, target, fault, args):
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     chosen = [f"--scenario {target.scenario}"] if target.scenario != TARGETS[target.cls].scenario else []
     chosen += [f"--fault {f}" for f in fault.split(",")] if fault != target.fault else []
+    chosen += [f"--strategy {x}" for x in (args.strategy or [])]
+    chosen += [f"--config {args.config}"] if args.config != target.config else []
     cmd = " ".join([f"scripts/lifeguard ttd {target.cls}", *chosen,
                     f"--trials {args.trials} --budget {args.budget:g} --update-docs"])
-    title = target.cls if not chosen else f"{target.cls}, scenario {target.scenario}, fault {fault}"
+    title = (target.cls if _doc_name(target, fault) == target.cls
+             else f"{target.cls}, scenario {target.scenario}, fault {fault}")
     out = [f"{doc_begin(target, fault)} written by `scripts/lifeguard ttd --update-docs` -->", "",
            f"## Time to detect: {title}", "",
            f"Measured {when} on this machine (see the bench section for its description) with "
