@@ -384,6 +384,8 @@ def summarize(target, fault, strategy, results, config, note=None):
         "trials": len(results), "found": len(found),
         "median_execs": _median([r.executions for r in found if r.executions is not None]),
         "median_seconds": statistics.median(r.seconds for r in found) if found else None,
+        # every trial's executions, found or not (what a strategy that found nothing tried)
+        "total_execs": sum(r.executions for r in results if r.executions is not None),
         "note": note,
     }
 
@@ -508,6 +510,9 @@ def section(rows, target, fault, args):
            "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(str(x) for x in line) + " |" for line in body]
     out += [f"\n`{r['strategy']}`: {r['note']}" for r in rows if r.get("note")]
+    out += [f"\n`{r['strategy']}` found it in none of its {r['trials']} trials "
+            f"({r['total_execs']:,} executions in all)."
+            for r in rows if r["trials"] and not r["found"] and not r.get("note")]
     out += ["", "Medians are over the trials that found it; `vs stress` divides the stress "
             "median seconds by the strategy's (wall time per trial, process start included).",
             *alone_lines(rows, target),
