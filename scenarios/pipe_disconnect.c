@@ -220,7 +220,8 @@ static NOINLINE int run_reregister_stale_token(const lg_scenario_ctx *ctx) {
  * the first registration. Harmful only when the driver thread stalls from waking the server
  * for that read until the next owner has registered, two hand-offs later: then its next turn
  * releases the first object and the presence check lets the old token through. A thread the
- * OS schedules is back in its next turn within a few hundred nanoseconds of the wake. */
+ * OS schedules is usually back in its next turn within a few hundred nanoseconds of the wake,
+ * but not always: the woken server may preempt it on its core, or the machine is busy. */
 typedef struct handoff {
   race r;
   lg_mutex lock;

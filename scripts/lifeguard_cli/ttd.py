@@ -93,10 +93,11 @@ TARGETS = {
 }
 
 
-# Each class's needle: a residual race that free-running stress does not find in 30 s while a
-# controlled strategy does in well under a second. `ttd CLASS --scenario NAME` measures it
-# with these settings; any other scenario of the class gets settings from the manifest
-# (scenario_target).
+# Residual races with settings of their own: each class's needle (a race free-running stress
+# does not find in 30 s while a controlled strategy does in well under a second), and
+# pipe-disconnect's handoff-race (mio 0.8.11's residual, which stress finds now and then).
+# `ttd CLASS --scenario NAME` measures one with these settings; any other scenario of the
+# class gets settings from the manifest (scenario_target).
 NEEDLES = {
     ("gc-async", "release-off-main"): Target(
         "gc-async", "gc_async", "release-off-main", "bind-release-off-main",
@@ -191,7 +192,8 @@ targets:
                    ", ".join(f"{w} ({c})" for c, w in t.kind.items()))
                 for t in TARGETS.values()) + """
 
-needles (--scenario NAME), residual races free-running stress misses:
+residual races with settings of their own (--scenario NAME; docs/BENCHMARKS.md says which
+are needles, races free-running stress misses):
 """ + "\n".join(f"  {t.cls}: scenario {t.scenario}, fault {t.fault}" for t in NEEDLES.values())
 
 
