@@ -272,9 +272,9 @@ def run_scenario(build_root, config, program, *args):
                           env={**__import__("os").environ, **env})
 
 
-NEEDLE_RUNS = [("double-close", "plain", "double_close", "cancel-race", "double-close"),
-               ("pipe-disconnect", "asan", "pipe_disconnect", "handoff-race",
-                "heap-use-after-free")]
+# gc-async's needle is not here: free-running, one execution takes the seed's 2 s.
+# pipe-disconnect's handoff-race is no needle: stress finds it now and then.
+NEEDLE_RUNS = [("double-close", "plain", "double_close", "cancel-race", "double-close")]
 
 
 @pytest.mark.slow
