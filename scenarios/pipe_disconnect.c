@@ -211,7 +211,103 @@ static NOINLINE int run_reregister_stale_token(const lg_scenario_ctx *ctx) {
   return status ? status : fin;
 }
 
-/* ---- 4. epoll-stale-batch: libuv#826 on a callback loop ------------------------------ */
+/* ---- 4. handoff-race: mio 0.8.11's residual on a multi-thread runtime ----------------- */
+
+/* A server pipe instance serves one client and is then recycled: the server task ends and
+ * gives its pipe back (into_inner: deregistered, kept), the supervisor that awaited it hands
+ * the pipe to the next owner task, and that one registers it again under its own
+ * scheduled-io object. The server's last read found the client gone and posted READABLE for
+ * the first registration. Harmful only when the driver thread stalls from waking the server
+ * for that read until the next owner has registered, two hand-offs later: then its next turn
+ * releases the first object and the presence check lets the old token through. A thread the
+ * OS schedules is usually back in its next turn within a few hundred nanoseconds of the wake,
+ * but not always: the woken server may preempt it on its core, or the machine is busy. */
+typedef struct handoff {
+  race r;
+  lg_mutex lock;
+  lg_cond given;
+  lgrt_pipe *pipe; /* the pipe being handed over, deregistered */
+  bool given_over;
+} handoff;
+
+/* The server task: accept, read to the end, give the (deregistered) pipe back. */
+static void handoff_server(void *p) {
+  handoff *h = p;
+  race *r = &h->r;
+  tokio_pipe *s = &r->server;
+  for (;;) {
+    lgrt_registration_clear(&s->reg, LGRT_WRITABLE);
+    int rc = lgrt_pipe_server_connect(s->pipe);
+    if (rc == 0 || rc == -EISCONN) break;
+    if (rc != -EINPROGRESS && rc != -EAGAIN) {
+      r->status = lg_scenario_fail("connect");
+      break;
+    }
+    lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1);
+  }
+  char buf[64];
+  ssize_t n;
+  while (!r->status && (n = tokio_pipe_read(s, buf, sizeof buf)) > 0) r->received += n;
+  lgrt_registration_drop(&s->reg); /* into_inner: deregistered, the pipe kept */
+}
+
+/* The next owner: takes the pipe, registers it under a new scheduled-io object, drops it. */
+static void handoff_next(void *p) {
+  handoff *h = p;
+  lg_mutex_lock(&h->lock);
+  while (!h->given_over) lg_cond_wait(&h->given, &h->lock);
+  tokio_pipe t = {h->pipe, {0}};
+  h->pipe = NULL;
+  lg_mutex_unlock(&h->lock);
+  if (!t.pipe) return; /* the supervisor had nothing to give */
+  if (tokio_pipe_register(&t, h->r.d)) {
+    h->r.status = lg_scenario_fail("register the handed-over pipe");
+    lgrt_pipe_drop(t.pipe);
+    return;
+  }
+  tokio_pipe_drop(&t);
+}
+
+/* The supervisor (this actor): awaits the server task, then recycles its pipe. */
+static NOINLINE int run_handoff_race(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  handoff h = {0};
+  race *r = &h.r;
+  char name[64];
+  pipe_name(name, sizeof name);
+  r->name = name;
+  lg_mutex_init(&h.lock);
+  lg_cond_init(&h.given);
+  if (lgrt_driver_open(&r->d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
+  if (lgrt_pipe_server_create(name, &r->server.pipe) || tokio_pipe_register(&r->server, r->d))
+    return lg_scenario_fail("server pipe");
+  lg_actor *drv = lg_spawn(driver_actor, r, "driver");
+  lg_actor *srv = lg_spawn(handoff_server, &h, "server");
+  lg_actor *nxt = lg_spawn(handoff_next, &h, "next-owner");
+  lg_actor *cli = lg_spawn(client_task, r, "client");
+  lg_join(srv);
+  lg_mutex_lock(&h.lock);
+  h.pipe = r->server.pipe;
+  r->server.pipe = NULL;
+  h.given_over = true;
+  lg_cond_signal(&h.given);
+  lg_mutex_unlock(&h.lock);
+  lg_join(nxt);
+  lg_join(cli);
+  lgrt_driver_shutdown(r->d);
+  lg_join(drv);
+  lg_cond_destroy(&h.given);
+  lg_mutex_destroy(&h.lock);
+  if (r->status) return r->status;
+  if (r->received != 5) {
+    fprintf(stderr, "pipe_disconnect: the server read %zd bytes, not 5\n", r->received);
+    return LG_SCENARIO_SYMPTOM;
+  }
+  return finish(r->d, inners);
+}
+
+/* ---- 5. epoll-stale-batch: libuv#826 on a callback loop ------------------------------ */
 
 typedef struct batch_app {
   lgrt_driver *d;
@@ -309,6 +405,12 @@ static const lg_scenario scenarios[] = {
      "with mio 0.8.11's fix: the pipe is deregistered and registered again before the packet "
      "posted for the first registration is consumed; a presence check lets its token through",
      run_reregister_stale_token},
+    {"handoff-race", {"pipe-event-presence-check", NULL},
+     "with mio 0.8.11's fix, on a multi-thread runtime: the server reads to the end and hands "
+     "its pipe to a next owner that registers it again; if the driver stalls from waking the "
+     "server until then, the READABLE posted for the first registration passes the presence "
+     "check after the release",
+     run_handoff_race},
     {"epoll-stale-batch", {"port-stale-batch", NULL},
      "a callback loop: A's callback closes B and opens C in B's descriptor number while B's "
      "event is still in the same poll batch (libuv#826)",

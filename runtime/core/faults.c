@@ -38,6 +38,8 @@ static const struct {
                                           "napi-rs PR #2589 pins the array, not its elements"},
     [LG_FAULT_BIND_RELEASE_OFF_MAIN] = {"bind-release-off-main",
                                         "napi-rs PR #2499 (a Reference dropped off the JS thread)"},
+    [LG_FAULT_SOCKET_CLOSE_CHECK_THEN_SET] = {"socket-close-check-then-set",
+                                              "a planted needle: a check-then-set close-once guard"},
 };
 
 static atomic_uint enabled;

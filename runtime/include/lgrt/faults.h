@@ -52,6 +52,9 @@ typedef enum lg_fault_id {
   LG_FAULT_BIND_VEC_PIN_ARRAY_ONLY,
   /* napi-rs PR #2499: the pins are released on the worker, racing the main actor's counts */
   LG_FAULT_BIND_RELEASE_OFF_MAIN,
+  /* a close-once guard that reads its flag and then sets it, where two paths race to close:
+   * both can read "open" (the check-then-act of many hand-written close-once guards) */
+  LG_FAULT_SOCKET_CLOSE_CHECK_THEN_SET,
   LG_FAULT__COUNT
 } lg_fault_id;
 
