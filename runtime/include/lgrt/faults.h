@@ -52,6 +52,17 @@ typedef enum lg_fault_id {
   LG_FAULT_BIND_VEC_PIN_ARRAY_ONLY,
   /* napi-rs PR #2499: the pins are released on the worker, racing the main actor's counts */
   LG_FAULT_BIND_RELEASE_OFF_MAIN,
+  /* Planted for the functional oracles: bugs that break a contract and touch no freed memory.
+   * tokio <= 1.29's slab tokens without their generation: a stale token resolves to the slot's
+   * next registration, which receives the old registration's event */
+  LG_FAULT_SLOT_GENERATION_UNCHECKED,
+  /* a registration's drop forgets to release the user's reference: the scheduled-io object
+   * outlives its driver */
+  LG_FAULT_REGISTRATION_DROP_KEEPS_REF,
+  /* a named pipe posts an event packet without the reference its consumer releases */
+  LG_FAULT_PIPE_POST_NO_REF,
+  /* the host's timer cancel returns without waiting for a call of the timer in progress */
+  LG_FAULT_HOST_CANCEL_NO_WAIT,
   LG_FAULT__COUNT
 } lg_fault_id;
 
