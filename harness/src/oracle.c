@@ -52,6 +52,19 @@ static rnode *rpool;
 static uint32_t hfree, rfree, htop, rtop; /* free lists (index + 1) and high-water marks */
 static bool rfull_said;
 static uint64_t next_serial;
+static lg_oracle_stats stats;
+
+static void tally(unsigned long long *counter) {
+  __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
+void lg_oracle_stats_get(lg_oracle_stats *out) {
+  out->handles = __atomic_load_n(&stats.handles, __ATOMIC_RELAXED);
+  out->calls = __atomic_load_n(&stats.calls, __ATOMIC_RELAXED);
+  out->deliveries = __atomic_load_n(&stats.deliveries, __ATOMIC_RELAXED);
+  out->refs = __atomic_load_n(&stats.refs, __ATOMIC_RELAXED);
+  out->releases = __atomic_load_n(&stats.releases, __ATOMIC_RELAXED);
+}
 
 bool lg_oracle_enabled(void) { return lg__started() && lg__opts()->oracles; }
 
@@ -127,6 +140,7 @@ static hnode *hnew(uint64_t id) {
 
 void lg_handle_open(uint64_t h, const char *what) {
   if (!h || !lg_oracle_enabled()) return;
+  tally(&stats.handles);
   lg_stack_id st = lg_stack_capture(__builtin_frame_address(0));
   pthread_mutex_lock(&lock);
   hnode *n = pools() ? (hfind(h) ? NULL : hnew(h)) : NULL;
@@ -179,6 +193,7 @@ void lg_handle_close(uint64_t h, bool waits) {
 
 void lg_handle_call_begin(uint64_t h) {
   if (!h || !lg_oracle_enabled()) return;
+  tally(&stats.calls);
   pthread_mutex_lock(&lock);
   hnode *n = hpool ? hfind(h) : NULL;
   hnode copy = {0};
@@ -203,7 +218,9 @@ void lg_handle_call_end(uint64_t h) {
 }
 
 void lg_handle_deliver(uint64_t posted_for, uint64_t receiver, uint64_t token) {
-  if (!posted_for || !receiver || posted_for == receiver || !lg_oracle_enabled()) return;
+  if (!posted_for || !receiver || !lg_oracle_enabled()) return;
+  tally(&stats.deliveries);
+  if (posted_for == receiver) return;
   pthread_mutex_lock(&lock);
   hnode *to = hpool ? hfind(receiver) : NULL;
   hnode *from = hpool && posted_for != LG_ORACLE_NOBODY ? hfind(posted_for) : NULL;
@@ -265,6 +282,7 @@ static rnode *rnew(const void *obj) {
 
 void lg_ref_take(const void *owner, const void *obj, const char *type, const char *role) {
   if (!obj || !lg_oracle_enabled()) return;
+  tally(&stats.refs);
   lg_stack_id st = lg_stack_capture(__builtin_frame_address(0));
   bool full = false;
   pthread_mutex_lock(&lock);
@@ -291,6 +309,7 @@ void lg_ref_take(const void *owner, const void *obj, const char *type, const cha
 
 void lg_ref_drop(const void *obj, const char *role) {
   if (!obj || !lg_oracle_enabled()) return;
+  tally(&stats.releases);
   lg_stack_id st = lg_stack_capture(__builtin_frame_address(0));
   pthread_mutex_lock(&lock);
   rnode *n = hpool ? rfind(obj, role) : NULL;

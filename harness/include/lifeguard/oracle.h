@@ -84,6 +84,17 @@ void lg_ref_gone(const void *obj);
  * Returns the number reported. */
 size_t lg_ref_check(const void *owner, const char *what);
 
+/* What the oracles have checked in this process: the evidence that a silent run was
+ * watched (tests/seeded/armed_probe.c reads it). */
+typedef struct lg_oracle_stats {
+  unsigned long long handles;    /* handles opened */
+  unsigned long long calls;      /* callbacks begun */
+  unsigned long long deliveries; /* deliveries checked */
+  unsigned long long refs;       /* references taken */
+  unsigned long long releases;   /* references released */
+} lg_oracle_stats;
+void lg_oracle_stats_get(lg_oracle_stats *out);
+
 #ifdef __cplusplus
 }
 #endif
