@@ -46,6 +46,8 @@ static const struct {
                                    "planted: an event packet posted without its reference"},
     [LG_FAULT_HOST_CANCEL_NO_WAIT] = {"host-cancel-no-wait",
                                       "planted: a timer cancel that does not wait for a call in progress"},
+    [LG_FAULT_BIND_UNPIN_ONE_SHORT] = {"bind-unpin-one-short",
+                                       "planted: a release loop over a call's pins that stops one short"},
 };
 
 static atomic_uint enabled;

@@ -63,6 +63,8 @@ typedef enum lg_fault_id {
   LG_FAULT_PIPE_POST_NO_REF,
   /* the host's timer cancel returns without waiting for a call of the timer in progress */
   LG_FAULT_HOST_CANCEL_NO_WAIT,
+  /* the binder's release of a call's pins stops one short of the last */
+  LG_FAULT_BIND_UNPIN_ONE_SHORT,
   LG_FAULT__COUNT
 } lg_fault_id;
 
