@@ -63,7 +63,7 @@ int lgrt_driver_open(lgrt_driver **out, lgrt_token_policy policy, lgrt_loop_styl
   d->policy = policy;
   d->style = style;
   lg_mutex_init(&d->synced);
-  d->batch = (lgrt_events){d->batch_ev, 0, BATCH};
+  d->batch = (lgrt_events){d->batch_ev, 0, BATCH, d->port};
   *out = d;
   return 0;
 }
@@ -215,14 +215,11 @@ int lgrt_driver_turn(lgrt_driver *d, int64_t timeout_ns) {
       pkts[i].ovl->done(pkts[i].ovl, &pkts[i], &d->batch);
     else
       lgrt_events_push(&d->batch, pkts[i].key, pkts[i].flags);
-    /* Each event carries the registration it is for: the one the packet was stamped with,
-     * or (an operation's completion, which reads the token now) the token's registration
-     * now. */
-    for (size_t k = before; k < d->batch.len; k++) {
-      lgrt_event *e = &d->batch.ev[k];
-      e->reg = pkts[i].reg && e->token == pkts[i].key ? pkts[i].reg
-                                                      : lgrt_port_bound(d->port, e->token);
-    }
+    /* Each event carries the registration it is for: the one the packet was stamped with
+     * when it was posted or collected, else (an operation's completion, which reads the
+     * token as it pushes the event) the one lgrt_events_push stamped. */
+    for (size_t k = before; k < d->batch.len; k++)
+      if (pkts[i].reg && d->batch.ev[k].token == pkts[i].key) d->batch.ev[k].reg = pkts[i].reg;
   }
   order_batch(&d->batch);
   int dispatched = 0;

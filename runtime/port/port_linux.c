@@ -40,7 +40,8 @@ struct lgrt_port {
 
 bool lgrt_events_push(lgrt_events *evs, uint64_t token, uint32_t readiness) {
   if (evs->len == evs->cap) return false;
-  evs->ev[evs->len++] = (lgrt_event){token, readiness, false, 0};
+  uint64_t reg = evs->port ? lgrt_port_bound(evs->port, token) : 0;
+  evs->ev[evs->len++] = (lgrt_event){token, readiness, false, reg};
   return true;
 }
 

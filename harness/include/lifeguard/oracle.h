@@ -66,7 +66,8 @@ void lg_handle_call_begin(uint64_t h);
 void lg_handle_call_end(uint64_t h);
 /* An event posted for handle `posted_for` (LG_ORACLE_NOBODY: for no open handle; 0: not
  * known, nothing is checked) is delivered to handle `receiver`: a different one is
- * reported as misdelivered-event. `token` is printed with it. */
+ * reported as misdelivered-event (one posted for nobody only while the receiver is open).
+ * `token` is printed with it. */
 void lg_handle_deliver(uint64_t posted_for, uint64_t receiver, uint64_t token);
 
 /* ---- references: a ledger per object and role -------------------------------------------- */

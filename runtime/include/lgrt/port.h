@@ -53,15 +53,20 @@ typedef struct lgrt_event {
   uint64_t token;
   uint32_t readiness;
   bool invalid; /* withdrawn from this batch before its dispatch */
-  uint64_t reg; /* the registration the event was produced for (lgrt_packet.reg) */
+  uint64_t reg; /* the registration the event was produced for: the packet's stamp, or the
+                   token's registration when it was pushed */
 } lgrt_event;
 
 typedef struct lgrt_events {
   lgrt_event *ev;
   size_t len, cap;
+  lgrt_port *port; /* stamps each event with the registration its token names when it is
+                      pushed (lgrt_port_bound), or NULL */
 } lgrt_events;
 
-/* Appends an event; drops it (returns false) when the batch is full. */
+/* Appends an event; drops it (returns false) when the batch is full. An operation's
+ * completion pushes its event while its source is registered, so the stamp names the
+ * registration the event is produced for. */
 bool lgrt_events_push(lgrt_events *evs, uint64_t token, uint32_t readiness);
 
 /* Called once for each consumed packet naming `ovl`. `out` is the batch to add events to, or
