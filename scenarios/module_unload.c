@@ -100,6 +100,29 @@ static NOINLINE int run_pending_timer(const lg_scenario_ctx *ctx) {
   return close_host(&r);
 }
 
+/* The driver's monitor timer comes due just as the host disconnects: the host's timer actor
+ * is calling it when the disconnect cancels it. The cancel must wait for that call to
+ * return, as it promises, before the connection it points to is freed (host-cancel-no-wait:
+ * it does not). The timer and its call are in the host: the handle oracle sees a call
+ * running after, or beginning after, the cancel returned (completion-after-close). */
+#define HEARTBEAT_NS (5u * 1000000u) /* drv.c's monitor period */
+
+static NOINLINE int run_cancel_race(const lg_scenario_ctx *ctx) {
+  host_run r;
+  if (open_host(&r, (drv_config){.runtime = DRV_RUNTIME_CURRENT_THREAD, .heartbeat = true}))
+    return LG_SCENARIO_ERROR;
+  lgrt_module *m;
+  if (lgrt_host_load(r.host, NULL, 0, &r.cfg, &m) != 0) return lg_scenario_fail("load");
+  const drv_api *api = lgrt_module_api(m);
+  drv_conn *c;
+  if (api->connect(&c) != 0) return lg_scenario_fail("connect");
+  lg_sleep(HEARTBEAT_NS); /* the first heartbeat and the disconnect come due together */
+  api->disconnect(c);
+  api->shutdown();
+  if (lgrt_host_unload(r.host, m) != 0) return lg_scenario_fail("unload");
+  return close_host(&r);
+}
+
 /* A thread of the application's own pool uses the driver (which keeps a per-thread cache in
  * a pthread key), then parks until the host lets it end, after the unload. */
 typedef struct app_thread {
@@ -184,6 +207,10 @@ static const lg_scenario scenarios[] = {
      "the runtime is stopped and joined in the module's destructor, which runs inside dlclose "
      "under the loader lock; an ending worker needs the loader lock (DLL_THREAD_DETACH)",
      run_destructor_join},
+    {"cancel-race", {"host-cancel-no-wait", NULL},
+     "the driver's monitor timer comes due as the host disconnects; the cancel returns while "
+     "the host's timer actor is calling it",
+     run_cancel_race},
 };
 
 int main(int argc, char **argv) {

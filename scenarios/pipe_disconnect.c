@@ -392,6 +392,85 @@ static NOINLINE int run_epoll_stale_batch(const lg_scenario_ctx *ctx) {
   return status;
 }
 
+/* ---- 5-7: contracts broken without a memory symptom (the functional oracles) ---------- */
+
+/* tokio <= 1.29 with mio 0.8.10: slab tokens (slot + generation) on a callback loop, which
+ * releases a dropped registration at once. A client registers (mio posts WRITABLE with its
+ * token and no reference) and is dropped; a second client takes the freed slot; the turn
+ * dequeues the first client's packet. With the generation compared the token is stale and
+ * ignored; without it, the event goes to the second client. Nothing is freed that is used:
+ * only the delivery oracle sees it (misdelivered-event). */
+static NOINLINE int run_slot_reuse(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  lgrt_driver *d;
+  if (lgrt_driver_open(&d, LGRT_TOKEN_SLOT, LGRT_LOOP_CALLBACKS)) return lg_scenario_fail("driver");
+  char name[64];
+  pipe_name(name, sizeof name);
+  tokio_pipe server = {0}, first = {0}, second = {0};
+  if (lgrt_pipe_server_create(name, &server.pipe) || tokio_pipe_register(&server, d))
+    return lg_scenario_fail("server pipe");
+  lgrt_pipe_server_connect(server.pipe);
+  if (lgrt_pipe_client_open(name, &first.pipe) || tokio_pipe_register(&first, d))
+    return lg_scenario_fail("first client");
+  uint64_t first_token = lgrt_registration_token(&first.reg);
+  tokio_pipe_drop(&first); /* released at once: its slot is free for the next registration */
+  if (lgrt_pipe_client_open(name, &second.pipe) || tokio_pipe_register(&second, d))
+    return lg_scenario_fail("second client");
+  uint64_t second_token = lgrt_registration_token(&second.reg);
+  if ((first_token & 0xffffffffu) != (second_token & 0xffffffffu)) {
+    fprintf(stderr, "pipe_disconnect: the second client did not take the first one's slot\n");
+    return LG_SCENARIO_ERROR;
+  }
+  lgrt_driver_turn(d, 0); /* the first client's WRITABLE, then the second's */
+  tokio_pipe_drop(&second);
+  tokio_pipe_drop(&server);
+  return finish(d, inners);
+}
+
+/* A client registers (mio 0.8.11 posts WRITABLE naming the event overlapped, which owns a
+ * reference to the pipe's inner state) and the turn consumes the packet while the client is
+ * still open; its consumer releases the packet's reference. Posted without one, that release
+ * takes the client's own: reported by the reference ledger at the release (over-release),
+ * before the inner state is freed under the client. */
+static NOINLINE int run_post_without_ref(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  lgrt_driver *d;
+  tokio_pipe server = {0}, client = {0};
+  int err = open_pair(&d, &server, &client);
+  if (err) return err;
+  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
+  lgrt_driver_turn(d, 0);
+  int status = LG_SCENARIO_CLEAN;
+  if (!(lgrt_registration_readiness(&client.reg) & LGRT_WRITABLE)) {
+    fprintf(stderr, "pipe_disconnect: the client never became writable\n");
+    status = LG_SCENARIO_SYMPTOM;
+  }
+  tokio_pipe_drop(&client);
+  tokio_pipe_drop(&server);
+  int fin = finish(d, inners);
+  return status ? status : fin;
+}
+
+/* A client registers and is dropped; its registration's drop must give back the user's
+ * reference on the scheduled-io object, or the object outlives its driver: reported by the
+ * reference ledger when the driver closes (reference-leak). */
+static NOINLINE int run_drop_keeps_ref(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  lgrt_driver *d;
+  tokio_pipe server = {0}, client = {0};
+  int err = open_pair(&d, &server, &client);
+  if (err) return err;
+  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
+  lgrt_driver_turn(d, 0);
+  tokio_pipe_drop(&client);
+  lgrt_driver_turn(d, 0);
+  tokio_pipe_drop(&server);
+  return finish(d, inners);
+}
+
 static const lg_scenario scenarios[] = {
     {"client-open-drop", {"pipe-post-raw-token", NULL},
      "a client opens, registers and is dropped at once; the next turn frees its object, then "
@@ -415,6 +494,18 @@ static const lg_scenario scenarios[] = {
      "a callback loop: A's callback closes B and opens C in B's descriptor number while B's "
      "event is still in the same poll batch (libuv#826)",
      run_epoll_stale_batch},
+    {"slot-reuse", {"pipe-post-raw-token", "slot-generation-unchecked", NULL},
+     "slab tokens on a callback loop: a client's WRITABLE is still queued when a second client "
+     "takes its slot; without the generation compared, the second receives it",
+     run_slot_reuse},
+    {"post-without-ref", {"pipe-post-no-ref", NULL},
+     "a client's registration posts WRITABLE; the turn consumes it while the client is open, "
+     "and the consumer releases a reference the post did not take",
+     run_post_without_ref},
+    {"drop-keeps-ref", {"registration-drop-keeps-ref", NULL},
+     "a client registers and is dropped; the drop keeps the user's reference on the "
+     "scheduled-io object, which outlives the driver",
+     run_drop_keeps_ref},
 };
 
 int main(int argc, char **argv) {

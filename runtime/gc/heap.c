@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lifeguard/oracle.h>
+
 #define NOINLINE __attribute__((noinline))
 
 static void *xcalloc(size_t n, size_t size) {
@@ -192,6 +194,7 @@ lgrt_local lgrt_ref_get(lgrt_vm *vm, lgrt_ref *r) {
 static void ref_unlink(lgrt_ref *r) {
   r->prev->next = r->next;
   r->next->prev = r->prev;
+  lg_ref_gone(r);
   free(r);
 }
 

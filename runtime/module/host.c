@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lgrt/faults.h>
 #include <lifeguard/modcheck.h>
+#include <lifeguard/oracle.h>
 #include <lifeguard/sched.h>
 
 #define MAX_TIMERS 16
@@ -21,6 +23,7 @@ typedef struct host_timer {
   void *arg;
   bool running;
   unsigned hold;          /* modcheck's record that the host holds fn */
+  uint64_t serial;        /* the timer's identity for the oracles: no call after its cancel */
 } host_timer;
 
 struct lgrt_host {
@@ -64,8 +67,13 @@ static void timer_main(void *arg) {
     next->running = true;
     void (*fn)(void *) = next->fn;
     void *fn_arg = next->arg;
+    uint64_t serial = next->serial;
+    unsigned hold = next->hold;
     lg_mutex_unlock(&h->lock);
+    lg_modcheck_call(hold);         /* no module code runs after its unload returned */
+    lg_handle_call_begin(serial);   /* nor a timer's callback after its cancel returned */
     fn(fn_arg);
+    lg_handle_call_end(serial);
     lg_mutex_lock(&h->lock);
     next->running = false;
     next->due += next->period;
@@ -82,7 +90,9 @@ static unsigned timer_start(lgrt_host *h, uint64_t period_ns, void (*fn)(void *)
       id = ++h->next_id;
       h->timers[i] = (host_timer){.id = id, .period = period_ns, .due = lg_now() + period_ns,
                                   .fn = fn, .arg = arg,
-                                  .hold = lg_modcheck_hold((const void *)fn, "timer of the host")};
+                                  .hold = lg_modcheck_hold((const void *)fn, "timer of the host"),
+                                  .serial = lg_oracle_serial()};
+      lg_handle_open(h->timers[i].serial, "timer of the host");
       break;
     }
   lg_cond_broadcast(&h->cond);
@@ -91,16 +101,20 @@ static unsigned timer_start(lgrt_host *h, uint64_t period_ns, void (*fn)(void *)
 }
 
 static void timer_cancel(lgrt_host *h, unsigned id) {
+  uint64_t serial = 0;
   lg_mutex_lock(&h->lock);
   for (int i = 0; i < MAX_TIMERS; i++) {
     host_timer *t = &h->timers[i];
     if (t->id != id) continue;
-    while (t->running) lg_cond_wait(&h->cond, &h->lock);
+    /* (host-cancel-no-wait, planted: a call in progress goes on after the cancel returns) */
+    while (t->running && !lg_fault(LG_FAULT_HOST_CANCEL_NO_WAIT)) lg_cond_wait(&h->cond, &h->lock);
     lg_modcheck_release(t->hold);
+    serial = t->serial;
     memset(t, 0, sizeof *t);
   }
   lg_cond_broadcast(&h->cond);
   lg_mutex_unlock(&h->lock);
+  lg_handle_close(serial, true); /* the cancel returns: no call of it may run from now on */
 }
 
 int lgrt_host_open(lgrt_host **out) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <lgrt/faults.h>
+#include <lifeguard/oracle.h>
 #include <lifeguard/sched.h>
 
 #define BUF_SIZE 4096
@@ -50,13 +51,31 @@ long lgrt_pipe_live_inners(void) { return __atomic_load_n(&live_inners, __ATOMIC
 
 #define INNER_OF(ovl, field) ((struct inner *)((char *)(ovl) - offsetof(struct inner, field)))
 
-static void ref(struct inner *in) { __atomic_fetch_add(&in->refs, 1, __ATOMIC_RELAXED); }
+/* The holders of an inner's references, as the reference ledger names them
+ * (lifeguard/oracle.h): the user's pipe, a posted event packet, a pending read, a pending
+ * connect. Each holder releases its own, once. */
+static const char INNER[] = "pipe inner state";
+static const char PIPE_REF[] = "pipe", EVENT_REF[] = "posted-event", READ_REF[] = "pending-read",
+                  CONNECT_REF[] = "pending-connect";
 
-static void unref(struct inner *in) {
+static void ref(struct inner *in, const char *role) {
+  lg_ref_take(&live_inners, in, INNER, role);
+  __atomic_fetch_add(&in->refs, 1, __ATOMIC_RELAXED);
+}
+
+/* Gives back a reference taken for an operation that did not start (never the last). */
+static void unref_unused(struct inner *in, const char *role) {
+  lg_ref_drop(in, role);
+  __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+static void unref(struct inner *in, const char *role) {
+  lg_ref_drop(in, role);
   if (__atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
   if (in->fd >= 0) close(in->fd);
   if (in->listen_fd >= 0) close(in->listen_fd);
   lg_mutex_destroy(&in->lock);
+  lg_ref_gone(in);
   free(in);
   __atomic_fetch_sub(&live_inners, 1, __ATOMIC_RELAXED);
 }
@@ -82,9 +101,10 @@ static void notify(struct inner *in, uint32_t readiness, lgrt_events *events) {
    * it also carries the registration's generation for its consumer to check. */
   pkt.ovl = &in->event_ovl;
   pkt.bytes = in->io.generation;
-  ref(in);
-  if (lgrt_port_post(in->io.cp, &pkt) != 0)
-    __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL); /* the caller's reference remains */
+  bool take = !lg_fault(LG_FAULT_PIPE_POST_NO_REF); /* (planted: the packet holds nothing) */
+  if (take) ref(in, EVENT_REF);
+  if (lgrt_port_post(in->io.cp, &pkt) != 0 && take)
+    unref_unused(in, EVENT_REF); /* the caller's reference remains */
 }
 
 static void event_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events *out) {
@@ -99,7 +119,7 @@ static void event_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events
     if (live) lgrt_events_push(out, pkt->key, pkt->flags);
     lg_mutex_unlock(&in->lock);
   }
-  unref(in); /* the reference the post took */
+  unref(in, EVENT_REF); /* the reference the post took */
 }
 
 /* Arms a read, or, when the peer is gone, fails it at once and says READABLE. Returns true
@@ -114,7 +134,7 @@ static bool schedule_read(struct inner *in, lgrt_events *events) {
     notify(in, LGRT_READABLE, events);
     return true;
   }
-  ref(in); /* the pending operation's */
+  ref(in, READ_REF); /* the pending operation's */
   in->io.read = READ_PENDING;
   in->io.read_armed = true;
   int err = lgrt_port_watch(in->io.cp, in->fd, LGRT_READABLE, 0, &in->read_ovl, true);
@@ -122,7 +142,7 @@ static bool schedule_read(struct inner *in, lgrt_events *events) {
     in->io.read_armed = false;
     in->io.read = READ_ERR;
     in->io.read_err = -err;
-    __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
+    unref_unused(in, READ_REF);
     notify(in, LGRT_READABLE, events);
   }
   return true;
@@ -143,7 +163,7 @@ static void read_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events 
     lg_mutex_lock(&in->lock);
     if (in->io.read == READ_PENDING && !in->io.read_armed) in->io.read = READ_NONE;
     lg_mutex_unlock(&in->lock);
-    unref(in);
+    unref(in, READ_REF);
     return;
   }
   if (!out) return; /* readiness is never queued, only posted packets are drained at close */
@@ -175,13 +195,13 @@ static void read_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events 
     notify(in, LGRT_READABLE | LGRT_ERROR, out);
   }
   lg_mutex_unlock(&in->lock);
-  unref(in); /* the completed operation's */
+  unref(in, READ_REF); /* the completed operation's */
 }
 
 static void connect_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events *out) {
   struct inner *in = INNER_OF(ovl, connect_ovl);
   if ((pkt->flags & LGRT_CANCELLED) || !out) {
-    if (pkt->flags & LGRT_CANCELLED) unref(in);
+    if (pkt->flags & LGRT_CANCELLED) unref(in, CONNECT_REF);
     return;
   }
   lg_mutex_lock(&in->lock);
@@ -196,12 +216,12 @@ static void connect_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_even
     in->io.connected = true;
     post_register(in, out);
   } else if ((errno == EAGAIN || errno == EINTR) && in->io.cp) {
-    ref(in);
+    ref(in, CONNECT_REF);
     in->io.connecting = true;
     lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
   }
   lg_mutex_unlock(&in->lock);
-  unref(in);
+  unref(in, CONNECT_REF);
 }
 
 /* ---- creation ----------------------------------------------------------------------- */
@@ -216,6 +236,7 @@ static struct inner *inner_new(int fd, int listen_fd) {
   in->read_ovl.done = read_done;
   in->event_ovl.done = event_done;
   lg_mutex_init(&in->lock);
+  lg_ref_take(&live_inners, in, INNER, PIPE_REF);
   __atomic_fetch_add(&live_inners, 1, __ATOMIC_RELAXED);
   return in;
 }
@@ -232,7 +253,7 @@ static socklen_t pipe_addr(const char *name, struct sockaddr_un *sa) {
 static int wrap(struct inner *in, lgrt_pipe **out) {
   lgrt_pipe *p = malloc(sizeof *p);
   if (!p) {
-    unref(in);
+    unref(in, PIPE_REF);
     return -ENOMEM;
   }
   p->inner = in;
@@ -297,12 +318,12 @@ int lgrt_pipe_server_connect(lgrt_pipe *p) {
     } else if (!in->io.cp) {
       ret = -EAGAIN; /* nothing to complete on: register first */
     } else {
-      ref(in); /* the pending connect's */
+      ref(in, CONNECT_REF); /* the pending connect's */
       in->io.connecting = true;
       ret = lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
       if (ret) {
         in->io.connecting = false;
-        __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
+        unref_unused(in, CONNECT_REF);
       } else {
         ret = -EINPROGRESS;
       }
@@ -381,16 +402,16 @@ void lgrt_pipe_drop(lgrt_pipe *p) {
   if (in->io.read_armed) {
     in->io.read_armed = false;
     lgrt_port_unwatch(in->io.cp, in->fd);
-    lgrt_port_post(in->io.cp, &(lgrt_packet){0, &in->read_ovl, LGRT_CANCELLED, 0});
+    lgrt_port_post(in->io.cp, &(lgrt_packet){.ovl = &in->read_ovl, .flags = LGRT_CANCELLED});
   }
   if (in->io.connecting) {
     in->io.connecting = false;
     lgrt_port_unwatch(in->io.cp, in->listen_fd);
-    lgrt_port_post(in->io.cp, &(lgrt_packet){0, &in->connect_ovl, LGRT_CANCELLED, 0});
+    lgrt_port_post(in->io.cp, &(lgrt_packet){.ovl = &in->connect_ovl, .flags = LGRT_CANCELLED});
   }
   lg_mutex_unlock(&in->lock);
   free(p);
-  unref(in);
+  unref(in, PIPE_REF);
 }
 
 /* ---- registration ------------------------------------------------------------------- */

@@ -10,6 +10,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include <lifeguard/oracle.h>
 #include <lifeguard/sched.h>
 
 /* epoll data: a key (bit 0 clear), an overlapped pointer with bit 0 set, or the eventfd. */
@@ -28,11 +31,17 @@ struct lgrt_port {
   bool wake_pending; /* lgrt_port_wake since the last collect */
   lgrt_packet *q;    /* ring */
   size_t head, len, cap;
+  /* the oracle's key -> registration table: a plain mutex, never a scheduling point (the
+   * oracle must not change the schedules it checks) */
+  pthread_mutex_t bind_lock;
+  struct binding { uint64_t key, reg; } *binds;
+  size_t nbinds, capbinds;
 };
 
 bool lgrt_events_push(lgrt_events *evs, uint64_t token, uint32_t readiness) {
   if (evs->len == evs->cap) return false;
-  evs->ev[evs->len++] = (lgrt_event){token, readiness, false};
+  uint64_t reg = evs->port ? lgrt_port_bound(evs->port, token) : 0;
+  evs->ev[evs->len++] = (lgrt_event){token, readiness, false, reg};
   return true;
 }
 
@@ -51,6 +60,7 @@ int lgrt_port_open(lgrt_port **out) {
   }
   lg_mutex_init(&p->lock);
   lg_cond_init(&p->posted);
+  pthread_mutex_init(&p->bind_lock, NULL);
   *out = p;
   return 0;
 }
@@ -81,8 +91,54 @@ void lgrt_port_close(lgrt_port *p) {
   close(p->wakefd);
   lg_cond_destroy(&p->posted);
   lg_mutex_destroy(&p->lock);
+  pthread_mutex_destroy(&p->bind_lock);
+  free(p->binds);
   free(p->q);
   free(p);
+}
+
+void lgrt_port_bind(lgrt_port *p, uint64_t key, uint64_t reg) {
+  if (!lg_oracle_enabled()) return;
+  pthread_mutex_lock(&p->bind_lock);
+  size_t i = 0;
+  while (i < p->nbinds && p->binds[i].key != key) i++;
+  if (i == p->nbinds && p->nbinds == p->capbinds) {
+    size_t cap = p->capbinds ? p->capbinds * 2 : 16;
+    struct binding *b = realloc(p->binds, cap * sizeof *b);
+    if (!b) { /* not checked, then: its packets carry "not known" */
+      pthread_mutex_unlock(&p->bind_lock);
+      return;
+    }
+    p->binds = b;
+    p->capbinds = cap;
+  }
+  if (i == p->nbinds) p->nbinds++;
+  p->binds[i] = (struct binding){key, reg};
+  pthread_mutex_unlock(&p->bind_lock);
+}
+
+void lgrt_port_unbind(lgrt_port *p, uint64_t key) {
+  if (!lg_oracle_enabled()) return;
+  pthread_mutex_lock(&p->bind_lock);
+  for (size_t i = 0; i < p->nbinds; i++)
+    if (p->binds[i].key == key) {
+      p->binds[i] = p->binds[--p->nbinds];
+      break;
+    }
+  pthread_mutex_unlock(&p->bind_lock);
+}
+
+uint64_t lgrt_port_bound(lgrt_port *p, uint64_t key) {
+  if (!lg_oracle_enabled()) return 0;
+  uint64_t reg = LG_ORACLE_NOBODY;
+  pthread_mutex_lock(&p->bind_lock);
+  for (size_t i = 0; i < p->nbinds; i++)
+    if (p->binds[i].key == key) {
+      reg = p->binds[i].reg;
+      break;
+    }
+  pthread_mutex_unlock(&p->bind_lock);
+  return reg;
 }
 
 static uint32_t to_epoll(uint32_t interest) {
@@ -144,6 +200,8 @@ int lgrt_port_post(lgrt_port *p, const lgrt_packet *pkt) {
     p->cap = cap;
   }
   p->q[(p->head + p->len) % p->cap] = *pkt;
+  /* a packet naming a token carries the registration that token names now */
+  p->q[(p->head + p->len) % p->cap].reg = pkt->key ? lgrt_port_bound(p, pkt->key) : 0;
   p->len++;
   signal_posted(p);
   lg_mutex_unlock(&p->lock);
@@ -178,6 +236,8 @@ static ssize_t collect(lgrt_port *p, lgrt_packet *out, size_t cap, int timeout_m
     if (d & OVL_TAG) {
       pkt.key = 0;
       pkt.ovl = (lgrt_overlapped *)(uintptr_t)(d & ~(uint64_t)OVL_TAG);
+    } else {
+      pkt.reg = lgrt_port_bound(p, d); /* readiness now, for the registration of the key now */
     }
     out[got++] = pkt;
   }
