@@ -107,7 +107,7 @@ static NOINLINE int run_pending_timer(const lg_scenario_ctx *ctx) {
  * running after, or beginning after, the cancel returned (completion-after-close). */
 #define HEARTBEAT_NS (5u * 1000000u) /* drv.c's monitor period */
 
-static NOINLINE int run_cancel_race(const lg_scenario_ctx *ctx) {
+static NOINLINE int run_timer_cancel_race(const lg_scenario_ctx *ctx) {
   host_run r;
   if (open_host(&r, (drv_config){.runtime = DRV_RUNTIME_CURRENT_THREAD, .heartbeat = true}))
     return LG_SCENARIO_ERROR;
@@ -207,10 +207,10 @@ static const lg_scenario scenarios[] = {
      "the runtime is stopped and joined in the module's destructor, which runs inside dlclose "
      "under the loader lock; an ending worker needs the loader lock (DLL_THREAD_DETACH)",
      run_destructor_join},
-    {"cancel-race", {"host-cancel-no-wait", NULL},
+    {"timer-cancel-race", {"host-cancel-no-wait", NULL},
      "the driver's monitor timer comes due as the host disconnects; the cancel returns while "
      "the host's timer actor is calling it",
-     run_cancel_race},
+     run_timer_cancel_race},
 };
 
 int main(int argc, char **argv) {
