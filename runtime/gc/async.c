@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
 
 #define NOINLINE __attribute__((noinline))
 
@@ -31,7 +32,7 @@ struct lgrt_call {
 };
 
 static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size);
+  void *p = lgrt_calloc(n ? n : 1, size);
   if (!p) {
     fprintf(stderr, "lgrt: out of memory\n");
     abort();
@@ -52,7 +53,7 @@ static void *xcalloc(size_t n, size_t size) {
 /* `(*a[0]).clone()`: read the native object's String. */
 static NOINLINE NOIPA uint64_t read_native(const lgrt_native *s) {
   size_t len = s->len;
-  char *copy = malloc(len + 1);
+  char *copy = lgrt_malloc(len + 1);
   if (!copy) return 0;
   memcpy(copy, s->buf, len);
   copy[len] = 0;
@@ -287,7 +288,7 @@ void lgrt_vm_run(lgrt_vm *vm) {
 /* ---- open and close ----------------------------------------------------------------------- */
 
 int lgrt_vm_open(lgrt_vm **out, const lgrt_vm_config *cfg) {
-  lgrt_vm *vm = calloc(1, sizeof *vm);
+  lgrt_vm *vm = lgrt_calloc(1, sizeof *vm);
   if (!vm) return -1;
   vm->cfg = *cfg;
   /* LGRT_GC_STRESS=1 turns GC-stress mode on for any program, as an engine flag would */
@@ -298,7 +299,7 @@ int lgrt_vm_open(lgrt_vm **out, const lgrt_vm_config *cfg) {
   lg_cond_init(&vm->work_cond);
   lg_cond_init(&vm->done_cond);
   vm->next_gc_at = lg_now() + cfg->gc_interval_ns;
-  vm->worker = lg_spawn(worker_main, vm, "vm-worker");
+  vm->worker = lgrt_spawn(worker_main, vm, "vm-worker");
   *out = vm;
   return 0;
 }

@@ -4,11 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <lgrt/sys.h>
 
 #define NOINLINE __attribute__((noinline))
 
 static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n, size);
+  void *p = lgrt_calloc(n, size);
   if (!p) {
     fprintf(stderr, "lgrt: out of memory\n");
     abort();
@@ -17,7 +18,7 @@ static void *xcalloc(size_t n, size_t size) {
 }
 
 static void *xrealloc(void *p, size_t size) {
-  p = realloc(p, size);
+  p = lgrt_realloc(p, size);
   if (!p) {
     fprintf(stderr, "lgrt: out of memory\n");
     abort();
@@ -84,9 +85,9 @@ static lgrt_obj *obj_of(lgrt_local h) {
 
 lgrt_local lgrt_new_wrapped(lgrt_vm *vm, const char *text) {
   /* Box::new(S { .. }): allocated here, so reports name the constructor */
-  lgrt_native *s = calloc(1, sizeof *s);
+  lgrt_native *s = lgrt_calloc(1, sizeof *s);
   size_t len = strlen(text);
-  char *buf = s ? calloc(len + 1, 1) : NULL;
+  char *buf = s ? lgrt_calloc(len + 1, 1) : NULL;
   if (!buf) {
     fprintf(stderr, "lgrt: out of memory\n");
     abort();

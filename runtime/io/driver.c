@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
 #include <lifeguard/sched.h>
 
 #define BATCH 64
@@ -46,7 +47,7 @@ struct lgrt_driver {
 static void count(uint64_t *counter) { __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
 
 int lgrt_driver_open(lgrt_driver **out, lgrt_token_policy policy, lgrt_loop_style style) {
-  lgrt_driver *d = calloc(1, sizeof *d);
+  lgrt_driver *d = lgrt_calloc(1, sizeof *d);
   if (!d) return -ENOMEM;
   int err = lgrt_port_open(&d->port);
   if (err) {
@@ -94,7 +95,7 @@ static lgrt_sched_io *resolve(lgrt_driver *d, uint64_t token) {
 
 /* RegistrationSet::allocate: the set's reference and the user's. */
 static lgrt_sched_io *allocate(lgrt_driver *d) {
-  lgrt_sched_io *io = calloc(1, sizeof *io);
+  lgrt_sched_io *io = lgrt_calloc(1, sizeof *io);
   if (!io) return NULL;
   io->refs = 2;
   io->driver = d;
@@ -105,7 +106,7 @@ static lgrt_sched_io *allocate(lgrt_driver *d) {
     size_t i = 0;
     while (i < d->nslots && d->slots[i].io) i++;
     if (i == d->nslots) {
-      struct slot *s = realloc(d->slots, (d->nslots + 1) * sizeof *s);
+      struct slot *s = lgrt_realloc(d->slots, (d->nslots + 1) * sizeof *s);
       if (!s) {
         lg_mutex_unlock(&d->synced);
         lg_cond_destroy(&io->wake);

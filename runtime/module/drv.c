@@ -19,6 +19,7 @@
 #include <lgrt/module.h>
 #include <lgrt/port.h>
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
 #include <lifeguard/sched.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -126,7 +127,7 @@ static NOINLINE void monitor_main(void *arg) {
 }
 
 static drv_runtime *runtime_new(bool multi_thread) {
-  drv_runtime *rt = calloc(1, sizeof *rt);
+  drv_runtime *rt = lgrt_calloc(1, sizeof *rt);
   if (!rt || lgrt_port_open(&rt->port) != 0) {
     free(rt);
     return NULL;
@@ -136,8 +137,8 @@ static drv_runtime *runtime_new(bool multi_thread) {
   rt->multi_thread = multi_thread;
   rt->execution = lg_sched_execution_id();
   if (multi_thread) {
-    for (int i = 0; i < WORKERS; i++) rt->workers[i] = lg_spawn(worker_main, rt, "drv-worker");
-    rt->monitor = lg_spawn(monitor_main, rt, "drv-monitor");
+    for (int i = 0; i < WORKERS; i++) rt->workers[i] = lgrt_spawn(worker_main, rt, "drv-worker");
+    rt->monitor = lgrt_spawn(monitor_main, rt, "drv-monitor");
   }
   __atomic_add_fetch(&live_runtimes, 1, __ATOMIC_RELAXED);
   return rt;
@@ -284,7 +285,7 @@ static void drv_thread_enter(void) {
     cache_key_live = true;
   }
   if (pthread_getspecific(cache_key)) return;
-  cache_entry *e = calloc(1, sizeof *e);
+  cache_entry *e = lgrt_calloc(1, sizeof *e);
   pthread_mutex_lock(&cache_lock);
   if ((e->next = caches)) caches->prev = &e->next;
   e->prev = &caches;
@@ -309,11 +310,11 @@ static NOINLINE void heartbeat(void *arg) {
 static void pin_self(void) {
   Dl_info info;
   if (dladdr((void *)&pin_self, &info) && info.dli_fname)
-    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE); /* never closed */
+    lgrt_dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE); /* never closed */
 }
 
 static int drv_connect(drv_conn **out) {
-  drv_conn *c = calloc(1, sizeof *c);
+  drv_conn *c = lgrt_calloc(1, sizeof *c);
   if (!c) return -1;
   if (config.pin) pin_self();
   /* mio#1769: the driver reaches for the process-global runtime (mongodb::sync) */

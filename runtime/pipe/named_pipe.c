@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
 #include <lifeguard/sched.h>
 
 #define BUF_SIZE 4096
@@ -155,7 +156,7 @@ static void read_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events 
     return;
   }
   in->io.read_armed = false;
-  ssize_t n = recv(in->fd, in->io.buf, sizeof in->io.buf, MSG_DONTWAIT);
+  ssize_t n = lgrt_recv(in->fd, in->io.buf, sizeof in->io.buf, MSG_DONTWAIT);
   if (n > 0) {
     in->io.read = READ_OK;
     in->io.len = (size_t)n;
@@ -190,7 +191,7 @@ static void connect_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_even
     return;
   }
   in->io.connecting = false;
-  int fd = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int fd = lgrt_accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd >= 0) {
     in->fd = fd;
     in->io.connected = true;
@@ -207,7 +208,7 @@ static void connect_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_even
 /* ---- creation ----------------------------------------------------------------------- */
 
 static struct inner *inner_new(int fd, int listen_fd) {
-  struct inner *in = calloc(1, sizeof *in);
+  struct inner *in = lgrt_calloc(1, sizeof *in);
   if (!in) return NULL;
   in->refs = 1;
   in->fd = fd;
@@ -230,7 +231,7 @@ static socklen_t pipe_addr(const char *name, struct sockaddr_un *sa) {
 }
 
 static int wrap(struct inner *in, lgrt_pipe **out) {
-  lgrt_pipe *p = malloc(sizeof *p);
+  lgrt_pipe *p = lgrt_malloc(sizeof *p);
   if (!p) {
     unref(in);
     return -ENOMEM;
@@ -243,9 +244,9 @@ static int wrap(struct inner *in, lgrt_pipe **out) {
 int lgrt_pipe_server_create(const char *name, lgrt_pipe **out) {
   struct sockaddr_un sa;
   socklen_t len = pipe_addr(name, &sa);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = lgrt_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 16) < 0) {
+  if (lgrt_bind(fd, (struct sockaddr *)&sa, len) < 0 || lgrt_listen(fd, 16) < 0) {
     int err = -errno;
     close(fd);
     return err;
@@ -261,9 +262,9 @@ int lgrt_pipe_server_create(const char *name, lgrt_pipe **out) {
 int lgrt_pipe_client_open(const char *name, lgrt_pipe **out) {
   struct sockaddr_un sa;
   socklen_t len = pipe_addr(name, &sa);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = lgrt_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+  if (lgrt_connect(fd, (struct sockaddr *)&sa, len) < 0) {
     int err = -errno;
     close(fd);
     return err;
@@ -286,7 +287,7 @@ int lgrt_pipe_server_connect(lgrt_pipe *p) {
   } else if (in->io.connecting) {
     ret = -EINPROGRESS;
   } else {
-    int fd = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = lgrt_accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       in->fd = fd;
       in->io.connected = true;
@@ -360,14 +361,14 @@ ssize_t lgrt_pipe_write(lgrt_pipe *p, const void *buf, size_t len) {
   int fd = in->io.connected ? in->fd : -1;
   lg_mutex_unlock(&in->lock);
   if (fd < 0) return -ENOTCONN;
-  ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t n = lgrt_send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   return n < 0 ? -errno : n;
 }
 
 int lgrt_pipe_disconnect(lgrt_pipe *p) {
   struct inner *in = p->inner;
   lg_mutex_lock(&in->lock);
-  int ret = in->io.connected ? (shutdown(in->fd, SHUT_RDWR) == 0 ? 0 : -errno) : -ENOTCONN;
+  int ret = in->io.connected ? (lgrt_shutdown(in->fd, SHUT_RDWR) == 0 ? 0 : -errno) : -ENOTCONN;
   lg_mutex_unlock(&in->lock);
   return ret;
 }
