@@ -249,8 +249,8 @@ void lgrt_driver_close(lgrt_driver *d) {
 int lgrt_registration_new(lgrt_registration *r, lgrt_driver *d, void *src,
                           const lgrt_source_ops *ops, uint32_t interest) {
   lgrt_sched_io *io = allocate(d);
-  if (!io) return -ENOMEM;
   *r = (lgrt_registration){d, io, src, ops};
+  if (!io) return -ENOMEM; /* empty: a drop of it releases nothing */
   int err = ops->reg(src, d->port, token_of(d, io), interest);
   if (err) {
     r->ops = NULL; /* nothing to deregister */

@@ -32,6 +32,7 @@ struct inner {
     bool registered;
     uint32_t generation; /* bumped at each register */
     bool connected, connecting;
+    int connect_err; /* a connect that completed with an error, for the next connect call */
     bool eof_seen; /* the peer is gone: every new read fails at once */
     enum read_state read;
     bool read_armed; /* a read is armed on the port and its completion not yet consumed */
@@ -192,14 +193,30 @@ static void connect_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_even
   }
   in->io.connecting = false;
   int fd = lgrt_accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int e = fd < 0 ? errno : 0;
   if (fd >= 0) {
     in->fd = fd;
     in->io.connected = true;
     post_register(in, out);
-  } else if ((errno == EAGAIN || errno == EINTR) && in->io.cp) {
+  } else if ((e == EAGAIN || e == EINTR || e == ECONNABORTED) && in->io.cp) {
+    /* nobody to accept after all (or the client left): armed again */
     ref(in);
     in->io.connecting = true;
-    lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
+    int err = lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
+    if (err) {
+      /* The watch used to be ignored here: its reference leaked and the connect stayed
+       * pending for ever. Now it completes with the error. */
+      in->io.connecting = false;
+      __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
+      in->io.connect_err = -err;
+      notify(in, LGRT_WRITABLE | LGRT_ERROR, out);
+    }
+  } else {
+    /* ConnectNamedPipe's overlapped completes with the error (EMFILE, ...): the waiter wakes
+     * and the next connect call returns it. The error used to be dropped, and the server
+     * waited for a WRITABLE that never came (a deadlock, found by failure injection). */
+    in->io.connect_err = e;
+    notify(in, LGRT_WRITABLE | LGRT_ERROR, out);
   }
   lg_mutex_unlock(&in->lock);
   unref(in);
@@ -286,6 +303,9 @@ int lgrt_pipe_server_connect(lgrt_pipe *p) {
     ret = -EISCONN;
   } else if (in->io.connecting) {
     ret = -EINPROGRESS;
+  } else if (in->io.connect_err) {
+    ret = -in->io.connect_err; /* the armed connect completed with it */
+    in->io.connect_err = 0;
   } else {
     int fd = lgrt_accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {

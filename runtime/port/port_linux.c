@@ -37,9 +37,20 @@ bool lgrt_events_push(lgrt_events *evs, uint64_t token, uint32_t readiness) {
   return true;
 }
 
+/* Packets the queue holds from the start. A post that needs more grows the queue and can
+ * fail for memory; within this many packets in flight a post never fails, so a cancellation
+ * or a readiness post (which nothing could redo) is not lost to an allocation. */
+#define QUEUE_RESERVED 64
+
 int lgrt_port_open(lgrt_port **out) {
   lgrt_port *p = lgrt_calloc(1, sizeof *p);
   if (!p) return -ENOMEM;
+  p->q = lgrt_malloc(QUEUE_RESERVED * sizeof *p->q);
+  if (!p->q) {
+    free(p);
+    return -ENOMEM;
+  }
+  p->cap = QUEUE_RESERVED;
   p->epfd = lgrt_epoll_create1(EPOLL_CLOEXEC);
   p->wakefd = lgrt_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_DATA};
@@ -47,6 +58,7 @@ int lgrt_port_open(lgrt_port **out) {
     int err = -errno;
     if (p->epfd >= 0) close(p->epfd);
     if (p->wakefd >= 0) close(p->wakefd);
+    free(p->q);
     free(p);
     return err;
   }
@@ -132,7 +144,7 @@ static void signal_posted(lgrt_port *p) {
 int lgrt_port_post(lgrt_port *p, const lgrt_packet *pkt) {
   lg_mutex_lock(&p->lock);
   if (p->len == p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 64;
+    size_t cap = p->cap * 2;
     lgrt_packet *q = lgrt_malloc(cap * sizeof *q);
     if (!q) {
       lg_mutex_unlock(&p->lock);
