@@ -31,8 +31,11 @@ struct lgrt_call {
   lgrt_call *next;
 };
 
+/* The managed heap's allocations have no failure path: like V8's, they end the process when
+ * memory runs out. So they are not failure-injection points (an injected failure could only
+ * abort); the runtime's fallible allocations go through lgrt/sys.h. */
 static void *xcalloc(size_t n, size_t size) {
-  void *p = lgrt_calloc(n ? n : 1, size);
+  void *p = calloc(n ? n : 1, size); /* lgrt-sys: infallible, aborts */
   if (!p) {
     fprintf(stderr, "lgrt: out of memory\n");
     abort();
@@ -53,8 +56,11 @@ static void *xcalloc(size_t n, size_t size) {
 /* `(*a[0]).clone()`: read the native object's String. */
 static NOINLINE NOIPA uint64_t read_native(const lgrt_native *s) {
   size_t len = s->len;
-  char *copy = lgrt_malloc(len + 1);
-  if (!copy) return 0;
+  /* Rust's clone aborts when memory runs out (handle_alloc_error): not an injection point.
+   * It used to return 0 here, a silently wrong result that failure injection showed as the
+   * scenario's symptom (exit 3). */
+  char *copy = malloc(len + 1); /* lgrt-sys: infallible, aborts */
+  if (!copy) abort();
   memcpy(copy, s->buf, len);
   copy[len] = 0;
   uint64_t n = strlen(copy);
@@ -300,6 +306,13 @@ int lgrt_vm_open(lgrt_vm **out, const lgrt_vm_config *cfg) {
   lg_cond_init(&vm->done_cond);
   vm->next_gc_at = lg_now() + cfg->gc_interval_ns;
   vm->worker = lgrt_spawn(worker_main, vm, "vm-worker");
+  if (!vm->worker) { /* a VM without its worker used to be returned, and joined at close */
+    lg_cond_destroy(&vm->work_cond);
+    lg_cond_destroy(&vm->done_cond);
+    lg_mutex_destroy(&vm->lock);
+    free(vm);
+    return -1;
+  }
   *out = vm;
   return 0;
 }

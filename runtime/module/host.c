@@ -113,6 +113,13 @@ int lgrt_host_open(lgrt_host **out) {
   h->api = (lgrt_host_api){.host = h, .thread_detach = thread_detach,
                            .timer_start = timer_start, .timer_cancel = timer_cancel};
   h->timer_actor = lgrt_spawn(timer_main, h, "host-timer");
+  if (!h->timer_actor) { /* the host used to open without its timer service */
+    lg_cond_destroy(&h->cond);
+    lg_mutex_destroy(&h->lock);
+    lg_mutex_destroy(&h->loader);
+    free(h);
+    return -1;
+  }
   *out = h;
   return 0;
 }
@@ -139,7 +146,7 @@ int lgrt_host_load(lgrt_host *h, const char *path, int flags, const drv_config *
   m->handle = lgrt_dlopen(path, RTLD_NOW | RTLD_LOCAL | flags);
   if (!m->handle) {
     lg_mutex_unlock(&h->loader);
-    fprintf(stderr, "lgrt: cannot load %s: %s\n", path, dlerror());
+    fprintf(stderr, "lgrt: cannot load %s: %s\n", path, lgrt_dlerror());
     free(m);
     return -1;
   }
