@@ -206,7 +206,10 @@ static int parse_token(parser *p, lg_decision_log *log) {
 
   if (at(p, 's')) d.kind = LG_CHOICE_SCHEDULE;
   else if (at(p, 'd')) d.kind = LG_CHOICE_DATA;
-  else if (at(p, 'f')) d.kind = LG_CHOICE_FAIL;
+  else if (at(p, 'f')) {
+    if (!log->inject_max) return fail_at(p, p->pos, "'f' needs the 'i' bound first");
+    d.kind = LG_CHOICE_FAIL;
+  }
   else if (p->pos == p->len) return fail_at(p, p->pos, "trailing ','");
   else if (at(p, ',')) return fail_at(p, p->pos, "empty token");
   else if (at(p, 'i')) return fail_at(p, p->pos, "'i' only as the first token");

@@ -2,6 +2,7 @@
  * and an eventfd in the epoll set that says the queue is not empty. */
 #define _GNU_SOURCE
 #include <lgrt/port.h>
+#include <lgrt/faults.h>
 #include <lgrt/sys.h>
 
 #include <errno.h>
@@ -56,6 +57,9 @@ int lgrt_port_open(lgrt_port **out) {
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_DATA};
   if (p->epfd < 0 || p->wakefd < 0 || lgrt_epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev) < 0) {
     int err = -errno;
+    /* planted (port-open-cleanup-twice): the inline cleanup of an older error path, left in
+     * front of the shared one */
+    if (lg_fault(LG_FAULT_PORT_OPEN_CLEANUP_TWICE) && p->epfd >= 0) close(p->epfd);
     if (p->epfd >= 0) close(p->epfd);
     if (p->wakefd >= 0) close(p->wakefd);
     free(p->q);

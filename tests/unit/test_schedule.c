@@ -317,6 +317,8 @@ static const bad_case bad_cases[] = {
     {"lgs1:i2,i3", 0, 8, "'i' only as the first token"},
     {"lgs1:s0/2=0,i3", 0, 12, "'i' only as the first token"},
     {"lgs1:i4294967296", 0, 6, "number too large"},
+    {"lgs1:f1/2=1", 0, 5, "'f' needs the 'i' bound first"},
+    {"lgs1:s0/2=0,f1/2=0", 0, 12, "'f' needs the 'i' bound first"},
 };
 
 Test(schedule, rejects_malformed_strings_at_the_exact_position) {

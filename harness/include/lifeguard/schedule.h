@@ -11,7 +11,8 @@
  *                idx < n; count >= 2 (a token repeated count times); max >= 1
  * Example: "lgs1:s1/2=0*9,s1/2=1,d4/3=2". The empty schedule is "lgs1:". A schedule with
  * failure injection starts with its bound, which a replay takes from the string:
- * "lgs1:i2,f77/3=0,s1/2=1,f90/2=1". Without injection no "i" and no "f" appear, so every
+ * "lgs1:i2,f77/3=0,s1/2=1,f90/2=1"; an "f" token without the bound does not parse. Without
+ * injection no "i" and no "f" appear, so every
  * string written before injection existed means what it meant. */
 #ifndef LIFEGUARD_SCHEDULE_H
 #define LIFEGUARD_SCHEDULE_H

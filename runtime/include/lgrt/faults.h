@@ -52,6 +52,10 @@ typedef enum lg_fault_id {
   LG_FAULT_BIND_VEC_PIN_ARRAY_ONLY,
   /* napi-rs PR #2499: the pins are released on the worker, racing the main actor's counts */
   LG_FAULT_BIND_RELEASE_OFF_MAIN,
+  /* A planted error-path bug, not a historical one: when the port's eventfd or its epoll
+   * registration fails, the cleanup closes the epoll descriptor twice (an inline cleanup
+   * followed by the shared one). Only a failed eventfd reaches it: failure injection. */
+  LG_FAULT_PORT_OPEN_CLEANUP_TWICE,
   LG_FAULT__COUNT
 } lg_fault_id;
 
