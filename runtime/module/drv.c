@@ -292,7 +292,7 @@ static NOINLINE void cache_free(void *value) {
 static void drv_thread_enter(void) {
   if (!config.thread_cache) return;
   if (!cache_key_live) {
-    if (pthread_key_create(&cache_key, cache_free) != 0) return;
+    if (lgrt_pthread_key_create(&cache_key, cache_free) != 0) return; /* no cache, then */
     cache_key_live = true;
   }
   if (pthread_getspecific(cache_key)) return;

@@ -26,6 +26,7 @@
  *   shutdown                     ENOTCONN (the peer is gone)
  *   dlopen                       NULL (lgrt_dlerror() says it was injected)
  *   lg_spawn (thread creation)   NULL, EAGAIN
+ *   pthread_key_create           EAGAIN (PTHREAD_KEYS_MAX), ENOMEM
  * Not injected: close (Linux releases the descriptor whatever it returns, so a failure
  * leaves nothing for the caller to act on), free, and the scheduler's own locks.
  *
@@ -39,6 +40,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -217,6 +219,14 @@ static inline lg_actor *lgrt_spawn_at(lg_actor_fn fn, void *arg, const char *nam
   return lg_spawn_at(fn, arg, name, site);
 }
 
+/* Returns the error, as pthread_key_create does. */
+static inline int lgrt_pthread_key_create_at(pthread_key_t *key, void (*dtor)(void *),
+                                             lg_site site) {
+  static const int errs[] = {EAGAIN, ENOMEM};
+  int e = lgrt_sys_fail(site, errs, 2);
+  return e ? e : pthread_key_create(key, dtor);
+}
+
 #define lgrt_malloc(size) lgrt_malloc_at((size), LG_SITE())
 #define lgrt_calloc(n, size) lgrt_calloc_at((n), (size), LG_SITE())
 #define lgrt_realloc(p, size) lgrt_realloc_at((p), (size), LG_SITE())
@@ -237,6 +247,7 @@ static inline lg_actor *lgrt_spawn_at(lg_actor_fn fn, void *arg, const char *nam
 #define lgrt_shutdown(fd, how) lgrt_shutdown_at((fd), (how), LG_SITE())
 #define lgrt_dlopen(path, flags) lgrt_dlopen_at((path), (flags), LG_SITE())
 #define lgrt_spawn(fn, arg, name) lgrt_spawn_at((fn), (arg), (name), LG_SITE())
+#define lgrt_pthread_key_create(k, d) lgrt_pthread_key_create_at((k), (d), LG_SITE())
 
 #ifdef __cplusplus
 }
