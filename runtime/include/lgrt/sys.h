@@ -6,7 +6,8 @@
  * schedule string) with option 0 = make the real call and options 1..k = the ways the call
  * fails in real life, which it then does without touching the kernel (errno set, the usual
  * return), or, for a short read or write, by making the real call for one byte. The site is
- * the caller's line, so two calls of the same function are two decision sites. Free-running,
+ * the caller's line, so two calls of the same function are two decision sites, and the real
+ * call is made from the caller's frame. Free-running,
  * or with injection off (the default), each is exactly the call it wraps.
  *
  * Which failures each call can show (only those it can return for a reason outside the
@@ -32,9 +33,11 @@
  *
  * A source file of runtime/ includes this header instead of calling libc for these: the
  * driver test tests/driver/test_inject.py fails when a runtime source calls one of them
- * directly, so every call site gets injection, not a list of examples. The functions are
- * inline so that libdrv.so, which has its own copy of the completion port, needs nothing of
- * the runtime's library: only lg_inject_at from the program that loads it. */
+ * directly, so every call site gets injection, not a list of examples. The wrappers are
+ * macros over inline functions, so that libdrv.so, which has its own copy of the completion
+ * port, needs nothing of the runtime's library: only lg_inject_at from the program that
+ * loads it. Calls that are deliberately not injection points (the managed heap's allocations,
+ * which abort on failure as V8's and Rust's do) say so on their line: "lgrt-sys: why". */
 #ifndef LGRT_SYS_H
 #define LGRT_SYS_H
 
@@ -59,9 +62,11 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 extern "C" {
 #endif
 
-/* The failure to inject at `site`, chosen among `errs` (0: make the real call). */
-static inline int lgrt_sys_fail(lg_site site, const int *errs, uint32_t n) {
+/* The failure to inject at `site`, among the n (<= 5) errors given (0: make the real call). */
+static inline int lgrt_sys_pick(lg_site site, uint32_t n, int e1, int e2, int e3, int e4,
+                                int e5) {
   uint32_t i = lg_inject_at(n, site);
+  const int errs[5] = {e1, e2, e3, e4, e5};
   return i ? errs[i - 1] : 0;
 }
 
@@ -71,183 +76,90 @@ static inline int lgrt_sys_errno(int e) {
   return -1;
 }
 
-/* The short-transfer option's value: it is the last option, after the errors. */
+/* Each wrapper is a macro, so that the real call is made from the caller's own frame: the
+ * stacks of reports (the open of a descriptor, an allocation) start at the runtime's
+ * function, as they did before the wrapper, and the site is the caller's line. */
+
+/* `call` unless a failure among the n errors is injected: then errno = it, -1. */
+#define LGRT_SYS_INT(n, e1, e2, e3, e4, e5, call)                                         \
+  (__extension__({                                                                       \
+    int lgrt_e_ = lgrt_sys_pick(LG_SITE(), (n), (e1), (e2), (e3), (e4), (e5));           \
+    lgrt_e_ ? lgrt_sys_errno(lgrt_e_) : (call);                                          \
+  }))
+
+/* `call` unless a failure is injected: then errno = `err` and NULL. */
+#define LGRT_SYS_PTR(err, call)                                                           \
+  (__extension__({                                                                       \
+    int lgrt_e_ = lgrt_sys_pick(LG_SITE(), 1, (err), 0, 0, 0, 0);                         \
+    lgrt_e_ ? (errno = lgrt_e_, (__typeof__(call))NULL) : (call);                         \
+  }))
+
+/* The option after the errors of a transfer: a short one, of one byte. */
 #define LGRT_SYS_SHORT (-1)
 
-static inline void *lgrt_malloc_at(size_t size, lg_site site) {
-  static const int errs[] = {ENOMEM};
-  if (lgrt_sys_fail(site, errs, 1)) return errno = ENOMEM, (void *)NULL;
-  return malloc(size);
-}
+/* A transfer `fn(fd, buf, len, flags)` that can fail with e1..e4 or (when len > 1) be
+ * short. */
+#define LGRT_SYS_XFER(fn, fd, buf, len, flags, e1, e2, e3, e4)                             \
+  (__extension__({                                                                       \
+    size_t lgrt_len_ = (len);                                                            \
+    uint32_t lgrt_n_ = ((e4) ? 4 : 3) + (lgrt_len_ > 1);                                 \
+    int lgrt_e_ = lgrt_sys_pick(LG_SITE(), lgrt_n_, (e1), (e2), (e3),                    \
+                                (e4) ? (e4) : LGRT_SYS_SHORT, LGRT_SYS_SHORT);           \
+    lgrt_e_ == LGRT_SYS_SHORT ? fn((fd), (buf), 1, (flags))                              \
+    : lgrt_e_               ? (ssize_t)lgrt_sys_errno(lgrt_e_)                           \
+                            : fn((fd), (buf), lgrt_len_, (flags));                       \
+  }))
 
-static inline void *lgrt_calloc_at(size_t n, size_t size, lg_site site) {
-  static const int errs[] = {ENOMEM};
-  if (lgrt_sys_fail(site, errs, 1)) return errno = ENOMEM, (void *)NULL;
-  return calloc(n, size);
-}
-
-/* On failure `p` is left as it was, as realloc does. */
-static inline void *lgrt_realloc_at(void *p, size_t size, lg_site site) {
-  static const int errs[] = {ENOMEM};
-  if (lgrt_sys_fail(site, errs, 1)) return errno = ENOMEM, (void *)NULL;
-  return realloc(p, size);
-}
-
-static inline int lgrt_socket_at(int domain, int type, int protocol, lg_site site) {
-  static const int errs[] = {EMFILE, ENFILE};
-  int e = lgrt_sys_fail(site, errs, 2);
-  return e ? lgrt_sys_errno(e) : socket(domain, type, protocol);
-}
-
-static inline int lgrt_eventfd_at(unsigned initval, int flags, lg_site site) {
-  static const int errs[] = {EMFILE, ENFILE};
-  int e = lgrt_sys_fail(site, errs, 2);
-  return e ? lgrt_sys_errno(e) : eventfd(initval, flags);
-}
-
-static inline int lgrt_epoll_create1_at(int flags, lg_site site) {
-  static const int errs[] = {EMFILE, ENFILE};
-  int e = lgrt_sys_fail(site, errs, 2);
-  return e ? lgrt_sys_errno(e) : epoll_create1(flags);
-}
-
-static inline int lgrt_accept4_at(int fd, struct sockaddr *addr, socklen_t *len, int flags,
-                                  lg_site site) {
-  static const int errs[] = {EMFILE, ENFILE, EINTR, ECONNABORTED};
-  int e = lgrt_sys_fail(site, errs, 4);
-  return e ? lgrt_sys_errno(e) : accept4(fd, addr, len, flags);
-}
-
-static inline int lgrt_bind_at(int fd, const struct sockaddr *addr, socklen_t len,
-                               lg_site site) {
-  static const int errs[] = {EADDRINUSE};
-  int e = lgrt_sys_fail(site, errs, 1);
-  return e ? lgrt_sys_errno(e) : bind(fd, addr, len);
-}
-
-static inline int lgrt_listen_at(int fd, int backlog, lg_site site) {
-  static const int errs[] = {EADDRINUSE};
-  int e = lgrt_sys_fail(site, errs, 1);
-  return e ? lgrt_sys_errno(e) : listen(fd, backlog);
-}
-
-static inline int lgrt_connect_at(int fd, const struct sockaddr *addr, socklen_t len,
-                                  lg_site site) {
-  static const int errs[] = {ECONNREFUSED, EAGAIN, EINTR};
-  int e = lgrt_sys_fail(site, errs, 3);
-  return e ? lgrt_sys_errno(e) : connect(fd, addr, len);
-}
-
+#define lgrt_malloc(size) LGRT_SYS_PTR(ENOMEM, malloc(size))
+#define lgrt_calloc(n, size) LGRT_SYS_PTR(ENOMEM, calloc((n), (size)))
+/* On failure the block is left as it was, as realloc does. */
+#define lgrt_realloc(p, size) LGRT_SYS_PTR(ENOMEM, realloc((p), (size)))
+#define lgrt_socket(d, t, p) LGRT_SYS_INT(2, EMFILE, ENFILE, 0, 0, 0, socket((d), (t), (p)))
+#define lgrt_eventfd(v, f) LGRT_SYS_INT(2, EMFILE, ENFILE, 0, 0, 0, eventfd((v), (f)))
+#define lgrt_epoll_create1(f) LGRT_SYS_INT(2, EMFILE, ENFILE, 0, 0, 0, epoll_create1(f))
+#define lgrt_accept4(fd, a, l, f) \
+  LGRT_SYS_INT(4, EMFILE, ENFILE, EINTR, ECONNABORTED, 0, accept4((fd), (a), (l), (f)))
+#define lgrt_bind(fd, a, l) LGRT_SYS_INT(1, EADDRINUSE, 0, 0, 0, 0, bind((fd), (a), (l)))
+#define lgrt_listen(fd, b) LGRT_SYS_INT(1, EADDRINUSE, 0, 0, 0, 0, listen((fd), (b)))
+#define lgrt_connect(fd, a, l) \
+  LGRT_SYS_INT(3, ECONNREFUSED, EAGAIN, EINTR, 0, 0, connect((fd), (a), (l)))
 /* Only an ADD can run out of memory or of watches. */
-static inline int lgrt_epoll_ctl_at(int epfd, int op, int fd, struct epoll_event *ev,
-                                    lg_site site) {
-  static const int errs[] = {ENOMEM, ENOSPC};
-  int e = op == EPOLL_CTL_ADD ? lgrt_sys_fail(site, errs, 2) : 0;
-  return e ? lgrt_sys_errno(e) : epoll_ctl(epfd, op, fd, ev);
-}
-
-static inline int lgrt_epoll_wait_at(int epfd, struct epoll_event *evs, int max, int timeout,
-                                     lg_site site) {
-  static const int errs[] = {EINTR};
-  int e = lgrt_sys_fail(site, errs, 1);
-  return e ? lgrt_sys_errno(e) : epoll_wait(epfd, evs, max, timeout);
-}
-
-/* A short read takes one byte (when more than one was asked for). */
-static inline ssize_t lgrt_recv_at(int fd, void *buf, size_t len, int flags, lg_site site) {
-  static const int errs[] = {EINTR, EAGAIN, ECONNRESET, LGRT_SYS_SHORT};
-  int e = lgrt_sys_fail(site, errs, len > 1 ? 4 : 3);
-  if (e == LGRT_SYS_SHORT) return recv(fd, buf, 1, flags);
-  return e ? lgrt_sys_errno(e) : recv(fd, buf, len, flags);
-}
-
-/* A short write sends one byte (when more than one was asked for). */
-static inline ssize_t lgrt_send_at(int fd, const void *buf, size_t len, int flags,
-                                   lg_site site) {
-  static const int errs[] = {EINTR, EAGAIN, EPIPE, ECONNRESET, LGRT_SYS_SHORT};
-  int e = lgrt_sys_fail(site, errs, len > 1 ? 5 : 4);
-  if (e == LGRT_SYS_SHORT) return send(fd, buf, 1, flags);
-  return e ? lgrt_sys_errno(e) : send(fd, buf, len, flags);
-}
-
+#define lgrt_epoll_ctl(ep, op, fd, ev)                                                    \
+  ((op) == EPOLL_CTL_ADD                                                                 \
+       ? LGRT_SYS_INT(2, ENOMEM, ENOSPC, 0, 0, 0, epoll_ctl((ep), (op), (fd), (ev)))      \
+       : epoll_ctl((ep), (op), (fd), (ev)))
+#define lgrt_epoll_wait(ep, e, m, t) \
+  LGRT_SYS_INT(1, EINTR, 0, 0, 0, 0, epoll_wait((ep), (e), (m), (t)))
+#define lgrt_recv(fd, b, l, f) LGRT_SYS_XFER(recv, fd, b, l, f, EINTR, EAGAIN, ECONNRESET, 0)
+#define lgrt_send(fd, b, l, f) LGRT_SYS_XFER(send, fd, b, l, f, EINTR, EAGAIN, EPIPE, ECONNRESET)
 /* A datagram goes whole or not at all: no short write. */
-static inline ssize_t lgrt_sendto_at(int fd, const void *buf, size_t len, int flags,
-                                     const struct sockaddr *to, socklen_t tolen, lg_site site) {
-  static const int errs[] = {EINTR, EAGAIN, ENOBUFS};
-  int e = lgrt_sys_fail(site, errs, 3);
-  return e ? lgrt_sys_errno(e) : sendto(fd, buf, len, flags, to, tolen);
-}
+#define lgrt_sendto(fd, b, l, f, to, tl) \
+  LGRT_SYS_INT(3, EINTR, EAGAIN, ENOBUFS, 0, 0, sendto((fd), (b), (l), (f), (to), (tl)))
+#define lgrt_read(fd, b, l) LGRT_SYS_INT(2, EINTR, EAGAIN, 0, 0, 0, read((fd), (b), (l)))
+#define lgrt_write(fd, b, l) LGRT_SYS_INT(2, EINTR, EAGAIN, 0, 0, 0, write((fd), (b), (l)))
+#define lgrt_shutdown(fd, how) LGRT_SYS_INT(1, ENOTCONN, 0, 0, 0, 0, shutdown((fd), (how)))
+/* dlopen: NULL; lgrt_dlerror() then says the failure was injected. */
+#define lgrt_dlopen(path, flags) LGRT_SYS_PTR(ENOMEM, dlopen((path), (flags)))
+/* Thread creation: NULL with errno EAGAIN (pthread_create's EAGAIN). */
+#define lgrt_spawn(fn, arg, name)                                                         \
+  (__extension__({                                                                       \
+    lg_site lgrt_site_ = LG_SITE();                                                      \
+    lgrt_sys_pick(lgrt_site_, 1, EAGAIN, 0, 0, 0, 0)                                      \
+        ? (errno = EAGAIN, (lg_actor *)NULL)                                             \
+        : lg_spawn_at((fn), (arg), (name), lgrt_site_);                                  \
+  }))
+/* Returns the error, as pthread_key_create does. */
+#define lgrt_pthread_key_create(k, d)                                                     \
+  (__extension__({                                                                       \
+    int lgrt_e_ = lgrt_sys_pick(LG_SITE(), 2, EAGAIN, ENOMEM, 0, 0, 0);                   \
+    lgrt_e_ ? lgrt_e_ : pthread_key_create((k), (d));                                    \
+  }))
 
-static inline ssize_t lgrt_read_at(int fd, void *buf, size_t len, lg_site site) {
-  static const int errs[] = {EINTR, EAGAIN};
-  int e = lgrt_sys_fail(site, errs, 2);
-  return e ? lgrt_sys_errno(e) : read(fd, buf, len);
-}
-
-static inline ssize_t lgrt_write_at(int fd, const void *buf, size_t len, lg_site site) {
-  static const int errs[] = {EINTR, EAGAIN};
-  int e = lgrt_sys_fail(site, errs, 2);
-  return e ? lgrt_sys_errno(e) : write(fd, buf, len);
-}
-
-static inline int lgrt_shutdown_at(int fd, int how, lg_site site) {
-  static const int errs[] = {ENOTCONN};
-  int e = lgrt_sys_fail(site, errs, 1);
-  return e ? lgrt_sys_errno(e) : shutdown(fd, how);
-}
-
-/* What dlerror() would say; after an injected dlopen failure, that it was injected. */
+/* What dlerror() says; after an injected dlopen failure, that it was injected. */
 static inline const char *lgrt_dlerror(void) {
   const char *e = dlerror();
   return e ? e : "dlopen failed (injected)";
 }
-
-static inline void *lgrt_dlopen_at(const char *path, int flags, lg_site site) {
-  static const int errs[] = {ENOMEM};
-  if (lgrt_sys_fail(site, errs, 1)) {
-    (void)dlerror(); /* so that lgrt_dlerror() names the injection, not an older error */
-    return NULL;
-  }
-  return dlopen(path, flags);
-}
-
-/* Thread creation: NULL with errno EAGAIN when it fails (pthread_create's EAGAIN). */
-static inline lg_actor *lgrt_spawn_at(lg_actor_fn fn, void *arg, const char *name,
-                                      lg_site site) {
-  static const int errs[] = {EAGAIN};
-  if (lgrt_sys_fail(site, errs, 1)) return errno = EAGAIN, (lg_actor *)NULL;
-  return lg_spawn_at(fn, arg, name, site);
-}
-
-/* Returns the error, as pthread_key_create does. */
-static inline int lgrt_pthread_key_create_at(pthread_key_t *key, void (*dtor)(void *),
-                                             lg_site site) {
-  static const int errs[] = {EAGAIN, ENOMEM};
-  int e = lgrt_sys_fail(site, errs, 2);
-  return e ? e : pthread_key_create(key, dtor);
-}
-
-#define lgrt_malloc(size) lgrt_malloc_at((size), LG_SITE())
-#define lgrt_calloc(n, size) lgrt_calloc_at((n), (size), LG_SITE())
-#define lgrt_realloc(p, size) lgrt_realloc_at((p), (size), LG_SITE())
-#define lgrt_socket(d, t, p) lgrt_socket_at((d), (t), (p), LG_SITE())
-#define lgrt_eventfd(v, f) lgrt_eventfd_at((v), (f), LG_SITE())
-#define lgrt_epoll_create1(f) lgrt_epoll_create1_at((f), LG_SITE())
-#define lgrt_accept4(fd, a, l, f) lgrt_accept4_at((fd), (a), (l), (f), LG_SITE())
-#define lgrt_bind(fd, a, l) lgrt_bind_at((fd), (a), (l), LG_SITE())
-#define lgrt_listen(fd, b) lgrt_listen_at((fd), (b), LG_SITE())
-#define lgrt_connect(fd, a, l) lgrt_connect_at((fd), (a), (l), LG_SITE())
-#define lgrt_epoll_ctl(ep, op, fd, ev) lgrt_epoll_ctl_at((ep), (op), (fd), (ev), LG_SITE())
-#define lgrt_epoll_wait(ep, e, m, t) lgrt_epoll_wait_at((ep), (e), (m), (t), LG_SITE())
-#define lgrt_recv(fd, b, l, f) lgrt_recv_at((fd), (b), (l), (f), LG_SITE())
-#define lgrt_send(fd, b, l, f) lgrt_send_at((fd), (b), (l), (f), LG_SITE())
-#define lgrt_sendto(fd, b, l, f, to, tl) lgrt_sendto_at((fd), (b), (l), (f), (to), (tl), LG_SITE())
-#define lgrt_read(fd, b, l) lgrt_read_at((fd), (b), (l), LG_SITE())
-#define lgrt_write(fd, b, l) lgrt_write_at((fd), (b), (l), LG_SITE())
-#define lgrt_shutdown(fd, how) lgrt_shutdown_at((fd), (how), LG_SITE())
-#define lgrt_dlopen(path, flags) lgrt_dlopen_at((path), (flags), LG_SITE())
-#define lgrt_spawn(fn, arg, name) lgrt_spawn_at((fn), (arg), (name), LG_SITE())
-#define lgrt_pthread_key_create(k, d) lgrt_pthread_key_create_at((k), (d), LG_SITE())
 
 #ifdef __cplusplus
 }
