@@ -39,7 +39,8 @@ static const struct {
     [LG_FAULT_BIND_RELEASE_OFF_MAIN] = {"bind-release-off-main",
                                         "napi-rs PR #2499 (a Reference dropped off the JS thread)"},
     [LG_FAULT_PORT_OPEN_CLEANUP_TWICE] = {"port-open-cleanup-twice",
-                                          "planted: an error path reached only by failure injection"},
+                                          "planted: an error path only failure injection "
+                                          "reaches"},
 };
 
 static atomic_uint enabled;

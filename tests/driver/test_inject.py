@@ -91,7 +91,8 @@ def _env(config, inject):
     env = dict(config.env)
     if inject:
         options = env.get("LIFEGUARD_OPTIONS")
-        env["LIFEGUARD_OPTIONS"] = f"{options}:inject_max={inject}" if options else f"inject_max={inject}"
+        bound = f"inject_max={inject}"
+        env["LIFEGUARD_OPTIONS"] = f"{options}:{bound}" if options else bound
     return env
 
 
