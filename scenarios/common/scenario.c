@@ -47,6 +47,8 @@ static void print_help(const lg_scenario_program *p) {
          "or --schedule (replay one schedule string); `free` runs the actors as threads\n"
          "the OS schedules (the stress baseline). --until KIND keeps running until a\n"
          "report of KIND and prints how many executions it took.\n"
+         "LIFEGUARD_OPTIONS=inject_max=N injects up to N failures of the runtime's calls per\n"
+         "execution, each a decision of the schedule; a scenario stopped by one is clean.\n"
          "Exit status: 0 clean, 1 could not run, 2 bad usage, 3 symptom seen but not\n"
          "reported; a lifeguard report aborts (and prints the schedule).\n\n"
          "scenarios:\n",
