@@ -20,6 +20,7 @@
 #               NIGHTLY_OUT (a killed run continues there); corpora/ is only read; fails if a
 #               new crash was found or a fuzzer was killed.
 #               make nightly NIGHTLY_BUDGET=600 NIGHTLY_ARGS='--targets gc_async'
+#               make nightly NIGHTLY_ARGS='--inject 2'  (failure injection: at most 2 per execution)
 #   make nightly-merge  merge NIGHTLY_OUT's working corpora into corpora/ (a deliberate step:
 #               review and commit what it adds)
 #   make slow-tests  the driver tests the gate leaves out (pytest -m slow, both trees;

@@ -73,16 +73,28 @@ static int finish(lgrt_driver *d, long inners_before) {
   return LG_SCENARIO_CLEAN;
 }
 
+/* A step failed (`status` from lg_scenario_fail): drop what exists, close the driver. */
+static int give_up(int status, lgrt_driver *d, tokio_pipe *a, tokio_pipe *b) {
+  if (a) tokio_pipe_drop(a);
+  if (b) tokio_pipe_drop(b);
+  if (d) {
+    lgrt_driver_turn(d, 0);
+    lgrt_driver_close(d);
+  }
+  return status;
+}
+
 /* A current-thread runtime, a registered server whose connect is pending, and a client just
- * connected to it (not registered yet). */
+ * connected to it (not registered yet). On failure nothing is left open. */
 static int open_pair(lgrt_driver **d, tokio_pipe *server, tokio_pipe *client) {
   if (lgrt_driver_open(d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
   char name[64];
   pipe_name(name, sizeof name);
   if (lgrt_pipe_server_create(name, &server->pipe) || tokio_pipe_register(server, *d))
-    return lg_scenario_fail("server pipe");
+    return give_up(lg_scenario_fail("server pipe"), *d, server, NULL);
   lgrt_pipe_server_connect(server->pipe); /* pending until a client comes */
-  if (lgrt_pipe_client_open(name, &client->pipe)) return lg_scenario_fail("client pipe");
+  if (lgrt_pipe_client_open(name, &client->pipe))
+    return give_up(lg_scenario_fail("client pipe"), *d, server, client);
   return LG_SCENARIO_CLEAN;
 }
 
@@ -98,7 +110,8 @@ static NOINLINE int run_client_open_drop(const lg_scenario_ctx *ctx) {
   tokio_pipe server = {0}, client = {0};
   int err = open_pair(&d, &server, &client);
   if (err) return err;
-  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
+  if (tokio_pipe_register(&client, d))
+    return give_up(lg_scenario_fail("client registration"), d, &server, &client);
   tokio_pipe_drop(&client); /* `let _ =` */
   lgrt_driver_turn(d, 0);   /* release, poll, dispatch */
   tokio_pipe_drop(&server);
@@ -130,15 +143,24 @@ static void server_task(void *p) {
     int rc = lgrt_pipe_server_connect(s->pipe);
     if (rc == 0 || rc == -EISCONN) break;
     if (rc != -EINPROGRESS && rc != -EAGAIN) {
+      errno = -rc;
       r->status = lg_scenario_fail("connect");
+      tokio_pipe_drop(s);
       return;
     }
-    lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1);
+    if (!(lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1) & LGRT_WRITABLE)) {
+      r->status = lg_scenario_fail("connect: the runtime shut down"); /* the client failed */
+      tokio_pipe_drop(s);
+      return;
+    }
   }
   char buf[64];
   ssize_t n;
   while ((n = tokio_pipe_read(s, buf, sizeof buf)) > 0) r->received += n;
-  if (n < 0) r->status = lg_scenario_fail("server read");
+  if (n < 0) {
+    errno = (int)-n;
+    r->status = lg_scenario_fail("server read");
+  }
   /* the reply finds the client gone */
   if (lgrt_pipe_write(s->pipe, "bye", 3) >= 0) r->status = lg_scenario_fail("reply to a gone client");
   tokio_pipe_drop(s); /* after end of stream: the read that saw it posted READABLE */
@@ -151,6 +173,7 @@ static void client_task(void *p) {
   lgrt_pipe *c;
   if (lgrt_pipe_client_open(r->name, &c)) {
     r->status = lg_scenario_fail("client pipe");
+    lgrt_driver_shutdown(r->d); /* nobody will connect: the application stops its runtime */
     return;
   }
   if (lgrt_pipe_write(c, "hello", 5) != 5) r->status = lg_scenario_fail("client write");
@@ -167,7 +190,7 @@ static NOINLINE int run_disconnect_race(const lg_scenario_ctx *ctx) {
   r.name = name;
   if (lgrt_driver_open(&r.d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
   if (lgrt_pipe_server_create(name, &r.server.pipe) || tokio_pipe_register(&r.server, r.d))
-    return lg_scenario_fail("server pipe");
+    return give_up(lg_scenario_fail("server pipe"), r.d, &r.server, NULL);
   lg_actor *drv = lg_spawn(driver_actor, &r, "driver");
   lg_actor *srv = lg_spawn(server_task, &r, "server");
   lg_actor *cli = lg_spawn(client_task, &r, "client");
@@ -175,7 +198,10 @@ static NOINLINE int run_disconnect_race(const lg_scenario_ctx *ctx) {
   lg_join(cli);
   lgrt_driver_shutdown(r.d);
   lg_join(drv);
-  if (r.status) return r.status;
+  if (r.status) {
+    finish(r.d, inners);
+    return r.status;
+  }
   if (r.received != 5) {
     fprintf(stderr, "pipe_disconnect: the server read %zd bytes, not 5\n", r.received);
     return LG_SCENARIO_SYMPTOM;
@@ -196,9 +222,11 @@ static NOINLINE int run_reregister_stale_token(const lg_scenario_ctx *ctx) {
   tokio_pipe server = {0}, client = {0};
   int err = open_pair(&d, &server, &client);
   if (err) return err;
-  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
+  if (tokio_pipe_register(&client, d))
+    return give_up(lg_scenario_fail("client registration"), d, &server, &client);
   lgrt_registration_drop(&client.reg);               /* into_inner: deregistered, kept */
-  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("register again");
+  if (tokio_pipe_register(&client, d))
+    return give_up(lg_scenario_fail("register again"), d, &server, &client);
   lgrt_driver_turn(d, 0);
   int status = LG_SCENARIO_CLEAN;
   if (!(lgrt_registration_readiness(&client.reg) & LGRT_WRITABLE)) {
@@ -341,28 +369,56 @@ static void on_a(void *arg, uint32_t readiness) {
   close(app->b[0]);
   close(app->b[1]);
   app->b_open = false;
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app->c) == 0 &&
-      lgrt_registration_new(&app->rc, app->d, &app->c[0], &lgrt_fd_source, LGRT_READABLE) == 0) {
-    lgrt_registration_set_callback(&app->rc, on_c, app);
-    app->c_open = true;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app->c) != 0) return;
+  if (lgrt_registration_new(&app->rc, app->d, &app->c[0], &lgrt_fd_source, LGRT_READABLE)) {
+    close(app->c[0]); /* C could not be registered: the application drops it */
+    close(app->c[1]);
+    return;
+  }
+  lgrt_registration_set_callback(&app->rc, on_c, app);
+  app->c_open = true;
+}
+
+/* Drops the registrations and closes the driver and every pair still open. */
+static void batch_app_close(batch_app *app) {
+  lgrt_registration_drop(&app->ra);
+  if (app->b_open) lgrt_registration_drop(&app->rb);
+  if (app->c_open) lgrt_registration_drop(&app->rc);
+  lgrt_driver_close(app->d);
+  int *pairs[] = {app->a, app->b_open ? app->b : NULL, app->c_open ? app->c : NULL};
+  for (int i = 0; i < 3; i++) {
+    if (!pairs[i] || pairs[i][0] < 0) continue;
+    close(pairs[i][0]);
+    close(pairs[i][1]);
   }
 }
 
 static NOINLINE int run_epoll_stale_batch(const lg_scenario_ctx *ctx) {
   (void)ctx;
-  batch_app app = {0};
+  batch_app app = {.a = {-1, -1}, .b = {-1, -1}, .c = {-1, -1}};
   if (lgrt_driver_open(&app.d, LGRT_TOKEN_RAW, LGRT_LOOP_CALLBACKS)) return lg_scenario_fail("driver");
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app.a) ||
-      socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app.b))
-    return lg_scenario_fail("socketpair");
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app.b)) {
+    int status = lg_scenario_fail("socketpair");
+    app.b_open = app.b[0] >= 0;
+    batch_app_close(&app);
+    return status;
+  }
   app.b_open = true;
   if (lgrt_registration_new(&app.ra, app.d, &app.a[0], &lgrt_fd_source, LGRT_READABLE) ||
-      lgrt_registration_new(&app.rb, app.d, &app.b[0], &lgrt_fd_source, LGRT_READABLE))
-    return lg_scenario_fail("register");
+      lgrt_registration_new(&app.rb, app.d, &app.b[0], &lgrt_fd_source, LGRT_READABLE)) {
+    int status = lg_scenario_fail("register");
+    batch_app_close(&app);
+    return status;
+  }
   lgrt_registration_set_callback(&app.ra, on_a, &app);
   lgrt_registration_set_callback(&app.rb, on_b, &app);
   /* both readable: one poll returns both, in an order that is a decision */
-  if (write(app.a[1], "a", 1) != 1 || write(app.b[1], "b", 1) != 1) return lg_scenario_fail("write");
+  if (write(app.a[1], "a", 1) != 1 || write(app.b[1], "b", 1) != 1) {
+    int status = lg_scenario_fail("write");
+    batch_app_close(&app);
+    return status;
+  }
   lgrt_driver_turn(app.d, 0);
   if (app.b_open) { /* B came first in the batch; A's callback closed it afterwards */
     lgrt_driver_turn(app.d, 0);
@@ -375,20 +431,7 @@ static NOINLINE int run_epoll_stale_batch(const lg_scenario_ctx *ctx) {
             app.c_readiness);
     status = LG_SCENARIO_SYMPTOM;
   }
-  lgrt_registration_drop(&app.ra);
-  if (app.b_open) lgrt_registration_drop(&app.rb);
-  if (app.c_open) lgrt_registration_drop(&app.rc);
-  lgrt_driver_close(app.d);
-  close(app.a[0]);
-  close(app.a[1]);
-  if (app.b_open) {
-    close(app.b[0]);
-    close(app.b[1]);
-  }
-  if (app.c_open) {
-    close(app.c[0]);
-    close(app.c[1]);
-  }
+  batch_app_close(&app);
   return status;
 }
 

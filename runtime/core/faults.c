@@ -50,6 +50,9 @@ static const struct {
                                       "planted: a timer cancel that does not wait for a call in progress"},
     [LG_FAULT_BIND_UNPIN_ONE_SHORT] = {"bind-unpin-one-short",
                                        "planted: a release loop over a call's pins that stops one short"},
+    [LG_FAULT_PORT_OPEN_CLEANUP_TWICE] = {"port-open-cleanup-twice",
+                                          "planted: an error path only failure injection "
+                                          "reaches"},
 };
 
 static atomic_uint enabled;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
 #include <lifeguard/oracle.h>
 
 /* The reference ledger's name for a call's pin (lifeguard/oracle.h). */
@@ -34,8 +35,11 @@ struct lgrt_call {
   lgrt_call *next;
 };
 
+/* The managed heap's allocations have no failure path: like V8's, they end the process when
+ * memory runs out. So they are not failure-injection points (an injected failure could only
+ * abort); the runtime's fallible allocations go through lgrt/sys.h. */
 static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size);
+  void *p = calloc(n ? n : 1, size); /* lgrt-sys: infallible, aborts */
   if (!p) {
     fprintf(stderr, "lgrt: out of memory\n");
     abort();
@@ -56,7 +60,11 @@ static void *xcalloc(size_t n, size_t size) {
 /* `(*a[0]).clone()`: read the native object's String. */
 static NOINLINE NOIPA uint64_t read_native(const lgrt_native *s) {
   size_t len = s->len;
-  char *copy = malloc(len + 1);
+  /* Not an injection point: Rust's clone cannot fail (it aborts when memory runs out), and
+   * an injected failure here only turned the right result into 0, a symptom of nothing. It
+   * fails for real when `len` was read from a freed object (a huge length): the 0 is then
+   * the buggy run's silent symptom when no detector watches the heap. */
+  char *copy = malloc(len + 1); /* lgrt-sys: Rust's clone, infallible */
   if (!copy) return 0;
   memcpy(copy, s->buf, len);
   copy[len] = 0;
@@ -299,7 +307,7 @@ void lgrt_vm_run(lgrt_vm *vm) {
 /* ---- open and close ----------------------------------------------------------------------- */
 
 int lgrt_vm_open(lgrt_vm **out, const lgrt_vm_config *cfg) {
-  lgrt_vm *vm = calloc(1, sizeof *vm);
+  lgrt_vm *vm = lgrt_calloc(1, sizeof *vm);
   if (!vm) return -1;
   vm->cfg = *cfg;
   /* LGRT_GC_STRESS=1 turns GC-stress mode on for any program, as an engine flag would */
@@ -310,7 +318,14 @@ int lgrt_vm_open(lgrt_vm **out, const lgrt_vm_config *cfg) {
   lg_cond_init(&vm->work_cond);
   lg_cond_init(&vm->done_cond);
   vm->next_gc_at = lg_now() + cfg->gc_interval_ns;
-  vm->worker = lg_spawn(worker_main, vm, "vm-worker");
+  vm->worker = lgrt_spawn(worker_main, vm, "vm-worker");
+  if (!vm->worker) { /* a VM without its worker used to be returned, and joined at close */
+    lg_cond_destroy(&vm->work_cond);
+    lg_cond_destroy(&vm->done_cond);
+    lg_mutex_destroy(&vm->lock);
+    free(vm);
+    return -1;
+  }
   *out = vm;
   return 0;
 }

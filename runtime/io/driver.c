@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
 #include <lifeguard/oracle.h>
 #include <lifeguard/sched.h>
 
@@ -53,7 +54,7 @@ struct lgrt_driver {
 static void count(uint64_t *counter) { __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
 
 int lgrt_driver_open(lgrt_driver **out, lgrt_token_policy policy, lgrt_loop_style style) {
-  lgrt_driver *d = calloc(1, sizeof *d);
+  lgrt_driver *d = lgrt_calloc(1, sizeof *d);
   if (!d) return -ENOMEM;
   int err = lgrt_port_open(&d->port);
   if (err) {
@@ -104,7 +105,7 @@ static lgrt_sched_io *resolve(lgrt_driver *d, uint64_t token) {
 
 /* RegistrationSet::allocate: the set's reference and the user's. */
 static lgrt_sched_io *allocate(lgrt_driver *d) {
-  lgrt_sched_io *io = calloc(1, sizeof *io);
+  lgrt_sched_io *io = lgrt_calloc(1, sizeof *io);
   if (!io) return NULL;
   io->refs = 2;
   io->driver = d;
@@ -118,7 +119,7 @@ static lgrt_sched_io *allocate(lgrt_driver *d) {
     size_t i = 0;
     while (i < d->nslots && d->slots[i].io) i++;
     if (i == d->nslots) {
-      struct slot *s = realloc(d->slots, (d->nslots + 1) * sizeof *s);
+      struct slot *s = lgrt_realloc(d->slots, (d->nslots + 1) * sizeof *s);
       if (!s) {
         lg_mutex_unlock(&d->synced);
         lg_cond_destroy(&io->wake);
@@ -282,8 +283,8 @@ void lgrt_driver_close(lgrt_driver *d) {
 int lgrt_registration_new(lgrt_registration *r, lgrt_driver *d, void *src,
                           const lgrt_source_ops *ops, uint32_t interest) {
   lgrt_sched_io *io = allocate(d);
-  if (!io) return -ENOMEM;
   *r = (lgrt_registration){d, io, src, ops};
+  if (!io) return -ENOMEM; /* empty: a drop of it releases nothing */
   lg_handle_open(io->serial, REG);
   lgrt_port_bind(d->port, token_of(d, io), io->serial);
   int err = ops->reg(src, d->port, token_of(d, io), interest);

@@ -1,6 +1,7 @@
 /* The module host: loader lock, load/unload, and a timer service run by the host's actor. */
 #define _GNU_SOURCE
 #include <lgrt/module.h>
+#include <lgrt/sys.h>
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -118,14 +119,21 @@ static void timer_cancel(lgrt_host *h, unsigned id) {
 }
 
 int lgrt_host_open(lgrt_host **out) {
-  lgrt_host *h = calloc(1, sizeof *h);
+  lgrt_host *h = lgrt_calloc(1, sizeof *h);
   if (!h) return -1;
   lg_mutex_init(&h->loader);
   lg_mutex_init(&h->lock);
   lg_cond_init(&h->cond);
   h->api = (lgrt_host_api){.host = h, .thread_detach = thread_detach,
                            .timer_start = timer_start, .timer_cancel = timer_cancel};
-  h->timer_actor = lg_spawn(timer_main, h, "host-timer");
+  h->timer_actor = lgrt_spawn(timer_main, h, "host-timer");
+  if (!h->timer_actor) { /* the host used to open without its timer service */
+    lg_cond_destroy(&h->cond);
+    lg_mutex_destroy(&h->lock);
+    lg_mutex_destroy(&h->loader);
+    free(h);
+    return -1;
+  }
   *out = h;
   return 0;
 }
@@ -146,13 +154,13 @@ void lgrt_host_close(lgrt_host *h) {
 int lgrt_host_load(lgrt_host *h, const char *path, int flags, const drv_config *cfg,
                    lgrt_module **out) {
   if (!path) path = lgrt_drv_path();
-  lgrt_module *m = calloc(1, sizeof *m);
+  lgrt_module *m = lgrt_calloc(1, sizeof *m);
   if (!m) return -1;
   lg_mutex_lock(&h->loader);
-  m->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | flags);
+  m->handle = lgrt_dlopen(path, RTLD_NOW | RTLD_LOCAL | flags);
   if (!m->handle) {
     lg_mutex_unlock(&h->loader);
-    fprintf(stderr, "lgrt: cannot load %s: %s\n", path, dlerror());
+    fprintf(stderr, "lgrt: cannot load %s: %s\n", path, lgrt_dlerror());
     free(m);
     return -1;
   }

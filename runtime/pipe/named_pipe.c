@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
 #include <lifeguard/oracle.h>
 #include <lifeguard/sched.h>
 
@@ -32,6 +33,7 @@ struct inner {
     bool registered;
     uint32_t generation; /* bumped at each register */
     bool connected, connecting;
+    int connect_err; /* a connect that completed with an error, for the next connect call */
     bool eof_seen; /* the peer is gone: every new read fails at once */
     enum read_state read;
     bool read_armed; /* a read is armed on the port and its completion not yet consumed */
@@ -175,7 +177,7 @@ static void read_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events 
     return;
   }
   in->io.read_armed = false;
-  ssize_t n = recv(in->fd, in->io.buf, sizeof in->io.buf, MSG_DONTWAIT);
+  ssize_t n = lgrt_recv(in->fd, in->io.buf, sizeof in->io.buf, MSG_DONTWAIT);
   if (n > 0) {
     in->io.read = READ_OK;
     in->io.len = (size_t)n;
@@ -210,15 +212,31 @@ static void connect_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_even
     return;
   }
   in->io.connecting = false;
-  int fd = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int fd = lgrt_accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int e = fd < 0 ? errno : 0;
   if (fd >= 0) {
     in->fd = fd;
     in->io.connected = true;
     post_register(in, out);
-  } else if ((errno == EAGAIN || errno == EINTR) && in->io.cp) {
+  } else if ((e == EAGAIN || e == EINTR || e == ECONNABORTED) && in->io.cp) {
+    /* nobody to accept after all (or the client left): armed again */
     ref(in, CONNECT_REF);
     in->io.connecting = true;
-    lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
+    int err = lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
+    if (err) {
+      /* The watch used to be ignored here: its reference leaked and the connect stayed
+       * pending for ever. Now it completes with the error. */
+      in->io.connecting = false;
+      unref_unused(in, CONNECT_REF);
+      in->io.connect_err = -err;
+      notify(in, LGRT_WRITABLE | LGRT_ERROR, out);
+    }
+  } else {
+    /* ConnectNamedPipe's overlapped completes with the error (EMFILE, ...): the waiter wakes
+     * and the next connect call returns it. The error used to be dropped, and the server
+     * waited for a WRITABLE that never came (a deadlock, found by failure injection). */
+    in->io.connect_err = e;
+    notify(in, LGRT_WRITABLE | LGRT_ERROR, out);
   }
   lg_mutex_unlock(&in->lock);
   unref(in, CONNECT_REF);
@@ -227,7 +245,7 @@ static void connect_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_even
 /* ---- creation ----------------------------------------------------------------------- */
 
 static struct inner *inner_new(int fd, int listen_fd) {
-  struct inner *in = calloc(1, sizeof *in);
+  struct inner *in = lgrt_calloc(1, sizeof *in);
   if (!in) return NULL;
   in->refs = 1;
   in->fd = fd;
@@ -251,7 +269,7 @@ static socklen_t pipe_addr(const char *name, struct sockaddr_un *sa) {
 }
 
 static int wrap(struct inner *in, lgrt_pipe **out) {
-  lgrt_pipe *p = malloc(sizeof *p);
+  lgrt_pipe *p = lgrt_malloc(sizeof *p);
   if (!p) {
     unref(in, PIPE_REF);
     return -ENOMEM;
@@ -264,9 +282,9 @@ static int wrap(struct inner *in, lgrt_pipe **out) {
 int lgrt_pipe_server_create(const char *name, lgrt_pipe **out) {
   struct sockaddr_un sa;
   socklen_t len = pipe_addr(name, &sa);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = lgrt_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 16) < 0) {
+  if (lgrt_bind(fd, (struct sockaddr *)&sa, len) < 0 || lgrt_listen(fd, 16) < 0) {
     int err = -errno;
     close(fd);
     return err;
@@ -282,9 +300,9 @@ int lgrt_pipe_server_create(const char *name, lgrt_pipe **out) {
 int lgrt_pipe_client_open(const char *name, lgrt_pipe **out) {
   struct sockaddr_un sa;
   socklen_t len = pipe_addr(name, &sa);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = lgrt_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+  if (lgrt_connect(fd, (struct sockaddr *)&sa, len) < 0) {
     int err = -errno;
     close(fd);
     return err;
@@ -306,8 +324,11 @@ int lgrt_pipe_server_connect(lgrt_pipe *p) {
     ret = -EISCONN;
   } else if (in->io.connecting) {
     ret = -EINPROGRESS;
+  } else if (in->io.connect_err) {
+    ret = -in->io.connect_err; /* the armed connect completed with it */
+    in->io.connect_err = 0;
   } else {
-    int fd = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = lgrt_accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       in->fd = fd;
       in->io.connected = true;
@@ -381,14 +402,14 @@ ssize_t lgrt_pipe_write(lgrt_pipe *p, const void *buf, size_t len) {
   int fd = in->io.connected ? in->fd : -1;
   lg_mutex_unlock(&in->lock);
   if (fd < 0) return -ENOTCONN;
-  ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t n = lgrt_send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   return n < 0 ? -errno : n;
 }
 
 int lgrt_pipe_disconnect(lgrt_pipe *p) {
   struct inner *in = p->inner;
   lg_mutex_lock(&in->lock);
-  int ret = in->io.connected ? (shutdown(in->fd, SHUT_RDWR) == 0 ? 0 : -errno) : -ENOTCONN;
+  int ret = in->io.connected ? (lgrt_shutdown(in->fd, SHUT_RDWR) == 0 ? 0 : -errno) : -ENOTCONN;
   lg_mutex_unlock(&in->lock);
   return ret;
 }

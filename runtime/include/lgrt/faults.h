@@ -68,6 +68,10 @@ typedef enum lg_fault_id {
   LG_FAULT_HOST_CANCEL_NO_WAIT,
   /* the binder's release of a call's pins stops one short of the last */
   LG_FAULT_BIND_UNPIN_ONE_SHORT,
+  /* A planted error-path bug, not a historical one: when the port's eventfd or its epoll
+   * registration fails, the cleanup closes the epoll descriptor twice (an inline cleanup
+   * followed by the shared one). Only a failed eventfd reaches it: failure injection. */
+  LG_FAULT_PORT_OPEN_CLEANUP_TWICE,
   LG_FAULT__COUNT
 } lg_fault_id;
 
