@@ -1,0 +1,121 @@
+#!/usr/bin/env -S /usr/bin/python3 -B
+"""How many lifecycle bugs nobody planted as a fault switch does lifeguard catch?
+
+Each plant is a patch (bench/planted/*.patch) that puts one lifecycle bug into the reference
+runtime's fixed code: an owner that forgets a descriptor, a reference never released, a
+generation never compared, an error path that frees twice. For every plant this script
+
+  1. resets one evaluation worktree (git worktree, detached at HEAD, under --work) and applies
+     the patch, so the build trees there rebuild only what the patch touches;
+  2. runs the matrix (`lifeguard matrix --variant fixed`): a fixed row that is no longer clean
+     caught it;
+  3. fuzzes every class target on the fixed code for --fuzz-seconds each (`lifeguard fuzz`):
+     a crash caught it.
+
+It prints one line per plant (caught by what, or missed) and the catch rate, and writes
+--json. Exit status: 0 when every plant was caught, 1 when one was missed, 2 on bad input (a
+patch that does not apply is bad input: the plant must be brought up to date).
+
+  bench/planted/evaluate.py [--fuzz-seconds 60] [--work DIR] [--json FILE] [PLANT ...]
+
+Slow (a matrix and four fuzz runs per plant): it belongs to nightly jobs, not the gate."""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PLANTS = Path(__file__).resolve().parent
+TARGETS = ("pipe_disconnect", "module_unload", "double_close", "gc_async")
+
+
+def fail(message):
+    print(f"planted: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def git(*args, cwd=REPO, check=True):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=check)
+
+
+def worktree(work):
+    if not (work / ".git").exists():
+        git("worktree", "add", "--detach", str(work), "HEAD")
+    git("checkout", "--detach", git("rev-parse", "HEAD").stdout.strip(), cwd=work)
+    git("reset", "--hard", "-q", cwd=work)
+    git("clean", "-fdq", "-e", "build", cwd=work)
+
+
+def lifeguard(work, *args, timeout):
+    return subprocess.run([str(work / "scripts" / "lifeguard"), *args], cwd=work,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def matrix_catch(work, tmp):
+    out = Path(tmp) / "matrix.json"
+    r = lifeguard(work, "matrix", "--variant", "fixed", "--json", str(out), timeout=3600)
+    if not out.exists():
+        return f"matrix did not run (exit {r.returncode}): {r.stderr.strip()[-300:]}"
+    bad = [row for row in json.loads(out.read_text()) if not row["ok"]]
+    if bad:
+        row = bad[0]
+        return f"matrix {row['scenario']} {row['config']}: {row['observed']}"
+    return None
+
+
+def fuzz_catch(work, tmp, seconds):
+    for target in TARGETS:
+        out = Path(tmp) / f"{target}.json"
+        lifeguard(work, "fuzz", target, "--seconds", str(seconds), "--seed", "1",
+                  "--json", str(out), timeout=seconds * 4 + 900)
+        if out.exists():
+            result = json.loads(out.read_text())
+            if result.get("crashed"):
+                return (f"fuzz {target}: {result.get('fault_kind')} after "
+                        f"{result.get('execs_to_first_crash')} executions")
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("plants", nargs="*", metavar="PLANT", help="plant names (default: all)")
+    parser.add_argument("--fuzz-seconds", type=int, default=60, metavar="S")
+    parser.add_argument("--work", type=Path, default=REPO / "build" / "planted-worktree")
+    parser.add_argument("--json", type=Path, metavar="FILE")
+    args = parser.parse_args()
+    if args.fuzz_seconds < 0:
+        fail("--fuzz-seconds must be 0 or more")
+    available = {p.stem: p for p in sorted(PLANTS.glob("*.patch"))}
+    names = args.plants or list(available)
+    for name in names:
+        if name not in available:
+            fail(f"no plant {name!r} (plants: {', '.join(available)})")
+    work = args.work.resolve()
+    rows = []
+    for name in names:
+        worktree(work)
+        applied = git("apply", str(available[name]), cwd=work, check=False)
+        if applied.returncode != 0:
+            fail(f"plant {name} does not apply to HEAD: {applied.stderr.strip().splitlines()[0]}")
+        start = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="planted-") as tmp:
+            caught = matrix_catch(work, tmp)
+            if caught is None and args.fuzz_seconds:
+                caught = fuzz_catch(work, tmp, args.fuzz_seconds)
+        rows.append({"plant": name, "caught": caught is not None, "by": caught,
+                     "seconds": round(time.monotonic() - start, 1)})
+        print(f"{name}: {'caught by ' + caught if caught else 'MISSED'}", flush=True)
+    worktree(work)
+    found = sum(r["caught"] for r in rows)
+    print(f"caught {found} of {len(rows)} ({100 * found / max(len(rows), 1):.0f}%)")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0 if found == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
