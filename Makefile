@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # A thin front door: the work is done by CMake presets and scripts/.
 #   make demo   install what is missing, build, print the scenario matrix (exit 0 iff all ok)
 #   make test   install what is missing (afl++ too), build every configuration, run every test

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fd_bench: a descriptor-churn workload for `lifeguard bench`'s fdcheck cost.
  *
  * One cycle: pipe2 + write + read + close x2; eventfd + write + read + close; open /dev/null

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* heap_bench: the shared heap workload of `lifeguard bench`'s detector comparison.
  *
  * A ring of RING live blocks of seven sizes (24 B to 9000 B: one to three pages in the page

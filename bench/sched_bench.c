@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sched_bench: what lg_sched's moving parts cost, one JSON object per line on stdout:
  *
  *   {"bench": NAME, "metric": M, "value": V, "unit": U, "config": "asan|plain"}

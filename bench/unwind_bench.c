@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* unwind_bench: what a stack costs, by unwinder.
  *
  *   unwind_bench [--reps N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* unwind_bench's call chain without frame pointers (built -O2 -fomit-frame-pointer). */
 #include <stdint.h>
 

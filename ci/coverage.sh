@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # make coverage: what the committed corpora reach. Builds every fuzz target's replay main in the
 # coverage tree (build/coverage: clang -fprofile-instr-generate -fcoverage-mapping, no
 # sanitizer), replays corpora/<target>/ and the inputs of corpora/regressions/<target>/ with no

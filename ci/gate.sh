@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The regression gate: build every configuration and run every test in each.
 # `make test` runs this; CI runs `make test`.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The nightly fuzz job: what a user's CI runs once a night (ci/github/nightly.yml does).
 #
 #   ci/nightly.sh                                   every default target, NIGHTLY_BUDGET s in all

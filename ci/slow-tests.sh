@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The driver tests the gate leaves out (`pytest -m slow`: every fixed row clean in 100
 # separate processes, the runtime suite's faults 20 times), on the asan and plain trees.
 # `make slow-tests` runs this; ci/github/nightly.yml runs it as its own step after fuzzing.

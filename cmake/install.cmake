@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # `cmake --install`: what a project that uses lifeguard needs.
 #
 #   lib/liblifeguard.a, liblifeguard.so   the library, static and shared (linked in)

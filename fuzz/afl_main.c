@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The AFL++ driver of a fuzz target (<target>_afl, built by the afl preset with
  * afl-clang-fast): AFL++'s persistent mode with the input in shared memory, in place of
  * libAFLDriver.a. libAFLDriver runs the target once on a dummy input of its own ("##SI") in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The input grammar the class fuzz targets share, and the execution it drives.
  *
  * Byte 0 = how many operation bytes follow (mod the target's max_ops) + max_ops * the

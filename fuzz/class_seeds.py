@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes the hand-written seeds of the module_unload, pipe_disconnect and double_close fuzz
 targets (those that reach a configuration or operation the fuzzer alone does not reach soon)
 into corpora/<target>/, from the operations spelled out below. gc_async's seeds have their own

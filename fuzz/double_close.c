@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target of the double-close class: descriptor-owning operations of three actors, and
  * the order they run in, both from the input.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target of the gc-async class: a script of the managed VM's JavaScript thread (the main
  * actor) -- objects, arrays, handle scopes, globals, persistent references, calls of async
  * native functions, collections, event-loop turns, virtual time -- beside the VM's worker,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes the seed inputs of fuzz/gc_async.c into corpora/gc_async/ from the scripts below.
 
 Each seed is a script of the VM's JavaScript thread in words, one operation per word group

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target of the module-unload class: two application actors of one host load the driver
  * plugin (libdrv.so), connect, run work, disconnect, free the environment and unload it, in
  * an order and interleaving both taken from the input.

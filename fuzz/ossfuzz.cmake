@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The OSS-Fuzz build contract (LIFEGUARD_OSSFUZZ=ON; ci/oss-fuzz/build.sh drives it, and any
 # engine can reuse it: libFuzzer, AFL++ with CC=afl-clang-fast, honggfuzz). Each target NAME.c
 # becomes the executable NAME (no _fuzz suffix, as OSS-Fuzz names them), compiled with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target of the pipe-disconnect class: named-pipe operations of two task actors beside a
  * driver actor that turns the I/O driver, and the order they all run in, both from the input.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target: the schedule string parser (lifeguard/schedule.h).
  *
  * Any input either is rejected with a position inside it and a message, or parses to a log

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A planted use-after-free race, found through schedule bytes.
  *
  * The main actor owns an object (refcount 1) and lends it to two workers. Each worker takes a

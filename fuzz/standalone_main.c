@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Replays inputs through a fuzz target without libFuzzer, so that gcc builds (and any build)
  * can run a corpus: each argument is a file or a directory (walked recursively, in name
  * order, skipping dot files). Prints one line per input; a failing input crashes the process

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Class double-close: a socket closed two or three times (trippy#1443), and its relatives.
  *
  * The application code of each scenario is written here in both versions, chosen by the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Class gc-async: borrowed references collected while async work is pending (napi-rs#2571,
  * and its relatives).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Class module-unload: a plugin unloaded under its own runtime's threads (mio#1769, and its
  * relatives).
  *

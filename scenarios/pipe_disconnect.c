@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Class pipe-disconnect: an I/O completion delivered to a freed registration (tokio#6369 /
  * mio 0.8.10, and its relatives).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env -S /usr/bin/python3 -B
+# SPDX-License-Identifier: MIT
 """How many lifecycle bugs nobody planted as a fault switch does lifeguard catch?
 
 Each plant is a patch (bench/planted/*.patch) that puts one lifecycle bug into the reference

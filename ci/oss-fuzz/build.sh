@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The OSS-Fuzz / ClusterFuzzLite build script of lifeguard: one script for OSS-Fuzz
 # (projects/lifeguard), ClusterFuzzLite (.clusterfuzzlite/Dockerfile copies it to $SRC/build.sh)
 # and local runs:

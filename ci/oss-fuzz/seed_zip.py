@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """seed_zip.py ZIP DIR...: writes OSS-Fuzz's <target>_seed_corpus.zip, a flat zip of the inputs
 in each DIR (recursively; missing DIRs are skipped). Sidecars (*.json, the regressions' notes
 of which fault an input found) and dot files are not inputs. Names stay unique when flattened:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A connection object owns its socket (fdsan-style owner tag); a cleanup path that does not
  * own it closes it anyway. lifeguard reports the close as foreign-close, naming the owner.
  *

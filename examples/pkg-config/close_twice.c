@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An error path closes a pipe's read end that the normal path closes again: a double close,
  * which in a threaded program closes whatever descriptor took the number meanwhile. Linked
  * with liblifeguard (pkg-config), the second close is reported as double-close with both

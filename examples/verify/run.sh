@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Builds the program with no lifeguard in it, then runs it under the installed driver.
 #   run.sh PREFIX buggy|fixed
 set -e

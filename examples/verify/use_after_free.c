@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An unmodified program (no lifeguard in its build) that reads a request after handing it to
  * a completion that freed it. `lifeguard verify -- ./use_after_free buggy` runs it with the
  * detectors preloaded: the page heap reports heap-use-after-free with the allocation and free

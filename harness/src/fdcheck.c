@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fdcheck: descriptor ownership, lifetime and quarantine. See lifeguard/fdcheck.h.
  *
  * Lock discipline. A descriptor call can come from inside a locked section of libc or of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fiber stacks and switching, with AddressSanitizer's fiber annotations. */
 #define _GNU_SOURCE
 #include "fiber.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fibers: stacks of their own, switched by hand on one thread. Part of the sched layer.
  * Internal to the harness. */
 #ifndef LIFEGUARD_FIBER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fiber switch: saves the callee-saved registers of the System V x86-64 ABI on the current
  * stack, stores the stack pointer, loads the other fiber's and restores its registers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lg__format: snprintf for the fault path. A report is formatted from a signal handler, on
  * a thread that may hold any lock of libc's; glibc's snprintf is not on the async-signal-safe
  * list (its %s/%d paths happen not to lock or allocate today, but nothing promises that, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The common layer's internals (sys.c, options.c): raw system calls, real-function lookup,
  * the reentrancy guard, start-up state and the options. Every layer may include this; it
  * includes nothing of a higher layer. Not part of the public API. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* log_path: a report's text goes to <log_path>.<pid>, as ASan's log_path does, so that the
  * reports of a program that forks, or of many runs, do not mix and stderr stays the
  * program's. The file is opened for each report, with raw system calls (never intercepted,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* modcheck: dlopen/dlclose seen from inside the process, a census of what still uses a
  * module when it is unmapped, and placeholders that turn a late call into a named report. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* LIFEGUARD_OPTIONS: the defaults, the parser and help=1, all made from options.inc. Parsed
  * once, overridable through lg_options_set(). */
 #include "internal.h"

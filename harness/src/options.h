@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The options of the process: a struct made from options.inc, the one table of them (see
  * there). Part of the common layer. Not part of the public API (that is
  * lifeguard/options.h). */

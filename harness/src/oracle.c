@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The functional oracles (lifeguard/oracle.h): a table of handles and a ledger of
  * references, each a chained hash over a fixed pool mapped once, under one lock that is held
  * only for the lookup (no stack capture, no report and no scheduling point inside it).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pageheap: a guard-page allocator in the spirit of full page heap, for builds without
  * AddressSanitizer (linked into the `plain` build, and preloaded by liblifeguard-preload.so).
  *

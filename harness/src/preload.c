@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* liblifeguard-preload.so: the harness's detectors for an unmodified program.
  *
  *   LD_PRELOAD=build/plain/harness/liblifeguard-preload.so LIFEGUARD_OPTIONS=... PROG

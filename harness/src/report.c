@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The report: first lines, JSON line, text, hook, then abort.
  *
  * A report may come from a fault handler, on a thread interrupted while it held any lock of

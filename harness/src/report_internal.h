@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The report layer's internals (report.c, logfile.c, suppress.c). Above the stack layer. Not
  * part of the public API. */
 #ifndef LIFEGUARD_REPORT_INTERNAL_H

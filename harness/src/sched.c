@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lg_sched: executions of actors on fibers, one decision at every scheduling point. */
 #define _GNU_SOURCE
 #include "sched_internal.h"

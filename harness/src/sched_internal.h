@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The sched layer's internals that a higher layer uses (modcheck's census asks which actors
  * live). Not part of the public API. */
 #ifndef LIFEGUARD_SCHED_INTERNAL_H

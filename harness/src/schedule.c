@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The decision log and its schedule string (grammar in lifeguard/schedule.h). */
 #include <lifeguard/schedule.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one SIGSEGV/SIGBUS dispatcher: lifeguard owns the fault signals.
  *
  * Every detector that explains faults (modcheck's placeholders, the page heap's guard and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The signal layer's internals (signal.c): lifeguard's one SIGSEGV/SIGBUS dispatcher. Above
  * the report layer (a fault taken while the thread reports ends with one line; an exit
  * waits for the verdict on a fault being classified). The detectors and the scheduler, all

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What every decision source shares: freeing. */
 #include <lifeguard/source.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fuzz-bytes source: one byte per decision; no preemption once the bytes run out. */
 #include "source_internal.h"
 

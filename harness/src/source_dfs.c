@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bounded exhaustive search: depth-first over decision sequences, learning the tree as the
  * executions run (loom's Path, Shuttle's DfsScheduler). The state is the path of the last
  * execution; the next one replays it up to the deepest level with an untried allowed option,

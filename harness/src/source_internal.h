@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the decision sources: a small fast PRNG and the no-preemption default.
  * Not part of the public API. */
 #ifndef LIFEGUARD_SOURCE_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* PCT (Burckhardt et al., ASPLOS'10): random actor priorities, d-1 priority change points
  * among the first k schedule decisions; the highest-priority option always runs. A bug of
  * depth d in a run of n actors and k steps is found with probability >= 1/(n k^(d-1)). */

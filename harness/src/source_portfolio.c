@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The portfolio source: its members take turns, one execution each; finished ones drop out. */
 #include "source_internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The seeded random source: uniform choices, one derived stream per execution. */
 #include "source_internal.h"
 

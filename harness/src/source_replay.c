@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The replay source: a logged execution's decisions in order, noting the first divergence. */
 #include "source_internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stack capture, a deduplicated depot of captured stacks, and symbolization through
  * llvm-symbolizer.
  *

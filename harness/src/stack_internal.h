@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The stack layer's internals (stack.c, thread.c): the depot, the walkers, the symbolizer,
  * and each thread's stack bounds. Above the common layer; includes nothing higher. Not part
  * of the public API. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Suppressions: a report whose faulting stack has a frame matching one is dropped (not
  * logged, not printed, no abort) and counted, as with ASan's suppressions. The file, named by
  * the suppressions option, has one rule per line:

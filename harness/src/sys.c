@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Raw system calls and symbol lookup for the harness's own use. */
 #define _GNU_SOURCE
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Threads as the detectors see them: the bounds of each thread's stack, taken when the thread
  * starts, never from inside an interceptor.
  *

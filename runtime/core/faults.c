@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault switches of the reference runtime: a table of names and a bit set. */
 #include <lgrt/faults.h>
 

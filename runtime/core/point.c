@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Scheduling points: a decision under lg_sched, nothing when free-running (the OS decides). */
 #include <lgrt/point.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Async native functions: the binder, the worker, the completion and the main event loop. */
 #include "gc_internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The managed runtime's insides, shared by the heap (heap.c) and async work (async.c). */
 #ifndef LGRT_GC_INTERNAL_H
 #define LGRT_GC_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The managed heap: objects, handle scopes, globals, persistent references, mark-sweep. */
 #include "gc_internal.h"
 

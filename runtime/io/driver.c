@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The I/O driver: scheduled-io objects, the registration set, the pending-release list, and
  * turn() = release, poll, dispatch (tokio's runtime/io/{driver,registration_set,
  * scheduled_io}.rs, in C). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libdrv.so: a database driver that runs its I/O on an async runtime, loaded by a host
  * (mio#1769: mongo-odbc-driver with mongodb's `tokio-sync`, a lazily started process-global
  * tokio runtime in a static that is never dropped).

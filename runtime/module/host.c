@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The module host: loader lock, load/unload, and a timer service run by the host's actor. */
 #define _GNU_SOURCE
 #include <lgrt/module.h>

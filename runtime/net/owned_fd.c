@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lg_owned_fd: one owner per descriptor. */
 #include <lgrt/net.h>
 

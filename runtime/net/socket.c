@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lg_socket: a wrapper with its own destroy around an inner owned socket (trippy's shape). */
 #include <lgrt/net.h>
 

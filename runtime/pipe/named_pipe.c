@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Named pipes: mio's src/sys/windows/named_pipe.rs, on AF_UNIX stream sockets and the
  * completion port. See lgrt/pipe.h for the shape and for where the historical bug sits. */
 #define _GNU_SOURCE

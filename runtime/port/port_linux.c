@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The completion port on Linux: epoll for descriptor readiness, a queue for posted packets,
  * and an eventfd in the epoll set that says the queue is not empty. */
 #define _GNU_SOURCE

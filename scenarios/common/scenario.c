@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The shared command line and run loop of the class programs. */
 #define _GNU_SOURCE
 #include "scenario.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The command line and run loop shared by every class program in scenarios/.
  *
  *   PROGRAM --scenario NAME --variant buggy|fixed [--iterations N] [--fault NAME]...

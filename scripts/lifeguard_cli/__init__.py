@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lifeguard's command-line driver: runs scenario programs and judges them against the manifest,
 runs the fuzz targets, and runs the benchmarks.
 

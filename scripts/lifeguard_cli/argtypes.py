@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The argparse value types every command shares: numbers with a lower bound, a 64-bit seed.
 
 A type is a callable `text -> value` that raises argparse.ArgumentTypeError with the words

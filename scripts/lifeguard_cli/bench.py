@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard bench`: run the benchmark programs, print their figures, record them in the docs."""
 
 import datetime

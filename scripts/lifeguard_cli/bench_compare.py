@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard bench`'s detector comparison: lifeguard's page heap and fd checks against glibc,
 AddressSanitizer, valgrind memcheck and Electric Fence, on shared workloads, in one run.
 

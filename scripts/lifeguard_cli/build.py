@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Building the CMake presets a command needs, quietly: output is shown only when a step fails."""
 
 import os

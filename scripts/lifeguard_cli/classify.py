@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """From what a run printed to what it means: the observed outcome of one scenario run.
 
 A run is judged by what the detectors said, not by its exit status alone. The first

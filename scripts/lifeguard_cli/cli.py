@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The `lifeguard` command line: the parser, the subcommand registry, exit statuses.
 
 A subcommand is a module with NAME, SUMMARY, DESCRIPTION, EPILOG, add_arguments(parser) and

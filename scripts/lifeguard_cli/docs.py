@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Generated sections of the docs: text between a BEGIN and an END marker that a command
 rewrites (bench results, time-to-detect tables), the rest of the file left as people wrote it."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The two ways a lifeguard command stops before it has a verdict."""
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard fuzz`: run one libFuzzer target for a while and say whether, when and how it
 crashed. Also the libFuzzer runner the other commands share (run_libfuzzer): it streams the
 output, timestamps the reports, and reads the statistics, the crash and the artifact."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard fuzz TARGET --engine afl`: the same run as fuzz.py's, by AFL++ (afl-fuzz) on the
 afl preset's build/afl/fuzz/TARGET_afl. It reads AFL++'s fuzzer_stats, plot_data and finding
 names for the figures, and replays the first finding once through the binary to read its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The vocabulary the manifest, the reports and the driver share.
 
 Every word a manifest may use as an expected outcome is here, and only here.

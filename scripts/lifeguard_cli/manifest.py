@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """scenarios/manifest.toml: what every scenario must produce, read and strictly validated.
 
 load() returns a Manifest or raises UsageError with one line naming the file, the key and the

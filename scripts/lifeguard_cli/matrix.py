@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard matrix`: every selected scenario, variant and config, run and judged."""
 
 import json

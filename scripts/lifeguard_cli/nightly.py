@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard nightly`: fuzz every target for a shared time budget in libFuzzer's fork mode,
 keep a working corpus and every crash input in an out directory, deduplicate, minimize and
 symbolize the crashes, write the new ones as candidate regressions, and write summary.json,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The corpora of a nightly run: the working corpus in the out directory, and the atomic merge
 of what it found back into the repository's corpora/<target>/.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The crashes of a nightly run: replay each crash input once (symbolized, with ASan's dedup
 tokens), group them by dedup key, minimize one input per key, and write each key that no
 regression has yet as a candidate regression with a sidecar like corpora/regressions' own.

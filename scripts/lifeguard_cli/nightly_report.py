@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The reports of `lifeguard nightly`, made from its state: summary.json, junit.xml,
 results.sarif (SARIF 2.1.0) and report.html with matplotlib plots (Agg; PNGs in plots/ and
 embedded in the page as data URIs, so the page is one self-contained file)."""

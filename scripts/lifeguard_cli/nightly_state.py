@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The out directory of `lifeguard nightly`: its layout, its lock, and its state file.
 
 Everything a nightly run knows lives in the out directory, so that a run killed at any moment

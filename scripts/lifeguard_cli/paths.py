@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Where things are: the repository, the manifest, the presets, the build trees, the binaries."""
 
 from pathlib import Path

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Progress lines for the long commands (matrix, fuzz, ttd), on a terminal or not.
 
 Two kinds of line, both on stderr (stdout keeps the result: the table, the summary):

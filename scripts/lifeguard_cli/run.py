@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Running scenario programs: one process (run_scenario) and one matrix row N times (run_row).
 
 Each run is a fresh process with the config's environment, a JSON report log of its own

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard ttd`: time to detect a class's seeded fault, per strategy, in one run, against
 the free-running stress baseline; by default the class's target scenario, with --scenario any
 scenario of the class (its needle: a residual race that free-running stress misses)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard verify`: run an unmodified program with the detectors preloaded.
 
 The program runs with LD_PRELOAD=<plain tree>/harness/liblifeguard-preload.so (before any

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared set-up of the driver tests: options, the manifest, the build trees, binaries.
 
 The manifest is read through the same module the CLI uses (scripts/lifeguard_cli/manifest.py),

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """A stand-in scenario program for the driver's own tests: behaves like a class program
 (`--scenario S --variant V --iterations N`, a lifeguard report and a JSON log line, then abort)
 without needing the C build. What it does depends on the scenario name:

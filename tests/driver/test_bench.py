@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`scripts/lifeguard bench` and the benchmark programs, as a user runs them.
 
 What is checked is the shape of what they print and the counts that must be exact (the 2 x 10

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What `lifeguard matrix` asks CMake to do, seen through a stand-in `cmake` on PATH."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The CI files users copy: ci/oss-fuzz/build.sh (OSS-Fuzz's build contract) and its seed zips,
 the ClusterFuzzLite and OSS-Fuzz project files, the GitHub workflow files under ci/github/.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The classifier on canned outputs: pure Python, no binaries needed.
 
 The texts follow what clang 14's sanitizers and lifeguard's report print (trimmed).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The command line as a user runs it: `scripts/lifeguard` and the scenario programs themselves.
 
 Bad input of any kind must give exit status 2 and exactly one line on stderr, never a

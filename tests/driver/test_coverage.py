@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`make coverage` (ci/coverage.sh): the committed corpora reach at least 90% of runtime/'s lines,
 the script fails below its floor, and docs/COVERAGE.md accounts for every file with lines no
 input reaches.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The double-close class beyond its manifest rows: what happens without fdcheck, how many
 reports the three closes of validate-close give, and bad settings in the environment."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard fuzz --engine afl` as a user runs it (AFL++ runs bounded by executions, --runs
 as afl-fuzz -E, on build/afl, built here when missing), and its readers of AFL++'s files on
 canned content."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard fuzz` as a user runs it (real libFuzzer runs of a few seconds on the asan tree),
 and its libFuzzer runner on canned output (no binaries needed)."""
 

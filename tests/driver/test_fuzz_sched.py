@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The planted use-after-free race (fuzz/sched_uaf.c) is found by schedule bytes under
 libFuzzer within 10^4 executions -- a test by execution count, never by time -- and its clean
 twin (atomic refcount updates) is never reported."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The gc-async class beyond its manifest rows, run as a user runs the program: each buggy
 scenario's AddressSanitizer report blames the worker's read (use) and the sweep's finalizer
 (free), and its schedule replays; the fixed variants are clean under every schedule with up to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Failure injection (LIFEGUARD_OPTIONS inject_max=N) end to end, both ways:
 
 - every call of runtime/ that can fail goes through lgrt/sys.h (a source scan; the scan itself

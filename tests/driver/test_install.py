@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Installing lifeguard and using it from a project of one's own (examples/).
 
 A fresh configure with LIFEGUARD_BUILD_TESTS=OFF and pkg-config made unavailable (so

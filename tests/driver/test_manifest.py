@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Manifest loading and strict validation: the real manifest, and one broken copy per rule."""
 
 import pytest

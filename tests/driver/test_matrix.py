@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every manifest row, run through the driver's own run and classify code.
 
 The same check as `scripts/lifeguard matrix`, one test per row, plus what a single run cannot

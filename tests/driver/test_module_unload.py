@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The module-unload class beyond its manifest rows: fixed scenarios stay clean over 100
 executions under lg_sched and 100 free-running ones, every report names the module and the
 function, free-running threads are reported the same way as actors, AddressSanitizer alone

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard nightly` as a CI job runs it: one shared short run over two targets (sched_uaf,
 whose planted race crashes by design, and double_close with its fault switch on) whose four
 reports are then read from every side; a run killed halfway and run again; bad input; and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """LIFEGUARD_OPTIONS: help=1, log_path and suppressions, on a program linked with lifeguard
 (tests/seeded/fd_double_close: its `fault` mode closes a descriptor twice, in close_again;
 its `clean` mode does not), in each selected build tree; and README's options table, which

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The pipe-disconnect class beyond its manifest rows: the fixed variants under exhaustive and
 bounded search, the crash schedule replays to the same report, and the fault switches each
 guard their own mechanism (the residual gap is not closed by the raw-token fix alone). In

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Progress lines of the long commands (scripts/lifeguard_cli/progress.py): piped, a log gets
 a line at least every interval, a completed piece of work or `still running: WHAT`, and
 nothing before the work starts. The clock is a stand-in: no test waits on real time."""

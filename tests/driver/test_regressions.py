@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every input that once found a fault stays in corpora/regressions/<target>/ and is replayed
 by the gate, both ways: with its fault switch it reports its kind again; without it the
 same input is clean. Each input has a sidecar <input>.json: fault, kind, and optionally

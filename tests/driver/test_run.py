@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Running rows and the matrix command, against a stand-in program (fake_program.py):
 environment, JSON log, timeouts, repeated runs, the table and the JSON file. No C build needed.
 """

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The runtime suite (tests/runtimes): `lifeguard verify` with the default options on programs
 built with the runtimes users ship (Rust std, Node.js 20 + an N-API addon, CPython 3.11 +
 ctypes, libuv 1.44, C stdio).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The seeded-fault suite (tests/seeded): every fault a small program.
 
 In the plain tree: every fault reported with the right kind and stacks, linked in and with the

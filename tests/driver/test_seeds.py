@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The committed seeds: the scripts that spell them out in words (fuzz/class_seeds.py,
 fuzz/gc_async_seeds.py) write exactly the committed bytes, and every configuration a class
 target's grammar has (byte 0 / max_ops, fuzz/class_input.h) is used by a committed input."""

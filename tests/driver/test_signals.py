@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lifeguard owns SIGSEGV and SIGBUS (harness/src/signal.c), both ways.
 
 - A program's own handler that does not pass faults on cannot hide a guard-page fault: the

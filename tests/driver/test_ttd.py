@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard ttd` as a user runs it: the rows its JSON contract names, bad input refused."""
 
 import json

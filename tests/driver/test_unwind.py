@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Stacks through code built without frame pointers, under `lifeguard verify`.
 
 A library built with -O2 -fomit-frame-pointer allocates, frees and reads a block for an

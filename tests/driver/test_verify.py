@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard verify`: unmodified programs under liblifeguard-preload.so.
 
 Both ways: small programs compiled here with a real fault (use after free, double free, double

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The runtime suite: its cases, and how one runs natively, under `lifeguard verify` and under
 valgrind memcheck.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Whether a run's detectors were armed: the other half of "the clean twin is clean".
 
 A clean twin that produced no report proves nothing if the detector that would have reported

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The armed probe: evidence that a clean run was watched. A clean twin's silence means
  * nothing if its detector was off (an option, a start-up path that skipped it, a build
  * without it), so the tests LD_PRELOAD this module after the detectors (after

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Double free: a block freed twice. */
 #include "seeded.h"
 

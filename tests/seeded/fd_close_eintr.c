@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* close retried on EINTR. Linux releases the descriptor before close() can return EINTR
  * (from a file's flush: NFS, FUSE), so the retry closes the number again, or whoever took it
  * meanwhile (Austin Group bug 529, vibe-d/eventcore#195). An interrupted close is rare and

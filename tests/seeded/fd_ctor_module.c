@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The module fd_locked_sections loads: its constructor makes descriptor calls while dlopen
  * holds the dynamic loader's lock, on the loading thread or (FD_CTOR_MODE=thread) on a thread
  * it starts and waits for, as a library that starts a worker at load time does. */

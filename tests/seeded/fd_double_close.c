@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Double close, with and without number reuse.
  *   fd_double_close fault|clean [reuse]
  * With `reuse`, a second file is opened between the two closes; without fdcheck it takes the

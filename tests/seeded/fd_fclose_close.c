@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fclose, then close(fileno(fp)): the stream's descriptor closed a second time. */
 #include "seeded.h"
 #include <unistd.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Close of a descriptor owned by someone else: the owner registered it with fdsan's owner-tag
  * API, and other code closes it with a plain close(). The API is looked up as weak symbols,
  * as code written for Android's fdsan does: present when lifeguard is linked in or preloaded,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Descriptor calls made where the caller, libc or the program already holds a lock: each path
  * must finish, clean (a self-deadlock in an interposer hangs it; the test bounds every run).
  *   fd_locked_sections clean PATH

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A descriptor used after its close, by each kind of call a program makes on one: I/O, dup,
  * and the checks that ask whether a descriptor is still open (a language runtime makes one
  * before it closes a descriptor it owns, and aborts when it gets EBADF).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* I/O after close: a write to a descriptor that was closed. */
 #include "seeded.h"
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Off-by-one overflow at odd sizes: one byte read or written just past a block of SIZE bytes.
  *   heap_overflow fault|clean read|write SIZE
  * A read past the end faults on the guard page only when the block ends exactly at it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Use after free after churn: a 4000-byte block is freed, then CHURN_MB megabytes of
  * allocation and free traffic of the same size (one page each in the page heap, one size
  * class in ASan's allocator) run, then the freed block is read. With little churn

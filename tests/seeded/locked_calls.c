@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad pointers handed to interposed calls while locks are held: the report must come out
  * without waiting for a lock the reporting thread holds, and without allocating.
  *   locked_calls fault|clean free|realloc|fclose|dlclose

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Call after dlclose: a function pointer into the module kept and called after the unload. */
 #include "module_common.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A pthread key destructor in the module (SSSD/sssd#6505): the module created a key with a
  * destructor in its own code and is unloaded while a thread holds a value; when that thread
  * exits, the destructor is called in unmapped code. The clean twin deletes the key first

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A signal handler in the module: the module installs a SIGUSR1 handler and is unloaded
  * without restoring the previous one; the next SIGUSR1 calls into unmapped code. The clean
  * twin restores the handler (SIG_IGN here) before the unload. With `segv`, the same for

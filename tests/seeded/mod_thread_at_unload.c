@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A thread inside the module at dlclose: the module's worker is still running when the host
  * unloads it. The clean twin stops and joins the worker first.
  *

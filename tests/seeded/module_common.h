@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Loading and unloading the seeded module (its path is compiled in: SEEDED_MODULE). */
 #ifndef LG_SEEDED_MODULE_COMMON_H
 #define LG_SEEDED_MODULE_COMMON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stale pointer after realloc: the block moved and the old pointer is still used. */
 #include "seeded.h"
 

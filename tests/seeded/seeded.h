@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the seeded-fault programs: each takes `fault` or `clean` as its first argument
  * (the clean twin is the same program with the bug's line not taken) and prints what it does.
  * The functions a report must blame are extern and noinline, so every build names them. */

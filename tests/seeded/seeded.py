@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The seeded-fault suite: its cases, how one is run, and the detection table.
 
 Each case is one fault of tests/seeded/*.c; its clean twin is the same program with `clean`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The module the module-unload programs load: code that outlives its unload in four ways. */
 #include <pthread.h>
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program that relies on its own SIGSEGV/SIGBUS handlers, for faults that are its own:
  * under lifeguard it must behave exactly as without it (tests/driver/test_signals.py runs
  * every mode natively, preloaded and linked, and compares). Each mode prints what it saw and

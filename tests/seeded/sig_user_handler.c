@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A use after free in a program that owns a SIGSEGV handler which does not pass faults on
  * (as node's, for its WebAssembly traps): the handler is installed after the first
  * allocation, so it comes after lifeguard's. lifeguard owns the fault signals: the freed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Cross-thread use after free: one thread frees a block another thread then reads. */
 #include "seeded.h"
 #include <pthread.h>

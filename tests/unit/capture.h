@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test fixture: keeps the process alive across reports and records what was reported. */
 #ifndef LG_TEST_CAPTURE_H
 #define LG_TEST_CAPTURE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fdcheck: every kind reported with the right stacks; every clean twin silent. */
 #define _GNU_SOURCE
 #include <dirent.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lg__format, the fault path's snprintf (harness/src/format.c): the same text as glibc's
  * snprintf for every conversion lifeguard's reports use, and the same cut at the capacity. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The managed runtime (runtime/gc): what keeps an object alive (handle scopes, global slots,
  * references by count, arrays), what a collection does to the rest (finalizers, cleared weak
  * references), deep nesting, and closing the VM; then the binder: for each argument kind and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Failure injection as a decision of lg_sched: recorded in the schedule string with its bound,
  * replayed exactly, bounded per execution, driven by every source, off by default, and
  * nothing free-running. The runtime's own calls (lgrt/sys.h) are checked end to end by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* modcheck: each thing that can still use a module at its unload is reported with the right
  * kind and stacks, and its clean twin (released before the unload) is silent. The module is
  * the runtime's plugin libdrv.so; its functions are reached through its drv_entry table. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The functional oracles (lifeguard/oracle.h): each breach is reported with its kind and
  * stacks, each clean twin is silent, and with oracles=0 nothing is checked. Then modcheck's
  * call check: a held callback called after its module's unload, with no placeholder to fault

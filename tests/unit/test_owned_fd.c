@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lg_owned_fd and lg_socket: one owner, one close. */
 #define _GNU_SOURCE
 #include <errno.h>

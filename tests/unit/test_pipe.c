@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The completion port, the I/O driver and named pipes (runtime/port, io, pipe): the
  * properties the pipe-disconnect class depends on. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The report's options at run time (lg_options_set): suppressions and log_path, each both
  * ways: a matching rule drops the report and counts it, another rule leaves it reported; the
  * text goes to <log_path>.<pid>. fdcheck's double-close is the report (halt_on_error=0). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lg_sched with real actors on fibers: search counts, replay, PCT, deadlock, livelock, time. */
 #define _GNU_SOURCE
 #include <errno.h>

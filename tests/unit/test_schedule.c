@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The decision log and the schedule string: format, parse, round trips, and every way a
  * string can be malformed, each rejected at its exact position. */
 #include <stdint.h>

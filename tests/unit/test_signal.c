@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The SIGSEGV/SIGBUS dispatcher (harness/src/signal.c), linked in: the program's handler is
  * kept by lifeguard while the kernel keeps lifeguard's; a guard-page fault is reported before
  * that handler could see it; a fault no detector explains reaches it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The decision sources, driven by a tiny deterministic simulator of the scheduler.
  *
  * The simulator: N actors, each with a number of segments. Before each segment, the options

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fdcheck: descriptor ownership and lifetime checks.
  *
  * Every descriptor creator and destroyer of libc is intercepted (open*, socket*, accept*,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* modcheck: faults caused by unloading a module that is still in use.
  *
  * Linked in, modcheck takes the place of dlopen and dlclose (and of pthread_key_create,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* LIFEGUARD_OPTIONS: key=value pairs separated by ':', as ASAN_OPTIONS takes them.
  *
  * The options are read from the environment once, when the library starts. A malformed

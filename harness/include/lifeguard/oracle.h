@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Functional oracles: the lifecycle contracts a runtime states, checked where it keeps them.
  *
  * Some lifecycle bugs break a runtime's contract without touching freed memory: an event

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pageheap: the guard-page allocator of builds without AddressSanitizer (see README). */
 #ifndef LIFEGUARD_PAGEHEAP_H
 #define LIFEGUARD_PAGEHEAP_H

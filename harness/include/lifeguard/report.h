@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one report format of every lifeguard detector.
  *
  * Text on stderr, close to AddressSanitizer's so tools that read one read both:

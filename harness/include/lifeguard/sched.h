@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lg_sched: controlled scheduling of actors, and the thread layer they use.
  *
  * An execution runs a set of root actors, and whatever they spawn, one at a time on fibers of

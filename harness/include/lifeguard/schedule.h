@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The decision log: every nondeterministic choice of one execution, in order, and its
  * printable form, the schedule string.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Decision sources: where lg_sched's choices come from. One interface for fuzz bytes, seeded
  * random, PCT, bounded exhaustive search, replay, and portfolios of them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stacks: cheap capture into a deduplicated depot, symbolization on demand. */
 #ifndef LIFEGUARD_STACK_H
 #define LIFEGUARD_STACK_H

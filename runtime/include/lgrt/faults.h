@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault switches of the reference runtime: each historical bug, off by default, on by name.
  *
  * Enabled by LIFEGUARD_FAULTS=name[,name] or lg_fault_set(). Each switch sits at the one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A small managed runtime: the shape of a JavaScript engine as a native addon sees it.
  *
  * - A mark-sweep heap. Objects are plain arrays, promises, or wrappers around a native object

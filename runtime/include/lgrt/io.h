@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The I/O driver of the reference runtime, in tokio's shape.
  *
  * A scheduled-io object (lgrt_sched_io, tokio's ScheduledIo) holds an I/O source's readiness

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Modules: a host that loads, calls and unloads a plugin shared object, and the plugin's
  * interface (`drv`, a database driver that starts an async runtime, like an ODBC driver DLL
  * that holds a tokio runtime).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sockets of the reference runtime: a single-owner descriptor and a socket wrapper on it.
  *
  * lg_owned_fd is the runtime's OwnedFd/OwnedSocket: exactly one owner closes it. Ownership

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Named pipes of the reference runtime, in the shape of mio's Windows NamedPipe.
  *
  * A pipe is a handle on a reference-counted inner state (mio's Arc<Inner>) holding the

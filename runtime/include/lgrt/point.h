@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Scheduling points of the reference runtime: the places where another actor may run (a
  * system call, a lock, a poll). Under lg_sched each is a decision; free-running, nothing. */
 #ifndef LGRT_POINT_H

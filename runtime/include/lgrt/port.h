@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The completion port of the reference runtime: readiness of watched descriptors plus a queue
  * of posted packets, consumed together by one call.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The reference runtime's one way to the operating system: every call it makes that can fail
  * goes through here, and here each is a failure-injection point of lg_sched.
  *

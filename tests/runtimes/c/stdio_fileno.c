@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libc called on a freed object: fileno() on a FILE that fclose() has freed.
  *
  *   stdio_fileno fault PATH   the log is closed, then log_descriptor asks libc for its number:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libc called on a freed object, on another thread: a logger thread writes with fputs() to a
  * FILE that the main thread has already closed (and glibc freed).
  *

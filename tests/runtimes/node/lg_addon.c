@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A Node.js N-API addon (node_api.h, built with gcc) whose native objects a script can free
  * while work on them is still pending. node_faults.js drives it; each function a report must
  * name is marked NOINLINE and does work after its last library call (no tail call).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Node.js 20 + an N-API addon (lg_addon.c): native objects freed while work on them is
 // pending. Run as `node --expose-gc node_faults.js ADDON CASE fault|clean`.
 //

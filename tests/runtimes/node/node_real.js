@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Node.js 20: a real script (timers, fs promises, streams, crypto, a worker thread). It must
 // run clean and unchanged under `lifeguard verify`, with the same output; the driver runs it
 // as `node -e "$(cat node_real.js)" DIR`.

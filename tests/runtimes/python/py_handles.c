@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A CPython plugin (loaded with ctypes) that owns descriptors and heap records for its
  * caller: py_handles.py drives it.
  *

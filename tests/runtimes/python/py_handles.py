@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """CPython + ctypes: lifetimes of what a plugin hands out (py_handles.c).
 
   python3 py_handles.py PLUGIN double-close fault|clean DIR

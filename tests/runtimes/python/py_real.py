@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """CPython: a real script (threads, a process pool's worth of work on threads, json, sqlite3,
 hashlib, files, a subprocess). It must run clean and unchanged under `lifeguard verify`, with
 the same output; the driver runs it with `python3 -c "$(cat py_real.py)" DIR`.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A CPython plugin (loaded with ctypes) that starts a thread of its own. The thread waits in
  * the plugin, or in libc called from the plugin, until the plugin's stop function tells it to
  * end. py_unload.py unloads the plugin with _ctypes.dlclose: without sleeper_stop first, the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """CPython + ctypes: a plugin unloaded while its own thread may still be in it.
 
   python3 py_unload.py PLUGIN MODE fault   start the plugin's thread (MODE: read, poll,

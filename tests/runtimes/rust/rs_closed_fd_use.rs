@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Rust std: a descriptor used after its owner was dropped. A raw number is kept from a
 //! `UnixStream` and wrapped again (`ManuallyDrop<UnixStream>`) after the stream is gone.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Rust std: two owners of one descriptor. `File::from_raw_fd` is called twice on the same
 //! number, so two `File`s will each close it.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Rust std: an `OwnedFd` made on a worker thread from a number the main thread still owns.
 //!
 //!   rs_ownedfd_thread fault DIR   main hands the raw number of its stream's write end to a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Rust std: a use after free through a raw pointer handed to another thread.
 //!
 //! The main thread allocates a frame buffer (`Box<[u64]>`), hands its raw pointer to a worker

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Rust std: a real threaded program (threads, channels, `Arc<Mutex<_>>`, file I/O). It must
 //! run clean and unchanged under `lifeguard verify`, with the same output.
 //!

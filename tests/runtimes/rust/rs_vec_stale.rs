@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Rust std: a raw pointer into a `Vec` kept across a push that reallocates it.
 //!
 //!   rs_vec_stale fault   record_samples keeps a pointer to the first sample, then appends

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libuv: a timer handle freed right after uv_close(), before libuv has finished closing it.
  *
  *   uv_close_free fault   the tick callback closes the handle and frees its memory at once;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libuv: a TCP echo server and its client over loopback, each on its own loop and thread.
  *
  * The server (thread "server") listens on 127.0.0.1 with an ephemeral port and echoes what it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libuv: an event delivered to a freed registration.
  *
  *   uv_poll_free fault   a watch (a uv_poll_t on a pipe) is started, then forget_watch frees it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libuv: a write request freed while libuv still holds it.
  *
  *   uv_write_free fault   send_record frees its uv_write_t as soon as uv_write() returns; the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Rust std programs whose descriptors outlive their owners (std only).
 //!
 //!   rs_fd_owners fault|clean SHAPE
