@@ -95,7 +95,9 @@ def add_arguments(parser):
                         help="replay this schedule string once (the strategy is then replay)")
     parser.add_argument("--json", metavar="FILE",
                         help="write the result as one JSON object: program, strategy, runs, "
-                             "found, runs_to_first, seconds_to_first, kind, schedule, replay")
+                             "found, runs_to_first, seconds_to_first, kind, schedule, replay "
+                             "(and seed, depth, decisions: made in all runs, diverged: the "
+                             "decision where a replay left its schedule, or null)")
     parser.add_argument("--timeout", type=argtypes.positive_seconds, default=60.0,
                         metavar="SECONDS",
                         help="a run that lasts longer is killed and counts as a timeout "
@@ -253,7 +255,7 @@ def run(args):
     result = {"program": shlex.join(command), "strategy": strategy, "seed": args.seed,
               "depth": args.depth if strategy == "pct" else None, "runs": 0, "found": False,
               "runs_to_first": None, "seconds_to_first": None, "kind": None, "schedule": None,
-              "replay": None}
+              "replay": None, "decisions": 0, "diverged": None}
     failure = None
     started = time.monotonic()
     pct_k = 0
@@ -280,6 +282,9 @@ def run(args):
             if strategy == "pct" and pct_k == 0:
                 pct_k = max(1, len(decisions))
             result["runs"] = i + 1
+            result["decisions"] += len(decisions)
+            if strategy == "replay":
+                result["diverged"] = diverged
             kind = failure_kind(records, rc, timed_out, stderr, args.exit_code)
             elapsed = time.monotonic() - started
             progress.step(f"{i + 1} runs, {(i + 1) / max(elapsed, 1e-9):.1f} runs/s"
