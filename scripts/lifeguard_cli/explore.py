@@ -33,7 +33,7 @@ from pathlib import Path
 from . import argtypes, classify, verify
 from .build import ensure_built, require_built
 from .errors import UsageError
-from .paths import DEFAULT_BUILD_ROOT, INSTALLED_PRELOAD, display
+from .paths import DEFAULT_BUILD_ROOT, INSTALLED_PRELOAD, REPO_ROOT, display
 from .progress import Progress
 
 NAME = "explore"
@@ -230,7 +230,9 @@ def find_library(args):
 
 
 def replay_command(command, schedule):
-    return shlex.join(["lifeguard", "explore", "--schedule", schedule, "--"] + command)
+    """The command line that runs `schedule` again (the driver as the user runs it)."""
+    driver = "lifeguard" if INSTALLED_PRELOAD else display(REPO_ROOT / "scripts" / "lifeguard")
+    return shlex.join([driver, "explore", "--schedule", schedule, "--"] + command)
 
 
 def run(args):

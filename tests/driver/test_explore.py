@@ -78,7 +78,7 @@ def test_bug_is_found(kernel, strategy, kernels, explore, tmp_path):
     assert result["strategy"] == strategy[1]
     assert result["schedule"].startswith("lgs1:s")
     assert result["seconds_to_first"] >= 0
-    assert result["replay"].startswith("lifeguard explore --schedule ")
+    assert result["replay"].startswith("scripts/lifeguard explore --schedule lgs1:")
     assert f"schedule: {result['schedule']}" in r.stdout
     if result["kind"] in ("deadlock", "heap-use-after-free", "double-free"):
         # lifeguard's own report, with the schedule string in it
