@@ -29,17 +29,25 @@
  *     cannot lose them), from which the driver prints the schedule string; with
  *     explore_schedule the decisions of a schedule string are followed instead.
  *
- * Not controlled (yet): calls that block in the kernel (read, write, accept, poll, futexes
- * outside pthread...) run while the actor holds the baton, so a thread that waits in the
- * kernel for another actor stops the program (the driver's timeout names it). The design for
- * them: the actor leaves control before the call (it is not runnable, but not blocked either:
- * deadlock is every actor blocked and none in the kernel) and asks to rejoin after it, under a
- * lock, as a runnable actor that the next scheduling point may pick. The read/write family is
- * intercepted by fdcheck.c, which must call a leave/rejoin hook for it. Barriers,
- * pthread_once and spurious wake-ups are not modelled; calls made by the harness itself (its
- * own locks) and by threads that are not actors (started before the library, or after their
- * actor finished: thread-local destructors) pass through. A forked child runs free; so does a
- * process the program executes (the decision log file exists already). */
+ * System calls that wait for descriptors (poll, ppoll, select, pselect, epoll_wait,
+ * epoll_pwait, with a timeout other than zero) leave control: the actor is OUTSIDE (neither
+ * runnable nor blocked) while it is in the kernel, another actor runs meanwhile, and it asks to
+ * rejoin when the call returns, under a lock (the one piece of state a thread without the
+ * baton changes is its own OUTSIDE -> RUNNABLE): it runs at once when nobody holds the baton,
+ * else when a scheduling point picks it. A deadlock is every live actor blocked and none
+ * outside; with none runnable but some outside, the baton waits for the first to come back.
+ * When a rejoin happens is up to the kernel, so a schedule with threads outside replays only
+ * as far as their timing repeats (a replay that leaves the schedule says where).
+ *
+ * Not controlled (yet): read, write, accept, connect, recv, send and the rest of the
+ * descriptor calls are fdcheck.c's interceptors; until it calls leave/rejoin around them, a
+ * thread blocked in one keeps the baton, and one that waits there for another thread of the
+ * program stops the run (the driver's timeout names it). Futex waits outside pthread
+ * (syscall(SYS_futex)), barriers, pthread_once, signals and spurious wake-ups are not modelled;
+ * calls made by the harness itself (its own locks) and by threads that are not actors (started
+ * before the library, or after their actor finished: thread-local destructors) pass through. A
+ * forked child runs free; so does a process the program executes (the decision log file
+ * exists already). */
 #define _GNU_SOURCE
 #include "control_internal.h"
 #include "report_internal.h"
@@ -58,7 +66,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,10 +81,12 @@
 /* Sites: which call a decision was made at (static ids, as lg_sched's). */
 enum {
   SITE_CREATE = 200, SITE_JOIN, SITE_DETACH, SITE_EXIT, SITE_LOCK, SITE_TRYLOCK, SITE_UNLOCK,
-  SITE_WAIT, SITE_SIGNAL, SITE_BROADCAST, SITE_YIELD, SITE_SLEEP, SITE_BLOCKED, SITE_POST
+  SITE_WAIT, SITE_SIGNAL, SITE_BROADCAST, SITE_YIELD, SITE_SLEEP, SITE_BLOCKED, SITE_POST,
+  SITE_LEAVE
 };
 
-typedef enum { RUNNABLE, BLOCKED, DONE } actor_state;
+/* OUTSIDE: in a system call that may block (it left control; it rejoins as RUNNABLE). */
+typedef enum { RUNNABLE, BLOCKED, DONE, OUTSIDE } actor_state;
 typedef enum { WAIT_NONE, WAIT_OBJECT, WAIT_COND, WAIT_JOIN, WAIT_SLEEP } wait_kind;
 
 typedef struct actor {
@@ -85,6 +98,7 @@ typedef struct actor {
   uint64_t wake_at;     /* virtual deadline of a timed block, NEVER if none */
   bool timed_out;
   pthread_t thread;
+  void *frame;          /* the interceptor's frame of its latest controlled call */
   int go;               /* the baton: 1 when this actor may run */
 } actor;
 
@@ -95,6 +109,10 @@ static struct {
   lg_source *src;
   lg_decision_log log;
   uint64_t points, budget, now, seq;
+  /* Taken by the baton holder while it picks the next actor and by an actor rejoining from
+   * the kernel: the only state another thread changes is its own OUTSIDE -> RUNNABLE. */
+  int lock;
+  bool idle;                  /* nobody holds the baton: every live actor is outside */
   const lg_divergence *div;  /* replay: where it left the schedule */
   uintptr_t self_lo, self_hi; /* this library's code: its own calls are not the program's */
 } C;
@@ -169,8 +187,7 @@ __attribute__((noreturn)) static void deadlock(void) {
     int n = snprintf(r.detail + len, sizeof r.detail - len, "%s%s", len ? "\n" : "", line);
     if (n > 0 && len + (size_t)n < sizeof r.detail) len += (size_t)n;
   }
-  r.stacks[0] = (lg_report_stack){.name = "current",
-                                  .id = lg_stack_capture(__builtin_frame_address(0)),
+  r.stacks[0] = (lg_report_stack){.name = "current", .id = lg_stack_capture(me->frame),
                                   .tid = (int)lg__gettid()};
   r.nstacks = 1;
   lg_report_emit(&r);
@@ -183,7 +200,7 @@ __attribute__((noreturn)) static void livelock(void) {
            "after %llu scheduling points (explore_steps) in thread actor %u",
            (unsigned long long)C.budget, me ? me->id : 0);
   r.stacks[0] = (lg_report_stack){.name = "current",
-                                  .id = lg_stack_capture(__builtin_frame_address(0)),
+                                  .id = lg_stack_capture(me ? me->frame : NULL),
                                   .tid = (int)lg__gettid()};
   r.nstacks = 1;
   lg_report_emit(&r);
@@ -224,23 +241,42 @@ static bool advance_time(void) {
   return true;
 }
 
-/* A scheduling point of the running actor (runnable, blocked or done): picks who runs next
- * and passes the baton. Returns when `me` runs again (never when it is done). */
+static void state_lock(void) {
+  while (__atomic_exchange_n(&C.lock, 1, __ATOMIC_ACQUIRE)) syscall(SYS_sched_yield);
+}
+
+static void state_unlock(void) { __atomic_store_n(&C.lock, 0, __ATOMIC_RELEASE); }
+
+/* A scheduling point of the running actor (runnable, blocked, done or leaving): picks who runs
+ * next and passes the baton. Returns when `me` runs again (at once when it is done or
+ * leaving). When no actor can run, virtual time moves on; when none is waiting for it
+ * either but some are in the kernel, the baton is left for the first to come back. */
 static void point(uint16_t site) {
   actor *self = me;
   if (++C.points > C.budget) livelock();
   uint32_t ids[MAX_ACTORS];
   uint32_t n, current;
+  state_lock();
   for (;;) {
     n = 0;
     current = LG_NO_CURRENT;
+    bool outside = false;
     for (uint32_t i = 0; i < C.nactors; i++) {
+      outside |= C.actors[i].state == OUTSIDE;
       if (C.actors[i].state != RUNNABLE) continue;
       if (&C.actors[i] == self) current = n;
       ids[n++] = i;
     }
     if (n > 0) break;
-    if (!advance_time()) deadlock();
+    if (advance_time()) continue;
+    if (!outside) {
+      state_unlock();
+      deadlock();
+    }
+    C.idle = true;
+    state_unlock();
+    if (self->state == BLOCKED) park(self);
+    return;
   }
   uint32_t idx = 0;
   if (n > 1) {
@@ -249,10 +285,31 @@ static void point(uint16_t site) {
     if (idx >= n) idx = 0;
     record(&c, idx);
   }
+  state_unlock();
   actor *next = &C.actors[ids[idx]];
   if (next == self) return;
   give(next);
-  if (self->state != DONE) park(self);
+  if (self->state == RUNNABLE || self->state == BLOCKED) park(self);
+}
+
+/* The running actor goes into a system call that may block: another actor runs meanwhile. */
+static void leave(void) {
+  me->state = OUTSIDE;
+  point(SITE_LEAVE);
+}
+
+/* Back from the kernel: runnable again; runs at once if nobody holds the baton, else when a
+ * scheduling point picks it. */
+static void rejoin(void) {
+  state_lock();
+  me->state = RUNNABLE;
+  if (C.idle) {
+    C.idle = false;
+    state_unlock();
+    return;
+  }
+  state_unlock();
+  park(me);
 }
 
 /* Blocks the running actor on `obj` until an actor releases it (or the deadline passes). */
@@ -290,6 +347,9 @@ static inline bool controlled(const void *caller) {
   return me && !lg__busy && !(pc >= C.self_lo && pc < C.self_hi);
 }
 #define CALLER __builtin_return_address(0)
+/* In an interceptor: the call is controlled; notes where the program called from (a report's
+ * stack starts there, not inside the harness). */
+#define CONTROLLED() (controlled(CALLER) && (me->frame = __builtin_frame_address(0), true))
 
 /* ---- threads ------------------------------------------------------------------------ */
 
@@ -320,7 +380,10 @@ static void *actor_start(void *p) {
   me = s.a;
   park(s.a);
   void *r = s.fn(s.arg);
-  if (me) finish();
+  if (me) {
+    me->frame = __builtin_frame_address(0);
+    finish();
+  }
   return r;
 }
 
@@ -328,6 +391,7 @@ static int create_hook(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(voi
                        void *arg, void *caller) {
   if (!controlled(caller) || C.nactors == MAX_ACTORS)
     return lg__thread_create(t, attr, fn, arg);
+  me->frame = __builtin_frame_address(0);
   start_rec *s = malloc(sizeof *s);
   if (!s) return EAGAIN;
   actor *a = &C.actors[C.nactors];
@@ -353,7 +417,7 @@ static actor *actor_of(pthread_t t) {
 
 LG_REAL(int, pthread_join, (pthread_t, void **))
 int pthread_join(pthread_t t, void **ret) {
-  if (controlled(CALLER)) {
+  if (CONTROLLED()) {
     point(SITE_JOIN);
     actor *a = actor_of(t);
     while (a && a->state != DONE) block_on(WAIT_JOIN, a, NEVER);
@@ -364,13 +428,13 @@ int pthread_join(pthread_t t, void **ret) {
 LG_REAL(int, pthread_detach, (pthread_t))
 int pthread_detach(pthread_t t) {
   int r = lg__get_pthread_detach()(t);
-  if (controlled(CALLER)) point(SITE_DETACH);
+  if (CONTROLLED()) point(SITE_DETACH);
   return r;
 }
 
 LG_REAL(void, pthread_exit, (void *))
 void pthread_exit(void *r) {
-  if (controlled(CALLER)) finish();
+  if (CONTROLLED()) finish();
   lg__get_pthread_exit()(r);
   __builtin_unreachable();
 }
@@ -415,17 +479,17 @@ static int mutex_try(pthread_mutex_t *m) {
 }
 
 int pthread_mutex_lock(pthread_mutex_t *m) {
-  if (!controlled(CALLER)) return lg__get_pthread_mutex_lock()(m);
+  if (!CONTROLLED()) return lg__get_pthread_mutex_lock()(m);
   ACQUIRE(m, mutex_try(m), NEVER);
 }
 
 int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs) {
-  if (!controlled(CALLER)) return lg__get_pthread_mutex_timedlock()(m, abs);
+  if (!CONTROLLED()) return lg__get_pthread_mutex_timedlock()(m, abs);
   ACQUIRE(m, mutex_try(m), deadline_of(CLOCK_REALTIME, abs));
 }
 
 int pthread_mutex_trylock(pthread_mutex_t *m) {
-  if (!controlled(CALLER)) return lg__get_pthread_mutex_trylock()(m);
+  if (!CONTROLLED()) return lg__get_pthread_mutex_trylock()(m);
   point(SITE_TRYLOCK);
   return lg__get_pthread_mutex_trylock()(m);
 }
@@ -438,7 +502,7 @@ static int mutex_release(pthread_mutex_t *m) {
 }
 
 int pthread_mutex_unlock(pthread_mutex_t *m) {
-  if (!controlled(CALLER)) return lg__get_pthread_mutex_unlock()(m);
+  if (!CONTROLLED()) return lg__get_pthread_mutex_unlock()(m);
   int r = mutex_release(m);
   point(SITE_UNLOCK);
   return r;
@@ -451,27 +515,27 @@ LG_REAL(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *))
 LG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *))
 
 int pthread_rwlock_rdlock(pthread_rwlock_t *l) {
-  if (!controlled(CALLER)) return lg__get_pthread_rwlock_rdlock()(l);
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_rdlock()(l);
   ACQUIRE(l, lg__get_pthread_rwlock_tryrdlock()(l), NEVER);
 }
 
 int pthread_rwlock_wrlock(pthread_rwlock_t *l) {
-  if (!controlled(CALLER)) return lg__get_pthread_rwlock_wrlock()(l);
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_wrlock()(l);
   ACQUIRE(l, lg__get_pthread_rwlock_trywrlock()(l), NEVER);
 }
 
 int pthread_rwlock_tryrdlock(pthread_rwlock_t *l) {
-  if (controlled(CALLER)) point(SITE_TRYLOCK);
+  if (CONTROLLED()) point(SITE_TRYLOCK);
   return lg__get_pthread_rwlock_tryrdlock()(l);
 }
 
 int pthread_rwlock_trywrlock(pthread_rwlock_t *l) {
-  if (controlled(CALLER)) point(SITE_TRYLOCK);
+  if (CONTROLLED()) point(SITE_TRYLOCK);
   return lg__get_pthread_rwlock_trywrlock()(l);
 }
 
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
-  if (!controlled(CALLER)) return lg__get_pthread_rwlock_unlock()(l);
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_unlock()(l);
   int r = lg__get_pthread_rwlock_unlock()(l);
   if (r == 0) release(l);
   point(SITE_UNLOCK);
@@ -483,17 +547,17 @@ LG_REAL(int, pthread_spin_trylock, (pthread_spinlock_t *))
 LG_REAL(int, pthread_spin_unlock, (pthread_spinlock_t *))
 
 int pthread_spin_lock(pthread_spinlock_t *l) {
-  if (!controlled(CALLER)) return lg__get_pthread_spin_lock()(l);
+  if (!CONTROLLED()) return lg__get_pthread_spin_lock()(l);
   ACQUIRE((const void *)l, lg__get_pthread_spin_trylock()(l), NEVER);
 }
 
 int pthread_spin_trylock(pthread_spinlock_t *l) {
-  if (controlled(CALLER)) point(SITE_TRYLOCK);
+  if (CONTROLLED()) point(SITE_TRYLOCK);
   return lg__get_pthread_spin_trylock()(l);
 }
 
 int pthread_spin_unlock(pthread_spinlock_t *l) {
-  if (!controlled(CALLER)) return lg__get_pthread_spin_unlock()(l);
+  if (!CONTROLLED()) return lg__get_pthread_spin_unlock()(l);
   int r = lg__get_pthread_spin_unlock()(l);
   release((const void *)l);
   point(SITE_UNLOCK);
@@ -517,22 +581,22 @@ static int sem_result(int r) {
 static int sem_acquire(sem_t *s, uint64_t wake_at) { ACQUIRE(s, sem_try(s), wake_at); }
 
 int sem_wait(sem_t *s) {
-  if (!controlled(CALLER)) return lg__get_sem_wait()(s);
+  if (!CONTROLLED()) return lg__get_sem_wait()(s);
   return sem_result(sem_acquire(s, NEVER));
 }
 
 int sem_timedwait(sem_t *s, const struct timespec *abs) {
-  if (!controlled(CALLER)) return lg__get_sem_timedwait()(s, abs);
+  if (!CONTROLLED()) return lg__get_sem_timedwait()(s, abs);
   return sem_result(sem_acquire(s, deadline_of(CLOCK_REALTIME, abs)));
 }
 
 int sem_trywait(sem_t *s) {
-  if (controlled(CALLER)) point(SITE_TRYLOCK);
+  if (CONTROLLED()) point(SITE_TRYLOCK);
   return lg__get_sem_trywait()(s);
 }
 
 int sem_post(sem_t *s) {
-  if (!controlled(CALLER)) return lg__get_sem_post()(s);
+  if (!CONTROLLED()) return lg__get_sem_post()(s);
   int r = lg__get_sem_post()(s);
   release(s);
   point(SITE_POST);
@@ -541,11 +605,17 @@ int sem_post(sem_t *s) {
 
 /* ---- condition variables ------------------------------------------------------------ */
 
-/* glibc has two versions of pthread_cond_*; the program's calls name the current one. */
+/* glibc has two versions of pthread_cond_*; the program's calls name the current one
+ * (dlsym would give the old one). Under ASan its interceptor comes first, as lg__real does. */
 extern void __asan_init(void) __attribute__((weak));
 static void *real_cond(const char *name) {
   void *p = NULL;
-  if (!__asan_init) p = dlvsym(RTLD_NEXT, name, "GLIBC_2.3.2");
+  if (__asan_init) {
+    char asan_name[64];
+    snprintf(asan_name, sizeof asan_name, "__interceptor_%s", name);
+    p = dlsym(RTLD_DEFAULT, asan_name);
+  }
+  if (!p) p = dlvsym(RTLD_NEXT, name, "GLIBC_2.3.2");
   return p ? p : lg__real(name);
 }
 #define COND_REAL(ret, name, params)                                           \
@@ -583,12 +653,12 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t wake_at) {
 }
 
 int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
-  if (!controlled(CALLER)) return lg__get_pthread_cond_wait()(c, m);
+  if (!CONTROLLED()) return lg__get_pthread_cond_wait()(c, m);
   return cond_wait(c, m, NEVER);
 }
 
 int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs) {
-  if (!controlled(CALLER)) return lg__get_pthread_cond_timedwait()(c, m, abs);
+  if (!CONTROLLED()) return lg__get_pthread_cond_timedwait()(c, m, abs);
   return cond_wait(c, m, deadline_of(CLOCK_REALTIME, abs));
 }
 
@@ -611,14 +681,14 @@ static void cond_wake(const pthread_cond_t *c, bool all) {
 }
 
 int pthread_cond_signal(pthread_cond_t *c) {
-  if (!controlled(CALLER)) return lg__get_pthread_cond_signal()(c);
+  if (!CONTROLLED()) return lg__get_pthread_cond_signal()(c);
   cond_wake(c, false);
   point(SITE_SIGNAL);
   return 0;
 }
 
 int pthread_cond_broadcast(pthread_cond_t *c) {
-  if (!controlled(CALLER)) return lg__get_pthread_cond_broadcast()(c);
+  if (!CONTROLLED()) return lg__get_pthread_cond_broadcast()(c);
   cond_wake(c, true);
   point(SITE_BROADCAST);
   return 0;
@@ -628,7 +698,7 @@ int pthread_cond_broadcast(pthread_cond_t *c) {
 
 LG_REAL(int, sched_yield, (void))
 int sched_yield(void) {
-  if (!controlled(CALLER)) return lg__get_sched_yield()();
+  if (!CONTROLLED()) return lg__get_sched_yield()();
   point(SITE_YIELD);
   return 0;
 }
@@ -672,16 +742,67 @@ int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct
 
 LG_REAL(int, usleep, (useconds_t))
 int usleep(useconds_t us) {
-  if (!controlled(CALLER)) return lg__get_usleep()(us);
+  if (!CONTROLLED()) return lg__get_usleep()(us);
   virtual_sleep((uint64_t)us * 1000u);
   return 0;
 }
 
 LG_REAL(unsigned, sleep, (unsigned))
 unsigned sleep(unsigned s) {
-  if (!controlled(CALLER)) return lg__get_sleep()(s);
+  if (!CONTROLLED()) return lg__get_sleep()(s);
   virtual_sleep((uint64_t)s * 1000000000u);
   return 0;
+}
+
+/* ---- system calls that may block ---------------------------------------------------- */
+
+/* Around a call that waits in the kernel (a zero timeout does not wait: it stays inside). */
+#define OUTSIDE_CALL(may_block, call)                                          \
+  do {                                                                         \
+    if (!(may_block)) return (call);                                           \
+    leave();                                                                   \
+    int e_, r_ = (call);                                                       \
+    e_ = errno;                                                                \
+    rejoin();                                                                  \
+    errno = e_;                                                                \
+    return r_;                                                                 \
+  } while (0)
+
+LG_REAL(int, poll, (struct pollfd *, nfds_t, int))
+int poll(struct pollfd *f, nfds_t n, int timeout) {
+  if (!CONTROLLED()) return lg__get_poll()(f, n, timeout);
+  OUTSIDE_CALL(timeout != 0, lg__get_poll()(f, n, timeout));
+}
+
+LG_REAL(int, ppoll, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *))
+int ppoll(struct pollfd *f, nfds_t n, const struct timespec *t, const sigset_t *m) {
+  if (!CONTROLLED()) return lg__get_ppoll()(f, n, t, m);
+  OUTSIDE_CALL(!t || t->tv_sec || t->tv_nsec, lg__get_ppoll()(f, n, t, m));
+}
+
+LG_REAL(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))
+int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *t) {
+  if (!CONTROLLED()) return lg__get_select()(n, r, w, e, t);
+  OUTSIDE_CALL(!t || t->tv_sec || t->tv_usec, lg__get_select()(n, r, w, e, t));
+}
+
+LG_REAL(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+                       const sigset_t *))
+int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t, const sigset_t *m) {
+  if (!CONTROLLED()) return lg__get_pselect()(n, r, w, e, t, m);
+  OUTSIDE_CALL(!t || t->tv_sec || t->tv_nsec, lg__get_pselect()(n, r, w, e, t, m));
+}
+
+LG_REAL(int, epoll_wait, (int, struct epoll_event *, int, int))
+int epoll_wait(int fd, struct epoll_event *ev, int n, int timeout) {
+  if (!CONTROLLED()) return lg__get_epoll_wait()(fd, ev, n, timeout);
+  OUTSIDE_CALL(timeout != 0, lg__get_epoll_wait()(fd, ev, n, timeout));
+}
+
+LG_REAL(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *))
+int epoll_pwait(int fd, struct epoll_event *ev, int n, int timeout, const sigset_t *m) {
+  if (!CONTROLLED()) return lg__get_epoll_pwait()(fd, ev, n, timeout, m);
+  OUTSIDE_CALL(timeout != 0, lg__get_epoll_pwait()(fd, ev, n, timeout, m));
 }
 
 /* ---- start -------------------------------------------------------------------------- */

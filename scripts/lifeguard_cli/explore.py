@@ -259,6 +259,7 @@ def run(args):
               "runs_to_first": None, "seconds_to_first": None, "kind": None, "schedule": None,
               "replay": None, "decisions": 0, "diverged": None}
     failure = None
+    others = {}  # --until: the failures of other kinds, by kind
     started = time.monotonic()
     pct_k = 0
     with tempfile.TemporaryDirectory(prefix="lifeguard-explore-") as tmp, \
@@ -291,7 +292,10 @@ def run(args):
             elapsed = time.monotonic() - started
             progress.step(f"{i + 1} runs, {(i + 1) / max(elapsed, 1e-9):.1f} runs/s"
                           + (f", found {kind}" if kind else ""))
-            if kind is None or (args.until and kind != args.until):
+            if kind is None:
+                continue
+            if args.until and kind != args.until:
+                others[kind] = others.get(kind, 0) + 1
                 continue
             schedule = schedule_string(decisions)
             failure = (kind, stderr, out, diverged)
@@ -307,8 +311,11 @@ def run(args):
         except OSError as e:
             raise UsageError(f"cannot write --json {args.json}: {e.strerror}") from None
     if failure is None:
+        what = f"no failure of kind {args.until}" if args.until else "no failure"
+        if others:
+            what += " (other kinds: " + ", ".join(f"{k} x{n}" for k, n in others.items()) + ")"
         print(f"lifeguard: explore: {result['runs']} run{'s' if result['runs'] != 1 else ''} "
-              f"({strategy}), no failure", file=sys.stderr)
+              f"({strategy}), {what}", file=sys.stderr)
         return 0
     kind, stderr, out, diverged = failure
     tail = stderr.splitlines()[-TAIL_LINES:]

@@ -11,6 +11,7 @@ exists only there).
 
 import json
 import os
+import shlex
 import shutil
 import struct
 import subprocess
@@ -41,7 +42,8 @@ REPLAYS = 5        # per kernel in the gate; 100 under -m slow
 def kernels(build_root, library):
     d = paths.preset_dir(build_root, "plain") / "bench" / "kernels"
     missing = [n for k in KERNELS for n in (f"kernel_{k}", f"kernel_{k}_clean")
-               if not (d / n).is_file()] + [n for n in ["kernel_pool"] if not (d / n).is_file()]
+               if not (d / n).is_file()] + \
+              [n for n in ["kernel_pool", "kernel_pipe"] if not (d / n).is_file()]
     if missing:
         pytest.fail(f"{d}: {', '.join(missing)} not built: cmake --build --preset plain",
                     pytrace=False)
@@ -78,7 +80,9 @@ def test_bug_is_found(kernel, strategy, kernels, explore, tmp_path):
     assert result["strategy"] == strategy[1]
     assert result["schedule"].startswith("lgs1:s")
     assert result["seconds_to_first"] >= 0
-    assert result["replay"].startswith("scripts/lifeguard explore --schedule lgs1:")
+    assert shlex.split(result["replay"]) == ["scripts/lifeguard", "explore", "--schedule",
+                                             result["schedule"], "--",
+                                             str(kernels / f"kernel_{kernel}")]
     assert f"schedule: {result['schedule']}" in r.stdout
     if result["kind"] in ("deadlock", "heap-use-after-free", "double-free"):
         # lifeguard's own report, with the schedule string in it
@@ -172,17 +176,27 @@ THREADED_PY = ("import threading, queue\n"
                "print(sorted(q.get() for _ in ts))\n")
 
 
+# timers, a promise and a file read through libuv's thread pool
+NODE_JS = ("const fs = require('fs');"
+           "Promise.resolve().then(() => console.log('micro'));"
+           "fs.promises.readFile('/proc/self/stat').then(b => {"
+           " console.log('read', b.length > 0);"
+           " setTimeout(() => console.log('timer'), 5); });")
+
+
 def real_programs(kernels, tmp):
     data = tmp / "lines.txt"
     data.write_text("".join(f"{(i * 7919) % 1000}\n" for i in range(2000)))
     progs = [("python", ["/usr/bin/python3", "-c", "print(1)"], False),
              ("sort", ["sort", str(data)], False),
              ("pool", [str(kernels / "kernel_pool")], True),
-             ("threaded-python", ["/usr/bin/python3", "-c", THREADED_PY], True)]
+             ("pipe", [str(kernels / "kernel_pipe")], True),
+             ("threaded-python", ["/usr/bin/python3", "-c", THREADED_PY], True),
+             ("node", ["node", "-e", NODE_JS], True)]
     return [(n, c, threaded) for n, c, threaded in progs if shutil.which(c[0])]
 
 
-@pytest.mark.parametrize("name", ["python", "sort", "pool", "threaded-python"])
+@pytest.mark.parametrize("name", ["python", "sort", "pool", "pipe", "threaded-python", "node"])
 def test_real_program_same_output(name, kernels, library, tmp_path):
     progs = {n: (c, t) for n, c, t in real_programs(kernels, tmp_path)}
     if name not in progs:
