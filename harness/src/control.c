@@ -10,9 +10,9 @@
  * next before it sleeps itself (CHESS's and Fray's design: the program's own synchronization
  * is modelled, not replaced, so a program that works free works under control):
  *   - scheduling points: pthread_create, join, detach, exit; mutex lock, trylock, timedlock,
- *     unlock; rwlock and spinlock acquire/release; semaphore wait/post; condition variable
- *     wait, timedwait, signal, broadcast; sched_yield; nanosleep, clock_nanosleep, usleep,
- *     sleep. At each one, the runnable actors are the options; with two or more the source
+ *     clocklock, unlock; rwlock and spinlock acquire (timed too) and release; semaphore wait
+ *     (timed too) and post; condition variable wait, timedwait, clockwait, signal,
+ *     broadcast; sched_yield; nanosleep, clock_nanosleep, usleep, sleep. At each one, the runnable actors are the options; with two or more the source
  *     chooses (a decision, logged); the point's site says which call it was.
  *   - locks stay the program's real locks, taken only with their trylock forms: an actor whose
  *     trylock fails blocks on the object (not runnable) until an actor releases it, then
@@ -488,6 +488,12 @@ int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs) {
   ACQUIRE(m, mutex_try(m), deadline_of(CLOCK_REALTIME, abs));
 }
 
+LG_REAL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *))
+int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_mutex_clocklock()(m, clk, abs);
+  ACQUIRE(m, mutex_try(m), deadline_of(clk, abs));
+}
+
 int pthread_mutex_trylock(pthread_mutex_t *m) {
   if (!CONTROLLED()) return lg__get_pthread_mutex_trylock()(m);
   point(SITE_TRYLOCK);
@@ -522,6 +528,19 @@ int pthread_rwlock_rdlock(pthread_rwlock_t *l) {
 int pthread_rwlock_wrlock(pthread_rwlock_t *l) {
   if (!CONTROLLED()) return lg__get_pthread_rwlock_wrlock()(l);
   ACQUIRE(l, lg__get_pthread_rwlock_trywrlock()(l), NEVER);
+}
+
+LG_REAL(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *))
+LG_REAL(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *))
+
+int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_timedrdlock()(l, abs);
+  ACQUIRE(l, lg__get_pthread_rwlock_tryrdlock()(l), deadline_of(CLOCK_REALTIME, abs));
+}
+
+int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_timedwrlock()(l, abs);
+  ACQUIRE(l, lg__get_pthread_rwlock_trywrlock()(l), deadline_of(CLOCK_REALTIME, abs));
 }
 
 int pthread_rwlock_tryrdlock(pthread_rwlock_t *l) {
@@ -588,6 +607,12 @@ int sem_wait(sem_t *s) {
 int sem_timedwait(sem_t *s, const struct timespec *abs) {
   if (!CONTROLLED()) return lg__get_sem_timedwait()(s, abs);
   return sem_result(sem_acquire(s, deadline_of(CLOCK_REALTIME, abs)));
+}
+
+LG_REAL(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *))
+int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_sem_clockwait()(s, clk, abs);
+  return sem_result(sem_acquire(s, deadline_of(clk, abs)));
 }
 
 int sem_trywait(sem_t *s) {
@@ -662,6 +687,15 @@ int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct t
   return cond_wait(c, m, deadline_of(CLOCK_REALTIME, abs));
 }
 
+/* (libstdc++'s condition_variable waits with a steady clock through this one) */
+LG_REAL(int, pthread_cond_clockwait,
+        (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *))
+int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                           const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_cond_clockwait()(c, m, clk, abs);
+  return cond_wait(c, m, deadline_of(clk, abs));
+}
+
 /* Wakes the longest waiter on `c` (all of them when `all`). */
 static void cond_wake(const pthread_cond_t *c, bool all) {
   for (;;) {
@@ -680,18 +714,21 @@ static void cond_wake(const pthread_cond_t *c, bool all) {
   }
 }
 
+/* The real signal too: a thread that is not an actor may wait on the real variable. */
 int pthread_cond_signal(pthread_cond_t *c) {
   if (!CONTROLLED()) return lg__get_pthread_cond_signal()(c);
   cond_wake(c, false);
+  int r = lg__get_pthread_cond_signal()(c);
   point(SITE_SIGNAL);
-  return 0;
+  return r;
 }
 
 int pthread_cond_broadcast(pthread_cond_t *c) {
   if (!CONTROLLED()) return lg__get_pthread_cond_broadcast()(c);
   cond_wake(c, true);
+  int r = lg__get_pthread_cond_broadcast()(c);
   point(SITE_BROADCAST);
-  return 0;
+  return r;
 }
 
 /* ---- yield and sleeps (virtual time) ------------------------------------------------ */
