@@ -12,14 +12,16 @@
  *   - scheduling points: pthread_create, join, detach, exit; mutex lock, trylock, timedlock,
  *     clocklock, unlock; rwlock and spinlock acquire (timed too) and release; semaphore wait
  *     (timed too) and post; condition variable wait, timedwait, clockwait, signal,
- *     broadcast; sched_yield; nanosleep, clock_nanosleep, usleep, sleep. At each one, the runnable actors are the options; with two or more the source
+ *     broadcast; barrier wait; pthread_once; sched_yield; nanosleep, clock_nanosleep,
+ *     usleep, sleep. At each one, the runnable actors are the options; with two or more the source
  *     chooses (a decision, logged); the point's site says which call it was.
  *   - locks stay the program's real locks, taken only with their trylock forms: an actor whose
  *     trylock fails blocks on the object (not runnable) until an actor releases it, then
  *     retries. Recursive and error-checking mutexes behave as glibc makes them.
  *   - condition variables are shadowed: a waiter releases the mutex, blocks on the variable
  *     until a signal (the longest waiter) or broadcast (all) makes it runnable, then retakes
- *     the mutex. No spurious wake-ups are introduced.
+ *     the mutex. No spurious wake-ups are introduced. Barriers (initialized under control)
+ *     and pthread_once are shadowed too: a real wait there would hold the baton.
  *   - time is virtual: a sleep or timed wait blocks until a deadline on a virtual clock, which
  *     jumps to the earliest deadline only when no actor can run. The clock the program reads
  *     is not changed.
@@ -43,11 +45,11 @@
  * descriptor calls are fdcheck.c's interceptors; until it calls leave/rejoin around them, a
  * thread blocked in one keeps the baton, and one that waits there for another thread of the
  * program stops the run (the driver's timeout names it). Futex waits outside pthread
- * (syscall(SYS_futex)), barriers, pthread_once, signals and spurious wake-ups are not modelled;
- * calls made by the harness itself (its own locks) and by threads that are not actors (started
- * before the library, or after their actor finished: thread-local destructors) pass through. A
- * forked child runs free; so does a process the program executes (the decision log file
- * exists already). */
+ * (syscall(SYS_futex)), a cancelled pthread_once routine, signals and spurious wake-ups are
+ * not modelled; calls made by the harness itself (its own locks) and by threads that are not
+ * actors (started before the library, or after their actor finished: thread-local
+ * destructors) pass through. A forked child runs free; so does a process the program
+ * executes (the decision log file exists already). */
 #define _GNU_SOURCE
 #include "control_internal.h"
 #include "report_internal.h"
@@ -729,6 +731,87 @@ int pthread_cond_broadcast(pthread_cond_t *c) {
   int r = lg__get_pthread_cond_broadcast()(c);
   point(SITE_BROADCAST);
   return r;
+}
+
+/* ---- barriers and pthread_once ------------------------------------------------------- */
+
+/* A barrier's count and arrivals, by address: barriers are shadowed whole (a real
+ * pthread_barrier_wait would wait in the kernel with the baton). Set up by an init under
+ * control; a barrier set up before is passed through. */
+#define MAX_BARRIERS 256
+typedef struct barrier_shadow {
+  const pthread_barrier_t *b;
+  unsigned count, arrived;
+  uint64_t round;
+} barrier_shadow;
+static barrier_shadow barriers[MAX_BARRIERS];
+
+static barrier_shadow *barrier_of(const pthread_barrier_t *b, bool make) {
+  barrier_shadow *free_slot = NULL;
+  for (size_t i = 0; i < MAX_BARRIERS; i++) {
+    if (barriers[i].b == b) return &barriers[i];
+    if (!barriers[i].b && !free_slot) free_slot = &barriers[i];
+  }
+  if (make && free_slot) free_slot->b = b;
+  return make ? free_slot : NULL;
+}
+
+LG_REAL(int, pthread_barrier_init,
+        (pthread_barrier_t *, const pthread_barrierattr_t *, unsigned))
+LG_REAL(int, pthread_barrier_wait, (pthread_barrier_t *))
+LG_REAL(int, pthread_barrier_destroy, (pthread_barrier_t *))
+
+int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a, unsigned n) {
+  int r = lg__get_pthread_barrier_init()(b, a, n);
+  if (r == 0 && CONTROLLED()) {
+    barrier_shadow *s = barrier_of(b, true);
+    if (s) *s = (barrier_shadow){b, n, 0, 0};
+  }
+  return r;
+}
+
+int pthread_barrier_destroy(pthread_barrier_t *b) {
+  if (CONTROLLED()) {
+    barrier_shadow *s = barrier_of(b, false);
+    if (s) *s = (barrier_shadow){0};
+  }
+  return lg__get_pthread_barrier_destroy()(b);
+}
+
+/* The last to arrive goes on (PTHREAD_BARRIER_SERIAL_THREAD) and releases the others. */
+int pthread_barrier_wait(pthread_barrier_t *b) {
+  barrier_shadow *s = CONTROLLED() ? barrier_of(b, false) : NULL;
+  if (!s) return lg__get_pthread_barrier_wait()(b);
+  point(SITE_WAIT);
+  if (++s->arrived == s->count) {
+    s->arrived = 0;
+    s->round++;
+    release(s);
+    point(SITE_SIGNAL);
+    return PTHREAD_BARRIER_SERIAL_THREAD;
+  }
+  uint64_t round = s->round;
+  while (s->round == round) block_on(WAIT_OBJECT, s, NEVER);
+  return 0;
+}
+
+/* pthread_once: the first actor runs the routine; one that comes while it runs (the routine
+ * reached a scheduling point) blocks until it is done. glibc's word: bit 0 in progress, bit 1
+ * done. */
+LG_REAL(int, pthread_once, (pthread_once_t *, void (*)(void)))
+int pthread_once(pthread_once_t *once, void (*init)(void)) {
+  if (!CONTROLLED()) return lg__get_pthread_once()(once, init);
+  for (;;) {
+    int v = __atomic_load_n(once, __ATOMIC_ACQUIRE);
+    if (v & 2) return 0;
+    if (!(v & 1)) break;
+    block_on(WAIT_OBJECT, once, NEVER);
+  }
+  __atomic_store_n(once, 1, __ATOMIC_RELAXED);
+  init();
+  __atomic_store_n(once, 2, __ATOMIC_RELEASE);
+  release(once);
+  return 0;
 }
 
 /* ---- yield and sleeps (virtual time) ------------------------------------------------ */

@@ -43,7 +43,7 @@ def kernels(build_root, library):
     d = paths.preset_dir(build_root, "plain") / "bench" / "kernels"
     missing = [n for k in KERNELS for n in (f"kernel_{k}", f"kernel_{k}_clean")
                if not (d / n).is_file()] + \
-              [n for n in ["kernel_pool", "kernel_pipe"] if not (d / n).is_file()]
+              [n for n in ["kernel_pool", "kernel_pipe", "kernel_barrier"] if not (d / n).is_file()]
     if missing:
         pytest.fail(f"{d}: {', '.join(missing)} not built: cmake --build --preset plain",
                     pytrace=False)
@@ -224,6 +224,7 @@ def real_program(name, kernels, tmp):
              "sort": (["sort", str(data)], False),
              "pool": ([str(kernels / "kernel_pool")], True),
              "pipe": ([str(kernels / "kernel_pipe")], True),
+             "barrier": ([str(kernels / "kernel_barrier")], True),
              "threaded-python": (["/usr/bin/python3", "-c", THREADED_PY], True),
              "node": (["node", "-e", NODE_JS], True)}
     if name == "c++-condvar":
@@ -237,8 +238,8 @@ def real_program(name, kernels, tmp):
     return (command, threaded) if shutil.which(command[0]) else None
 
 
-@pytest.mark.parametrize("name", ["python", "sort", "pool", "pipe", "threaded-python", "node",
-                                  "c++-condvar"])
+@pytest.mark.parametrize("name", ["python", "sort", "pool", "pipe", "barrier", "threaded-python",
+                                  "node", "c++-condvar"])
 def test_real_program_same_output(name, kernels, library, tmp_path):
     found = real_program(name, kernels, tmp_path)
     if found is None:
