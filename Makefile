@@ -10,13 +10,17 @@
 #               make fuzz ENGINE=afl: the same with AFL++ (installs afl++; build/afl, the afl
 #               preset); results in build/fuzz-artifacts/afl/<target>.json and <target>/
 #   make coverage  build the fuzz targets' replay mains with clang's source-based coverage
-#               (build/coverage), replay the corpora and regressions, print the totals; the
-#               line-by-line report of runtime/ and harness/ is build/coverage/html/index.html
+#               (build/coverage), replay the corpora and regressions (and the regressions with
+#               their fault switches), print the totals; the line-by-line report of runtime/
+#               and harness/ is build/coverage/html/index.html, runtime/'s unreached lines
+#               build/coverage/unreached.txt (docs/COVERAGE.md says why); fails below
+#               COVERAGE_MIN (default 90) percent of runtime/'s lines
 #   make nightly  install what is missing, build, fuzz every target for NIGHTLY_BUDGET seconds
 #               in all (fork mode); reports, candidate regressions and the working corpus in
 #               NIGHTLY_OUT (a killed run continues there); corpora/ is only read; fails if a
 #               new crash was found or a fuzzer was killed.
 #               make nightly NIGHTLY_BUDGET=600 NIGHTLY_ARGS='--targets gc_async'
+#               make nightly NIGHTLY_ARGS='--inject 2'  (failure injection: at most 2 per execution)
 #   make nightly-merge  merge NIGHTLY_OUT's working corpora into corpora/ (a deliberate step:
 #               review and commit what it adds)
 #   make slow-tests  the driver tests the gate leaves out (pytest -m slow, both trees;
@@ -27,7 +31,7 @@
 # make's "Entering directory" lines (two per CMake sub-make, hundreds per build) say nothing.
 MAKEFLAGS += --no-print-directory
 
-# The class fuzz targets (DESIGN.md: named after their class with underscores) that exist.
+# The class fuzz targets (named after their class, with underscores) that exist.
 FUZZ_TARGETS ?= $(filter pipe_disconnect module_unload double_close gc_async,\
                   $(basename $(notdir $(wildcard fuzz/*.c))))
 FUZZ_SECONDS ?= 60

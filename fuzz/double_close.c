@@ -35,7 +35,8 @@ enum {
   OP_SOCKET_OPEN,     /* wrapper slot: open a socket */
   OP_SOCKET_DESTROY,  /* wrapper slot: destroy it (the historical double close lives here) */
   OP_SOCKET_VALIDATE, /* wrapper slot: open, bind, and (historically) close explicitly */
-  OP_SOCKET_SEND,     /* wrapper slot: send a datagram through it */
+  OP_SOCKET_SEND,     /* wrapper slot: send a datagram through it; once bound, connect it to
+                         its own address, send, and take the datagram back (non-blocking) */
   OP_OWNED_OPEN,      /* owned slot: open a socket held by a tagged owner */
   OP_OWNED_DUP,       /* owned slot: own a dup of the other owned slot's descriptor */
   OP_OWNED_TRANSFER,  /* owned slots: move ownership from one to the other */
@@ -53,6 +54,7 @@ struct actor_state {
   lg_fuzz_ops ops;
   lg_socket sock[2];
   int sock_open[2];
+  int sock_bound[2];
   lg_owned_fd owned[2];
   FILE *stream;
 };
@@ -87,19 +89,20 @@ static void run_op(struct actor_state *a, uint8_t b) {
   switch (op) {
   case OP_SOCKET_OPEN:
     if (!a->sock_open[slot])
-      a->sock_open[slot] = lg_socket_open(s, AF_UNIX, SOCK_DGRAM, 0, 0) == 0;
+      a->sock_open[slot] = lg_socket_open(s, AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, 0) == 0;
     break;
   case OP_SOCKET_DESTROY:
     if (a->sock_open[slot]) {
       lg_socket_destroy(s);
-      a->sock_open[slot] = 0;
+      a->sock_open[slot] = a->sock_bound[slot] = 0;
     }
     break;
   case OP_SOCKET_VALIDATE:
-    if (!a->sock_open[slot] && lg_socket_open(s, AF_UNIX, SOCK_DGRAM, 0, 0) == 0) {
+    if (!a->sock_open[slot] && lg_socket_open(s, AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, 0) == 0) {
       a->sock_open[slot] = 1;
       struct sockaddr_un addr = {.sun_family = AF_UNIX};
-      lg_socket_bind(s, (struct sockaddr *)&addr, sizeof(sa_family_t)); /* autobind */
+      /* autobind */
+      a->sock_bound[slot] = lg_socket_bind(s, (struct sockaddr *)&addr, sizeof(sa_family_t)) == 0;
       /* trippy#1443: validate() closed the socket before it was dropped */
       if (lg_fault(LG_FAULT_SOCKET_VALIDATE_CLOSE)) lg_socket_close(s);
     }
@@ -107,7 +110,16 @@ static void run_op(struct actor_state *a, uint8_t b) {
   case OP_SOCKET_SEND:
     if (a->sock_open[slot]) {
       struct sockaddr_un to = {.sun_family = AF_UNIX};
-      lg_socket_send_to(s, "x", 1, (struct sockaddr *)&to, sizeof(sa_family_t));
+      socklen_t len = sizeof to;
+      /* bound: its own (autobound) address, connected; else nowhere (the send fails) */
+      if (a->sock_bound[slot] &&
+          getsockname(lg_owned_fd_raw(&s->inner), (struct sockaddr *)&to, &len) == 0 &&
+          lg_socket_connect(s, (struct sockaddr *)&to, len) == 0) {
+        lg_socket_send_to(s, "x", 1, NULL, 0);
+        lg_socket_recv(s, 16);
+      } else {
+        lg_socket_send_to(s, "x", 1, (struct sockaddr *)&to, sizeof(sa_family_t));
+      }
     }
     break;
   case OP_OWNED_OPEN:

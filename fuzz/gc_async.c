@@ -3,8 +3,9 @@
  * native functions, collections, event-loop turns, virtual time -- beside the VM's worker,
  * which runs the bodies; the script and the interleaving both come from the input.
  *
- * Input: byte 0 = how many operation bytes follow (mod 48); then the operations; the rest is
- * the schedule (one byte per decision, lg_source_bytes; class_input.h). There is one script
+ * Input: byte 0 = how many operation bytes follow (mod 48) + 48 * the VM's configuration
+ * (below); then the operations; the rest is the schedule (one byte per decision,
+ * lg_source_bytes; class_input.h). There is one script
  * actor (the heap is the main actor's alone), so every operation byte is its: the low four
  * bits are the operation (b % 16), the high four bits its operands x = (b / 16) % 4 and
  * y = b / 64. The script has four variables v0..v3 (handles in the current scope), four
@@ -39,7 +40,12 @@
  * value is a read of freed memory that no detector reported, as in a gcc build), and the VM
  * is closed (pending work waited for, every object swept and finalized).
  *
- * The VM's configuration: work_ns = 2 us of virtual time (time is virtual, so the seed's 1 s
+ * The VM's configuration, by byte 0 / 48 (mod 4): 0 the one described next; bit 0 turns on
+ * GC-stress mode (a collection at every allocation and every loop turn, V8's --gc-interval=1);
+ * bit 1 the collector's timer (every 3 us of virtual time, so that a body's 2 us wait and
+ * WAIT's operand land on either side of it; RUN then also waits for the timer).
+ *
+ * Configuration 0: work_ns = 2 us of virtual time (time is virtual, so the seed's 1 s
  * would cost nothing more, but a small unit makes WAIT's operand meaningful: WAIT 2 lands
  * exactly on a body's end, where the worker's reads and releases race the script);
  * gc_interval_ns = 0, no GC timer: every collection is either a GC operation of the input or
@@ -95,8 +101,15 @@ enum {
 #define MAX_DEPTH 4
 #define UNIT_NS 1000u /* WAIT's unit: a virtual microsecond */
 
-static const lgrt_vm_config config = {.work_ns = 2 * UNIT_NS, .gc_interval_ns = 0,
-                                      .gc_decisions = true};
+#define GC_TIMER_NS (3 * UNIT_NS) /* configurations 2 and 3: the collector's timer */
+
+static const lgrt_vm_config configs[4] = {
+    {.work_ns = 2 * UNIT_NS, .gc_interval_ns = 0, .gc_decisions = true},
+    {.work_ns = 2 * UNIT_NS, .gc_interval_ns = 0, .gc_decisions = true, .gc_stress = true},
+    {.work_ns = 2 * UNIT_NS, .gc_interval_ns = GC_TIMER_NS, .gc_decisions = true},
+    {.work_ns = 2 * UNIT_NS, .gc_interval_ns = GC_TIMER_NS, .gc_decisions = true,
+     .gc_stress = true},
+};
 
 /* Four lengths: the scenarios' text, one byte, empty (the body still reads the object's
  * length), and a longer one (180 bytes, a buffer in another size class). */
@@ -125,6 +138,7 @@ struct call {
 
 struct script {
   lg_fuzz_ops ops;
+  const lgrt_vm_config *config;
   lgrt_vm *vm;
   lgrt_scope scopes[MAX_DEPTH];
   unsigned depth;
@@ -226,7 +240,10 @@ static void run_op(struct script *s, uint8_t b) {
 
 static void script_actor(void *p) {
   struct script *s = p;
-  if (lgrt_vm_open(&s->vm, &config) != 0) abort();
+  if (lgrt_vm_open(&s->vm, s->config) != 0) {
+    if (lg_inject_count() > 0) return; /* an injected failure: no VM, nothing to run */
+    abort();
+  }
   s->scopes[s->depth++] = lgrt_scope_open(s->vm);
   for (size_t i = 0; i < s->ops.n; i++) run_op(s, s->ops.op[i]);
   while (s->depth) scope_close(s);
@@ -253,6 +270,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0) return 0;
   struct script s;
   memset(&s, 0, sizeof s);
+  s.config = &configs[lg_fuzz_class_config(data, size, MAX_OPS) % 4];
   lg_fuzz_ops *ops = &s.ops;
   lg_fuzz_run_class_input(data, size, MAX_OPS, &ops, 1, (lg_root){script_actor, &s, "main"});
   return 0;

@@ -2,7 +2,8 @@
 """Writes the seed inputs of fuzz/gc_async.c into corpora/gc_async/ from the scripts below.
 
 Each seed is a script of the VM's JavaScript thread in words, one operation per word group
-(fuzz/gc_async.c's table), then optional schedule bytes:
+(fuzz/gc_async.c's table), then optional schedule bytes; a script may start with
+"config N;" (the VM's configuration, fuzz/gc_async.c: 1 GC stress, 2 the GC timer, 3 both):
   new vX [TEXT]          TEXT: 0 (35 bytes), 1 (1 byte), 2 (empty), 3 (180 bytes)
   array vX [vY]          vX = [vY] ([] without vY)
   push vX vY | pop vX | length vX N | get vX vY (vY = vX[0])
@@ -52,6 +53,20 @@ SEEDS = {
     # the element until the body has read it (at 2 us), and closes after
     "nested-scopes": "new v0; open; array v1 v0; call vec v1; close; gc; wait 3; turn; close; "
                      "gc; run",
+    # a live array of two wrappers kept in a global across collections: the collector marks
+    # through its elements
+    "marked-elements": "new v0; new v1 3; array v2 v0; push v2 v1; global-set v2 g0; close; gc; "
+                       "global-get v3 g0; call vec v3; gc; run; gc",
+    # GC stress: every allocation and turn collects; every argument kind in flight at once
+    "stress-all-kinds": "config 1; new v0; new v1 1; array v2 v0; push v2 v1; call owned v0; "
+                        "call borrowed v1; call vec v2; call method v0; turn; close; wait 2; "
+                        "turn; run",
+    # the GC timer: RUN waits for it while the body awaits, a weak and a strong reference
+    "timer-refs": "config 2; new v0; ref-weak r0; new v1 2; ref-strong r1; call borrowed v1; "
+                  "close; wait 3; turn; run; ref-get v2; ref-delete r1; run",
+    # both: stress and the timer, nested scopes and a popped element
+    "stress-timer-scopes": "config 3; new v0; open; array v1 v0; global-set v1 g1; call vec v1; "
+                           "pop v1; close; wait 3; gc; run",
 }
 
 
@@ -91,10 +106,19 @@ def encode_op(words):
     return OPS.index(op) + 16 * x + 64 * y
 
 
+MAX_OPS = 48  # fuzz/gc_async.c: byte 0 = the count of operations + 48 * the configuration
+
+
 def encode(script):
     ops_part, _, schedule = script.partition("/")
-    ops = [encode_op(s.split()) for s in ops_part.split(";") if s.strip()]
-    return bytes([len(ops), *ops, *bytes.fromhex(schedule)])
+    words = [s.split() for s in ops_part.split(";") if s.strip()]
+    config = 0
+    if words and words[0][0] == "config":
+        config = int(words.pop(0)[1])
+    ops = [encode_op(w) for w in words]
+    if not (0 <= config <= 3 and len(ops) < MAX_OPS):
+        raise ValueError(f"{script!r}: config 0..3 and fewer than {MAX_OPS} operations")
+    return bytes([len(ops) + MAX_OPS * config, *ops, *bytes.fromhex(schedule)])
 
 
 def main():

@@ -21,6 +21,7 @@ separate_arguments(_lg_engine UNIX_COMMAND "${LIFEGUARD_FUZZING_ENGINE}")
 # Only the OSS-Fuzz binaries: no <target>_fuzz (it would add its own -fsanitize=fuzzer).
 set(LIFEGUARD_BUILD_LIBFUZZER OFF)
 add_custom_target(ossfuzz DEPENDS lgrt_drv)
+add_dependencies(ossfuzz lgrt_drv_pinned)
 
 # libdrv.so keeps the sanitizer of CFLAGS but not the engine's coverage, because the targets
 # dlclose it. libFuzzer registers every module's inline counters and PC table at load and reads

@@ -1,17 +1,31 @@
 /* Fuzz target of the pipe-disconnect class: named-pipe operations of two task actors beside a
  * driver actor that turns the I/O driver, and the order they all run in, both from the input.
  *
- * Input: byte 0 = how many operation bytes follow (mod 48); then the operations; the rest is
- * the schedule (one byte per decision, lg_source_bytes). An operation byte names its actor
- * (b % 2), its operation ((b / 2) % OP_COUNT) and its end ((b / (2 * OP_COUNT)) % 2): each
- * actor has a pipe name with a server end (0) and a client end (1), each of which may be
- * registered with the driver (tokio's NamedPipeServer/NamedPipeClient) or not.
+ * Input: byte 0 = how many operation bytes follow (mod 48) + 48 * the driver's configuration;
+ * then the operations; the rest is the schedule (one byte per decision, lg_source_bytes). An
+ * operation byte names its actor (b % 2), its operation ((b / 2) % OP_COUNT) and its end
+ * ((b / (2 * OP_COUNT)) % 2): each actor has a pipe name with a server end (0) and a client
+ * end (1), each of which may be registered with the driver (tokio's NamedPipeServer/
+ * NamedPipeClient) or not.
+ *
+ * The configuration (byte 0 / 48) is the driver's: bit 0 its token policy (0 raw tokens, 1
+ * slot tokens), bit 1 its loop style, bit 2 (4 and 5: task loops) an early shutdown: the main
+ * actor shuts the driver down once actor 0 is done, while actor 1 may still hold registrations
+ * and wait on them; what is still queued is dispatched by one last turn or released when the
+ * port closes. A task loop (0) is tokio's: the driver actor
+ * turns the driver and the two task actors wait on readiness. A callback loop (1) is libuv's:
+ * one loop actor runs both actors' operations in turn (actor 0's first, then actor 1's, ...),
+ * every registration has a callback, OP_WAIT turns the loop (up to 1 ms virtual) and OP_YIELD
+ * turns it without waiting; a callback that sees the peer gone (READ_CLOSED or ERROR) closes
+ * its end and the other end of the same name, whose events may still be in the batch being
+ * dispatched (libuv#826's shape: they must be withdrawn).
  *
  * The fixed runtime (no fault switch) is clean for every input. With LIFEGUARD_FAULTS=
  * pipe-post-raw-token (mio 0.8.10) or pipe-event-presence-check (mio 0.8.11's residual) a
  * packet can outlive the scheduled-io object its token names; ASan reports the
  * heap-use-after-free in the driver's readiness update and libFuzzer keeps the input.
- * A pipe's inner state that outlives the run (a reference never released) aborts too. */
+ * A pipe's inner state that outlives the run (a reference never released) aborts too, and so
+ * does a scheduled-io object the driver allocated and never freed. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
@@ -45,14 +59,19 @@ enum {
 #define ACTORS 2
 #define MAX_OPS 48
 
+struct actor_state;
+
 struct end {
   lgrt_pipe *pipe;
   lgrt_registration reg;
   int registered;
+  struct actor_state *owner;
 };
 
 struct actor_state {
   lgrt_driver *d;
+  int callbacks; /* the driver is a callback loop: everything runs on the loop actor */
+  int early_shutdown;
   char name[64];
   lg_fuzz_ops ops;
   struct end ends[2];
@@ -65,6 +84,22 @@ static void end_drop(struct end *e) {
   e->pipe = NULL;
 }
 
+/* A callback loop's callback (the loop actor, inside dispatch): the peer gone closes both ends
+ * of the name, like a libuv read callback that closes its handle and its partner's. */
+static void on_ready(void *arg, uint32_t readiness) {
+  struct end *e = arg;
+  if (!(readiness & (LGRT_READ_CLOSED | LGRT_ERROR))) return;
+  struct actor_state *a = e->owner;
+  end_drop(&a->ends[0]);
+  end_drop(&a->ends[1]);
+}
+
+static void end_register(struct actor_state *a, struct end *e) {
+  e->registered = lgrt_registration_new(&e->reg, a->d, e->pipe, &lgrt_pipe_source,
+                                        LGRT_READABLE | LGRT_WRITABLE) == 0;
+  if (e->registered && a->callbacks) lgrt_registration_set_callback(&e->reg, on_ready, e);
+}
+
 static void run_op(struct actor_state *a, uint8_t b) {
   unsigned op = (b / ACTORS) % OP_COUNT;
   unsigned which = (b / (ACTORS * OP_COUNT)) & 1;
@@ -74,17 +109,13 @@ static void run_op(struct actor_state *a, uint8_t b) {
   case OP_OPEN:
     if (e->pipe) break;
     if (which == 0) {
-      if (lgrt_pipe_server_create(a->name, &e->pipe) == 0)
-        e->registered = lgrt_registration_new(&e->reg, a->d, e->pipe, &lgrt_pipe_source,
-                                              LGRT_READABLE | LGRT_WRITABLE) == 0;
+      if (lgrt_pipe_server_create(a->name, &e->pipe) == 0) end_register(a, e);
     } else if (a->ends[0].pipe) {
       lgrt_pipe_client_open(a->name, &e->pipe);
     }
     break;
   case OP_REGISTER:
-    if (e->pipe && !e->registered)
-      e->registered = lgrt_registration_new(&e->reg, a->d, e->pipe, &lgrt_pipe_source,
-                                            LGRT_READABLE | LGRT_WRITABLE) == 0;
+    if (e->pipe && !e->registered) end_register(a, e);
     break;
   case OP_DEREGISTER:
     if (e->registered) lgrt_registration_drop(&e->reg);
@@ -103,7 +134,8 @@ static void run_op(struct actor_state *a, uint8_t b) {
     }
     break;
   case OP_WAIT:
-    if (e->registered) lgrt_registration_wait(&e->reg, LGRT_READABLE | LGRT_WRITABLE, 1000000);
+    if (a->callbacks) lgrt_driver_turn(a->d, 1000000);
+    else if (e->registered) lgrt_registration_wait(&e->reg, LGRT_READABLE | LGRT_WRITABLE, 1000000);
     break;
   case OP_DISCONNECT:
     if (e->pipe) lgrt_pipe_disconnect(e->pipe);
@@ -112,7 +144,8 @@ static void run_op(struct actor_state *a, uint8_t b) {
     end_drop(e);
     break;
   case OP_YIELD:
-    lg_poll_point();
+    if (a->callbacks) lgrt_driver_turn(a->d, 0);
+    else lg_poll_point();
     break;
   }
 }
@@ -122,6 +155,18 @@ static void task_actor(void *p) {
   for (size_t i = 0; i < a->ops.n; i++) run_op(a, a->ops.op[i]);
   end_drop(&a->ends[1]);
   end_drop(&a->ends[0]);
+}
+
+/* The callback loop's one actor: the two actors' operations in turn, then their ends. */
+static void loop_actor(void *p) {
+  struct actor_state *actors = p;
+  for (size_t i = 0; i < actors[0].ops.n || i < actors[1].ops.n; i++)
+    for (int k = 0; k < ACTORS; k++)
+      if (i < actors[k].ops.n) run_op(&actors[k], actors[k].ops.op[i]);
+  for (int k = 0; k < ACTORS; k++) {
+    end_drop(&actors[k].ends[1]);
+    end_drop(&actors[k].ends[0]);
+  }
 }
 
 static void driver_actor(void *p) {
@@ -136,10 +181,18 @@ struct program {
 
 static void main_actor(void *p) {
   struct program *prog = p;
+  if (prog->actors[0].callbacks) {
+    lg_join(lg_spawn(loop_actor, prog->actors, "loop"));
+    lgrt_driver_shutdown(prog->d);
+    return;
+  }
   lg_actor *drv = lg_spawn(driver_actor, prog->d, "driver");
   lg_actor *spawned[ACTORS];
   for (int i = 0; i < ACTORS; i++) spawned[i] = lg_spawn(task_actor, &prog->actors[i], "task");
-  for (int i = 0; i < ACTORS; i++) lg_join(spawned[i]);
+  for (int i = 0; i < ACTORS; i++) {
+    lg_join(spawned[i]);
+    if (i == 0 && prog->actors[0].early_shutdown) lgrt_driver_shutdown(prog->d);
+  }
   lgrt_driver_shutdown(prog->d);
   lg_join(drv);
 }
@@ -161,11 +214,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0) return 0;
   struct program prog;
   memset(&prog, 0, sizeof prog);
-  if (lgrt_driver_open(&prog.d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS) != 0) return 0;
+  unsigned config = lg_fuzz_class_config(data, size, MAX_OPS);
+  lgrt_token_policy policy = config & 1 ? LGRT_TOKEN_SLOT : LGRT_TOKEN_RAW;
+  lgrt_loop_style style = config & 2 ? LGRT_LOOP_CALLBACKS : LGRT_LOOP_TASKS;
+  if (lgrt_driver_open(&prog.d, policy, style) != 0) return 0;
   long inners = lgrt_pipe_live_inners();
   lg_fuzz_ops *ops[ACTORS];
   for (int i = 0; i < ACTORS; i++) {
     prog.actors[i].d = prog.d;
+    prog.actors[i].callbacks = style == LGRT_LOOP_CALLBACKS;
+    prog.actors[i].early_shutdown = (config & 4) != 0;
+    for (int j = 0; j < 2; j++) prog.actors[i].ends[j].owner = &prog.actors[i];
     ops[i] = &prog.actors[i].ops;
     snprintf(prog.actors[i].name, sizeof prog.actors[i].name, "lifeguard-fuzz-%d-%lu-%d",
              pid, run, i);
@@ -173,6 +232,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   run++;
   lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS, (lg_root){main_actor, &prog, "main"});
   lgrt_driver_turn(prog.d, 0); /* the cancellations still queued */
+  /* every end was dropped and the turn released what was pending: every object is freed */
+  lgrt_driver_stats st = lgrt_driver_get_stats(prog.d);
+  if (st.allocated != st.freed) {
+    fprintf(stderr, "pipe_disconnect: %llu scheduled-io object(s) never freed\n",
+            (unsigned long long)(st.allocated - st.freed));
+    abort();
+  }
   lgrt_driver_close(prog.d);
   if (lgrt_pipe_live_inners() != inners) {
     fprintf(stderr, "pipe_disconnect: %ld pipe inner state(s) outlived the run\n",

@@ -19,7 +19,7 @@ static void fail(const char *what) {
 }
 
 static bool same_log(const lg_decision_log *a, const lg_decision_log *b) {
-  if (a->len != b->len) return false;
+  if (a->len != b->len || a->inject_max != b->inject_max) return false;
   for (size_t i = 0; i < a->len; i++) {
     const lg_decision *x = &a->d[i], *y = &b->d[i];
     if (x->kind != y->kind || x->site != y->site || x->n != y->n || x->idx != y->idx)

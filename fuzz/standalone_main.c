@@ -1,7 +1,11 @@
 /* Replays inputs through a fuzz target without libFuzzer, so that gcc builds (and any build)
  * can run a corpus: each argument is a file or a directory (walked recursively, in name
  * order, skipping dot files). Prints one line per input; a failing input crashes the process
- * after its line was started, so the last line names it. */
+ * after its line was started, so the last line names it.
+ *
+ * Built with clang's source-based coverage (the coverage preset, make coverage), the profile
+ * runtime writes its counters at exit. An input that crashes the process (a regression replayed
+ * with its fault switch) never gets there, so the crash hook writes them first. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -11,10 +15,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <lifeguard/sched.h>
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static unsigned long inputs;
+
+/* The profile runtime's writer: present only in a coverage build (weak, NULL elsewhere). */
+extern int __llvm_profile_write_file(void) __attribute__((weak));
+
+static void write_profile(const char *asan_report) {
+  (void)asan_report;
+  __llvm_profile_write_file();
+}
 
 /* Reads a whole file. Returns NULL (with errno) on failure. */
 static uint8_t *read_file(const char *path, size_t *size) {
@@ -94,6 +108,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
+  if (__llvm_profile_write_file) lg_sched_set_crash_hook(write_profile);
   int rc = 0;
   for (int i = 1; i < argc; i++) rc |= run_path(argv[i]);
   printf("replayed %lu inputs%s\n", inputs, rc ? " (some could not be read)" : "");

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,7 +124,10 @@ static int run_send_after_close(const lg_scenario_ctx *ctx) {
   if (!err) { /* the probe goes out through the validated socket */
     ssize_t n = lg_socket_send_to(&s, "probe", 5, (struct sockaddr *)&peer_addr, sizeof peer_addr);
     char buf[16];
-    if (n != 5 || peer_take(peer, buf, sizeof buf) != 5) {
+    if (n < 0 && n != -EBADF) { /* a send that failed on its own (EAGAIN, ...), not closed */
+      errno = (int)-n;
+      status = lg_scenario_fail("send");
+    } else if (n != 5 || peer_take(peer, buf, sizeof buf) != 5) {
       fprintf(stderr, "double_close: symptom: the probe was not sent (%s)\n",
                       n < 0 ? strerror((int)-n) : "short send");
       status = LG_SCENARIO_SYMPTOM;
@@ -249,6 +253,73 @@ static int run_reuse_race(const lg_scenario_ctx *ctx) {
   return status;
 }
 
+/* ---- scenario: cancel-race (the class's needle) ------------------------------------- */
+
+/* A query's probe socket is shared by the query and its receive loop, an actor of its own.
+ * Cancelling tells the loop to stop and closes the socket; the loop, told to stop, closes it
+ * too. Both go through a close-once guard. The planted bug's guard reads its flag, then sets
+ * it: harmful only when the query stalls between the read and the write for as long as the
+ * loop takes to wake up, write its log and close, and then both close the number. The loop is
+ * parked on the condition variable before the cancel (the handshake below) and writes and
+ * closes its log (system calls) before it closes the socket, so a thread the OS schedules
+ * needs microseconds to get there, and the query's two accesses are nanoseconds apart. */
+struct probe {
+  int fd;
+  uint64_t closed;
+  lg_mutex lock;
+  lg_cond cond;
+  bool ready, stop;
+};
+
+static NOINLINE void probe_close_once(struct probe *p) {
+  if (lg_fault(LG_FAULT_SOCKET_CLOSE_CHECK_THEN_SET)) {
+    if (lg_atomic_load(&p->closed)) return; /* check ... */
+    lg_atomic_store(&p->closed, 1);         /* ... then set: both may have read 0 */
+  } else if (lg_atomic_exchange(&p->closed, 1)) {
+    return;
+  }
+  close(p->fd);
+}
+
+static NOINLINE void receive_loop(void *arg) {
+  struct probe *p = arg;
+  int log = open("/dev/null", O_WRONLY | O_CLOEXEC); /* the loop's own log */
+  lg_mutex_lock(&p->lock);
+  p->ready = true;
+  lg_cond_signal(&p->cond);
+  while (!p->stop) lg_cond_wait(&p->cond, &p->lock);
+  lg_mutex_unlock(&p->lock);
+  if (log >= 0) { /* its last words: the counters go to its log, which it closes */
+    dprintf(log, "receive loop: stopped\n");
+    close(log);
+  }
+  probe_close_once(p); /* the loop's own shutdown path */
+}
+
+static NOINLINE void query_cancel(struct probe *p) {
+  lg_mutex_lock(&p->lock);
+  p->stop = true;
+  lg_cond_signal(&p->cond);
+  lg_mutex_unlock(&p->lock);
+  probe_close_once(p);
+}
+
+static int run_cancel_race(const lg_scenario_ctx *ctx) {
+  struct probe p = {.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+  if (p.fd < 0) return lg_scenario_fail("socket");
+  lg_mutex_init(&p.lock);
+  lg_cond_init(&p.cond);
+  lg_actor *loop = lg_spawn(receive_loop, &p, "receive-loop");
+  lg_mutex_lock(&p.lock);
+  while (!p.ready) lg_cond_wait(&p.cond, &p.lock); /* the loop is parked when this returns */
+  lg_mutex_unlock(&p.lock);
+  query_cancel(&p);
+  lg_join(loop);
+  lg_cond_destroy(&p.cond);
+  lg_mutex_destroy(&p.lock);
+  return LG_SCENARIO_CLEAN;
+}
+
 /* ---- the program -------------------------------------------------------------------- */
 
 static const lg_scenario scenarios[] = {
@@ -267,6 +338,10 @@ static const lg_scenario scenarios[] = {
     {"send-after-close", {"socket-validate-close", NULL},
      "validation closes the socket explicitly, then a probe is sent through it",
      run_send_after_close},
+    {"cancel-race", {"socket-close-check-then-set", NULL},
+     "a cancel and the receive loop it stops both close the shared socket through a "
+     "close-once guard that checks, then sets; both pass if the cancel stalls in between",
+     run_cancel_race},
     {"wrapper-drop-tagged", {"socket-close-in-drop", NULL},
      "wrapper-drop with an fdsan-tagged owner: the wrapper's close is a foreign close",
      run_wrapper_drop_tagged},

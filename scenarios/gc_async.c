@@ -171,6 +171,10 @@ static const lg_scenario scenarios[] = {
      "napi-rs PR #2499: the first call's pins are released on the worker and race the second "
      "call's pin of the same object on the main actor; a lost count lets the collector take it",
      run_release_off_main},
+    {"unpin-one-short", {"bind-unpin-one-short", NULL},
+     "vec-borrow's call, with the binder's release of its pins stopping one short: the "
+     "element stays pinned for as long as the VM lives",
+     run_vec_borrow},
 };
 
 int main(int argc, char **argv) {

@@ -52,6 +52,12 @@ static int close_host(host_run *r) {
   return r->status;
 }
 
+/* A step failed with `status` (lg_scenario_fail's): the host closes and the scenario ends. */
+static int stop_host(host_run *r, int status) {
+  lgrt_host_close(r->host);
+  return status;
+}
+
 /* One cycle of the seed's harness: load the driver, connect (an async connect inside it),
  * run a query, disconnect, free the environment, unload. */
 static NOINLINE int cycle(host_run *r) {
@@ -59,7 +65,12 @@ static NOINLINE int cycle(host_run *r) {
   if (lgrt_host_load(r->host, NULL, 0, &r->cfg, &m) != 0) return lg_scenario_fail("load");
   const drv_api *api = lgrt_module_api(m);
   drv_conn *c;
-  if (api->connect(&c) != 0) return lg_scenario_fail("connect");
+  if (api->connect(&c) != 0) {
+    int status = lg_scenario_fail("connect");
+    api->shutdown(); /* the driver manager frees the environment, then unloads */
+    lgrt_host_unload(r->host, m);
+    return status;
+  }
   api->submit(c, 2);
   api->disconnect(c);
   api->shutdown();
@@ -79,24 +90,50 @@ static NOINLINE int cycle(host_run *r) {
 
 static NOINLINE int run_rapid_cycle(const lg_scenario_ctx *ctx) {
   host_run r;
-  if (open_host(&r, (drv_config){.runtime = DRV_RUNTIME_CURRENT_THREAD})) return LG_SCENARIO_ERROR;
+  int status = open_host(&r, (drv_config){.runtime = DRV_RUNTIME_CURRENT_THREAD});
+  if (status) return status;
   for (int i = 0; i < CYCLES; i++)
-    if (cycle(&r)) return LG_SCENARIO_ERROR;
+    if ((status = cycle(&r))) return stop_host(&r, status);
   return close_host(&r);
 }
 
 static NOINLINE int run_shutdown_background(const lg_scenario_ctx *ctx) {
   host_run r;
-  if (open_host(&r, (drv_config){.runtime = DRV_RUNTIME_OWNED})) return LG_SCENARIO_ERROR;
-  if (cycle(&r)) return LG_SCENARIO_ERROR;
+  int status = open_host(&r, (drv_config){.runtime = DRV_RUNTIME_OWNED});
+  if (status) return status;
+  if ((status = cycle(&r))) return stop_host(&r, status);
   return close_host(&r);
 }
 
 static NOINLINE int run_pending_timer(const lg_scenario_ctx *ctx) {
   host_run r;
+  int status =
+      open_host(&r, (drv_config){.runtime = DRV_RUNTIME_CURRENT_THREAD, .heartbeat = true});
+  if (status) return status;
+  if ((status = cycle(&r))) return stop_host(&r, status);
+  return close_host(&r);
+}
+
+/* The driver's monitor timer comes due just as the host disconnects: the host's timer actor
+ * is calling it when the disconnect cancels it. The cancel must wait for that call to
+ * return, as it promises, before the connection it points to is freed (host-cancel-no-wait:
+ * it does not). The timer and its call are in the host: the handle oracle sees a call
+ * running after, or beginning after, the cancel returned (completion-after-close). */
+#define HEARTBEAT_NS (5u * 1000000u) /* drv.c's monitor period */
+
+static NOINLINE int run_timer_cancel_race(const lg_scenario_ctx *ctx) {
+  host_run r;
   if (open_host(&r, (drv_config){.runtime = DRV_RUNTIME_CURRENT_THREAD, .heartbeat = true}))
     return LG_SCENARIO_ERROR;
-  if (cycle(&r)) return LG_SCENARIO_ERROR;
+  lgrt_module *m;
+  if (lgrt_host_load(r.host, NULL, 0, &r.cfg, &m) != 0) return lg_scenario_fail("load");
+  const drv_api *api = lgrt_module_api(m);
+  drv_conn *c;
+  if (api->connect(&c) != 0) return lg_scenario_fail("connect");
+  lg_sleep(HEARTBEAT_NS); /* the first heartbeat and the disconnect come due together */
+  api->disconnect(c);
+  api->shutdown();
+  if (lgrt_host_unload(r.host, m) != 0) return lg_scenario_fail("unload");
   return close_host(&r);
 }
 
@@ -117,26 +154,33 @@ static void *app_thread_main(void *p) {
 
 static NOINLINE int run_key_destructor(const lg_scenario_ctx *ctx) {
   host_run r;
-  if (open_host(&r, (drv_config){.runtime = DRV_RUNTIME_CURRENT_THREAD, .thread_cache = true}))
-    return LG_SCENARIO_ERROR;
+  int status =
+      open_host(&r, (drv_config){.runtime = DRV_RUNTIME_CURRENT_THREAD, .thread_cache = true});
+  if (status) return status;
   lgrt_module *m;
-  if (lgrt_host_load(r.host, NULL, 0, &r.cfg, &m) != 0) return lg_scenario_fail("load");
+  if (lgrt_host_load(r.host, NULL, 0, &r.cfg, &m) != 0)
+    return stop_host(&r, lg_scenario_fail("load"));
   const drv_api *api = lgrt_module_api(m);
   app_thread t = {.api = api};
   sem_init(&t.entered, 0, 0);
   sem_init(&t.leave, 0, 0);
   pthread_t th;
-  if (pthread_create(&th, NULL, app_thread_main, &t) != 0) return lg_scenario_fail("thread");
+  if (pthread_create(&th, NULL, app_thread_main, &t) != 0) {
+    status = lg_scenario_fail("thread");
+    lgrt_host_unload(r.host, m);
+    return stop_host(&r, status);
+  }
   while (sem_wait(&t.entered) != 0) {}
   drv_conn *c;
-  if (api->connect(&c) != 0) return lg_scenario_fail("connect");
-  api->disconnect(c);
+  if (api->connect(&c) != 0) status = lg_scenario_fail("connect");
+  else api->disconnect(c);
   api->shutdown();
-  if (lgrt_host_unload(r.host, m) != 0) return lg_scenario_fail("unload");
+  if (lgrt_host_unload(r.host, m) != 0 && !status) status = lg_scenario_fail("unload");
   sem_post(&t.leave); /* the application thread ends after the unload */
   pthread_join(th, NULL);
   sem_destroy(&t.entered);
   sem_destroy(&t.leave);
+  if (status) return stop_host(&r, status);
   return close_host(&r);
 }
 
@@ -144,17 +188,19 @@ static NOINLINE int run_pinned_module(const lg_scenario_ctx *ctx) {
   host_run r;
   drv_config cfg = {.runtime = DRV_RUNTIME_CURRENT_THREAD, .global_runtime = true,
                     .pin = ctx->variant == LG_VARIANT_FIXED};
-  if (open_host(&r, cfg)) return LG_SCENARIO_ERROR;
+  int status = open_host(&r, cfg);
+  if (status) return status;
   if (cfg.pin) lg_scenario_keep_fds(2); /* the pinned runtime's port: epoll and eventfd */
   for (int i = 0; i < CYCLES; i++)
-    if (cycle(&r)) return LG_SCENARIO_ERROR;
+    if ((status = cycle(&r))) return stop_host(&r, status);
   return close_host(&r);
 }
 
 static NOINLINE int run_destructor_join(const lg_scenario_ctx *ctx) {
   host_run r;
-  if (open_host(&r, (drv_config){.runtime = DRV_RUNTIME_OWNED})) return LG_SCENARIO_ERROR;
-  if (cycle(&r)) return LG_SCENARIO_ERROR;
+  int status = open_host(&r, (drv_config){.runtime = DRV_RUNTIME_OWNED});
+  if (status) return status;
+  if ((status = cycle(&r))) return stop_host(&r, status);
   return close_host(&r);
 }
 
@@ -184,6 +230,10 @@ static const lg_scenario scenarios[] = {
      "the runtime is stopped and joined in the module's destructor, which runs inside dlclose "
      "under the loader lock; an ending worker needs the loader lock (DLL_THREAD_DETACH)",
      run_destructor_join},
+    {"timer-cancel-race", {"host-cancel-no-wait", NULL},
+     "the driver's monitor timer comes due as the host disconnects; the cancel returns while "
+     "the host's timer actor is calling it",
+     run_timer_cancel_race},
 };
 
 int main(int argc, char **argv) {

@@ -73,16 +73,28 @@ static int finish(lgrt_driver *d, long inners_before) {
   return LG_SCENARIO_CLEAN;
 }
 
+/* A step failed (`status` from lg_scenario_fail): drop what exists, close the driver. */
+static int give_up(int status, lgrt_driver *d, tokio_pipe *a, tokio_pipe *b) {
+  if (a) tokio_pipe_drop(a);
+  if (b) tokio_pipe_drop(b);
+  if (d) {
+    lgrt_driver_turn(d, 0);
+    lgrt_driver_close(d);
+  }
+  return status;
+}
+
 /* A current-thread runtime, a registered server whose connect is pending, and a client just
- * connected to it (not registered yet). */
+ * connected to it (not registered yet). On failure nothing is left open. */
 static int open_pair(lgrt_driver **d, tokio_pipe *server, tokio_pipe *client) {
   if (lgrt_driver_open(d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
   char name[64];
   pipe_name(name, sizeof name);
   if (lgrt_pipe_server_create(name, &server->pipe) || tokio_pipe_register(server, *d))
-    return lg_scenario_fail("server pipe");
+    return give_up(lg_scenario_fail("server pipe"), *d, server, NULL);
   lgrt_pipe_server_connect(server->pipe); /* pending until a client comes */
-  if (lgrt_pipe_client_open(name, &client->pipe)) return lg_scenario_fail("client pipe");
+  if (lgrt_pipe_client_open(name, &client->pipe))
+    return give_up(lg_scenario_fail("client pipe"), *d, server, client);
   return LG_SCENARIO_CLEAN;
 }
 
@@ -98,7 +110,8 @@ static NOINLINE int run_client_open_drop(const lg_scenario_ctx *ctx) {
   tokio_pipe server = {0}, client = {0};
   int err = open_pair(&d, &server, &client);
   if (err) return err;
-  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
+  if (tokio_pipe_register(&client, d))
+    return give_up(lg_scenario_fail("client registration"), d, &server, &client);
   tokio_pipe_drop(&client); /* `let _ =` */
   lgrt_driver_turn(d, 0);   /* release, poll, dispatch */
   tokio_pipe_drop(&server);
@@ -130,15 +143,24 @@ static void server_task(void *p) {
     int rc = lgrt_pipe_server_connect(s->pipe);
     if (rc == 0 || rc == -EISCONN) break;
     if (rc != -EINPROGRESS && rc != -EAGAIN) {
+      errno = -rc;
       r->status = lg_scenario_fail("connect");
+      tokio_pipe_drop(s);
       return;
     }
-    lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1);
+    if (!(lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1) & LGRT_WRITABLE)) {
+      r->status = lg_scenario_fail("connect: the runtime shut down"); /* the client failed */
+      tokio_pipe_drop(s);
+      return;
+    }
   }
   char buf[64];
   ssize_t n;
   while ((n = tokio_pipe_read(s, buf, sizeof buf)) > 0) r->received += n;
-  if (n < 0) r->status = lg_scenario_fail("server read");
+  if (n < 0) {
+    errno = (int)-n;
+    r->status = lg_scenario_fail("server read");
+  }
   /* the reply finds the client gone */
   if (lgrt_pipe_write(s->pipe, "bye", 3) >= 0) r->status = lg_scenario_fail("reply to a gone client");
   tokio_pipe_drop(s); /* after end of stream: the read that saw it posted READABLE */
@@ -151,6 +173,7 @@ static void client_task(void *p) {
   lgrt_pipe *c;
   if (lgrt_pipe_client_open(r->name, &c)) {
     r->status = lg_scenario_fail("client pipe");
+    lgrt_driver_shutdown(r->d); /* nobody will connect: the application stops its runtime */
     return;
   }
   if (lgrt_pipe_write(c, "hello", 5) != 5) r->status = lg_scenario_fail("client write");
@@ -167,7 +190,7 @@ static NOINLINE int run_disconnect_race(const lg_scenario_ctx *ctx) {
   r.name = name;
   if (lgrt_driver_open(&r.d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
   if (lgrt_pipe_server_create(name, &r.server.pipe) || tokio_pipe_register(&r.server, r.d))
-    return lg_scenario_fail("server pipe");
+    return give_up(lg_scenario_fail("server pipe"), r.d, &r.server, NULL);
   lg_actor *drv = lg_spawn(driver_actor, &r, "driver");
   lg_actor *srv = lg_spawn(server_task, &r, "server");
   lg_actor *cli = lg_spawn(client_task, &r, "client");
@@ -175,7 +198,10 @@ static NOINLINE int run_disconnect_race(const lg_scenario_ctx *ctx) {
   lg_join(cli);
   lgrt_driver_shutdown(r.d);
   lg_join(drv);
-  if (r.status) return r.status;
+  if (r.status) {
+    finish(r.d, inners);
+    return r.status;
+  }
   if (r.received != 5) {
     fprintf(stderr, "pipe_disconnect: the server read %zd bytes, not 5\n", r.received);
     return LG_SCENARIO_SYMPTOM;
@@ -196,9 +222,11 @@ static NOINLINE int run_reregister_stale_token(const lg_scenario_ctx *ctx) {
   tokio_pipe server = {0}, client = {0};
   int err = open_pair(&d, &server, &client);
   if (err) return err;
-  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
+  if (tokio_pipe_register(&client, d))
+    return give_up(lg_scenario_fail("client registration"), d, &server, &client);
   lgrt_registration_drop(&client.reg);               /* into_inner: deregistered, kept */
-  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("register again");
+  if (tokio_pipe_register(&client, d))
+    return give_up(lg_scenario_fail("register again"), d, &server, &client);
   lgrt_driver_turn(d, 0);
   int status = LG_SCENARIO_CLEAN;
   if (!(lgrt_registration_readiness(&client.reg) & LGRT_WRITABLE)) {
@@ -211,7 +239,103 @@ static NOINLINE int run_reregister_stale_token(const lg_scenario_ctx *ctx) {
   return status ? status : fin;
 }
 
-/* ---- 4. epoll-stale-batch: libuv#826 on a callback loop ------------------------------ */
+/* ---- 4. handoff-race: mio 0.8.11's residual on a multi-thread runtime ----------------- */
+
+/* A server pipe instance serves one client and is then recycled: the server task ends and
+ * gives its pipe back (into_inner: deregistered, kept), the supervisor that awaited it hands
+ * the pipe to the next owner task, and that one registers it again under its own
+ * scheduled-io object. The server's last read found the client gone and posted READABLE for
+ * the first registration. Harmful only when the driver thread stalls from waking the server
+ * for that read until the next owner has registered, two hand-offs later: then its next turn
+ * releases the first object and the presence check lets the old token through. A thread the
+ * OS schedules is usually back in its next turn within a few hundred nanoseconds of the wake,
+ * but not always: the woken server may preempt it on its core, or the machine is busy. */
+typedef struct handoff {
+  race r;
+  lg_mutex lock;
+  lg_cond given;
+  lgrt_pipe *pipe; /* the pipe being handed over, deregistered */
+  bool given_over;
+} handoff;
+
+/* The server task: accept, read to the end, give the (deregistered) pipe back. */
+static void handoff_server(void *p) {
+  handoff *h = p;
+  race *r = &h->r;
+  tokio_pipe *s = &r->server;
+  for (;;) {
+    lgrt_registration_clear(&s->reg, LGRT_WRITABLE);
+    int rc = lgrt_pipe_server_connect(s->pipe);
+    if (rc == 0 || rc == -EISCONN) break;
+    if (rc != -EINPROGRESS && rc != -EAGAIN) {
+      r->status = lg_scenario_fail("connect");
+      break;
+    }
+    lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1);
+  }
+  char buf[64];
+  ssize_t n;
+  while (!r->status && (n = tokio_pipe_read(s, buf, sizeof buf)) > 0) r->received += n;
+  lgrt_registration_drop(&s->reg); /* into_inner: deregistered, the pipe kept */
+}
+
+/* The next owner: takes the pipe, registers it under a new scheduled-io object, drops it. */
+static void handoff_next(void *p) {
+  handoff *h = p;
+  lg_mutex_lock(&h->lock);
+  while (!h->given_over) lg_cond_wait(&h->given, &h->lock);
+  tokio_pipe t = {h->pipe, {0}};
+  h->pipe = NULL;
+  lg_mutex_unlock(&h->lock);
+  if (!t.pipe) return; /* the supervisor had nothing to give */
+  if (tokio_pipe_register(&t, h->r.d)) {
+    h->r.status = lg_scenario_fail("register the handed-over pipe");
+    lgrt_pipe_drop(t.pipe);
+    return;
+  }
+  tokio_pipe_drop(&t);
+}
+
+/* The supervisor (this actor): awaits the server task, then recycles its pipe. */
+static NOINLINE int run_handoff_race(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  handoff h = {0};
+  race *r = &h.r;
+  char name[64];
+  pipe_name(name, sizeof name);
+  r->name = name;
+  lg_mutex_init(&h.lock);
+  lg_cond_init(&h.given);
+  if (lgrt_driver_open(&r->d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
+  if (lgrt_pipe_server_create(name, &r->server.pipe) || tokio_pipe_register(&r->server, r->d))
+    return lg_scenario_fail("server pipe");
+  lg_actor *drv = lg_spawn(driver_actor, r, "driver");
+  lg_actor *srv = lg_spawn(handoff_server, &h, "server");
+  lg_actor *nxt = lg_spawn(handoff_next, &h, "next-owner");
+  lg_actor *cli = lg_spawn(client_task, r, "client");
+  lg_join(srv);
+  lg_mutex_lock(&h.lock);
+  h.pipe = r->server.pipe;
+  r->server.pipe = NULL;
+  h.given_over = true;
+  lg_cond_signal(&h.given);
+  lg_mutex_unlock(&h.lock);
+  lg_join(nxt);
+  lg_join(cli);
+  lgrt_driver_shutdown(r->d);
+  lg_join(drv);
+  lg_cond_destroy(&h.given);
+  lg_mutex_destroy(&h.lock);
+  if (r->status) return r->status;
+  if (r->received != 5) {
+    fprintf(stderr, "pipe_disconnect: the server read %zd bytes, not 5\n", r->received);
+    return LG_SCENARIO_SYMPTOM;
+  }
+  return finish(r->d, inners);
+}
+
+/* ---- 5. epoll-stale-batch: libuv#826 on a callback loop ------------------------------ */
 
 typedef struct batch_app {
   lgrt_driver *d;
@@ -245,28 +369,56 @@ static void on_a(void *arg, uint32_t readiness) {
   close(app->b[0]);
   close(app->b[1]);
   app->b_open = false;
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app->c) == 0 &&
-      lgrt_registration_new(&app->rc, app->d, &app->c[0], &lgrt_fd_source, LGRT_READABLE) == 0) {
-    lgrt_registration_set_callback(&app->rc, on_c, app);
-    app->c_open = true;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app->c) != 0) return;
+  if (lgrt_registration_new(&app->rc, app->d, &app->c[0], &lgrt_fd_source, LGRT_READABLE)) {
+    close(app->c[0]); /* C could not be registered: the application drops it */
+    close(app->c[1]);
+    return;
+  }
+  lgrt_registration_set_callback(&app->rc, on_c, app);
+  app->c_open = true;
+}
+
+/* Drops the registrations and closes the driver and every pair still open. */
+static void batch_app_close(batch_app *app) {
+  lgrt_registration_drop(&app->ra);
+  if (app->b_open) lgrt_registration_drop(&app->rb);
+  if (app->c_open) lgrt_registration_drop(&app->rc);
+  lgrt_driver_close(app->d);
+  int *pairs[] = {app->a, app->b_open ? app->b : NULL, app->c_open ? app->c : NULL};
+  for (int i = 0; i < 3; i++) {
+    if (!pairs[i] || pairs[i][0] < 0) continue;
+    close(pairs[i][0]);
+    close(pairs[i][1]);
   }
 }
 
 static NOINLINE int run_epoll_stale_batch(const lg_scenario_ctx *ctx) {
   (void)ctx;
-  batch_app app = {0};
+  batch_app app = {.a = {-1, -1}, .b = {-1, -1}, .c = {-1, -1}};
   if (lgrt_driver_open(&app.d, LGRT_TOKEN_RAW, LGRT_LOOP_CALLBACKS)) return lg_scenario_fail("driver");
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app.a) ||
-      socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app.b))
-    return lg_scenario_fail("socketpair");
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, app.b)) {
+    int status = lg_scenario_fail("socketpair");
+    app.b_open = app.b[0] >= 0;
+    batch_app_close(&app);
+    return status;
+  }
   app.b_open = true;
   if (lgrt_registration_new(&app.ra, app.d, &app.a[0], &lgrt_fd_source, LGRT_READABLE) ||
-      lgrt_registration_new(&app.rb, app.d, &app.b[0], &lgrt_fd_source, LGRT_READABLE))
-    return lg_scenario_fail("register");
+      lgrt_registration_new(&app.rb, app.d, &app.b[0], &lgrt_fd_source, LGRT_READABLE)) {
+    int status = lg_scenario_fail("register");
+    batch_app_close(&app);
+    return status;
+  }
   lgrt_registration_set_callback(&app.ra, on_a, &app);
   lgrt_registration_set_callback(&app.rb, on_b, &app);
   /* both readable: one poll returns both, in an order that is a decision */
-  if (write(app.a[1], "a", 1) != 1 || write(app.b[1], "b", 1) != 1) return lg_scenario_fail("write");
+  if (write(app.a[1], "a", 1) != 1 || write(app.b[1], "b", 1) != 1) {
+    int status = lg_scenario_fail("write");
+    batch_app_close(&app);
+    return status;
+  }
   lgrt_driver_turn(app.d, 0);
   if (app.b_open) { /* B came first in the batch; A's callback closed it afterwards */
     lgrt_driver_turn(app.d, 0);
@@ -279,21 +431,87 @@ static NOINLINE int run_epoll_stale_batch(const lg_scenario_ctx *ctx) {
             app.c_readiness);
     status = LG_SCENARIO_SYMPTOM;
   }
-  lgrt_registration_drop(&app.ra);
-  if (app.b_open) lgrt_registration_drop(&app.rb);
-  if (app.c_open) lgrt_registration_drop(&app.rc);
-  lgrt_driver_close(app.d);
-  close(app.a[0]);
-  close(app.a[1]);
-  if (app.b_open) {
-    close(app.b[0]);
-    close(app.b[1]);
-  }
-  if (app.c_open) {
-    close(app.c[0]);
-    close(app.c[1]);
-  }
+  batch_app_close(&app);
   return status;
+}
+
+/* ---- 5-7: contracts broken without a memory symptom (the functional oracles) ---------- */
+
+/* tokio <= 1.29 with mio 0.8.10: slab tokens (slot + generation) on a callback loop, which
+ * releases a dropped registration at once. A client registers (mio posts WRITABLE with its
+ * token and no reference) and is dropped; a second client takes the freed slot; the turn
+ * dequeues the first client's packet. With the generation compared the token is stale and
+ * ignored; without it, the event goes to the second client. Nothing is freed that is used:
+ * only the delivery oracle sees it (misdelivered-event). */
+static NOINLINE int run_slot_reuse(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  lgrt_driver *d;
+  if (lgrt_driver_open(&d, LGRT_TOKEN_SLOT, LGRT_LOOP_CALLBACKS)) return lg_scenario_fail("driver");
+  char name[64];
+  pipe_name(name, sizeof name);
+  tokio_pipe server = {0}, first = {0}, second = {0};
+  if (lgrt_pipe_server_create(name, &server.pipe) || tokio_pipe_register(&server, d))
+    return lg_scenario_fail("server pipe");
+  lgrt_pipe_server_connect(server.pipe);
+  if (lgrt_pipe_client_open(name, &first.pipe) || tokio_pipe_register(&first, d))
+    return lg_scenario_fail("first client");
+  uint64_t first_token = lgrt_registration_token(&first.reg);
+  tokio_pipe_drop(&first); /* released at once: its slot is free for the next registration */
+  if (lgrt_pipe_client_open(name, &second.pipe) || tokio_pipe_register(&second, d))
+    return lg_scenario_fail("second client");
+  uint64_t second_token = lgrt_registration_token(&second.reg);
+  if ((first_token & 0xffffffffu) != (second_token & 0xffffffffu)) {
+    fprintf(stderr, "pipe_disconnect: the second client did not take the first one's slot\n");
+    return LG_SCENARIO_ERROR;
+  }
+  lgrt_driver_turn(d, 0); /* the first client's WRITABLE, then the second's */
+  tokio_pipe_drop(&second);
+  tokio_pipe_drop(&server);
+  return finish(d, inners);
+}
+
+/* A client registers (mio 0.8.11 posts WRITABLE naming the event overlapped, which owns a
+ * reference to the pipe's inner state) and the turn consumes the packet while the client is
+ * still open; its consumer releases the packet's reference. Posted without one, that release
+ * takes the client's own: reported by the reference ledger at the release (over-release),
+ * before the inner state is freed under the client. */
+static NOINLINE int run_post_without_ref(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  lgrt_driver *d;
+  tokio_pipe server = {0}, client = {0};
+  int err = open_pair(&d, &server, &client);
+  if (err) return err;
+  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
+  lgrt_driver_turn(d, 0);
+  int status = LG_SCENARIO_CLEAN;
+  if (!(lgrt_registration_readiness(&client.reg) & LGRT_WRITABLE)) {
+    fprintf(stderr, "pipe_disconnect: the client never became writable\n");
+    status = LG_SCENARIO_SYMPTOM;
+  }
+  tokio_pipe_drop(&client);
+  tokio_pipe_drop(&server);
+  int fin = finish(d, inners);
+  return status ? status : fin;
+}
+
+/* A client registers and is dropped; its registration's drop must give back the user's
+ * reference on the scheduled-io object, or the object outlives its driver: reported by the
+ * reference ledger when the driver closes (reference-leak). */
+static NOINLINE int run_drop_keeps_ref(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  lgrt_driver *d;
+  tokio_pipe server = {0}, client = {0};
+  int err = open_pair(&d, &server, &client);
+  if (err) return err;
+  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
+  lgrt_driver_turn(d, 0);
+  tokio_pipe_drop(&client);
+  lgrt_driver_turn(d, 0);
+  tokio_pipe_drop(&server);
+  return finish(d, inners);
 }
 
 static const lg_scenario scenarios[] = {
@@ -309,10 +527,28 @@ static const lg_scenario scenarios[] = {
      "with mio 0.8.11's fix: the pipe is deregistered and registered again before the packet "
      "posted for the first registration is consumed; a presence check lets its token through",
      run_reregister_stale_token},
+    {"handoff-race", {"pipe-event-presence-check", NULL},
+     "with mio 0.8.11's fix, on a multi-thread runtime: the server reads to the end and hands "
+     "its pipe to a next owner that registers it again; if the driver stalls from waking the "
+     "server until then, the READABLE posted for the first registration passes the presence "
+     "check after the release",
+     run_handoff_race},
     {"epoll-stale-batch", {"port-stale-batch", NULL},
      "a callback loop: A's callback closes B and opens C in B's descriptor number while B's "
      "event is still in the same poll batch (libuv#826)",
      run_epoll_stale_batch},
+    {"slot-reuse", {"pipe-post-raw-token", "slot-generation-unchecked", NULL},
+     "slab tokens on a callback loop: a client's WRITABLE is still queued when a second client "
+     "takes its slot; without the generation compared, the second receives it",
+     run_slot_reuse},
+    {"post-without-ref", {"pipe-post-no-ref", NULL},
+     "a client's registration posts WRITABLE; the turn consumes it while the client is open, "
+     "and the consumer releases a reference the post did not take",
+     run_post_without_ref},
+    {"drop-keeps-ref", {"registration-drop-keeps-ref", NULL},
+     "a client registers and is dropped; the drop keeps the user's reference on the "
+     "scheduled-io object, which outlives the driver",
+     run_drop_keeps_ref},
 };
 
 int main(int argc, char **argv) {

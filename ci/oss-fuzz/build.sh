@@ -11,7 +11,7 @@
 # $OUT; $SRC and $WORK when set. Into $OUT go, per target: <target>, <target>_seed_corpus.zip
 # (flat: corpora/<target>/ and corpora/regressions/<target>/, sidecars left out), <target>.dict
 # and <target>.options when the target has them; and libdrv.so, the plugin module_unload
-# loads from its own directory. LIFEGUARD_OSSFUZZ_TARGETS="a b" builds only those targets.
+# loads from its own directory (with its copy libdrv-pinned.so, the one it pins). LIFEGUARD_OSSFUZZ_TARGETS="a b" builds only those targets.
 set -euo pipefail
 
 die() { echo "ci/oss-fuzz/build.sh: $*" >&2; exit 2; }
@@ -70,6 +70,7 @@ for t in "${targets[@]}"; do
     "$src/corpora/$t" "$src/corpora/regressions/$t"
   if [ "$t" = module_unload ]; then
     install -m 644 "$build/runtime/libdrv.so" "$OUT/libdrv.so"
+    install -m 644 "$build/runtime/libdrv-pinned.so" "$OUT/libdrv-pinned.so"
   fi
 done
 echo "ci/oss-fuzz/build.sh: built ${targets[*]} into $OUT"

@@ -53,11 +53,12 @@ typedef struct module {
   lg_stack_id load_stack, unload_stack;
   int load_tid, unload_tid;
   unsigned long unload_serial;
+  unsigned long load_serial; /* which load this record is (a slot is reused by a later one) */
 } module;
 
 static module mods[MAX_MODULES];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long serial;
+static unsigned long serial, load_serials;
 static lg_modcheck_stats stats;
 
 static bool enabled(void) { return lg__started() && lg__opts()->modcheck; }
@@ -202,6 +203,8 @@ typedef struct hold {
   lg_stack_id stack;
   int tid;
   uintptr_t id; /* a key number, a timer id */
+  int mod;      /* the module fn was in when it was held (index + 1, 0 = none), and which */
+  unsigned long mod_serial; /* load of it */
 } hold;
 
 static hold keys[MAX_KEYS], timers[MAX_TIMERS], holds[MAX_HOLDS];
@@ -213,6 +216,12 @@ static unsigned hold_put(hold *table, size_t cap, uintptr_t fn, const char *what
   for (size_t i = 0; i < cap; i++)
     if (!table[i].live) {
       table[i] = (hold){.live = true, .fn = fn, .what = what, .id = id, .tid = lg__gettid()};
+      for (int k = 0; k < MAX_MODULES; k++)
+        if ((mods[k].state == M_LOADED || mods[k].state == M_RETAINED) && in_text(&mods[k], fn)) {
+          table[i].mod = k + 1;
+          table[i].mod_serial = mods[k].load_serial;
+          break;
+        }
       slot = (unsigned)i + 1;
       break;
     }
@@ -240,6 +249,55 @@ unsigned lg_modcheck_hold(const void *fn, const char *what) {
 
 void lg_modcheck_release(unsigned token) {
   if (token) hold_drop(holds, MAX_HOLDS, token);
+}
+
+/* The functional oracle of module lifetimes: no module code runs after its unload returned.
+ * A late call into a range that has its placeholder faults there and is reported as
+ * use-after-unload with the faulting pc; without one (modcheck_placeholders used up or 0,
+ * or the range taken by a later load, even of the same file) the call would run whatever
+ * is mapped there now, so it is reported here, before it is made. */
+static void add_module_stacks(lg_report *r, const module *m);
+
+void lg_modcheck_call(unsigned token) {
+  if (!token || !enabled()) return;
+  pthread_mutex_lock(&lock);
+  hold h = {0};
+  for (size_t i = 0; i < MAX_HOLDS; i++)
+    if (holds[i].live && holds[i].id == token) {
+      h = holds[i];
+      break;
+    }
+  module m = {0};
+  bool late = false;
+  if (h.live && h.mod) {
+    const module *at = &mods[h.mod - 1];
+    bool same = at->load_serial == h.mod_serial;
+    late = !same || (at->state == M_UNLOADED && !at->placeholder);
+    if (late && same) m = *at;
+  }
+  pthread_mutex_unlock(&lock);
+  if (!late) return;
+  lg__busy++;
+  lg_report r = {.kind = "call-after-unload", .fd = -1};
+  if (m.path[0]) {
+    m.base = strrchr(m.path, '/') ? strrchr(m.path, '/') + 1 : m.path;
+    char where[160];
+    describe_pc(&m, h.fn, where, sizeof where);
+    lg__format(r.headline, sizeof r.headline,
+               "of %s %s: thread %d unloaded %s, and nothing keeps its old range from other "
+               "code", h.what, where, m.unload_tid, m.base);
+  } else {
+    lg__format(r.headline, sizeof r.headline,
+               "of %s %p: the module it was held in has been unloaded", h.what, (void *)h.fn);
+  }
+  lg_report_add_stack(&r, "current", lg_stack_capture(__builtin_frame_address(0)), lg__gettid(),
+                      "%s", "");
+  if (h.stack)
+    lg_report_add_stack(&r, "registered", h.stack, h.tid, "the %s was registered by thread %d here",
+                        h.what, h.tid);
+  if (m.path[0]) add_module_stacks(&r, &m);
+  lg__busy--;
+  lg_report_emit(&r);
 }
 
 /* glibc's own name for it: AddressSanitizer creates a key while it starts, before a dlsym
@@ -860,6 +918,7 @@ void *dlopen(const char *file, int mode) {
     dl_iterate_phdr(seg_cb, &q);
     m->load_stack = stack;
     m->load_tid = lg__gettid();
+    m->load_serial = ++load_serials;
     stats.loads++;
     __atomic_store_n(&m->state, M_LOADED, __ATOMIC_RELEASE);
   }

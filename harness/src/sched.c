@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "fiber.h"
+#include "options.h"
 #include "source_internal.h"
 
 #define MAX_ACTORS 64
@@ -60,6 +61,8 @@ typedef struct sched {
   uint64_t points, budget, now;
   lg_verdict verdict;
   lg_decision_log log;
+  uint32_t inject_max;      /* failures this execution may see (0: injection off) */
+  uint32_t injected;        /* failures injected so far */
   uint64_t execution;       /* executions begun on this thread */
   char schedule_text[16384]; /* lg_sched_schedule_string's answer */
 } sched;
@@ -516,6 +519,11 @@ bool lg_sched_execute(const lg_exec_opts *o, lg_source *src, const lg_root *root
   S.verdict = LG_VERDICT_OK;
   unsigned long reports_before = lg_report_count();
   lg_log_clear(&S.log);
+  /* A replay takes the bound from its string; any other source from the option. */
+  uint32_t replay_bound = lg_source_replay_inject_max(src);
+  S.inject_max = replay_bound != UINT32_MAX ? replay_bound : (uint32_t)lg__opts()->inject_max;
+  S.injected = 0;
+  S.log.inject_max = S.inject_max;
   for (size_t i = 0; i < nroots; i++) new_actor(roots[i].fn, roots[i].arg, roots[i].name);
   S.running = true;
   S.current = NULL;
@@ -771,6 +779,15 @@ uint64_t lg_now(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+uint32_t lg_inject_at(uint32_t nfail, lg_site site) {
+  if (nfail == 0 || !sched_running() || S.injected >= S.inject_max) return 0;
+  uint32_t idx = decide(LG_CHOICE_FAIL, site, nfail + 1, LG_NO_CURRENT, NULL);
+  if (idx) S.injected++;
+  return idx;
+}
+
+uint32_t lg_inject_count(void) { return Sp ? S.injected : 0; }
 
 uint32_t lg_choose_at(uint32_t n, lg_site site) {
   if (n <= 1) return 0;

@@ -39,6 +39,7 @@ void lg_log_free(lg_decision_log *log) {
   free(log->d);
   log->d = NULL;
   log->len = log->cap = 0;
+  log->inject_max = 0;
 }
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
@@ -56,6 +57,7 @@ static uint64_t fnv_bytes(uint64_t h, uint64_t v, int nbytes) {
  * so the hash does not depend on the struct's padding or the host's byte order. */
 uint64_t lg_log_hash(const lg_decision_log *log) {
   uint64_t h = FNV_OFFSET;
+  if (log->inject_max) h = fnv_bytes(h, (uint64_t)'i' << 32 | log->inject_max, 5);
   for (size_t i = 0; i < log->len; i++) {
     const lg_decision *d = &log->d[i];
     h = fnv_bytes(h, d->kind, 1);
@@ -93,24 +95,37 @@ static void put_uint(out *o, uint64_t v) {
   while (n) put_char(o, digits[--n]);
 }
 
+/* The letter of a decision kind in the schedule string ('?' for none). */
+char lg_choice_kind_letter(unsigned kind) {
+  return kind == LG_CHOICE_SCHEDULE ? 's' : kind == LG_CHOICE_DATA ? 'd'
+         : kind == LG_CHOICE_FAIL   ? 'f' : '?';
+}
+
 static bool same_decision(const lg_decision *a, const lg_decision *b) {
   return a->kind == b->kind && a->site == b->site && a->n == b->n && a->idx == b->idx;
 }
 
 /* Writes the schedule string, equal neighbours run-length encoded ("*count"). Returns the
  * full length (without the NUL) even when truncated. Only touches buf: async-signal-safe.
- * Decisions that break the grammar (kind other than s/d, n < 2, idx >= n) are written as
+ * Decisions that break the grammar (kind other than s/d/f, n < 2, idx >= n) are written as
  * they are ('?' for an unknown kind) and the string will not parse. */
 size_t lg_schedule_format(const lg_decision_log *log, char *buf, size_t cap) {
   out o = {buf, cap, 0};
   put_str(&o, LG_SCHEDULE_PREFIX);
   size_t i = 0;
+  bool first = true;
+  if (log && log->inject_max) {
+    put_char(&o, 'i');
+    put_uint(&o, log->inject_max);
+    first = false;
+  }
   while (log && i < log->len) {
     const lg_decision *d = &log->d[i];
     size_t run = 1;
     while (i + run < log->len && same_decision(d, &log->d[i + run])) run++;
-    if (i > 0) put_char(&o, ',');
-    put_char(&o, d->kind == LG_CHOICE_SCHEDULE ? 's' : d->kind == LG_CHOICE_DATA ? 'd' : '?');
+    if (!first) put_char(&o, ',');
+    first = false;
+    put_char(&o, lg_choice_kind_letter(d->kind));
     put_uint(&o, d->site);
     put_char(&o, '/');
     put_uint(&o, d->n);
@@ -191,9 +206,14 @@ static int parse_token(parser *p, lg_decision_log *log) {
 
   if (at(p, 's')) d.kind = LG_CHOICE_SCHEDULE;
   else if (at(p, 'd')) d.kind = LG_CHOICE_DATA;
+  else if (at(p, 'f')) {
+    if (!log->inject_max) return fail_at(p, p->pos, "'f' needs the 'i' bound first");
+    d.kind = LG_CHOICE_FAIL;
+  }
   else if (p->pos == p->len) return fail_at(p, p->pos, "trailing ','");
   else if (at(p, ',')) return fail_at(p, p->pos, "empty token");
-  else return fail_expected(p, "expected 's' or 'd'");
+  else if (at(p, 'i')) return fail_at(p, p->pos, "'i' only as the first token");
+  else return fail_expected(p, "expected 's', 'd' or 'f'");
   p->pos++;
 
   if (parse_uint(p, UINT16_MAX, &site, &site_at) < 0) return -1;
@@ -221,6 +241,21 @@ static int parse_token(parser *p, lg_decision_log *log) {
   return 0;
 }
 
+/* inject := "i" max, max >= 1; followed by the end or a ',' and a token. */
+static int parse_inject(parser *p, lg_decision_log *log) {
+  uint64_t max;
+  size_t max_at;
+  p->pos++;
+  if (parse_uint(p, UINT32_MAX, &max, &max_at) < 0) return -1;
+  if (max < 1) return fail_at(p, max_at, "inject bound must be at least 1");
+  log->inject_max = (uint32_t)max;
+  if (p->pos == p->len) return 0;
+  if (!at(p, ',')) return fail_expected(p, "expected ',' or the end");
+  p->pos++;
+  if (p->pos == p->len) return fail_at(p, p->pos, "trailing ','");
+  return 0;
+}
+
 /* The prefix is one unit: anything that is not "lgs1:" is reported at offset 0, except a
  * well-formed "lgs<digits>:" of another version, reported at the version number. */
 static int parse_prefix(parser *p) {
@@ -245,7 +280,9 @@ int lg_schedule_parse(const char *s, size_t len, lg_decision_log *log, size_t *e
                       const char **err_msg) {
   parser p = {s ? s : "", s ? len : 0, 0, 0, NULL};
   lg_log_clear(log);
+  log->inject_max = 0;
   int rc = parse_prefix(&p);
+  if (rc == 0 && at(&p, 'i')) rc = parse_inject(&p, log);
   if (rc == 0 && p.pos < p.len) {
     for (;;) {
       if ((rc = parse_token(&p, log)) < 0) break;

@@ -166,7 +166,7 @@ static lg_source *dfs_new(uint32_t bound, const lg_decision_log *start, bool for
   for (size_t i = 0; start && i < start->len; i++) {
     const lg_decision *e = &start->d[i];
     level lv = {e->kind, e->site, e->n, e->idx, LG_NO_CURRENT, 0, false};
-    if (e->kind > LG_CHOICE_DATA || e->n < 2 || e->idx >= e->n || push_level(d, lv) < 0) {
+    if (e->kind > LG_CHOICE_FAIL || e->n < 2 || e->idx >= e->n || push_level(d, lv) < 0) {
       dfs_destroy(&d->base);
       return NULL;
     }

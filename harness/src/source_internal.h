@@ -50,6 +50,16 @@ static inline lg__rng lg__rng_for(uint64_t seed, uint64_t execution, uint32_t st
   return (lg__rng){s};
 }
 
+/* A failure decision (LG_CHOICE_FAIL) of the random sources: the real call (option 0) except
+ * once in LG_INJECT_ONE_IN, else one of the failures, uniformly. Rarer
+ * than a uniform pick, so that the bound of failures per execution is not all spent on the
+ * first calls and a failure can land deep in an execution. */
+#define LG_INJECT_ONE_IN 8
+static inline uint32_t lg__rng_fail(lg__rng *r, uint32_t n) {
+  if (n < 2 || lg__rng_below(r, LG_INJECT_ONE_IN) != 0) return 0;
+  return 1 + lg__rng_below(r, n - 1);
+}
+
 /* The choice that preempts nobody: the running actor, else option 0 (also for data). */
 static inline uint32_t lg__no_preemption(const lg_choice *c) {
   return c->kind == LG_CHOICE_SCHEDULE && c->current < c->n ? c->current : 0;

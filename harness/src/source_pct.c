@@ -68,9 +68,11 @@ static uint64_t *priority_of(pct_source *p, uint32_t id) {
 }
 
 /* Schedule decisions: the highest priority wins, after applying a change point that falls on
- * this decision to the running actor. Data decisions: uniform. */
+ * this decision to the running actor. Data decisions: uniform; failure decisions as the
+ * random source takes them. */
 static uint32_t pct_choose(lg_source *s, const lg_choice *c) {
   pct_source *p = (pct_source *)s;
+  if (c->kind == LG_CHOICE_FAIL) return lg__rng_fail(&p->data_rng, c->n);
   if (c->kind != LG_CHOICE_SCHEDULE || !c->actors) return lg__rng_below(&p->data_rng, c->n);
 
   uint64_t step = ++p->steps;

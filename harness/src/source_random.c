@@ -17,9 +17,11 @@ static bool random_begin(lg_source *s) {
   return true;
 }
 
-/* Uniform over the c->n options. */
+/* Uniform over the c->n options; a failure decision fails once in LG_INJECT_ONE_IN. */
 static uint32_t random_choose(lg_source *s, const lg_choice *c) {
-  return lg__rng_below(&((random_source *)s)->rng, c->n);
+  lg__rng *rng = &((random_source *)s)->rng;
+  if (c->kind == LG_CHOICE_FAIL) return lg__rng_fail(rng, c->n);
+  return lg__rng_below(rng, c->n);
 }
 
 static void random_end(lg_source *s, lg_verdict v) {}

@@ -8,6 +8,7 @@ typedef struct replay_source {
   lg_source base;
   lg_decision *log;  /* a copy: the caller's log may go away */
   size_t len, pos;
+  uint32_t inject_max;  /* the string's failure-injection bound */
   bool started;
   lg_divergence div;
 } replay_source;
@@ -51,6 +52,7 @@ lg_source *lg_source_replay(const lg_decision_log *log) {
   replay_source *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->base = (lg_source){"replay", replay_begin, replay_choose, replay_end, replay_destroy};
+  r->inject_max = log ? log->inject_max : 0;
   if (log && log->len) {
     r->log = malloc(log->len * sizeof *r->log);
     if (!r->log) {
@@ -68,4 +70,9 @@ lg_source *lg_source_replay(const lg_decision_log *log) {
 const lg_divergence *lg_source_replay_divergence(const lg_source *s) {
   if (!s || s->destroy != replay_destroy) return NULL;
   return &((const replay_source *)s)->div;
+}
+
+uint32_t lg_source_replay_inject_max(const lg_source *s) {
+  if (!s || s->destroy != replay_destroy) return UINT32_MAX;
+  return ((const replay_source *)s)->inject_max;
 }

@@ -38,6 +38,21 @@ static const struct {
                                           "napi-rs PR #2589 pins the array, not its elements"},
     [LG_FAULT_BIND_RELEASE_OFF_MAIN] = {"bind-release-off-main",
                                         "napi-rs PR #2499 (a Reference dropped off the JS thread)"},
+    [LG_FAULT_SOCKET_CLOSE_CHECK_THEN_SET] = {"socket-close-check-then-set",
+                                              "a planted needle: a check-then-set close-once guard"},
+    [LG_FAULT_SLOT_GENERATION_UNCHECKED] = {"slot-generation-unchecked",
+                                            "planted: tokio <= 1.29 slab token, generation not compared"},
+    [LG_FAULT_REGISTRATION_DROP_KEEPS_REF] = {"registration-drop-keeps-ref",
+                                              "planted: PollEvented::drop without the user's release"},
+    [LG_FAULT_PIPE_POST_NO_REF] = {"pipe-post-no-ref",
+                                   "planted: an event packet posted without its reference"},
+    [LG_FAULT_HOST_CANCEL_NO_WAIT] = {"host-cancel-no-wait",
+                                      "planted: a timer cancel that does not wait for a call in progress"},
+    [LG_FAULT_BIND_UNPIN_ONE_SHORT] = {"bind-unpin-one-short",
+                                       "planted: a release loop over a call's pins that stops one short"},
+    [LG_FAULT_PORT_OPEN_CLEANUP_TWICE] = {"port-open-cleanup-twice",
+                                          "planted: an error path only failure injection "
+                                          "reaches"},
 };
 
 static atomic_uint enabled;

@@ -7,6 +7,11 @@
 #include <string.h>
 
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
+#include <lifeguard/oracle.h>
+
+/* The reference ledger's name for a call's pin (lifeguard/oracle.h). */
+static const char PIN_REF[] = "call-pin";
 
 #define NOINLINE __attribute__((noinline))
 
@@ -30,8 +35,11 @@ struct lgrt_call {
   lgrt_call *next;
 };
 
+/* The managed heap's allocations have no failure path: like V8's, they end the process when
+ * memory runs out. So they are not failure-injection points (an injected failure could only
+ * abort); the runtime's fallible allocations go through lgrt/sys.h. */
 static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size);
+  void *p = calloc(n ? n : 1, size); /* lgrt-sys: infallible, aborts */
   if (!p) {
     fprintf(stderr, "lgrt: out of memory\n");
     abort();
@@ -52,7 +60,11 @@ static void *xcalloc(size_t n, size_t size) {
 /* `(*a[0]).clone()`: read the native object's String. */
 static NOINLINE NOIPA uint64_t read_native(const lgrt_native *s) {
   size_t len = s->len;
-  char *copy = malloc(len + 1);
+  /* Not an injection point: Rust's clone cannot fail (it aborts when memory runs out), and
+   * an injected failure here only turned the right result into 0, a symptom of nothing. It
+   * fails for real when `len` was read from a freed object (a huge length): the 0 is then
+   * the buggy run's silent symptom when no detector watches the heap. */
+  char *copy = malloc(len + 1); /* lgrt-sys: Rust's clone, infallible */
   if (!copy) return 0;
   memcpy(copy, s->buf, len);
   copy[len] = 0;
@@ -62,7 +74,13 @@ static NOINLINE NOIPA uint64_t read_native(const lgrt_native *s) {
 }
 
 static void release_pins(lgrt_call *c) {
-  for (size_t i = 0; i < c->npins; i++) lgrt__ref_down(c->pins[i].ref);
+  /* (bind-unpin-one-short, planted: the loop stops before the last pin, which then holds its
+   * object for as long as the VM lives; nothing is freed early, only the ledger sees it) */
+  size_t n = c->npins && lg_fault(LG_FAULT_BIND_UNPIN_ONE_SHORT) ? c->npins - 1 : c->npins;
+  for (size_t i = 0; i < n; i++) {
+    lg_ref_drop(c->pins[i].ref, PIN_REF);
+    lgrt__ref_down(c->pins[i].ref);
+  }
   c->released = true;
 }
 
@@ -116,6 +134,8 @@ static void pin_obj(lgrt_vm *vm, lgrt_call *c, lgrt_local h) {
   } else {
     c->pins[c->npins++] = (pin){lgrt_ref_new(vm, h, 1), false};
   }
+  /* the reference ledger: each pin is released once, when the call completes */
+  lg_ref_take(vm, c->pins[c->npins - 1].ref, "persistent reference", PIN_REF);
 }
 
 static lgrt_native *copy_native(const lgrt_native *s) {
@@ -287,7 +307,7 @@ void lgrt_vm_run(lgrt_vm *vm) {
 /* ---- open and close ----------------------------------------------------------------------- */
 
 int lgrt_vm_open(lgrt_vm **out, const lgrt_vm_config *cfg) {
-  lgrt_vm *vm = calloc(1, sizeof *vm);
+  lgrt_vm *vm = lgrt_calloc(1, sizeof *vm);
   if (!vm) return -1;
   vm->cfg = *cfg;
   /* LGRT_GC_STRESS=1 turns GC-stress mode on for any program, as an engine flag would */
@@ -298,7 +318,14 @@ int lgrt_vm_open(lgrt_vm **out, const lgrt_vm_config *cfg) {
   lg_cond_init(&vm->work_cond);
   lg_cond_init(&vm->done_cond);
   vm->next_gc_at = lg_now() + cfg->gc_interval_ns;
-  vm->worker = lg_spawn(worker_main, vm, "vm-worker");
+  vm->worker = lgrt_spawn(worker_main, vm, "vm-worker");
+  if (!vm->worker) { /* a VM without its worker used to be returned, and joined at close */
+    lg_cond_destroy(&vm->work_cond);
+    lg_cond_destroy(&vm->done_cond);
+    lg_mutex_destroy(&vm->lock);
+    free(vm);
+    return -1;
+  }
   *out = vm;
   return 0;
 }
@@ -311,6 +338,8 @@ void lgrt_vm_close(lgrt_vm *vm) {
   lg_cond_broadcast(&vm->work_cond);
   lg_mutex_unlock(&vm->lock);
   lg_join(vm->worker);
+  /* every call completed: each of their pins was released */
+  lg_ref_check(vm, "the VM closed");
   lgrt__heap_free(vm);
   lg_cond_destroy(&vm->work_cond);
   lg_cond_destroy(&vm->done_cond);

@@ -4,11 +4,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <lgrt/sys.h>
+
+#include <lifeguard/oracle.h>
 
 #define NOINLINE __attribute__((noinline))
 
+/* The managed heap's allocations have no failure path: like V8's, they end the process when
+ * memory runs out. So they are not failure-injection points (an injected failure could only
+ * abort); the runtime's fallible allocations go through lgrt/sys.h. */
 static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n, size);
+  void *p = calloc(n, size); /* lgrt-sys: infallible, aborts */
   if (!p) {
     fprintf(stderr, "lgrt: out of memory\n");
     abort();
@@ -17,7 +23,7 @@ static void *xcalloc(size_t n, size_t size) {
 }
 
 static void *xrealloc(void *p, size_t size) {
-  p = realloc(p, size);
+  p = realloc(p, size); /* lgrt-sys: infallible, aborts */
   if (!p) {
     fprintf(stderr, "lgrt: out of memory\n");
     abort();
@@ -84,9 +90,9 @@ static lgrt_obj *obj_of(lgrt_local h) {
 
 lgrt_local lgrt_new_wrapped(lgrt_vm *vm, const char *text) {
   /* Box::new(S { .. }): allocated here, so reports name the constructor */
-  lgrt_native *s = calloc(1, sizeof *s);
+  lgrt_native *s = calloc(1, sizeof *s); /* lgrt-sys: infallible, aborts */
   size_t len = strlen(text);
-  char *buf = s ? calloc(len + 1, 1) : NULL;
+  char *buf = s ? calloc(len + 1, 1) : NULL; /* lgrt-sys: infallible, aborts */
   if (!buf) {
     fprintf(stderr, "lgrt: out of memory\n");
     abort();
@@ -192,6 +198,7 @@ lgrt_local lgrt_ref_get(lgrt_vm *vm, lgrt_ref *r) {
 static void ref_unlink(lgrt_ref *r) {
   r->prev->next = r->next;
   r->next->prev = r->prev;
+  lg_ref_gone(r);
   free(r);
 }
 

@@ -7,7 +7,13 @@
 #include <stdlib.h>
 
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
+#include <lifeguard/oracle.h>
 #include <lifeguard/sched.h>
+
+/* The oracles' names for what this file keeps (lifeguard/oracle.h). */
+static const char SCHED_IO[] = "scheduled-io", REG[] = "registration";
+static const char SET_REF[] = "registration-set", USER_REF[] = "user-registration";
 
 #define BATCH 64
 
@@ -21,6 +27,7 @@ struct lgrt_sched_io {
   void *cb_arg;
   lgrt_sched_io *prev, *next; /* in the registration set, or next in the pending list */
   uint32_t slot, generation;  /* LGRT_TOKEN_SLOT */
+  uint64_t serial;            /* the registration's identity for the oracles, never reused */
 };
 
 struct slot {
@@ -41,12 +48,13 @@ struct lgrt_driver {
   lgrt_event batch_ev[BATCH];
   lgrt_events batch; /* the events of the turn being dispatched */
   lgrt_driver_stats stats;
+  uint64_t dispatch_for, dispatch_token; /* the event being dispatched: whom it was for */
 };
 
 static void count(uint64_t *counter) { __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
 
 int lgrt_driver_open(lgrt_driver **out, lgrt_token_policy policy, lgrt_loop_style style) {
-  lgrt_driver *d = calloc(1, sizeof *d);
+  lgrt_driver *d = lgrt_calloc(1, sizeof *d);
   if (!d) return -ENOMEM;
   int err = lgrt_port_open(&d->port);
   if (err) {
@@ -56,7 +64,7 @@ int lgrt_driver_open(lgrt_driver **out, lgrt_token_policy policy, lgrt_loop_styl
   d->policy = policy;
   d->style = style;
   lg_mutex_init(&d->synced);
-  d->batch = (lgrt_events){d->batch_ev, 0, BATCH};
+  d->batch = (lgrt_events){d->batch_ev, 0, BATCH, d->port};
   *out = d;
   return 0;
 }
@@ -86,7 +94,10 @@ static lgrt_sched_io *resolve(lgrt_driver *d, uint64_t token) {
   uint32_t slot = (uint32_t)(token >> 1) & 0x7fffffffu, gen = (uint32_t)(token >> 32);
   lgrt_sched_io *io = NULL;
   lg_mutex_lock(&d->synced);
-  if (slot < d->nslots && d->slots[slot].io && d->slots[slot].generation == gen)
+  /* (slot-generation-unchecked: the slot alone, so a stale token names the slot's next
+   * registration; nothing is freed, only the oracle sees the event go to the wrong one) */
+  if (slot < d->nslots && d->slots[slot].io &&
+      (d->slots[slot].generation == gen || lg_fault(LG_FAULT_SLOT_GENERATION_UNCHECKED)))
     io = d->slots[slot].io;
   lg_mutex_unlock(&d->synced);
   return io;
@@ -94,10 +105,13 @@ static lgrt_sched_io *resolve(lgrt_driver *d, uint64_t token) {
 
 /* RegistrationSet::allocate: the set's reference and the user's. */
 static lgrt_sched_io *allocate(lgrt_driver *d) {
-  lgrt_sched_io *io = calloc(1, sizeof *io);
+  lgrt_sched_io *io = lgrt_calloc(1, sizeof *io);
   if (!io) return NULL;
   io->refs = 2;
   io->driver = d;
+  io->serial = lg_oracle_serial();
+  lg_ref_take(d, io, SCHED_IO, SET_REF);
+  lg_ref_take(d, io, SCHED_IO, USER_REF);
   lg_mutex_init(&io->waiters);
   lg_cond_init(&io->wake);
   lg_mutex_lock(&d->synced);
@@ -105,7 +119,7 @@ static lgrt_sched_io *allocate(lgrt_driver *d) {
     size_t i = 0;
     while (i < d->nslots && d->slots[i].io) i++;
     if (i == d->nslots) {
-      struct slot *s = realloc(d->slots, (d->nslots + 1) * sizeof *s);
+      struct slot *s = lgrt_realloc(d->slots, (d->nslots + 1) * sizeof *s);
       if (!s) {
         lg_mutex_unlock(&d->synced);
         lg_cond_destroy(&io->wake);
@@ -149,8 +163,10 @@ void lgrt_driver_release_pending(lgrt_driver *d) {
   while (list) {
     lgrt_sched_io *io = list;
     list = io->next;
+    lg_ref_drop(io, SET_REF);
     if (__atomic_sub_fetch(&io->refs, 1, __ATOMIC_ACQ_REL) == 0) {
       retire(d, io);
+      lg_ref_gone(io);
       free(io); /* the scheduled-io object is gone; a token that names it is now stale */
     }
   }
@@ -159,12 +175,20 @@ void lgrt_driver_release_pending(lgrt_driver *d) {
 __attribute__((noinline)) void lgrt_sched_io_set_readiness(lgrt_sched_io *io, uint32_t readiness) {
   /* tokio#6369: a stale raw token makes this an atomic update of freed memory */
   __atomic_fetch_or(&io->readiness, (uint64_t)readiness, __ATOMIC_ACQ_REL);
+  /* the delivery oracle: the event is for the registration it was posted for */
+  uint64_t serial = io->serial;
+  if (io->driver->dispatch_for)
+    lg_handle_deliver(io->driver->dispatch_for, serial, io->driver->dispatch_token);
   lg_mutex_lock(&io->waiters);
   lgrt_callback_fn cb = io->cb;
   void *arg = io->cb_arg;
   lg_cond_broadcast(&io->wake);
   lg_mutex_unlock(&io->waiters);
-  if (cb) cb(arg, readiness); /* may drop the registration: io is not touched after this */
+  if (cb) { /* may drop the registration: io is not touched after this */
+    lg_handle_call_begin(serial);
+    cb(arg, readiness);
+    lg_handle_call_end(serial);
+  }
 }
 
 /* Which of n ready events goes first is the kernel's (or the port's) business: a decision. */
@@ -187,10 +211,16 @@ int lgrt_driver_turn(lgrt_driver *d, int64_t timeout_ns) {
    * may add an event; a packet without one is an event with the key as its token. */
   d->batch.len = 0;
   for (ssize_t i = 0; i < n; i++) {
+    size_t before = d->batch.len;
     if (pkts[i].ovl)
       pkts[i].ovl->done(pkts[i].ovl, &pkts[i], &d->batch);
     else
       lgrt_events_push(&d->batch, pkts[i].key, pkts[i].flags);
+    /* Each event carries the registration it is for: the one the packet was stamped with
+     * when it was posted or collected, else (an operation's completion, which reads the
+     * token as it pushes the event) the one lgrt_events_push stamped. */
+    for (size_t k = before; k < d->batch.len; k++)
+      if (pkts[i].reg && d->batch.ev[k].token == pkts[i].key) d->batch.ev[k].reg = pkts[i].reg;
   }
   order_batch(&d->batch);
   int dispatched = 0;
@@ -202,7 +232,10 @@ int lgrt_driver_turn(lgrt_driver *d, int64_t timeout_ns) {
       count(&d->stats.stale_ignored);
       continue;
     }
+    d->dispatch_for = e->reg;
+    d->dispatch_token = e->token;
     lgrt_sched_io_set_readiness(io, e->readiness);
+    d->dispatch_for = 0;
     dispatched++;
   }
   d->batch.len = 0;
@@ -237,6 +270,8 @@ void lgrt_driver_close(lgrt_driver *d) {
   }
   lg_mutex_unlock(&d->synced);
   lgrt_driver_release_pending(d);
+  /* every reference on a scheduled-io object came back: nothing of this driver is left */
+  lg_ref_check(d, "the driver closed");
   lgrt_port_close(d->port);
   lg_mutex_destroy(&d->synced);
   free(d->slots);
@@ -248,8 +283,10 @@ void lgrt_driver_close(lgrt_driver *d) {
 int lgrt_registration_new(lgrt_registration *r, lgrt_driver *d, void *src,
                           const lgrt_source_ops *ops, uint32_t interest) {
   lgrt_sched_io *io = allocate(d);
-  if (!io) return -ENOMEM;
   *r = (lgrt_registration){d, io, src, ops};
+  if (!io) return -ENOMEM; /* empty: a drop of it releases nothing */
+  lg_handle_open(io->serial, REG);
+  lgrt_port_bind(d->port, token_of(d, io), io->serial);
   int err = ops->reg(src, d->port, token_of(d, io), interest);
   if (err) {
     r->ops = NULL; /* nothing to deregister */
@@ -274,13 +311,19 @@ void lgrt_registration_drop(lgrt_registration *r) {
   if (!io) return;
   uint64_t token = token_of(d, io);
   if (r->ops) r->ops->dereg(r->src, d->port);
+  lgrt_port_unbind(d->port, token);
+  lg_handle_close(io->serial, false); /* (a callback may drop its own) */
   lg_mutex_lock(&d->synced);
   if (io->prev) io->prev->next = io->next;
   else d->registrations = io->next;
   if (io->next) io->next->prev = io->prev;
   io->prev = NULL;
-  /* The user's reference goes now; the set's goes with the release, which frees it. */
-  __atomic_sub_fetch(&io->refs, 1, __ATOMIC_ACQ_REL);
+  /* The user's reference goes now; the set's goes with the release, which frees it.
+   * (registration-drop-keeps-ref: it does not, and the object outlives its driver) */
+  if (!lg_fault(LG_FAULT_REGISTRATION_DROP_KEEPS_REF)) {
+    lg_ref_drop(io, USER_REF);
+    __atomic_sub_fetch(&io->refs, 1, __ATOMIC_ACQ_REL);
+  }
   io->next = d->pending;
   d->pending = io;
   lg_mutex_unlock(&d->synced);

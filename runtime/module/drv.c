@@ -19,6 +19,7 @@
 #include <lgrt/module.h>
 #include <lgrt/port.h>
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
 #include <lifeguard/sched.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -125,8 +126,10 @@ static NOINLINE void monitor_main(void *arg) {
   host.thread_detach(host.host);
 }
 
+static void runtime_shutdown_join(drv_runtime *rt);
+
 static drv_runtime *runtime_new(bool multi_thread) {
-  drv_runtime *rt = calloc(1, sizeof *rt);
+  drv_runtime *rt = lgrt_calloc(1, sizeof *rt);
   if (!rt || lgrt_port_open(&rt->port) != 0) {
     free(rt);
     return NULL;
@@ -135,11 +138,19 @@ static drv_runtime *runtime_new(bool multi_thread) {
   lg_cond_init(&rt->cond);
   rt->multi_thread = multi_thread;
   rt->execution = lg_sched_execution_id();
-  if (multi_thread) {
-    for (int i = 0; i < WORKERS; i++) rt->workers[i] = lg_spawn(worker_main, rt, "drv-worker");
-    rt->monitor = lg_spawn(monitor_main, rt, "drv-monitor");
-  }
   __atomic_add_fetch(&live_runtimes, 1, __ATOMIC_RELAXED);
+  if (multi_thread) {
+    /* A thread that cannot be started fails the runtime: those already started are stopped
+     * and joined (a NULL actor used to be kept, and joined or detached later). */
+    bool started = true;
+    for (int i = 0; i < WORKERS && started; i++)
+      started = (rt->workers[i] = lgrt_spawn(worker_main, rt, "drv-worker")) != NULL;
+    if (started) started = (rt->monitor = lgrt_spawn(monitor_main, rt, "drv-monitor")) != NULL;
+    if (!started) {
+      runtime_shutdown_join(rt);
+      return NULL;
+    }
+  }
   return rt;
 }
 
@@ -165,8 +176,9 @@ static void runtime_signal(drv_runtime *rt) {
 static void runtime_shutdown_join(drv_runtime *rt) {
   runtime_signal(rt);
   if (rt->multi_thread) {
-    for (int i = 0; i < WORKERS; i++) lg_join(rt->workers[i]);
-    lg_join(rt->monitor);
+    for (int i = 0; i < WORKERS; i++)
+      if (rt->workers[i]) lg_join(rt->workers[i]);
+    if (rt->monitor) lg_join(rt->monitor);
   }
   runtime_free(rt);
 }
@@ -280,11 +292,12 @@ static NOINLINE void cache_free(void *value) {
 static void drv_thread_enter(void) {
   if (!config.thread_cache) return;
   if (!cache_key_live) {
-    if (pthread_key_create(&cache_key, cache_free) != 0) return;
+    if (lgrt_pthread_key_create(&cache_key, cache_free) != 0) return; /* no cache, then */
     cache_key_live = true;
   }
   if (pthread_getspecific(cache_key)) return;
-  cache_entry *e = calloc(1, sizeof *e);
+  cache_entry *e = lgrt_calloc(1, sizeof *e);
+  if (!e) return; /* no cache for this thread (the entry used to be written through NULL) */
   pthread_mutex_lock(&cache_lock);
   if ((e->next = caches)) caches->prev = &e->next;
   e->prev = &caches;
@@ -306,16 +319,23 @@ static NOINLINE void heartbeat(void *arg) {
   c->heartbeats++;
 }
 
-static void pin_self(void) {
+/* Returns whether the module is pinned now. */
+static bool pin_self(void) {
   Dl_info info;
-  if (dladdr((void *)&pin_self, &info) && info.dli_fname)
-    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE); /* never closed */
+  if (!dladdr((void *)&pin_self, &info) || !info.dli_fname) return false;
+  /* never closed */
+  return lgrt_dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL;
 }
 
 static int drv_connect(drv_conn **out) {
-  drv_conn *c = calloc(1, sizeof *c);
+  drv_conn *c = lgrt_calloc(1, sizeof *c);
   if (!c) return -1;
-  if (config.pin) pin_self();
+  /* The global runtime outlives the unload only in a pinned module: a connect that cannot pin
+   * fails (it used to go on unpinned, and the unload unmapped the runtime's workers). */
+  if (config.pin && !pin_self()) {
+    free(c);
+    return -1;
+  }
   /* mio#1769: the driver reaches for the process-global runtime (mongodb::sync) */
   if (lg_fault(LG_FAULT_DRIVER_STATIC_RUNTIME) || config.global_runtime)
     c->rt = global_runtime_get();

@@ -1,6 +1,7 @@
 /* The module host: loader lock, load/unload, and a timer service run by the host's actor. */
 #define _GNU_SOURCE
 #include <lgrt/module.h>
+#include <lgrt/sys.h>
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -9,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lgrt/faults.h>
 #include <lifeguard/modcheck.h>
+#include <lifeguard/oracle.h>
 #include <lifeguard/sched.h>
 
 #define MAX_TIMERS 16
@@ -21,6 +24,7 @@ typedef struct host_timer {
   void *arg;
   bool running;
   unsigned hold;          /* modcheck's record that the host holds fn */
+  uint64_t serial;        /* the timer's identity for the oracles: no call after its cancel */
 } host_timer;
 
 struct lgrt_host {
@@ -64,8 +68,13 @@ static void timer_main(void *arg) {
     next->running = true;
     void (*fn)(void *) = next->fn;
     void *fn_arg = next->arg;
+    uint64_t serial = next->serial;
+    unsigned hold = next->hold;
     lg_mutex_unlock(&h->lock);
+    lg_modcheck_call(hold);         /* no module code runs after its unload returned */
+    lg_handle_call_begin(serial);   /* nor a timer's callback after its cancel returned */
     fn(fn_arg);
+    lg_handle_call_end(serial);
     lg_mutex_lock(&h->lock);
     next->running = false;
     next->due += next->period;
@@ -82,7 +91,9 @@ static unsigned timer_start(lgrt_host *h, uint64_t period_ns, void (*fn)(void *)
       id = ++h->next_id;
       h->timers[i] = (host_timer){.id = id, .period = period_ns, .due = lg_now() + period_ns,
                                   .fn = fn, .arg = arg,
-                                  .hold = lg_modcheck_hold((const void *)fn, "timer of the host")};
+                                  .hold = lg_modcheck_hold((const void *)fn, "timer of the host"),
+                                  .serial = lg_oracle_serial()};
+      lg_handle_open(h->timers[i].serial, "timer of the host");
       break;
     }
   lg_cond_broadcast(&h->cond);
@@ -91,27 +102,38 @@ static unsigned timer_start(lgrt_host *h, uint64_t period_ns, void (*fn)(void *)
 }
 
 static void timer_cancel(lgrt_host *h, unsigned id) {
+  uint64_t serial = 0;
   lg_mutex_lock(&h->lock);
   for (int i = 0; i < MAX_TIMERS; i++) {
     host_timer *t = &h->timers[i];
     if (t->id != id) continue;
-    while (t->running) lg_cond_wait(&h->cond, &h->lock);
+    /* (host-cancel-no-wait, planted: a call in progress goes on after the cancel returns) */
+    while (t->running && !lg_fault(LG_FAULT_HOST_CANCEL_NO_WAIT)) lg_cond_wait(&h->cond, &h->lock);
     lg_modcheck_release(t->hold);
+    serial = t->serial;
     memset(t, 0, sizeof *t);
   }
   lg_cond_broadcast(&h->cond);
   lg_mutex_unlock(&h->lock);
+  lg_handle_close(serial, true); /* the cancel returns: no call of it may run from now on */
 }
 
 int lgrt_host_open(lgrt_host **out) {
-  lgrt_host *h = calloc(1, sizeof *h);
+  lgrt_host *h = lgrt_calloc(1, sizeof *h);
   if (!h) return -1;
   lg_mutex_init(&h->loader);
   lg_mutex_init(&h->lock);
   lg_cond_init(&h->cond);
   h->api = (lgrt_host_api){.host = h, .thread_detach = thread_detach,
                            .timer_start = timer_start, .timer_cancel = timer_cancel};
-  h->timer_actor = lg_spawn(timer_main, h, "host-timer");
+  h->timer_actor = lgrt_spawn(timer_main, h, "host-timer");
+  if (!h->timer_actor) { /* the host used to open without its timer service */
+    lg_cond_destroy(&h->cond);
+    lg_mutex_destroy(&h->lock);
+    lg_mutex_destroy(&h->loader);
+    free(h);
+    return -1;
+  }
   *out = h;
   return 0;
 }
@@ -132,13 +154,13 @@ void lgrt_host_close(lgrt_host *h) {
 int lgrt_host_load(lgrt_host *h, const char *path, int flags, const drv_config *cfg,
                    lgrt_module **out) {
   if (!path) path = lgrt_drv_path();
-  lgrt_module *m = calloc(1, sizeof *m);
+  lgrt_module *m = lgrt_calloc(1, sizeof *m);
   if (!m) return -1;
   lg_mutex_lock(&h->loader);
-  m->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | flags);
+  m->handle = lgrt_dlopen(path, RTLD_NOW | RTLD_LOCAL | flags);
   if (!m->handle) {
     lg_mutex_unlock(&h->loader);
-    fprintf(stderr, "lgrt: cannot load %s: %s\n", path, dlerror());
+    fprintf(stderr, "lgrt: cannot load %s: %s\n", path, lgrt_dlerror());
     free(m);
     return -1;
   }

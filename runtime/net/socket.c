@@ -8,6 +8,7 @@
 
 #include <lgrt/point.h>
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
 
 #define RECV_BUF 2048
 
@@ -15,11 +16,15 @@ int lg_socket_open(lg_socket *s, int domain, int type, int protocol, int owner_f
   s->event_fd = -1;
   s->buf = NULL;
   s->buf_len = 0;
-  int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+  /* Empty before anything can fail: a caller destroys a socket whose open failed (a failed
+   * socket() used to leave the inner owner's descriptor as the stack had it, and destroy
+   * closed that number: somebody else's descriptor, found by failure injection). */
+  lg_owned_fd_init(&s->inner, -1, owner_flags);
+  int fd = lgrt_socket(domain, type | SOCK_CLOEXEC, protocol);
   if (fd < 0) return -errno;
   lg_owned_fd_init(&s->inner, fd, owner_flags);
-  s->event_fd = eventfd(0, EFD_CLOEXEC);
-  s->buf = malloc(RECV_BUF);
+  s->event_fd = lgrt_eventfd(0, EFD_CLOEXEC);
+  s->buf = lgrt_malloc(RECV_BUF);
   if (s->event_fd < 0 || !s->buf) {
     int err = s->event_fd < 0 ? -errno : -ENOMEM;
     if (s->event_fd >= 0) close(s->event_fd);
@@ -33,22 +38,22 @@ int lg_socket_open(lg_socket *s, int domain, int type, int protocol, int owner_f
 }
 
 int lg_socket_bind(lg_socket *s, const struct sockaddr *addr, socklen_t len) {
-  return bind(lg_owned_fd_raw(&s->inner), addr, len) == 0 ? 0 : -errno;
+  return lgrt_bind(lg_owned_fd_raw(&s->inner), addr, len) == 0 ? 0 : -errno;
 }
 
 int lg_socket_connect(lg_socket *s, const struct sockaddr *addr, socklen_t len) {
-  return connect(lg_owned_fd_raw(&s->inner), addr, len) == 0 ? 0 : -errno;
+  return lgrt_connect(lg_owned_fd_raw(&s->inner), addr, len) == 0 ? 0 : -errno;
 }
 
 ssize_t lg_socket_send_to(lg_socket *s, const void *data, size_t len, const struct sockaddr *to,
                           socklen_t tolen) {
-  ssize_t n = sendto(lg_owned_fd_raw(&s->inner), data, len, MSG_NOSIGNAL, to, tolen);
+  ssize_t n = lgrt_sendto(lg_owned_fd_raw(&s->inner), data, len, MSG_NOSIGNAL, to, tolen);
   return n < 0 ? -errno : n;
 }
 
 ssize_t lg_socket_recv(lg_socket *s, size_t len) {
   if (len > RECV_BUF) len = RECV_BUF;
-  ssize_t n = recv(lg_owned_fd_raw(&s->inner), s->buf, len, 0);
+  ssize_t n = lgrt_recv(lg_owned_fd_raw(&s->inner), s->buf, len, 0);
   if (n >= 0) s->buf_len = (size_t)n;
   return n < 0 ? -errno : n;
 }

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <lgrt/faults.h>
+#include <lgrt/sys.h>
+#include <lifeguard/oracle.h>
 #include <lifeguard/sched.h>
 
 #define BUF_SIZE 4096
@@ -31,6 +33,7 @@ struct inner {
     bool registered;
     uint32_t generation; /* bumped at each register */
     bool connected, connecting;
+    int connect_err; /* a connect that completed with an error, for the next connect call */
     bool eof_seen; /* the peer is gone: every new read fails at once */
     enum read_state read;
     bool read_armed; /* a read is armed on the port and its completion not yet consumed */
@@ -50,13 +53,31 @@ long lgrt_pipe_live_inners(void) { return __atomic_load_n(&live_inners, __ATOMIC
 
 #define INNER_OF(ovl, field) ((struct inner *)((char *)(ovl) - offsetof(struct inner, field)))
 
-static void ref(struct inner *in) { __atomic_fetch_add(&in->refs, 1, __ATOMIC_RELAXED); }
+/* The holders of an inner's references, as the reference ledger names them
+ * (lifeguard/oracle.h): the user's pipe, a posted event packet, a pending read, a pending
+ * connect. Each holder releases its own, once. */
+static const char INNER[] = "pipe inner state";
+static const char PIPE_REF[] = "pipe", EVENT_REF[] = "posted-event", READ_REF[] = "pending-read",
+                  CONNECT_REF[] = "pending-connect";
 
-static void unref(struct inner *in) {
+static void ref(struct inner *in, const char *role) {
+  lg_ref_take(&live_inners, in, INNER, role);
+  __atomic_fetch_add(&in->refs, 1, __ATOMIC_RELAXED);
+}
+
+/* Gives back a reference taken for an operation that did not start (never the last). */
+static void unref_unused(struct inner *in, const char *role) {
+  lg_ref_drop(in, role);
+  __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+static void unref(struct inner *in, const char *role) {
+  lg_ref_drop(in, role);
   if (__atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
   if (in->fd >= 0) close(in->fd);
   if (in->listen_fd >= 0) close(in->listen_fd);
   lg_mutex_destroy(&in->lock);
+  lg_ref_gone(in);
   free(in);
   __atomic_fetch_sub(&live_inners, 1, __ATOMIC_RELAXED);
 }
@@ -82,9 +103,10 @@ static void notify(struct inner *in, uint32_t readiness, lgrt_events *events) {
    * it also carries the registration's generation for its consumer to check. */
   pkt.ovl = &in->event_ovl;
   pkt.bytes = in->io.generation;
-  ref(in);
-  if (lgrt_port_post(in->io.cp, &pkt) != 0)
-    __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL); /* the caller's reference remains */
+  bool take = !lg_fault(LG_FAULT_PIPE_POST_NO_REF); /* (planted: the packet holds nothing) */
+  if (take) ref(in, EVENT_REF);
+  if (lgrt_port_post(in->io.cp, &pkt) != 0 && take)
+    unref_unused(in, EVENT_REF); /* the caller's reference remains */
 }
 
 static void event_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events *out) {
@@ -99,7 +121,7 @@ static void event_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events
     if (live) lgrt_events_push(out, pkt->key, pkt->flags);
     lg_mutex_unlock(&in->lock);
   }
-  unref(in); /* the reference the post took */
+  unref(in, EVENT_REF); /* the reference the post took */
 }
 
 /* Arms a read, or, when the peer is gone, fails it at once and says READABLE. Returns true
@@ -114,7 +136,7 @@ static bool schedule_read(struct inner *in, lgrt_events *events) {
     notify(in, LGRT_READABLE, events);
     return true;
   }
-  ref(in); /* the pending operation's */
+  ref(in, READ_REF); /* the pending operation's */
   in->io.read = READ_PENDING;
   in->io.read_armed = true;
   int err = lgrt_port_watch(in->io.cp, in->fd, LGRT_READABLE, 0, &in->read_ovl, true);
@@ -122,7 +144,7 @@ static bool schedule_read(struct inner *in, lgrt_events *events) {
     in->io.read_armed = false;
     in->io.read = READ_ERR;
     in->io.read_err = -err;
-    __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
+    unref_unused(in, READ_REF);
     notify(in, LGRT_READABLE, events);
   }
   return true;
@@ -143,7 +165,7 @@ static void read_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events 
     lg_mutex_lock(&in->lock);
     if (in->io.read == READ_PENDING && !in->io.read_armed) in->io.read = READ_NONE;
     lg_mutex_unlock(&in->lock);
-    unref(in);
+    unref(in, READ_REF);
     return;
   }
   if (!out) return; /* readiness is never queued, only posted packets are drained at close */
@@ -155,7 +177,7 @@ static void read_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events 
     return;
   }
   in->io.read_armed = false;
-  ssize_t n = recv(in->fd, in->io.buf, sizeof in->io.buf, MSG_DONTWAIT);
+  ssize_t n = lgrt_recv(in->fd, in->io.buf, sizeof in->io.buf, MSG_DONTWAIT);
   if (n > 0) {
     in->io.read = READ_OK;
     in->io.len = (size_t)n;
@@ -175,13 +197,13 @@ static void read_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events 
     notify(in, LGRT_READABLE | LGRT_ERROR, out);
   }
   lg_mutex_unlock(&in->lock);
-  unref(in); /* the completed operation's */
+  unref(in, READ_REF); /* the completed operation's */
 }
 
 static void connect_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_events *out) {
   struct inner *in = INNER_OF(ovl, connect_ovl);
   if ((pkt->flags & LGRT_CANCELLED) || !out) {
-    if (pkt->flags & LGRT_CANCELLED) unref(in);
+    if (pkt->flags & LGRT_CANCELLED) unref(in, CONNECT_REF);
     return;
   }
   lg_mutex_lock(&in->lock);
@@ -190,24 +212,40 @@ static void connect_done(lgrt_overlapped *ovl, const lgrt_packet *pkt, lgrt_even
     return;
   }
   in->io.connecting = false;
-  int fd = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int fd = lgrt_accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int e = fd < 0 ? errno : 0;
   if (fd >= 0) {
     in->fd = fd;
     in->io.connected = true;
     post_register(in, out);
-  } else if ((errno == EAGAIN || errno == EINTR) && in->io.cp) {
-    ref(in);
+  } else if ((e == EAGAIN || e == EINTR || e == ECONNABORTED) && in->io.cp) {
+    /* nobody to accept after all (or the client left): armed again */
+    ref(in, CONNECT_REF);
     in->io.connecting = true;
-    lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
+    int err = lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
+    if (err) {
+      /* The watch used to be ignored here: its reference leaked and the connect stayed
+       * pending for ever. Now it completes with the error. */
+      in->io.connecting = false;
+      unref_unused(in, CONNECT_REF);
+      in->io.connect_err = -err;
+      notify(in, LGRT_WRITABLE | LGRT_ERROR, out);
+    }
+  } else {
+    /* ConnectNamedPipe's overlapped completes with the error (EMFILE, ...): the waiter wakes
+     * and the next connect call returns it. The error used to be dropped, and the server
+     * waited for a WRITABLE that never came (a deadlock, found by failure injection). */
+    in->io.connect_err = e;
+    notify(in, LGRT_WRITABLE | LGRT_ERROR, out);
   }
   lg_mutex_unlock(&in->lock);
-  unref(in);
+  unref(in, CONNECT_REF);
 }
 
 /* ---- creation ----------------------------------------------------------------------- */
 
 static struct inner *inner_new(int fd, int listen_fd) {
-  struct inner *in = calloc(1, sizeof *in);
+  struct inner *in = lgrt_calloc(1, sizeof *in);
   if (!in) return NULL;
   in->refs = 1;
   in->fd = fd;
@@ -216,6 +254,7 @@ static struct inner *inner_new(int fd, int listen_fd) {
   in->read_ovl.done = read_done;
   in->event_ovl.done = event_done;
   lg_mutex_init(&in->lock);
+  lg_ref_take(&live_inners, in, INNER, PIPE_REF);
   __atomic_fetch_add(&live_inners, 1, __ATOMIC_RELAXED);
   return in;
 }
@@ -230,9 +269,9 @@ static socklen_t pipe_addr(const char *name, struct sockaddr_un *sa) {
 }
 
 static int wrap(struct inner *in, lgrt_pipe **out) {
-  lgrt_pipe *p = malloc(sizeof *p);
+  lgrt_pipe *p = lgrt_malloc(sizeof *p);
   if (!p) {
-    unref(in);
+    unref(in, PIPE_REF);
     return -ENOMEM;
   }
   p->inner = in;
@@ -243,9 +282,9 @@ static int wrap(struct inner *in, lgrt_pipe **out) {
 int lgrt_pipe_server_create(const char *name, lgrt_pipe **out) {
   struct sockaddr_un sa;
   socklen_t len = pipe_addr(name, &sa);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = lgrt_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 16) < 0) {
+  if (lgrt_bind(fd, (struct sockaddr *)&sa, len) < 0 || lgrt_listen(fd, 16) < 0) {
     int err = -errno;
     close(fd);
     return err;
@@ -261,9 +300,9 @@ int lgrt_pipe_server_create(const char *name, lgrt_pipe **out) {
 int lgrt_pipe_client_open(const char *name, lgrt_pipe **out) {
   struct sockaddr_un sa;
   socklen_t len = pipe_addr(name, &sa);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = lgrt_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+  if (lgrt_connect(fd, (struct sockaddr *)&sa, len) < 0) {
     int err = -errno;
     close(fd);
     return err;
@@ -285,8 +324,11 @@ int lgrt_pipe_server_connect(lgrt_pipe *p) {
     ret = -EISCONN;
   } else if (in->io.connecting) {
     ret = -EINPROGRESS;
+  } else if (in->io.connect_err) {
+    ret = -in->io.connect_err; /* the armed connect completed with it */
+    in->io.connect_err = 0;
   } else {
-    int fd = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = lgrt_accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       in->fd = fd;
       in->io.connected = true;
@@ -297,12 +339,12 @@ int lgrt_pipe_server_connect(lgrt_pipe *p) {
     } else if (!in->io.cp) {
       ret = -EAGAIN; /* nothing to complete on: register first */
     } else {
-      ref(in); /* the pending connect's */
+      ref(in, CONNECT_REF); /* the pending connect's */
       in->io.connecting = true;
       ret = lgrt_port_watch(in->io.cp, in->listen_fd, LGRT_READABLE, 0, &in->connect_ovl, true);
       if (ret) {
         in->io.connecting = false;
-        __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
+        unref_unused(in, CONNECT_REF);
       } else {
         ret = -EINPROGRESS;
       }
@@ -360,14 +402,14 @@ ssize_t lgrt_pipe_write(lgrt_pipe *p, const void *buf, size_t len) {
   int fd = in->io.connected ? in->fd : -1;
   lg_mutex_unlock(&in->lock);
   if (fd < 0) return -ENOTCONN;
-  ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t n = lgrt_send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
   return n < 0 ? -errno : n;
 }
 
 int lgrt_pipe_disconnect(lgrt_pipe *p) {
   struct inner *in = p->inner;
   lg_mutex_lock(&in->lock);
-  int ret = in->io.connected ? (shutdown(in->fd, SHUT_RDWR) == 0 ? 0 : -errno) : -ENOTCONN;
+  int ret = in->io.connected ? (lgrt_shutdown(in->fd, SHUT_RDWR) == 0 ? 0 : -errno) : -ENOTCONN;
   lg_mutex_unlock(&in->lock);
   return ret;
 }
@@ -381,16 +423,16 @@ void lgrt_pipe_drop(lgrt_pipe *p) {
   if (in->io.read_armed) {
     in->io.read_armed = false;
     lgrt_port_unwatch(in->io.cp, in->fd);
-    lgrt_port_post(in->io.cp, &(lgrt_packet){0, &in->read_ovl, LGRT_CANCELLED, 0});
+    lgrt_port_post(in->io.cp, &(lgrt_packet){.ovl = &in->read_ovl, .flags = LGRT_CANCELLED});
   }
   if (in->io.connecting) {
     in->io.connecting = false;
     lgrt_port_unwatch(in->io.cp, in->listen_fd);
-    lgrt_port_post(in->io.cp, &(lgrt_packet){0, &in->connect_ovl, LGRT_CANCELLED, 0});
+    lgrt_port_post(in->io.cp, &(lgrt_packet){.ovl = &in->connect_ovl, .flags = LGRT_CANCELLED});
   }
   lg_mutex_unlock(&in->lock);
   free(p);
-  unref(in);
+  unref(in, PIPE_REF);
 }
 
 /* ---- registration ------------------------------------------------------------------- */

@@ -2,6 +2,8 @@
  * and an eventfd in the epoll set that says the queue is not empty. */
 #define _GNU_SOURCE
 #include <lgrt/port.h>
+#include <lgrt/faults.h>
+#include <lgrt/sys.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +12,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include <lifeguard/oracle.h>
 #include <lifeguard/sched.h>
 
 /* epoll data: a key (bit 0 clear), an overlapped pointer with bit 0 set, or the eventfd. */
@@ -28,29 +33,51 @@ struct lgrt_port {
   bool wake_pending; /* lgrt_port_wake since the last collect */
   lgrt_packet *q;    /* ring */
   size_t head, len, cap;
+  /* the oracle's key -> registration table: a plain mutex, never a scheduling point (the
+   * oracle must not change the schedules it checks) */
+  pthread_mutex_t bind_lock;
+  struct binding { uint64_t key, reg; } *binds;
+  size_t nbinds, capbinds;
 };
 
 bool lgrt_events_push(lgrt_events *evs, uint64_t token, uint32_t readiness) {
   if (evs->len == evs->cap) return false;
-  evs->ev[evs->len++] = (lgrt_event){token, readiness, false};
+  uint64_t reg = evs->port ? lgrt_port_bound(evs->port, token) : 0;
+  evs->ev[evs->len++] = (lgrt_event){token, readiness, false, reg};
   return true;
 }
 
+/* Packets the queue holds from the start. A post that needs more grows the queue and can
+ * fail for memory; within this many packets in flight a post never fails, so a cancellation
+ * or a readiness post (which nothing could redo) is not lost to an allocation. */
+#define QUEUE_RESERVED 64
+
 int lgrt_port_open(lgrt_port **out) {
-  lgrt_port *p = calloc(1, sizeof *p);
+  lgrt_port *p = lgrt_calloc(1, sizeof *p);
   if (!p) return -ENOMEM;
-  p->epfd = epoll_create1(EPOLL_CLOEXEC);
-  p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  p->q = lgrt_malloc(QUEUE_RESERVED * sizeof *p->q);
+  if (!p->q) {
+    free(p);
+    return -ENOMEM;
+  }
+  p->cap = QUEUE_RESERVED;
+  p->epfd = lgrt_epoll_create1(EPOLL_CLOEXEC);
+  p->wakefd = lgrt_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_DATA};
-  if (p->epfd < 0 || p->wakefd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev) < 0) {
+  if (p->epfd < 0 || p->wakefd < 0 || lgrt_epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev) < 0) {
     int err = -errno;
+    /* planted (port-open-cleanup-twice): the inline cleanup of an older error path, left in
+     * front of the shared one */
+    if (lg_fault(LG_FAULT_PORT_OPEN_CLEANUP_TWICE) && p->epfd >= 0) close(p->epfd);
     if (p->epfd >= 0) close(p->epfd);
     if (p->wakefd >= 0) close(p->wakefd);
+    free(p->q);
     free(p);
     return err;
   }
   lg_mutex_init(&p->lock);
   lg_cond_init(&p->posted);
+  pthread_mutex_init(&p->bind_lock, NULL);
   *out = p;
   return 0;
 }
@@ -81,8 +108,54 @@ void lgrt_port_close(lgrt_port *p) {
   close(p->wakefd);
   lg_cond_destroy(&p->posted);
   lg_mutex_destroy(&p->lock);
+  pthread_mutex_destroy(&p->bind_lock);
+  free(p->binds);
   free(p->q);
   free(p);
+}
+
+void lgrt_port_bind(lgrt_port *p, uint64_t key, uint64_t reg) {
+  if (!lg_oracle_enabled()) return;
+  pthread_mutex_lock(&p->bind_lock);
+  size_t i = 0;
+  while (i < p->nbinds && p->binds[i].key != key) i++;
+  if (i == p->nbinds && p->nbinds == p->capbinds) {
+    size_t cap = p->capbinds ? p->capbinds * 2 : 16;
+    struct binding *b = realloc(p->binds, cap * sizeof *b);
+    if (!b) { /* not checked, then: its packets carry "not known" */
+      pthread_mutex_unlock(&p->bind_lock);
+      return;
+    }
+    p->binds = b;
+    p->capbinds = cap;
+  }
+  if (i == p->nbinds) p->nbinds++;
+  p->binds[i] = (struct binding){key, reg};
+  pthread_mutex_unlock(&p->bind_lock);
+}
+
+void lgrt_port_unbind(lgrt_port *p, uint64_t key) {
+  if (!lg_oracle_enabled()) return;
+  pthread_mutex_lock(&p->bind_lock);
+  for (size_t i = 0; i < p->nbinds; i++)
+    if (p->binds[i].key == key) {
+      p->binds[i] = p->binds[--p->nbinds];
+      break;
+    }
+  pthread_mutex_unlock(&p->bind_lock);
+}
+
+uint64_t lgrt_port_bound(lgrt_port *p, uint64_t key) {
+  if (!lg_oracle_enabled()) return 0;
+  uint64_t reg = LG_ORACLE_NOBODY;
+  pthread_mutex_lock(&p->bind_lock);
+  for (size_t i = 0; i < p->nbinds; i++)
+    if (p->binds[i].key == key) {
+      reg = p->binds[i].reg;
+      break;
+    }
+  pthread_mutex_unlock(&p->bind_lock);
+  return reg;
 }
 
 static uint32_t to_epoll(uint32_t interest) {
@@ -107,13 +180,13 @@ int lgrt_port_watch(lgrt_port *p, int fd, uint32_t interest, uint64_t key, lgrt_
   if (!ovl && (key & OVL_TAG)) return -EINVAL;
   struct epoll_event ev = {.events = to_epoll(interest) | (oneshot ? EPOLLONESHOT : 0)};
   ev.data.u64 = ovl ? ((uint64_t)(uintptr_t)ovl | OVL_TAG) : key;
-  if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+  if (lgrt_epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
   if (errno != ENOENT) return -errno;
-  return epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+  return lgrt_epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
 
 int lgrt_port_unwatch(lgrt_port *p, int fd) {
-  return epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : -errno;
+  return lgrt_epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : -errno;
 }
 
 static void signal_posted(lgrt_port *p) {
@@ -124,15 +197,15 @@ static void signal_posted(lgrt_port *p) {
     lg_cond_broadcast(&p->posted);
   } else {
     uint64_t one = 1;
-    (void)!write(p->wakefd, &one, sizeof one);
+    (void)!lgrt_write(p->wakefd, &one, sizeof one);
   }
 }
 
 int lgrt_port_post(lgrt_port *p, const lgrt_packet *pkt) {
   lg_mutex_lock(&p->lock);
   if (p->len == p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 64;
-    lgrt_packet *q = malloc(cap * sizeof *q);
+    size_t cap = p->cap * 2;
+    lgrt_packet *q = lgrt_malloc(cap * sizeof *q);
     if (!q) {
       lg_mutex_unlock(&p->lock);
       return -ENOMEM;
@@ -144,6 +217,8 @@ int lgrt_port_post(lgrt_port *p, const lgrt_packet *pkt) {
     p->cap = cap;
   }
   p->q[(p->head + p->len) % p->cap] = *pkt;
+  /* a packet naming a token carries the registration that token names now */
+  p->q[(p->head + p->len) % p->cap].reg = pkt->key ? lgrt_port_bound(p, pkt->key) : 0;
   p->len++;
   signal_posted(p);
   lg_mutex_unlock(&p->lock);
@@ -163,7 +238,7 @@ static ssize_t collect(lgrt_port *p, lgrt_packet *out, size_t cap, int timeout_m
   struct epoll_event evs[64];
   int max = cap < 64 ? (int)cap : 64;
   int n;
-  do n = epoll_wait(p->epfd, evs, max, timeout_ms);
+  do n = lgrt_epoll_wait(p->epfd, evs, max, timeout_ms);
   while (n < 0 && errno == EINTR);
   if (n < 0) return -errno;
   size_t got = 0;
@@ -171,13 +246,15 @@ static ssize_t collect(lgrt_port *p, lgrt_packet *out, size_t cap, int timeout_m
     uint64_t d = evs[i].data.u64;
     if (d == WAKE_DATA) {
       uint64_t v;
-      (void)!read(p->wakefd, &v, sizeof v); /* a post or a wake: both are looked at below */
+      (void)!lgrt_read(p->wakefd, &v, sizeof v); /* a post or a wake: both are looked at below */
       continue;
     }
     lgrt_packet pkt = {.key = d, .ovl = NULL, .flags = from_epoll(evs[i].events), .bytes = 0};
     if (d & OVL_TAG) {
       pkt.key = 0;
       pkt.ovl = (lgrt_overlapped *)(uintptr_t)(d & ~(uint64_t)OVL_TAG);
+    } else {
+      pkt.reg = lgrt_port_bound(p, d); /* readiness now, for the registration of the key now */
     }
     out[got++] = pkt;
   }

@@ -22,6 +22,7 @@
 static const char *prog_name = "scenario";
 
 int lg_scenario_fail(const char *what) {
+  if (lg_inject_count() > 0) return LG_SCENARIO_STOPPED;
   fprintf(stderr, "%s: error: %s: %s\n", prog_name, what, strerror(errno));
   return LG_SCENARIO_ERROR;
 }
@@ -46,6 +47,8 @@ static void print_help(const lg_scenario_program *p) {
          "or --schedule (replay one schedule string); `free` runs the actors as threads\n"
          "the OS schedules (the stress baseline). --until KIND keeps running until a\n"
          "report of KIND and prints how many executions it took.\n"
+         "LIFEGUARD_OPTIONS=inject_max=N injects up to N failures of the runtime's calls per\n"
+         "execution, each a decision of the schedule; a scenario stopped by one is clean.\n"
          "Exit status: 0 clean, 1 could not run, 2 bad usage, 3 symptom seen but not\n"
          "reported; a lifeguard report aborts (and prints the schedule).\n\n"
          "scenarios:\n",
@@ -181,11 +184,17 @@ typedef struct root_arg {
   const lg_scenario *sc;
   lg_scenario_ctx ctx;
   int status;
+  bool stopped; /* by an injected failure */
 } root_arg;
 
 static void scenario_root(void *p) {
   root_arg *a = p;
   a->status = a->sc->run(&a->ctx);
+  /* Stopped by an injected failure: clean (lg_scenario_fail says so only after one). */
+  if (a->status == LG_SCENARIO_STOPPED) {
+    a->stopped = true;
+    a->status = lg_inject_count() ? LG_SCENARIO_CLEAN : LG_SCENARIO_ERROR;
+  }
 }
 
 /* Runs the iterations; returns the exit status. */
@@ -198,7 +207,7 @@ static int run_iterations(const lg_scenario_program *p, const lg_scenario *sc, l
   clock_gettime(CLOCK_MONOTONIC, &t0);
   until_t0 = t0;
   int before = st->until ? -1 : live_descriptors();
-  unsigned long done = 0;
+  unsigned long done = 0, injected = 0, stopped = 0;
   bool exhausted = false;
   for (; done < st->iterations; done++) {
     until_done = done;
@@ -215,15 +224,17 @@ static int run_iterations(const lg_scenario_program *p, const lg_scenario *sc, l
       }
       if (res.verdict == LG_VERDICT_DEADLOCK || res.verdict == LG_VERDICT_LIVELOCK)
         a.status = LG_SCENARIO_ERROR;
+      if (lg_inject_count()) injected++;
+      if (a.stopped) stopped++;
       if (st->strat == STRAT_REPLAY) {
         const lg_divergence *d = lg_source_replay_divergence(src);
         if (d->diverged) {
           fprintf(stderr,
                   "%s: error: the replay diverged at decision %llu: the schedule has "
                   "%c%u/%u there, the program asked %c%u/%u (uncontrolled nondeterminism)\n",
-                  p->program, (unsigned long long)d->step, d->expected.kind ? 'd' : 's',
-                  d->expected.site, d->expected.n, d->actual.kind ? 'd' : 's', d->actual.site,
-                  d->actual.n);
+                  p->program, (unsigned long long)d->step,
+                  lg_choice_kind_letter(d->expected.kind), d->expected.site, d->expected.n,
+                  lg_choice_kind_letter(d->actual.kind), d->actual.site, d->actual.n);
           a.status = LG_SCENARIO_ERROR;
         }
       }
@@ -258,9 +269,12 @@ static int run_iterations(const lg_scenario_program *p, const lg_scenario *sc, l
             p->program, after - before, sc->name, before, after);
     return LG_SCENARIO_ERROR;
   }
-  printf("%s: %s (%s): clean, %lu execution(s), strategy %s%s\n", p->program, sc->name,
+  printf("%s: %s (%s): clean, %lu execution(s), strategy %s%s", p->program, sc->name,
          variant_name, done, strategy_names[st->strat],
          exhausted ? ", every schedule explored" : "");
+  if (injected)
+    printf(", %lu with injected failures (%lu stopped by one)", injected, stopped);
+  printf("\n");
   return 0;
 }
 

@@ -24,7 +24,17 @@ typedef struct lg_scenario_ctx {
   unsigned long iteration; /* 0-based */
 } lg_scenario_ctx;
 
-enum { LG_SCENARIO_CLEAN = 0, LG_SCENARIO_ERROR = 1, LG_SCENARIO_SYMPTOM = 3 };
+/* LG_SCENARIO_STOPPED: a step failed because lg_sched injected a failure (failure
+ * injection, option inject_max) and the scenario stopped there, as an application reports the
+ * error and gives up, after releasing what it held. It counts as clean: what must hold is
+ * that nothing leaked or was released twice on the way out, which the detectors and the run
+ * loop's descriptor count check. Never an exit status. */
+enum {
+  LG_SCENARIO_CLEAN = 0,
+  LG_SCENARIO_ERROR = 1,
+  LG_SCENARIO_SYMPTOM = 3,
+  LG_SCENARIO_STOPPED = 4,
+};
 
 typedef struct lg_scenario {
   const char *name;
@@ -46,7 +56,9 @@ int lg_scenario_main(const lg_scenario_program *p, int argc, char **argv);
  * exits (a pinned module's runtime): the descriptor leak check allows that many. */
 void lg_scenario_keep_fds(int n);
 
-/* Prints "PROGRAM: error: ..." for a failed step inside a scenario; returns LG_SCENARIO_ERROR. */
+/* A failed step inside a scenario. After an injected failure in this execution it returns
+ * LG_SCENARIO_STOPPED quietly; otherwise it prints "PROGRAM: error: WHAT: strerror(errno)" and
+ * returns LG_SCENARIO_ERROR. Either way the caller releases what it holds and returns it. */
 int lg_scenario_fail(const char *what);
 
 #endif

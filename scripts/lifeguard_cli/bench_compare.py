@@ -735,8 +735,8 @@ def docs_section(rows, command, when, missing):
                        f"{said.get('verify', '–')} | {said.get('memcheck', '–')} |")
 
     results = goal_lines(rows)
-    out += ["", "### Goals", "", "From research/anchors-detectors.md §7(b). Measured, never "
-            "enforced by a test.", "", "| goal | target | measured | |", "|---|---|---:|---|"]
+    out += ["", "### Goals", "", "The detectors' goals, set beside the best tools they "
+            "compete with. Measured, never enforced by a test.", "", "| goal | target | measured | |", "|---|---|---:|---|"]
     for g, v, met in results:
         sign = "≤" if g.op == "<=" else "≥"
         measured = "not measured" if v is None else f"{_fmt(v, 3) if isinstance(v, float) else v} {g.unit}"

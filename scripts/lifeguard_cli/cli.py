@@ -1,8 +1,7 @@
 """The `lifeguard` command line: the parser, the subcommand registry, exit statuses.
 
 A subcommand is a module with NAME, SUMMARY, DESCRIPTION, EPILOG, add_arguments(parser) and
-run(args) -> exit status; add it to COMMANDS once it works (verify from DESIGN.md comes this
-way, as bench, ttd, fuzz and verify did). Errors reach the user as one line,
+run(args) -> exit status; add it to COMMANDS once it works. Errors reach the user as one line,
 `lifeguard: error: ...`: bad input exits 2, a failed build exits 1 after the build output's
 tail.
 """

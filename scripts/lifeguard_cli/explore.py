@@ -144,7 +144,7 @@ def schedule_string(decisions):
         while i + run < len(decisions) and decisions[i + run] == decisions[i]:
             run += 1
         kind, site, n, idx = decisions[i]
-        token = f"{'s' if kind == 0 else 'd'}{site}/{n}={idx}"
+        token = f"{'sdf'[kind] if kind < 3 else '?'}{site}/{n}={idx}"
         tokens.append(token + (f"*{run}" if run > 1 else ""))
         i += run
     return "lgs1:" + ",".join(tokens)

@@ -72,8 +72,10 @@ above are lifeguard's and win over the file's. libFuzzer writes the crashing inp
 artifacts directory itself (crash-<sha1>, timeout-..., oom-...).
 
 Environment of the run: LIFEGUARD_FAULTS=NAME[,NAME] from --fault (else LIFEGUARD_FAULTS is
-removed: the fixed code is fuzzed); LG_FUZZ_UNTIL=KIND and halt_on_error=0 appended to
-LIFEGUARD_OPTIONS with --until (else LG_FUZZ_UNTIL is removed); ASAN_OPTIONS=detect_leaks=0
+removed: the fixed code is fuzzed); inject_max=N appended to LIFEGUARD_OPTIONS with
+--inject N (failure injection: the schedule bytes also decide which calls of the runtime
+fail); LG_FUZZ_UNTIL=KIND and halt_on_error=0 appended to LIFEGUARD_OPTIONS with --until (else
+LG_FUZZ_UNTIL is removed); ASAN_OPTIONS=detect_leaks=0
 unless set.
 
 A crash is libFuzzer stopping on a sanitizer or lifeguard report, a deadly signal, a timeout
@@ -104,6 +106,7 @@ examples:
   scripts/lifeguard fuzz double_close --seconds 10 --fault socket-close-in-drop --json f.json
   scripts/lifeguard fuzz double_close --runs 100000 --fault socket-close-in-drop --seed 1
   scripts/lifeguard fuzz sched_uaf --seconds 20 --seed 1 --no-build
+  scripts/lifeguard fuzz pipe_disconnect --seconds 60 --inject 2
   make fuzz FUZZ_TARGETS=double_close FUZZ_SECONDS=10
   scripts/lifeguard fuzz gc_async --engine afl --seconds 60 --fault bind-vec-borrow-unpinned
 
@@ -389,6 +392,9 @@ def add_arguments(parser):
     parser.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME",
                         help="turn on this fault switch (LIFEGUARD_FAULTS; repeatable; default "
                              "none: the fixed code)")
+    parser.add_argument("--inject", type=argtypes.non_negative_int, default=0, metavar="N",
+                        help="failure injection: at most N injected failures per execution "
+                             "(LIFEGUARD_OPTIONS inject_max=N; default 0: off)")
     parser.add_argument("--until", metavar="KIND",
                         help="stop only at a lifeguard report of KIND, counting and ignoring the "
                              "others (LG_FUZZ_UNTIL; targets that support it)")
@@ -452,7 +458,7 @@ def run(args):
     except OSError as e:
         raise UsageError(f"--artifacts {display(artifacts)}: cannot create it: {e.strerror}") from None
 
-    env, settings = fuzz_env(args.faults, args.until, sanitizer_env)
+    env, settings = fuzz_env(args.faults, args.until, sanitizer_env, inject=args.inject)
     flags = libfuzzer_flags(target, flags, options_path, args, artifacts)
     seeds = CORPORA_DIR / target
     with tempfile.TemporaryDirectory(prefix="lifeguard-fuzz-") as tmp:
@@ -491,18 +497,24 @@ def run(args):
     return 1 if crash else 0
 
 
-def fuzz_env(faults, until, sanitizer_env, base=None):
-    """The run's environment, and the settings it made (to show in the command)."""
+def fuzz_env(faults, until, sanitizer_env, base=None, inject=0):
+    """The run's environment, and the settings it made (to show in the command). `inject` > 0
+    turns failure injection on: inject_max=N appended to LIFEGUARD_OPTIONS."""
     env = dict(os.environ if base is None else base)
     for name in ("LIFEGUARD_FAULTS", "LG_FUZZ_UNTIL"):
         env.pop(name, None)
     settings = {}
     if faults:
         settings["LIFEGUARD_FAULTS"] = ",".join(dict.fromkeys(faults))
+    extra = []
+    if inject:
+        extra.append(f"inject_max={inject}")
     if until:
         settings["LG_FUZZ_UNTIL"] = until
+        extra.append("halt_on_error=0")
+    if extra:
         options = env.get("LIFEGUARD_OPTIONS")
-        settings["LIFEGUARD_OPTIONS"] = f"{options}:halt_on_error=0" if options else "halt_on_error=0"
+        settings["LIFEGUARD_OPTIONS"] = ":".join(([options] if options else []) + extra)
     for name, value in {"ASAN_OPTIONS": DEFAULT_ASAN_OPTIONS, **sanitizer_env}.items():
         if name == "ASAN_OPTIONS" and name in sanitizer_env:
             value = f"{DEFAULT_ASAN_OPTIONS}:{value}"

@@ -109,10 +109,10 @@ def seeds_crashed(log_text):
 
 # ---- the run ----------------------------------------------------------------------------
 
-def afl_env(faults, until, sanitizer_env):
+def afl_env(faults, until, sanitizer_env, inject=0):
     """The environment of afl-fuzz (passed on to the target) and of the replay, and the
     settings lifeguard made in the first (to show in the command)."""
-    replay_env, settings = fuzz.fuzz_env(faults, until, sanitizer_env)
+    replay_env, settings = fuzz.fuzz_env(faults, until, sanitizer_env, inject=inject)
     env = dict(replay_env)
     for name, musts in SANITIZER_MUSTS.items():
         value = env.get(name)
@@ -188,7 +188,7 @@ def run(args):
     except OSError as e:
         raise UsageError(f"--artifacts {display(out)}: cannot use it: {e.strerror}") from None
 
-    env, replay_env, settings = afl_env(args.faults, args.until, sanitizer_env)
+    env, replay_env, settings = afl_env(args.faults, args.until, sanitizer_env, args.inject)
     log_path = Path(args.log) if args.log else out / "afl-fuzz.log"
     with tempfile.TemporaryDirectory(prefix="lifeguard-afl-") as tmp:
         seeds = Path(tmp) / "seeds"  # afl-fuzz links its queue to the seeds: use a copy

@@ -3,10 +3,11 @@
 Every word a manifest may use as an expected outcome is here, and only here.
 """
 
-# Bug classes, one scenario program each (DESIGN.md, "Contracts that checks rely on").
+# Bug classes, one scenario program each (their names are part of the JSON contracts).
 CLASSES = ("pipe-disconnect", "module-unload", "double-close", "gc-async")
 
-# Fault kinds lifeguard's own detectors report (fdcheck, pageheap, modcheck, the scheduler).
+# Fault kinds lifeguard's own detectors report (fdcheck, pageheap, modcheck, the scheduler,
+# the functional oracles of lifeguard/oracle.h).
 LIFEGUARD_KINDS = (
     "double-close",
     "foreign-close",
@@ -22,6 +23,11 @@ LIFEGUARD_KINDS = (
     "unload-with-pending-callback",
     "deadlock",
     "livelock",
+    "call-after-unload",
+    "misdelivered-event",
+    "completion-after-close",
+    "over-release",
+    "reference-leak",
 )
 
 # Kinds the sanitizers name on their SUMMARY line (AddressSanitizer's bug types, its deadly
@@ -79,6 +85,8 @@ DETECTOR_OF = {
     **dict.fromkeys(("heap-use-after-free", "double-free", "bad-free", "heap-buffer-overflow",
                      "heap-buffer-underflow"), "pageheap"),
     **dict.fromkeys(("use-after-unload", "unload-while-running",
-                     "unload-with-pending-callback"), "modcheck"),
+                     "unload-with-pending-callback", "call-after-unload"), "modcheck"),
+    **dict.fromkeys(("misdelivered-event", "completion-after-close", "over-release",
+                     "reference-leak"), "oracle"),
     **dict.fromkeys(("deadlock", "livelock"), "sched"),
 }

@@ -25,6 +25,30 @@ _CONFIG_OPTIONAL = {"description", "env"}
 _SCENARIO_REQUIRED = {"name", "class", "program", "faults", "configs", "buggy", "fixed"}
 _SCENARIO_OPTIONAL = {"frames", "about", "search"}
 _SEARCH_STRATEGIES = ("random", "pct", "dfs")
+_SEARCH_OPTIONAL = {"depth", "bound", "seed"}
+
+
+@dataclass(frozen=True)
+class Search:
+    """How a matrix run of a scenario looks for its fault: `iterations` executions chosen by
+    `strategy`, with PCT's `depth`, dfs's preemption `bound` and the first `seed` when given
+    (the program's defaults otherwise). The fixed variant must be clean on all of them."""
+
+    strategy: str
+    iterations: int
+    depth: int = None
+    bound: int = None
+    seed: int = None
+
+    @property
+    def args(self):
+        """The scenario program's arguments for this search."""
+        args = ["--strategy", self.strategy, "--iterations", str(self.iterations)]
+        for name in ("depth", "bound", "seed"):
+            value = getattr(self, name)
+            if value is not None:
+                args += [f"--{name}", str(value)]
+        return args
 
 
 @dataclass(frozen=True)
@@ -50,15 +74,14 @@ class Scenario:
     fixed: dict  # config name -> outcome word
     frames: dict  # config name -> {stack name -> function the top frame of that stack must be in}
     about: str = ""
-    search: tuple = ()  # (strategy, iterations) of a matrix run; () = one random schedule
+    search: Search = None  # how a matrix run searches; None = one random schedule
 
     @property
     def run_args(self):
         """The program arguments of one matrix run beyond scenario and variant."""
         if not self.search:
             return ["--iterations", "1"]
-        strategy, iterations = self.search
-        return ["--strategy", strategy, "--iterations", str(iterations)]
+        return self.search.args
 
     def expected(self, variant, config_name):
         """The outcome word this scenario must produce in `variant` under `config_name`."""
@@ -253,7 +276,7 @@ class _Validator:
         fixed = self.outcomes(f"{where}.fixed", table["fixed"], config_names)
         frames = self.frames(f"{where}.frames", table.get("frames", {}), config_names)
         about = self.typed(f"{where}.about", table.get("about", ""), str)
-        search = self.search(f"{where}.search", table["search"]) if "search" in table else ()
+        search = self.search(f"{where}.search", table["search"]) if "search" in table else None
         return Scenario(name, cls, program, tuple(faults), tuple(config_names), buggy, fixed,
                         frames, about, search)
 
@@ -296,17 +319,36 @@ class _Validator:
         return dict(table)
 
     def search(self, where, table):
-        """{strategy = random|pct|dfs, iterations = N}: how a matrix run looks for the fault
-        (a race needs more than one schedule); the fixed variant must pass the same search."""
+        """{strategy = random|pct|dfs, iterations = N[, depth = D][, bound = B][, seed = S]}:
+        how a matrix run looks for the fault (a race needs more than one schedule); the
+        fixed variant must pass the same search. depth is PCT's (1-64), bound dfs's
+        preemption bound."""
         self.typed(where, table, dict)
-        self.keys(where, table, {"strategy", "iterations"}, set())
+        self.keys(where, table, {"strategy", "iterations"}, _SEARCH_OPTIONAL)
         strategy = self.typed(f"{where}.strategy", table["strategy"], str)
         if strategy not in _SEARCH_STRATEGIES:
             self.fail(f"{where}.strategy", f"{strategy!r} is not one of {', '.join(_SEARCH_STRATEGIES)}")
         iterations = self.typed(f"{where}.iterations", table["iterations"], int)
         if iterations < 1:
             self.fail(f"{where}.iterations", f"must be at least 1, not {iterations}")
-        return (strategy, iterations)
+        depth = bound = seed = None
+        if "depth" in table:
+            if strategy != "pct":
+                self.fail(f"{where}.depth", f"is PCT's; strategy {strategy!r} takes none")
+            depth = self.typed(f"{where}.depth", table["depth"], int)
+            if not 1 <= depth <= 64:
+                self.fail(f"{where}.depth", f"must be from 1 to 64, not {depth}")
+        if "bound" in table:
+            if strategy != "dfs":
+                self.fail(f"{where}.bound", f"is dfs's; strategy {strategy!r} takes none")
+            bound = self.typed(f"{where}.bound", table["bound"], int)
+            if bound < 0:
+                self.fail(f"{where}.bound", f"must be 0 or more, not {bound}")
+        if "seed" in table:
+            seed = self.typed(f"{where}.seed", table["seed"], int)
+            if seed < 0:
+                self.fail(f"{where}.seed", f"must be 0 or more, not {seed}")
+        return Search(strategy, iterations, depth, bound, seed)
 
     def string_list(self, where, value, pattern):
         self.typed(where, value, list)

@@ -21,8 +21,10 @@ compare what the detectors reported with what the manifest expects.
 
 Each row (scenario, variant, config) runs
   build/<preset>/scenarios/<program> --scenario NAME --variant VARIANT --iterations 1
-(or, for a scenario with a manifest `search`, --strategy S --iterations N: a race is looked
-for over N schedules, and the fixed variant must be clean on all of them) in a fresh process with the config's `env` added to the environment and
+(or, for a scenario with a manifest `search`, --strategy S --iterations N, plus --depth,
+--bound and --seed when it gives them: a race is looked for over N schedules, and the fixed
+variant must be clean on all of them) in a fresh process with the config's `env` added to
+the environment and
 LIFEGUARD_OPTIONS=log_json=<temporary file> (appended to an existing LIFEGUARD_OPTIONS with
 ':'); LIFEGUARD_FAULTS is removed, since the variant decides the faults. A run that takes
 longer than --timeout seconds is killed.

@@ -109,6 +109,9 @@ def add_arguments(parser):
                         help=f"comma-separated fuzz targets (default {','.join(DEFAULT_TARGETS)})")
     parser.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME",
                         help="turn on this fault switch (LIFEGUARD_FAULTS; repeatable)")
+    parser.add_argument("--inject", type=argtypes.non_negative_int, default=0, metavar="N",
+                        help="failure injection: at most N injected failures per execution "
+                             "(LIFEGUARD_OPTIONS inject_max=N; default 0: off)")
     parser.add_argument("--corpora", type=Path, default=REPO_ROOT / "corpora", metavar="DIR",
                         help="the corpora: seeds in DIR/TARGET/, regressions in "
                              "DIR/regressions/TARGET/ (default corpora/)")
@@ -172,7 +175,7 @@ class Nightly:
     def env(self, target):
         """The environment of every process run for `target`."""
         _, sanitizers = self.options(target)
-        env, _ = fuzz_env(self.args.faults, None, sanitizers)
+        env, _ = fuzz_env(self.args.faults, None, sanitizers, inject=self.args.inject)
         env["TMPDIR"] = str(self.out.tmp)
         return env
 
@@ -410,8 +413,9 @@ class Nightly:
             if crash is None:
                 crash = nightly_crashes.Crash(**{k: finding[k] for k in (
                     "tool", "kind", "summary", "token", "frame", "report", "schedule")})
+            options = f"inject_max={self.args.inject}" if self.args.inject else None
             path = nightly_crashes.write_candidate(self.out.candidates(target), source, crash,
-                                                   self.fault, target, self.day)
+                                                   self.fault, target, self.day, options)
             with self.state.lock:
                 finding.update(frame=crash.frame or finding.get("frame"), report=crash.report,
                                candidate=str(path.relative_to(self.out.root)))

@@ -210,9 +210,10 @@ def candidate_name(kind, data):
     return f"nightly-{kind}-{hashlib.sha1(data).hexdigest()[:12]}"
 
 
-def write_candidate(directory, source, crash, fault, target, day):
+def write_candidate(directory, source, crash, fault, target, day, options=None):
     """Copy the input `source` into `directory` as a candidate regression with its sidecar
-    (fault, kind, configs, about, plus summary, dedup_token and schedule for the next dedup).
+    (fault, kind, configs, about, plus summary, dedup_token and schedule for the next dedup;
+    `options`, the LIFEGUARD_OPTIONS the gate must replay it with, e.g. inject_max=2).
     Returns the candidate's path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -222,6 +223,8 @@ def write_candidate(directory, source, crash, fault, target, day):
     tmp.write_bytes(data)
     os.replace(tmp, path)
     meta = {"fault": fault, "kind": crash.kind}
+    if options:
+        meta["options"] = options
     if crash.tool not in ("lifeguard",):
         # a sanitizer's kind, seen by the ASan build; where the plain build's page heap
         # reports it too, the reviewer makes `kind` a table {asan: ..., plain: ...} instead

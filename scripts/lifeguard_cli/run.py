@@ -183,13 +183,17 @@ def row_binary(row, build_root):
     return program_path(build_root, row.config.preset, row.scenario.program)
 
 
-def run_row(row, build_root, runs=1, timeout=DEFAULT_TIMEOUT):
-    """Run a manifest row `runs` times (a fresh process each) and classify every run."""
+def run_row(row, build_root, runs=1, timeout=DEFAULT_TIMEOUT, seeds=False):
+    """Run a manifest row `runs` times (a fresh process each) and classify every run. Each
+    run is the row's search (its manifest `search`, else one execution); with `seeds`, run
+    i is instead one execution of random schedule i + 1 (many processes, many schedules,
+    without repeating a seeded search that gives the same answer in every process)."""
     binary = row_binary(row, build_root)
     results, observations = [], []
-    for _ in range(runs):
+    for i in range(runs):
+        args = ["--iterations", "1", "--seed", str(i + 1)] if seeds else row.scenario.run_args
         result = run_scenario(binary, row.scenario.name, row.variant, row.config.env,
-                              timeout=timeout, extra_args=row.scenario.run_args)
+                              timeout=timeout, extra_args=args)
         results.append(result)
         observations.append(classify.observed(
             result.output, result.returncode, result.timed_out, expected=row.expected,

@@ -59,8 +59,16 @@ def test_search_gives_the_run_arguments(tmp_path):
     assert m.scenarios[0].run_args == ["--iterations", "1"]
     m = load_text(tmp_path, MINIMAL.replace(
         'fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "dfs", iterations = 300 }'))
-    assert m.scenarios[0].search == ("dfs", 300)
+    assert (m.scenarios[0].search.strategy, m.scenarios[0].search.iterations) == ("dfs", 300)
     assert m.scenarios[0].run_args == ["--strategy", "dfs", "--iterations", "300"]
+    m = load_text(tmp_path, MINIMAL.replace(
+        'fixed = "clean"',
+        'fixed = "clean"\nsearch = { strategy = "pct", iterations = 1000, depth = 3, seed = 7 }'))
+    assert m.scenarios[0].run_args == ["--strategy", "pct", "--iterations", "1000",
+                                       "--depth", "3", "--seed", "7"]
+    m = load_text(tmp_path, MINIMAL.replace(
+        'fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "dfs", iterations = 50, bound = 2 }'))
+    assert m.scenarios[0].run_args == ["--strategy", "dfs", "--iterations", "50", "--bound", "2"]
 
 
 def test_outcome_per_config_table(tmp_path):
@@ -150,6 +158,14 @@ def test_the_real_manifest_frames_per_config(lifeguard_manifest):
     ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "pct", iterations = 0 }',
      "search.iterations: must be at least 1"),
     ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "pct" }', "missing key 'iterations'"),
+    ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "random", iterations = 5, depth = 3 }',
+     "search.depth: is PCT's; strategy 'random' takes none"),
+    ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "pct", iterations = 5, depth = 0 }',
+     "search.depth: must be from 1 to 64"),
+    ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "pct", iterations = 5, bound = 1 }',
+     "search.bound: is dfs's; strategy 'pct' takes none"),
+    ('fixed = "clean"', 'fixed = "clean"\nsearch = { strategy = "dfs", iterations = 5, runs = 1 }',
+     "unknown key 'runs'"),
     (FLAT_FRAMES, 'frames = { tsan = { current = "f" } }',
      "frames: config 'tsan' is not in this scenario's configs (asan, plain)"),
     (FLAT_FRAMES, 'frames = { asan = { current = "f" }, close = "lg_socket_close" }',
@@ -166,7 +182,8 @@ def test_the_real_manifest_frames_per_config(lifeguard_manifest):
         "wrong-type", "empty-list", "unknown-class", "name-not-string", "table-missing-config",
         "table-extra-config", "outcome-wrong-type", "env-not-string", "frames-not-string",
         "program-path", "unknown-top-key", "search-strategy", "search-iterations",
-        "search-missing-iterations", "frames-unknown-config", "frames-mixed-table-first",
+        "search-missing-iterations", "search-depth-not-pct", "search-depth-range",
+        "search-bound-not-dfs", "search-unknown-key", "frames-unknown-config", "frames-mixed-table-first",
         "frames-mixed-string-first", "frames-per-config-not-string", "frames-per-config-empty-name",
         "frames-per-config-bad-stack", "frames-per-config-empty-table", "frames-array",
         "frames-not-table"])
@@ -223,4 +240,4 @@ def test_every_lifeguard_kind_names_its_detector():
     """kinds.DETECTOR_OF: the armed checks of clean twins look a fault's detector up there."""
     from lifeguard_cli.kinds import DETECTOR_OF, LIFEGUARD_KINDS
     assert sorted(DETECTOR_OF) == sorted(LIFEGUARD_KINDS)
-    assert set(DETECTOR_OF.values()) == {"pageheap", "fdcheck", "modcheck", "sched"}
+    assert set(DETECTOR_OF.values()) == {"pageheap", "fdcheck", "modcheck", "sched", "oracle"}

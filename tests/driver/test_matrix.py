@@ -41,10 +41,28 @@ def test_fixed_row_clean_for_100_iterations(fixed_row, scenario_binary):
 
 
 def test_fixed_row_clean_in_20_processes(fixed_row, build_root, scenario_binary):
-    """20 fresh processes: fixed code does not depend on what a process starts with."""
+    """20 fresh processes, each one execution of another random schedule: fixed code does not
+    depend on what a process starts with. (The row's own search, when it has one, is
+    test_row_outcome's; repeated, a seeded search would only say the same again.)"""
     scenario_binary(fixed_row.scenario.program, fixed_row.config.name)
-    result = runner.run_row(fixed_row, build_root, runs=20)
+    result = runner.run_row(fixed_row, build_root, runs=20, seeds=True)
     assert result.matched == 20, _explain(result)
+
+
+def test_row_without_search_has_one_schedule(fixed_row, scenario_binary):
+    """A scenario with no manifest `search` runs one execution in the matrix; that is a full
+    check only if it has one schedule: dfs must explore every schedule in one execution. A
+    scenario with more needs a `search` (scenarios/manifest.toml)."""
+    if fixed_row.scenario.search:
+        pytest.skip(f"{fixed_row.scenario.name} has a search: "
+                    f"{' '.join(fixed_row.scenario.run_args)}")
+    binary = scenario_binary(fixed_row.scenario.program, fixed_row.config.name)
+    run = runner.run_scenario(binary, fixed_row.scenario.name, "fixed", fixed_row.config.env,
+                              extra_args=["--strategy", "dfs", "--iterations", "2"])
+    assert run.kind == "clean", "\n".join(classify.report_excerpt(run.output, 30))
+    assert re.search(r"clean, 1 execution\(s\), strategy dfs, every schedule explored",
+                     run.output), (f"{fixed_row.id} has more than one schedule but no manifest "
+                                   f"search:\n{run.output[-2000:]}")
 
 
 def test_fixed_row_is_watched(fixed_row, build_root, scenario_binary, tmp_path):
@@ -71,7 +89,7 @@ def test_fixed_row_is_watched(fixed_row, build_root, scenario_binary, tmp_path):
 def test_fixed_row_clean_in_100_processes(fixed_row, build_root, scenario_binary):
     """The full check: clean in 100 of 100 separate `--iterations 1` processes."""
     scenario_binary(fixed_row.scenario.program, fixed_row.config.name)
-    result = runner.run_row(fixed_row, build_root, runs=100)
+    result = runner.run_row(fixed_row, build_root, runs=100, seeds=True)
     assert result.matched == 100, _explain(result)
 
 

@@ -1,4 +1,4 @@
-"""The seeded-fault suite (tests/seeded, research/anchors-detectors.md §7b item 1).
+"""The seeded-fault suite (tests/seeded): every fault a small program.
 
 In the plain tree: every fault reported with the right kind and stacks, linked in and with the
 preload library over the unmodified program; every clean twin clean. In the asan tree: what

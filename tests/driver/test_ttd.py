@@ -1,4 +1,4 @@
-"""`lifeguard ttd` as a user runs it: rows of the DESIGN.md contract, bad input refused."""
+"""`lifeguard ttd` as a user runs it: the rows its JSON contract names, bad input refused."""
 
 import json
 import re
@@ -176,3 +176,120 @@ def test_ttd_refuses_a_run_that_printed_neither(tmp_path):
                   "stress-alone", "--no-build", "--build-dir", root)
     assert r.returncode != 0
     assert "printed no ttd line (exit 1)" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+# ---- --scenario: one scenario of the class, and the needles -------------------------------
+
+from lifeguard_cli import ttd  # noqa: E402  (conftest puts scripts/ on the path)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("ttd", "double-close", "--scenario", "nope"), "'nope' is not a scenario of double-close"),
+    (("ttd", "double-close", "--scenario", "handoff-race"),
+     "'handoff-race' is not a scenario of double-close"),
+])
+def test_ttd_bad_scenario(args, needle):
+    r = lifeguard(*args, "--no-build")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("lifeguard: error:"), r.stderr
+    assert needle in lines[0] and "cancel-race" in lines[0], r.stderr
+
+
+def test_ttd_bad_fault_is_the_programs_one_line(build_root, selected_configs):
+    if "plain" not in selected_configs:
+        pytest.skip("the plain preset (double-close's ttd build) is not selected in this session")
+    r = lifeguard("ttd", "double-close", "--scenario", "cancel-race", "--fault", "no-such-switch",
+                  "--strategy", "random", "--no-build", "--build-dir", build_root)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert lines[0] == "lifeguard: error: --fault: unknown fault switch 'no-such-switch'", r.stderr
+
+
+def test_ttd_scenario_targets():
+    """Each needle is a scenario of the manifest with the switch its buggy variant turns on;
+    any other scenario gets its target from the manifest; the class's own stays as it was."""
+    from lifeguard_cli import manifest
+    scenarios = {(s.cls, s.name): s for s in manifest.load(ttd.DEFAULT_MANIFEST).scenarios}
+    for (cls, name), t in ttd.NEEDLES.items():
+        assert (t.cls, t.scenario) == (cls, name) and (cls, name) in scenarios
+        assert t.fault == ",".join(scenarios[(cls, name)].faults)
+        assert ttd.scenario_target(cls, name, ttd.TARGETS[cls]) is t
+    base = ttd.TARGETS["double-close"]
+    assert ttd.scenario_target("double-close", None, base) is base
+    assert ttd.scenario_target("double-close", "reuse-race", base) is base
+    t = ttd.scenario_target("double-close", "validate-close", base)
+    assert t.fault == "socket-close-in-drop,socket-validate-close" and t.kind == "double-close"
+    assert ttd.variant_args(t, t.fault) == ["--variant", "buggy"]
+    assert ttd.variant_args(t, "a,b") == ["--variant", "fixed", "--fault", "a", "--fault", "b"]
+    # each (scenario, switches) pair has its own section in docs/BENCHMARKS.md
+    marks = {ttd.doc_begin(base, base.fault), ttd.doc_begin(t, t.fault), ttd.doc_begin(t, "x")}
+    assert len(marks) == 3 and ttd.doc_begin(base, base.fault).endswith(" double-close:")
+    assert not any(a != b and b.startswith(a) for a in marks for b in marks)
+
+
+def test_ttd_scenario_rows(tmp_path, build_root, selected_configs):
+    """The needle of double-close: dfs finds it in its single trial; every row names the
+    scenario and the needle's switch."""
+    if "plain" not in selected_configs:
+        pytest.skip("the plain preset (double-close's ttd build) is not selected in this session")
+    out = tmp_path / "ttd.json"
+    r = lifeguard("ttd", "double-close", "--scenario", "cancel-race", "--trials", "2", "--budget",
+                  "20", "--strategy", "dfs", "--strategy", "pct", "--no-build", "--build-dir",
+                  build_root, "--json", out)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())
+    assert [(row["strategy"], row["trials"], row["found"]) for row in rows] == [("dfs", 1, 1),
+                                                                                 ("pct", 2, 2)]
+    for row in rows:
+        assert (row["class"], row["scenario"], row["fault"]) == (
+            "double-close", "cancel-race", "socket-close-check-then-set"), row
+    assert "scenario cancel-race" in r.stdout, r.stdout
+
+
+def test_ttd_fault_on_another_scenario_runs_the_fixed_variant(tmp_path, build_root,
+                                                              selected_configs):
+    """--fault names switches that are not the scenario's own: the fixed variant runs with
+    them on. validate-close with only the wrapper's close in destroy is a double-close."""
+    if "plain" not in selected_configs:
+        pytest.skip("the plain preset (double-close's ttd build) is not selected in this session")
+    out = tmp_path / "ttd.json"
+    r = lifeguard("ttd", "double-close", "--scenario", "validate-close", "--fault",
+                  "socket-close-in-drop", "--trials", "2", "--budget", "20", "--strategy",
+                  "random", "--no-build", "--build-dir", build_root, "--json", out)
+    assert r.returncode == 0, r.stderr
+    [row] = json.loads(out.read_text())
+    assert (row["scenario"], row["fault"], row["found"]) == (
+        "validate-close", "socket-close-in-drop", 2), row
+
+
+def run_scenario(build_root, config, program, *args):
+    binary = build_root / config / "scenarios" / program
+    if not binary.is_file():
+        pytest.skip(f"{binary} is not built")
+    env = {"LIFEGUARD_OPTIONS": "symbolize=0",
+           "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:symbolize=0"}
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, **env})
+
+
+# gc-async's needle is not here: free-running, one execution takes the seed's 2 s.
+# pipe-disconnect's handoff-race is no needle: stress finds it now and then.
+NEEDLE_RUNS = [("double-close", "plain", "double_close", "cancel-race", "double-close")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls, config, program, scenario, kind", NEEDLE_RUNS)
+def test_needle_is_missed_by_free_running_threads(build_root, selected_configs, cls, config,
+                                                  program, scenario, kind):
+    """What makes a needle: 1,000 free-running executions of the buggy variant report nothing
+    (the stalls it needs are windows of nanoseconds to a thread the OS schedules), while PCT
+    finds it within 1,000 executions from the same seed."""
+    if config not in selected_configs:
+        pytest.skip(f"the {config} preset is not selected in this session")
+    free = run_scenario(build_root, config, program, "--scenario", scenario, "--variant", "buggy",
+                        "--strategy", "free", "--iterations", "1000")
+    assert free.returncode == 0 and "SUMMARY" not in free.stderr, free.stderr[-2000:]
+    pct = run_scenario(build_root, config, program, "--scenario", scenario, "--variant", "buggy",
+                       "--strategy", "pct", "--seed", "1", "--iterations", "1000000",
+                       "--until", kind, "--budget", "60")
+    assert f"ttd: kind={kind} found=1 " in pct.stdout, pct.stdout + pct.stderr[-2000:]

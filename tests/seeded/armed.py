@@ -9,14 +9,16 @@ which the detector is present (a driver in between, `lifeguard verify`'s Python,
 and every such process to show it armed:
   pageheap  active, and guarding a fresh block;
   fdcheck   tracking a descriptor opened after main;
-  modcheck  having seen the program's dlopen (loads >= 1).
+  modcheck  having seen the program's dlopen (loads >= 1);
+  oracle    on (the `oracles` option), and having checked something (a handle opened, a
+            callback, a delivery or a reference: lg_oracle_stats).
 The detector of a fault is lifeguard_cli.kinds.DETECTOR_OF[kind]."""
 
 import json
 from pathlib import Path
 
 PROBE = Path("tests") / "seeded" / "liblifeguard_armed_probe.so"
-CHECKED = ("pageheap", "fdcheck", "modcheck")  # the detectors problem() can check (_ARMED)
+CHECKED = ("pageheap", "fdcheck", "modcheck", "oracle")  # the detectors problem() can check (_ARMED)
 LOG_ENV = "LIFEGUARD_ARMED_LOG"
 
 
@@ -48,6 +50,7 @@ _ARMED = {
     "pageheap": lambda r: r["active"] and r["guarded"],
     "fdcheck": lambda r: r["tracked"],
     "modcheck": lambda r: r["loads"] >= 1,
+    "oracle": lambda r: r["enabled"] and r["checks"] >= 1,
 }
 
 

@@ -21,12 +21,15 @@
 
 #include <lifeguard/fdcheck.h>
 #include <lifeguard/modcheck.h>
+#include <lifeguard/oracle.h>
 #include <lifeguard/pageheap.h>
 
 typedef lg_pageheap_stats (*pageheap_stats_fn)(void);
 typedef bool (*guarded_fn)(const void *);
 typedef lg_fd_state (*fd_state_fn)(int);
 typedef void (*modcheck_stats_fn)(lg_modcheck_stats *);
+typedef void (*oracle_stats_fn)(lg_oracle_stats *);
+typedef bool (*oracle_enabled_fn)(void);
 
 static void *find(const char *name) { return dlsym(RTLD_DEFAULT, name); }
 
@@ -53,6 +56,11 @@ __attribute__((destructor)) static void armed_probe_report(void) {
   if (fd >= 0) close(fd);
   lg_modcheck_stats mod = {0};
   if (mc) mc(&mod);
+  oracle_stats_fn os = (oracle_stats_fn)find("lg_oracle_stats_get");
+  oracle_enabled_fn oe = (oracle_enabled_fn)find("lg_oracle_enabled");
+  lg_oracle_stats ost = {0};
+  if (os) os(&ost);
+  unsigned long long checks = ost.handles + ost.calls + ost.deliveries + ost.refs + ost.releases;
   char exe[256];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   exe[n > 0 ? n : 0] = 0;
@@ -63,9 +71,11 @@ __attribute__((destructor)) static void armed_probe_report(void) {
   fprintf(f,
           "{\"pid\": %d, \"exe\": \"%s\", \"pageheap\": {\"present\": %s, \"active\": %s, \"guarded\": %s, \"allocs\": %llu}, "
           "\"fdcheck\": {\"present\": %s, \"tracked\": %s}, "
-          "\"modcheck\": {\"present\": %s, \"loads\": %lu, \"unloads\": %lu}}\n",
+          "\"modcheck\": {\"present\": %s, \"loads\": %lu, \"unloads\": %lu}, "
+          "\"oracle\": {\"present\": %s, \"enabled\": %s, \"checks\": %llu}}\n",
           (int)getpid(), exe, ph ? "true" : "false", heap.active ? "true" : "false", guarded ? "true" : "false",
           (unsigned long long)heap.allocs, fd_state ? "true" : "false",
-          tracked ? "true" : "false", mc ? "true" : "false", mod.loads, mod.unloads);
+          tracked ? "true" : "false", mc ? "true" : "false", mod.loads, mod.unloads,
+          os ? "true" : "false", oe && oe() ? "true" : "false", checks);
   fclose(f);
 }

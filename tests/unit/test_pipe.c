@@ -35,7 +35,7 @@ Test(port, a_posted_packet_cannot_be_withdrawn) {
   int sv[2];
   cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   cr_assert_eq(lgrt_port_watch(p, sv[0], LGRT_READABLE, 0x10, NULL, false), 0);
-  cr_assert_eq(lgrt_port_post(p, &(lgrt_packet){0x20, NULL, LGRT_WRITABLE, 7}), 0);
+  cr_assert_eq(lgrt_port_post(p, &(lgrt_packet){0x20, NULL, LGRT_WRITABLE, 7, 0}), 0);
   cr_assert_eq(lgrt_port_unwatch(p, sv[0]), 0, "unwatching the descriptor...");
   lgrt_packet out[4];
   cr_assert_eq(lgrt_port_get_many(p, out, 4, 0), 1, "...leaves the posted packet queued");
@@ -54,8 +54,8 @@ Test(port, readiness_comes_first_then_posts_in_order) {
   cr_assert_eq(lgrt_port_open(&p), 0);
   int sv[2];
   cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  cr_assert_eq(lgrt_port_post(p, &(lgrt_packet){0x100, NULL, LGRT_READABLE, 0}), 0);
-  cr_assert_eq(lgrt_port_post(p, &(lgrt_packet){0x200, NULL, LGRT_READABLE, 0}), 0);
+  cr_assert_eq(lgrt_port_post(p, &(lgrt_packet){0x100, NULL, LGRT_READABLE, 0, 0}), 0);
+  cr_assert_eq(lgrt_port_post(p, &(lgrt_packet){0x200, NULL, LGRT_READABLE, 0, 0}), 0);
   cr_assert_eq(lgrt_port_watch(p, sv[0], LGRT_READABLE, 0x10, NULL, false), 0);
   cr_assert_eq(write(sv[1], "x", 1), 1);
   lgrt_packet out[4];
@@ -91,7 +91,7 @@ Test(port, oneshot_watch_completes_once_and_close_drains_overlapped_packets) {
   cr_assert_eq(lgrt_port_get_many(p, out, 4, 0), 1);
   cr_assert_eq(out[0].ovl, &ovl, "the overlapped comes back, not a key");
   cr_assert_eq(lgrt_port_get_many(p, out, 4, 0), 0, "a oneshot watch is disarmed after one");
-  cr_assert_eq(lgrt_port_post(p, &(lgrt_packet){0, &ovl, LGRT_CANCELLED, 0}), 0);
+  cr_assert_eq(lgrt_port_post(p, &(lgrt_packet){0, &ovl, LGRT_CANCELLED, 0, 0}), 0);
   done_calls = done_closing = 0;
   lgrt_port_close(p);
   cr_assert_eq(done_calls, 1, "closing hands each queued overlapped packet to its callback");
@@ -122,7 +122,7 @@ Test(driver, slot_tokens_make_a_stale_packet_harmless) {
   cr_assert_eq(stale & 1, 0);
   lgrt_registration_drop(&r);
   /* a raw post with the dropped registration's token: tokio <= 1.29 survives it */
-  cr_assert_eq(lgrt_port_post(lgrt_driver_port(d), &(lgrt_packet){stale, NULL, LGRT_WRITABLE, 0}), 0);
+  cr_assert_eq(lgrt_port_post(lgrt_driver_port(d), &(lgrt_packet){stale, NULL, LGRT_WRITABLE, 0, 0}), 0);
   lgrt_registration again;
   cr_assert_eq(lgrt_registration_new(&again, d, &sv[1], &lgrt_fd_source, LGRT_READABLE), 0);
   cr_assert_neq(lgrt_registration_token(&again), stale, "a reused slot has a new generation");

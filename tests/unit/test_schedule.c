@@ -208,6 +208,39 @@ Test(schedule, parse_clears_the_log_and_accepts_null_error_pointers) {
   lg_log_free(&log);
 }
 
+/* ---- failure injection ------------------------------------------------------------ */
+
+Test(schedule, failure_decisions_and_their_bound_round_trip) {
+  lg_decision_log log = {0}, back = {0};
+  log.inject_max = 2;
+  lg_log_append(&log, dec(LG_CHOICE_FAIL, 77, 3, 0));
+  lg_log_append(&log, dec(LG_CHOICE_SCHEDULE, 1, 2, 1));
+  lg_log_append(&log, dec(LG_CHOICE_FAIL, 90, 2, 1));
+  lg_log_append(&log, dec(LG_CHOICE_FAIL, 90, 2, 1));
+  char buf[128];
+  lg_schedule_format(&log, buf, sizeof buf);
+  cr_assert_str_eq(buf, "lgs1:i2,f77/3=0,s1/2=1,f90/2=1*2");
+  cr_assert_eq(lg_schedule_parse(buf, strlen(buf), &back, NULL, NULL), 0);
+  cr_assert_eq(back.inject_max, 2);
+  cr_assert_eq(back.len, 4);
+  cr_assert_eq(back.d[0].kind, LG_CHOICE_FAIL);
+  cr_assert_eq(back.d[3].idx, 1);
+  cr_assert_eq(lg_log_hash(&back), lg_log_hash(&log));
+  /* the bound is part of the execution: the same decisions with another bound differ */
+  back.inject_max = 3;
+  cr_assert_neq(lg_log_hash(&back), lg_log_hash(&log));
+  /* a bound alone, and a string without one, which leaves injection off */
+  cr_assert_eq(lg_schedule_parse("lgs1:i5", 7, &back, NULL, NULL), 0);
+  cr_assert_eq(back.inject_max, 5);
+  cr_assert_eq(back.len, 0);
+  cr_assert_eq(lg_schedule_parse("lgs1:s1/2=0", 11, &back, NULL, NULL), 0);
+  cr_assert_eq(back.inject_max, 0);
+  lg_schedule_format(&back, buf, sizeof buf);
+  cr_assert_str_eq(buf, "lgs1:s1/2=0");
+  lg_log_free(&log);
+  lg_log_free(&back);
+}
+
 /* ---- rejection -------------------------------------------------------------------- */
 
 typedef struct bad_case {
@@ -230,9 +263,9 @@ static const bad_case bad_cases[] = {
     {"lgs10:s0/2=0", 0, 3, "unsupported schedule version"},
     {"lgs0:", 0, 3, "unsupported schedule version"},
     /* kind */
-    {"lgs1:x0/2=0", 0, 5, "expected 's' or 'd'"},
-    {"lgs1:S0/2=0", 0, 5, "expected 's' or 'd'"},
-    {"lgs1:s0/2=0,t1/2=0", 0, 12, "expected 's' or 'd'"},
+    {"lgs1:x0/2=0", 0, 5, "expected 's', 'd' or 'f'"},
+    {"lgs1:S0/2=0", 0, 5, "expected 's', 'd' or 'f'"},
+    {"lgs1:s0/2=0,t1/2=0", 0, 12, "expected 's', 'd' or 'f'"},
     /* separators */
     {"lgs1:s0=0", 0, 7, "expected '/'"},
     {"lgs1:s/2=0", 0, 6, "expected a digit"},
@@ -276,6 +309,16 @@ static const bad_case bad_cases[] = {
     {"lgs1:s0\xff/2=0", 0, 7, "non-printable byte"},
     {"lgs1:s0/2=0\n", 0, 11, "non-printable byte"},
     {"lgs1\0:", 6, 0, "expected \"lgs1:\""},
+    /* the failure-injection bound: first, at least 1, once */
+    {"lgs1:i0", 0, 6, "inject bound must be at least 1"},
+    {"lgs1:i", 0, 6, "expected a digit"},
+    {"lgs1:i2,", 0, 8, "trailing ','"},
+    {"lgs1:i2f1/2=0", 0, 7, "expected ',' or the end"},
+    {"lgs1:i2,i3", 0, 8, "'i' only as the first token"},
+    {"lgs1:s0/2=0,i3", 0, 12, "'i' only as the first token"},
+    {"lgs1:i4294967296", 0, 6, "number too large"},
+    {"lgs1:f1/2=1", 0, 5, "'f' needs the 'i' bound first"},
+    {"lgs1:s0/2=0,f1/2=0", 0, 12, "'f' needs the 'i' bound first"},
 };
 
 Test(schedule, rejects_malformed_strings_at_the_exact_position) {

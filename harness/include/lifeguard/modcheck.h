@@ -31,6 +31,10 @@ extern "C" {
  * ("timer", ...). Returns a token for lg_modcheck_release (0 when nothing was recorded). */
 unsigned lg_modcheck_hold(const void *fn, const char *what);
 void lg_modcheck_release(unsigned token);
+/* The host is about to call the callback it holds under `token`: if the module it was held
+ * in has been unloaded and no placeholder will catch the call, it is reported here as
+ * call-after-unload (the call would run whatever is mapped there now). */
+void lg_modcheck_call(unsigned token);
 
 typedef struct lg_modcheck_stats {
   unsigned long loads;          /* modules mapped by a dlopen modcheck saw */

@@ -145,6 +145,18 @@ uint64_t lg_now(void);                       /* ns: virtual when controlled, els
  * an index < n; n <= 1 returns 0 and is not a decision. Free-running: uniform random. */
 uint32_t lg_choose_at(uint32_t n, lg_site site);
 
+/* ---- failure injection --------------------------------------------------------------- */
+
+/* A call that can fail in `nfail` ways is about to be made at `site`. Returns 0 to make the
+ * real call, or i in 1..nfail to fail it the i-th way instead. It is a decision (kind
+ * LG_CHOICE_FAIL, "f" in the schedule string, n = nfail + 1) only inside a controlled
+ * execution whose bound (option inject_max, or a replayed string's "i" token) is not spent;
+ * otherwise it returns 0 and decides nothing, so with injection off (the default) nothing
+ * changes and free-running nothing is injected. */
+uint32_t lg_inject_at(uint32_t nfail, lg_site site);
+/* The failures injected so far in this thread's current (or last) controlled execution. */
+uint32_t lg_inject_count(void);
+
 #define lg_spawn(fn, arg, name) lg_spawn_at((fn), (arg), (name), LG_SITE())
 #define lg_join(a) lg_join_at((a), LG_SITE())
 #define lg_yield() lg_yield_at(LG_SITE())

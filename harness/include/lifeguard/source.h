@@ -110,6 +110,11 @@ typedef struct lg_divergence {
 } lg_divergence;
 const lg_divergence *lg_source_replay_divergence(const lg_source *s);
 
+/* The failure-injection bound a replay source's string carries (its "i" token; 0: none). A
+ * replay runs with it whatever the option inject_max says, so that it asks the same failure
+ * decisions as the execution it replays. UINT32_MAX when `s` is not a replay source. */
+uint32_t lg_source_replay_inject_max(const lg_source *s);
+
 /* Portfolio: round-robin over `n` sources, one execution each in turn; a member that is done
  * drops out. Takes ownership of the members. */
 lg_source *lg_source_portfolio(lg_source **members, size_t n);

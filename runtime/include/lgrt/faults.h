@@ -52,6 +52,26 @@ typedef enum lg_fault_id {
   LG_FAULT_BIND_VEC_PIN_ARRAY_ONLY,
   /* napi-rs PR #2499: the pins are released on the worker, racing the main actor's counts */
   LG_FAULT_BIND_RELEASE_OFF_MAIN,
+  /* a close-once guard that reads its flag and then sets it, where two paths race to close:
+   * both can read "open" (the check-then-act of many hand-written close-once guards) */
+  LG_FAULT_SOCKET_CLOSE_CHECK_THEN_SET,
+  /* Planted for the functional oracles: bugs that break a contract and touch no freed memory.
+   * tokio <= 1.29's slab tokens without their generation: a stale token resolves to the slot's
+   * next registration, which receives the old registration's event */
+  LG_FAULT_SLOT_GENERATION_UNCHECKED,
+  /* a registration's drop forgets to release the user's reference: the scheduled-io object
+   * outlives its driver */
+  LG_FAULT_REGISTRATION_DROP_KEEPS_REF,
+  /* a named pipe posts an event packet without the reference its consumer releases */
+  LG_FAULT_PIPE_POST_NO_REF,
+  /* the host's timer cancel returns without waiting for a call of the timer in progress */
+  LG_FAULT_HOST_CANCEL_NO_WAIT,
+  /* the binder's release of a call's pins stops one short of the last */
+  LG_FAULT_BIND_UNPIN_ONE_SHORT,
+  /* A planted error-path bug, not a historical one: when the port's eventfd or its epoll
+   * registration fails, the cleanup closes the epoll descriptor twice (an inline cleanup
+   * followed by the shared one). Only a failed eventfd reaches it: failure injection. */
+  LG_FAULT_PORT_OPEN_CLEANUP_TWICE,
   LG_FAULT__COUNT
 } lg_fault_id;
 

@@ -55,7 +55,8 @@ typedef struct lg_socket {
   size_t buf_len;
 } lg_socket;
 
-/* Opens a socket and its event object. Returns 0 or a negative errno. */
+/* Opens a socket and its event object. Returns 0 or a negative errno; after a failure `s` is
+ * empty, and lg_socket_destroy on it releases nothing. */
 int lg_socket_open(lg_socket *s, int domain, int type, int protocol, int owner_flags);
 
 int lg_socket_bind(lg_socket *s, const struct sockaddr *addr, socklen_t len);

@@ -43,6 +43,9 @@ typedef struct lgrt_packet {
   lgrt_overlapped *ovl; /* NULL: the key is the event */
   uint32_t flags;       /* readiness bits, LGRT_CANCELLED */
   uint32_t bytes;       /* free for the poster (IOCP's bytes transferred) */
+  uint64_t reg;         /* the oracle's stamp: the registration `key` was bound to when the
+                           packet was posted or collected (lgrt_port_bind; 0 = not known,
+                           LG_ORACLE_NOBODY = none). The port sets it; posters leave it 0. */
 } lgrt_packet;
 
 /* The events one poll produces: what the driver dispatches. */
@@ -50,14 +53,20 @@ typedef struct lgrt_event {
   uint64_t token;
   uint32_t readiness;
   bool invalid; /* withdrawn from this batch before its dispatch */
+  uint64_t reg; /* the registration the event was produced for: the packet's stamp, or the
+                   token's registration when it was pushed */
 } lgrt_event;
 
 typedef struct lgrt_events {
   lgrt_event *ev;
   size_t len, cap;
+  lgrt_port *port; /* stamps each event with the registration its token names when it is
+                      pushed (lgrt_port_bound), or NULL */
 } lgrt_events;
 
-/* Appends an event; drops it (returns false) when the batch is full. */
+/* Appends an event; drops it (returns false) when the batch is full. An operation's
+ * completion pushes its event while its source is registered, so the stamp names the
+ * registration the event is produced for. */
 bool lgrt_events_push(lgrt_events *evs, uint64_t token, uint32_t readiness);
 
 /* Called once for each consumed packet naming `ovl`. `out` is the batch to add events to, or
@@ -79,6 +88,16 @@ void lgrt_port_close(lgrt_port *p);
 int lgrt_port_watch(lgrt_port *p, int fd, uint32_t interest, uint64_t key, lgrt_overlapped *ovl,
                     bool oneshot);
 int lgrt_port_unwatch(lgrt_port *p, int fd);
+
+/* The delivery oracle's view of keys: which registration (an lg_oracle_serial) a key names
+ * now. A driver binds a token before its source is registered and unbinds it once the source
+ * is deregistered; the port stamps each packet it queues or collects with the registration
+ * its key names then, and the consumer checks that the event reaches that registration
+ * (lifeguard/oracle.h, misdelivered-event). No-ops when the oracles are off. */
+void lgrt_port_bind(lgrt_port *p, uint64_t key, uint64_t reg);
+void lgrt_port_unbind(lgrt_port *p, uint64_t key);
+/* The registration `key` names now: LG_ORACLE_NOBODY when none, 0 when the oracles are off. */
+uint64_t lgrt_port_bound(lgrt_port *p, uint64_t key);
 
 /* Queues a packet (PostQueuedCompletionStatus). It cannot be withdrawn. */
 int lgrt_port_post(lgrt_port *p, const lgrt_packet *pkt);
