@@ -18,6 +18,7 @@
  * runs right after it and reads LIFEGUARD_OPTIONS at once, so a malformed option stops the
  * program before main rather than at its first interceptor call. */
 #define _GNU_SOURCE
+#include "control_internal.h"
 #include "internal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -33,4 +34,5 @@ __attribute__((visibility("default"))) const char lifeguard_preload_version[] = 
 
 __attribute__((constructor(102))) static void lg__preload_start(void) {
   (void)lg__opts(); /* after constructor(101): the environment is readable */
+  lg__control_start(); /* explore=1: this thread becomes the first actor */
 }

@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <lifeguard/stack.h>
+#include <pthread.h>
 
 _Static_assert(LG_STACK_MAX == LG_OPTIONS_STACK_DEPTH_MAX,
                "the stack_depth option's bound is the depot's (options.h)");
@@ -63,6 +64,16 @@ LG_HIDDEN void lg__stack_set_bounds(uintptr_t lo, uintptr_t hi);
 /* thread.c: the running thread's stack bounds from /proc/self/maps (no lock, no malloc),
  * handed to lg__stack_set_bounds. */
 LG_HIDDEN void lg__thread_find_bounds(void);
+
+/* thread.c: starts a thread as pthread_create does (its stack bounds taken first). */
+LG_HIDDEN int lg__thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+                                void *arg);
+
+/* A higher layer's pthread_create (control.c under `explore`); `caller` is the return
+ * address of the program's call. It starts the thread with lg__thread_create. */
+typedef int (*lg__thread_create_hook)(pthread_t *t, const pthread_attr_t *attr,
+                                      void *(*fn)(void *), void *arg, void *caller);
+LG_HIDDEN void lg__thread_set_create_hook(lg__thread_create_hook hook);
 
 /* Names code that is no longer mapped: if `pc` lies in a module that was unloaded, gives its
  * path and load bias, and (when `fn` is not NULL) the name of the function there. modcheck,

@@ -140,10 +140,18 @@ static void *thread_start(void *p) {
 LG_REAL(int, pthread_create,
         (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
+/* The thread hook of a higher layer (control.c, under `explore`): when set, pthread_create
+ * goes through it, and it starts the thread with lg__thread_create. */
+static lg__thread_create_hook create_hook;
+
+void lg__thread_set_create_hook(lg__thread_create_hook hook) {
+  __atomic_store_n(&create_hook, hook, __ATOMIC_RELEASE);
+}
+
 /* The trampoline's record comes from glibc's allocator directly: it is ours, freed by the
  * new thread before the program's code runs, and must not be a guarded block (the child
  * would free it before anything else of its own is set up). */
-int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
+int lg__thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
   int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) =
       lg__get_pthread_create();
   start *s = __libc_malloc(sizeof *s);
@@ -153,6 +161,13 @@ int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *)
   int err = real(t, attr, thread_start, s);
   if (err) __libc_free(s);
   return err;
+}
+
+int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
+  lg__thread_create_hook hook = __atomic_load_n(&create_hook, __ATOMIC_ACQUIRE);
+  if (__builtin_expect(hook != NULL, 0))
+    return hook(t, attr, fn, arg, __builtin_return_address(0));
+  return lg__thread_create(t, attr, fn, arg);
 }
 
 /* The main thread: at start-up, before the program's constructors and main. */

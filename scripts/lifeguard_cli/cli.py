@@ -11,18 +11,18 @@ import argparse
 import os
 import sys
 
-from . import __version__, bench, fuzz, matrix, nightly, ttd, verify
+from . import __version__, bench, explore, fuzz, matrix, nightly, ttd, verify
 from .errors import BuildError, UsageError
 from .paths import INSTALLED_PRELOAD
 
-COMMANDS = (matrix, fuzz, bench, ttd, verify, nightly)
+COMMANDS = (matrix, fuzz, bench, ttd, verify, explore, nightly)
 
 DESCRIPTION = """\
 lifeguard runs the scenario programs of the lifecycle-safety harness (one program per bug
 class, each scenario in a `buggy` and a `fixed` variant) and checks what the detectors
 report against scenarios/manifest.toml. `lifeguard fuzz` runs a libFuzzer target, `lifeguard
 bench` and `lifeguard ttd` measure the harness itself, `lifeguard verify` runs any program
-with the detectors preloaded."""
+with the detectors preloaded, `lifeguard explore` runs it under controlled schedules."""
 
 EPILOG = """\
 exit status:
@@ -100,11 +100,11 @@ def main(argv=None):
     """Parse `argv` (default sys.argv[1:]), run the command, return its exit status."""
     try:
         args = build_parser().parse_args(argv)
-        if INSTALLED_PRELOAD and args.run is not verify.run:
+        if INSTALLED_PRELOAD and args.run not in (verify.run, explore.run):
             name = next(c.NAME for c in COMMANDS if c.run is args.run)
             raise UsageError(f"'lifeguard {name}' runs in a source tree of lifeguard (its "
                              "scenarios, fuzz targets and build trees); the installed driver "
-                             "runs 'lifeguard verify'")
+                             "runs 'lifeguard verify' and 'lifeguard explore'")
         return args.run(args)
     except UsageError as e:
         print(f"lifeguard: error: {e}", file=sys.stderr)

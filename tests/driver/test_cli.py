@@ -122,7 +122,8 @@ def test_class_without_scenarios(repo_root, tmp_path):
 
 # Every command, with and without its required arguments: the typo is what gets named.
 COMMAND_ARGS = {
-    "matrix": [], "bench": [], "verify": ["--", "true"], "fuzz": ["double_close"],
+    "matrix": [], "bench": [], "verify": ["--", "true"], "explore": ["--", "true"],
+    "fuzz": ["double_close"],
     "ttd": ["double-close"], "nightly": ["--budget", "1", "--out", "OUT"],
 }
 

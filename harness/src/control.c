@@ -1,0 +1,1035 @@
+/* Thread control of an unmodified program (`lifeguard explore`): every thread is an actor,
+ * exactly one runs at a time, and at each pthread call a decision source picks who runs next.
+ *
+ * Off (the default, and always outside liblifeguard-preload.so) every interceptor here is one
+ * load and one predictable branch in front of libc's function: `lifeguard verify` and linked-in
+ * programs see libc unchanged.
+ *
+ * On (explore=1, started by preload.c), threads stay real threads and a baton passes between
+ * them: each actor has a futex word it sleeps on, and the actor that runs wakes the one chosen
+ * next before it sleeps itself (CHESS's and Fray's design: the program's own synchronization
+ * is modelled, not replaced, so a program that works free works under control):
+ *   - scheduling points: pthread_create, join, detach, exit; mutex lock, trylock, timedlock,
+ *     clocklock, unlock; rwlock and spinlock acquire (timed too) and release; semaphore wait
+ *     (timed too) and post; condition variable wait, timedwait, clockwait, signal,
+ *     broadcast; barrier wait; pthread_once; sched_yield; nanosleep, clock_nanosleep,
+ *     usleep, sleep. At each one, the runnable actors are the options; with two or more the source
+ *     chooses (a decision, logged); the point's site says which call it was.
+ *   - locks stay the program's real locks, taken only with their trylock forms: an actor whose
+ *     trylock fails blocks on the object (not runnable) until an actor releases it, then
+ *     retries. Recursive and error-checking mutexes behave as glibc makes them.
+ *   - condition variables are shadowed: a waiter releases the mutex, blocks on the variable
+ *     until a signal (the longest waiter) or broadcast (all) makes it runnable, then retakes
+ *     the mutex. No spurious wake-ups are introduced. Barriers (initialized under control)
+ *     and pthread_once are shadowed too: a real wait there would hold the baton.
+ *   - time is virtual: a sleep or timed wait blocks until a deadline on a virtual clock, which
+ *     jumps to the earliest deadline only when no actor can run. The clock the program reads
+ *     is not changed.
+ *   - every actor blocked and no deadline pending: a `deadlock` report (who waits on what)
+ *     with the schedule string. More than explore_steps points: a `livelock` report.
+ *   - the decisions go to the explore_log file as they are made (a shared mapping: a crash
+ *     cannot lose them), from which the driver prints the schedule string; with
+ *     explore_schedule the decisions of a schedule string are followed instead.
+ *
+ * System calls that wait for descriptors (poll, ppoll, select, pselect, epoll_wait,
+ * epoll_pwait, with a timeout other than zero) leave control: the actor is OUTSIDE (neither
+ * runnable nor blocked) while it is in the kernel, another actor runs meanwhile, and it asks to
+ * rejoin when the call returns, under a lock (the one piece of state a thread without the
+ * baton changes is its own OUTSIDE -> RUNNABLE): it runs at once when nobody holds the baton,
+ * else when a scheduling point picks it. A deadlock is every live actor blocked and none
+ * outside; with none runnable but some outside, the baton waits for the first to come back.
+ * When a rejoin happens is up to the kernel, so a schedule with threads outside replays only
+ * as far as their timing repeats (a replay that leaves the schedule says where).
+ *
+ * Not controlled (yet): read, write, accept, connect, recv, send and the rest of the
+ * descriptor calls are fdcheck.c's interceptors; until it calls leave/rejoin around them, a
+ * thread blocked in one keeps the baton, and one that waits there for another thread of the
+ * program stops the run (the driver's timeout names it). Futex waits outside pthread
+ * (syscall(SYS_futex)), a cancelled pthread_once routine, signals and spurious wake-ups are
+ * not modelled; calls made by the harness itself (its own locks) and by threads that are not
+ * actors (started before the library, or after their actor finished: thread-local
+ * destructors) pass through. A forked child runs free; so does a process the program
+ * executes (the decision log file exists already). */
+#define _GNU_SOURCE
+#include "control_internal.h"
+#include "report_internal.h"
+#include "stack_internal.h"
+#include "source_internal.h"
+
+#include <lifeguard/report.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ACTORS 1024
+#define NEVER UINT64_MAX
+#define LOG_CAPACITY (1u << 20) /* decisions the log file holds */
+
+/* Sites: which call a decision was made at (static ids, as lg_sched's). */
+enum {
+  SITE_CREATE = 200, SITE_JOIN, SITE_DETACH, SITE_EXIT, SITE_LOCK, SITE_TRYLOCK, SITE_UNLOCK,
+  SITE_WAIT, SITE_SIGNAL, SITE_BROADCAST, SITE_YIELD, SITE_SLEEP, SITE_BLOCKED, SITE_POST,
+  SITE_LEAVE
+};
+
+/* OUTSIDE: in a system call that may block (it left control; it rejoins as RUNNABLE). */
+typedef enum { RUNNABLE, BLOCKED, DONE, OUTSIDE } actor_state;
+typedef enum { WAIT_NONE, WAIT_OBJECT, WAIT_COND, WAIT_JOIN, WAIT_SLEEP } wait_kind;
+
+typedef struct actor {
+  uint32_t id;          /* creation order: 0 is the main thread */
+  actor_state state;
+  wait_kind waiting;
+  const void *wait_obj;
+  uint64_t wait_seq;    /* a condition variable's waiters are woken in this order */
+  uint64_t wake_at;     /* virtual deadline of a timed block, NEVER if none */
+  bool timed_out;
+  pthread_t thread;
+  void *frame;          /* the interceptor's frame of its latest controlled call */
+  int go;               /* the baton: 1 when this actor may run */
+} actor;
+
+/* The state of the controlled process. Only the actor holding the baton reads or writes it. */
+static struct {
+  actor actors[MAX_ACTORS];
+  uint32_t nactors;
+  lg_source *src;
+  lg_decision_log log;
+  uint64_t points, budget, now, seq;
+  /* Taken by the baton holder while it picks the next actor and by an actor rejoining from
+   * the kernel: the only state another thread changes is its own OUTSIDE -> RUNNABLE. */
+  int lock;
+  bool idle;                  /* nobody holds the baton: every live actor is outside */
+  const lg_divergence *div;  /* replay: where it left the schedule */
+  uintptr_t self_lo, self_hi; /* this library's code: its own calls are not the program's */
+} C;
+
+static bool ctl_on; /* set once, before the program's code runs */
+static __thread actor *me __attribute__((tls_model("initial-exec")));
+
+/* The decision log file: a header and 12-byte records, little-endian (the driver reads it). */
+typedef struct log_file {
+  char magic[8];      /* "LGXLOG1" */
+  uint64_t count;     /* decisions recorded */
+  uint64_t diverged;  /* replay: 1 + the step of the first mismatch, 0 if none */
+  uint64_t capacity;
+  uint64_t overflow;  /* decisions that did not fit */
+  uint64_t pid;
+  uint64_t reserved[2];
+} log_file;
+typedef struct __attribute__((packed)) log_record {
+  uint8_t kind, pad;
+  uint16_t site;
+  uint32_t n, idx;
+} log_record;
+static log_file *Lf;
+
+/* ---- the baton ---------------------------------------------------------------------- */
+
+static void futex_wait(int *w) { syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0); }
+static void futex_wake(int *w) { syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+
+static void give(actor *a) {
+  __atomic_store_n(&a->go, 1, __ATOMIC_RELEASE);
+  futex_wake(&a->go);
+}
+
+static void park(actor *a) {
+  while (!__atomic_load_n(&a->go, __ATOMIC_ACQUIRE)) futex_wait(&a->go);
+  __atomic_store_n(&a->go, 0, __ATOMIC_RELAXED);
+}
+
+/* ---- reports ------------------------------------------------------------------------ */
+
+static char schedule_text[16384];
+
+static const char *schedule_for_report(void) {
+  lg_schedule_format(&C.log, schedule_text, sizeof schedule_text);
+  return schedule_text;
+}
+
+static void describe_wait(char *out, size_t cap, const actor *a) {
+  static const char *what[] = {"nothing", "a lock or semaphore", "a condition variable",
+                               "a thread to end", "a timer"};
+  if (a->waiting == WAIT_JOIN) {
+    const actor *t = a->wait_obj;
+    snprintf(out, cap, "actor %u waits for actor %u to end", a->id, t->id);
+  } else {
+    snprintf(out, cap, "actor %u waits for %s at %p", a->id, what[a->waiting], a->wait_obj);
+  }
+}
+
+__attribute__((noreturn)) static void deadlock(void) {
+  lg_report r = {.kind = "deadlock", .fd = -1};
+  unsigned blocked = 0;
+  for (uint32_t i = 0; i < C.nactors; i++) blocked += C.actors[i].state == BLOCKED;
+  snprintf(r.headline, sizeof r.headline,
+           "of %u thread%s under explore: every live thread is blocked", blocked,
+           blocked == 1 ? "" : "s");
+  size_t len = 0;
+  for (uint32_t i = 0; i < C.nactors; i++) {
+    if (C.actors[i].state != BLOCKED) continue;
+    char line[160];
+    describe_wait(line, sizeof line, &C.actors[i]);
+    int n = snprintf(r.detail + len, sizeof r.detail - len, "%s%s", len ? "\n" : "", line);
+    if (n > 0 && len + (size_t)n < sizeof r.detail) len += (size_t)n;
+  }
+  r.stacks[0] = (lg_report_stack){.name = "current", .id = lg_stack_capture(me->frame),
+                                  .tid = (int)lg__gettid()};
+  r.nstacks = 1;
+  lg_report_emit(&r);
+  abort(); /* halt_on_error=0: the program cannot go on all the same */
+}
+
+__attribute__((noreturn)) static void livelock(void) {
+  lg_report r = {.kind = "livelock", .fd = -1};
+  snprintf(r.headline, sizeof r.headline,
+           "after %llu scheduling points (explore_steps) in thread actor %u",
+           (unsigned long long)C.budget, me ? me->id : 0);
+  r.stacks[0] = (lg_report_stack){.name = "current",
+                                  .id = lg_stack_capture(me ? me->frame : NULL),
+                                  .tid = (int)lg__gettid()};
+  r.nstacks = 1;
+  lg_report_emit(&r);
+  abort();
+}
+
+/* ---- deciding ----------------------------------------------------------------------- */
+
+static void record(const lg_choice *c, uint32_t idx) {
+  lg_decision d = {(uint8_t)c->kind, c->site, c->n, idx};
+  (void)lg_log_append(&C.log, d);
+  if (!Lf) return;
+  if (Lf->count < Lf->capacity) {
+    log_record *rec = (log_record *)(Lf + 1) + Lf->count;
+    *rec = (log_record){d.kind, 0, d.site, d.n, d.idx};
+    __atomic_store_n(&Lf->count, Lf->count + 1, __ATOMIC_RELEASE);
+  } else {
+    Lf->overflow++;
+  }
+  if (C.div && C.div->diverged && !Lf->diverged) Lf->diverged = C.div->step + 1;
+}
+
+/* Wakes the timed blocks with the earliest deadline, moving virtual time there. */
+static bool advance_time(void) {
+  uint64_t t = NEVER;
+  for (uint32_t i = 0; i < C.nactors; i++)
+    if (C.actors[i].state == BLOCKED && C.actors[i].wake_at < t) t = C.actors[i].wake_at;
+  if (t == NEVER) return false;
+  C.now = t;
+  for (uint32_t i = 0; i < C.nactors; i++) {
+    actor *a = &C.actors[i];
+    if (a->state == BLOCKED && a->wake_at == t) {
+      a->state = RUNNABLE;
+      a->timed_out = true;
+      a->wake_at = NEVER;
+    }
+  }
+  return true;
+}
+
+static void state_lock(void) {
+  while (__atomic_exchange_n(&C.lock, 1, __ATOMIC_ACQUIRE)) syscall(SYS_sched_yield);
+}
+
+static void state_unlock(void) { __atomic_store_n(&C.lock, 0, __ATOMIC_RELEASE); }
+
+/* A scheduling point of the running actor (runnable, blocked, done or leaving): picks who runs
+ * next and passes the baton. Returns when `me` runs again (at once when it is done or
+ * leaving). When no actor can run, virtual time moves on; when none is waiting for it
+ * either but some are in the kernel, the baton is left for the first to come back. */
+static void point(uint16_t site) {
+  actor *self = me;
+  if (++C.points > C.budget) livelock();
+  uint32_t ids[MAX_ACTORS];
+  uint32_t n, current;
+  state_lock();
+  for (;;) {
+    n = 0;
+    current = LG_NO_CURRENT;
+    bool outside = false;
+    for (uint32_t i = 0; i < C.nactors; i++) {
+      outside |= C.actors[i].state == OUTSIDE;
+      if (C.actors[i].state != RUNNABLE) continue;
+      if (&C.actors[i] == self) current = n;
+      ids[n++] = i;
+    }
+    if (n > 0) break;
+    if (advance_time()) continue;
+    if (!outside) {
+      state_unlock();
+      deadlock();
+    }
+    C.idle = true;
+    state_unlock();
+    if (self->state == BLOCKED) park(self);
+    return;
+  }
+  uint32_t idx = 0;
+  if (n > 1) {
+    lg_choice c = {LG_CHOICE_SCHEDULE, site, n, current, ids, C.log.len};
+    idx = C.src->choose(C.src, &c);
+    if (idx >= n) idx = 0;
+    record(&c, idx);
+  }
+  state_unlock();
+  actor *next = &C.actors[ids[idx]];
+  if (next == self) return;
+  give(next);
+  if (self->state == RUNNABLE || self->state == BLOCKED) park(self);
+}
+
+/* The running actor goes into a system call that may block: another actor runs meanwhile. */
+static void leave(void) {
+  me->state = OUTSIDE;
+  point(SITE_LEAVE);
+}
+
+/* Back from the kernel: runnable again; runs at once if nobody holds the baton, else when a
+ * scheduling point picks it. */
+static void rejoin(void) {
+  state_lock();
+  me->state = RUNNABLE;
+  if (C.idle) {
+    C.idle = false;
+    state_unlock();
+    return;
+  }
+  state_unlock();
+  park(me);
+}
+
+/* Blocks the running actor on `obj` until an actor releases it (or the deadline passes). */
+static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
+  me->state = BLOCKED;
+  me->waiting = kind;
+  me->wait_obj = obj;
+  me->wait_seq = ++C.seq;
+  me->wake_at = wake_at;
+  me->timed_out = false;
+  point(SITE_BLOCKED);
+  me->waiting = WAIT_NONE;
+  me->wait_obj = NULL;
+}
+
+/* Makes every actor blocked on `obj` runnable (they retry). */
+static void release(const void *obj) {
+  for (uint32_t i = 0; i < C.nactors; i++) {
+    actor *a = &C.actors[i];
+    if (a->state == BLOCKED && a->waiting == WAIT_OBJECT && a->wait_obj == obj) {
+      a->state = RUNNABLE;
+      a->wake_at = NEVER;
+    }
+  }
+}
+
+/* ---- who is asking ------------------------------------------------------------------ */
+
+/* A call of the program's, by an actor: controlled. The harness's own calls (its locks, its
+ * spin-waits), calls of threads that are not actors, and calls made while the harness works
+ * (lg__busy) pass through. */
+static inline bool controlled(const void *caller) {
+  if (__builtin_expect(!ctl_on, 1)) return false;
+  uintptr_t pc = (uintptr_t)caller;
+  return me && !lg__busy && !(pc >= C.self_lo && pc < C.self_hi);
+}
+#define CALLER __builtin_return_address(0)
+/* In an interceptor: the call is controlled; notes where the program called from (a report's
+ * stack starts there, not inside the harness). */
+#define CONTROLLED() (controlled(CALLER) && (me->frame = __builtin_frame_address(0), true))
+
+/* ---- threads ------------------------------------------------------------------------ */
+
+typedef struct start_rec {
+  void *(*fn)(void *);
+  void *arg;
+  actor *a;
+} start_rec;
+
+/* The actor's thread is finished with the program: wake its joiners, pass the baton on. */
+static void finish(void) {
+  actor *self = me;
+  self->state = DONE;
+  for (uint32_t i = 0; i < C.nactors; i++) {
+    actor *a = &C.actors[i];
+    if (a->state == BLOCKED && a->waiting == WAIT_JOIN && a->wait_obj == self)
+      a->state = RUNNABLE;
+  }
+  bool others = false;
+  for (uint32_t i = 0; i < C.nactors; i++) others |= C.actors[i].state != DONE;
+  if (others) point(SITE_EXIT);
+  me = NULL; /* what the thread still runs (its key destructors) runs free */
+}
+
+static void *actor_start(void *p) {
+  start_rec s = *(start_rec *)p;
+  free(p);
+  me = s.a;
+  park(s.a);
+  void *r = s.fn(s.arg);
+  if (me) {
+    me->frame = __builtin_frame_address(0);
+    finish();
+  }
+  return r;
+}
+
+static int create_hook(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+                       void *arg, void *caller) {
+  if (!controlled(caller) || C.nactors == MAX_ACTORS)
+    return lg__thread_create(t, attr, fn, arg);
+  me->frame = __builtin_frame_address(0);
+  start_rec *s = malloc(sizeof *s);
+  if (!s) return EAGAIN;
+  actor *a = &C.actors[C.nactors];
+  *a = (actor){.id = C.nactors, .state = RUNNABLE, .wake_at = NEVER};
+  *s = (start_rec){fn, arg, a};
+  int err = lg__thread_create(t, attr, actor_start, s);
+  if (err) {
+    free(s);
+    return err;
+  }
+  a->thread = *t;
+  C.nactors++;
+  point(SITE_CREATE);
+  return 0;
+}
+
+/* The actor of thread `t` (the newest: a finished thread's id can be reused), or NULL. */
+static actor *actor_of(pthread_t t) {
+  for (uint32_t i = C.nactors; i-- > 0;)
+    if (C.actors[i].thread == t) return &C.actors[i];
+  return NULL;
+}
+
+LG_REAL(int, pthread_join, (pthread_t, void **))
+int pthread_join(pthread_t t, void **ret) {
+  if (CONTROLLED()) {
+    point(SITE_JOIN);
+    actor *a = actor_of(t);
+    while (a && a->state != DONE) block_on(WAIT_JOIN, a, NEVER);
+  }
+  return lg__get_pthread_join()(t, ret); /* the thread has left the program's code */
+}
+
+LG_REAL(int, pthread_detach, (pthread_t))
+int pthread_detach(pthread_t t) {
+  int r = lg__get_pthread_detach()(t);
+  if (CONTROLLED()) point(SITE_DETACH);
+  return r;
+}
+
+LG_REAL(void, pthread_exit, (void *))
+void pthread_exit(void *r) {
+  if (CONTROLLED()) finish();
+  lg__get_pthread_exit()(r);
+  __builtin_unreachable();
+}
+
+/* ---- locks -------------------------------------------------------------------------- */
+
+/* Deadline on the virtual clock for an absolute time on `clock`. */
+static uint64_t deadline_of(clockid_t clock, const struct timespec *abs) {
+  struct timespec now;
+  clock_gettime(clock, &now);
+  int64_t d = (int64_t)(abs->tv_sec - now.tv_sec) * 1000000000 + (abs->tv_nsec - now.tv_nsec);
+  return C.now + (d > 0 ? (uint64_t)d : 0);
+}
+
+/* Acquires through `try` (0 = taken, EBUSY = held), blocking on `obj` meanwhile; ETIMEDOUT
+ * when `wake_at` passes first. */
+#define ACQUIRE(obj, try_expr, wake_at)                                        \
+  do {                                                                         \
+    point(SITE_LOCK);                                                          \
+    for (;;) {                                                                 \
+      int r_ = (try_expr);                                                     \
+      if (r_ != EBUSY && r_ != EAGAIN) return r_;                              \
+      block_on(WAIT_OBJECT, (obj), (wake_at));                                 \
+      if (me->timed_out) return ETIMEDOUT;                                     \
+    }                                                                          \
+  } while (0)
+
+LG_REAL(int, pthread_mutex_lock, (pthread_mutex_t *))
+LG_REAL(int, pthread_mutex_trylock, (pthread_mutex_t *))
+LG_REAL(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *))
+LG_REAL(int, pthread_mutex_unlock, (pthread_mutex_t *))
+
+/* The mutex is held by the calling thread and relocking it is an error (error-checking). */
+static bool relock_error(const pthread_mutex_t *m) {
+  return (m->__data.__kind & 3) == PTHREAD_MUTEX_ERRORCHECK_NP &&
+         m->__data.__owner == (int)lg__gettid();
+}
+
+static int mutex_try(pthread_mutex_t *m) {
+  if (relock_error(m)) return EDEADLK;
+  return lg__get_pthread_mutex_trylock()(m);
+}
+
+int pthread_mutex_lock(pthread_mutex_t *m) {
+  if (!CONTROLLED()) return lg__get_pthread_mutex_lock()(m);
+  ACQUIRE(m, mutex_try(m), NEVER);
+}
+
+int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_mutex_timedlock()(m, abs);
+  ACQUIRE(m, mutex_try(m), deadline_of(CLOCK_REALTIME, abs));
+}
+
+LG_REAL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *))
+int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_mutex_clocklock()(m, clk, abs);
+  ACQUIRE(m, mutex_try(m), deadline_of(clk, abs));
+}
+
+int pthread_mutex_trylock(pthread_mutex_t *m) {
+  if (!CONTROLLED()) return lg__get_pthread_mutex_trylock()(m);
+  point(SITE_TRYLOCK);
+  return lg__get_pthread_mutex_trylock()(m);
+}
+
+/* Releases without a scheduling point (a condition variable's wait). */
+static int mutex_release(pthread_mutex_t *m) {
+  int r = lg__get_pthread_mutex_unlock()(m);
+  if (r == 0) release(m);
+  return r;
+}
+
+int pthread_mutex_unlock(pthread_mutex_t *m) {
+  if (!CONTROLLED()) return lg__get_pthread_mutex_unlock()(m);
+  int r = mutex_release(m);
+  point(SITE_UNLOCK);
+  return r;
+}
+
+LG_REAL(int, pthread_rwlock_rdlock, (pthread_rwlock_t *))
+LG_REAL(int, pthread_rwlock_wrlock, (pthread_rwlock_t *))
+LG_REAL(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *))
+LG_REAL(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *))
+LG_REAL(int, pthread_rwlock_unlock, (pthread_rwlock_t *))
+
+int pthread_rwlock_rdlock(pthread_rwlock_t *l) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_rdlock()(l);
+  ACQUIRE(l, lg__get_pthread_rwlock_tryrdlock()(l), NEVER);
+}
+
+int pthread_rwlock_wrlock(pthread_rwlock_t *l) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_wrlock()(l);
+  ACQUIRE(l, lg__get_pthread_rwlock_trywrlock()(l), NEVER);
+}
+
+LG_REAL(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *))
+LG_REAL(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *))
+
+int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_timedrdlock()(l, abs);
+  ACQUIRE(l, lg__get_pthread_rwlock_tryrdlock()(l), deadline_of(CLOCK_REALTIME, abs));
+}
+
+int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_timedwrlock()(l, abs);
+  ACQUIRE(l, lg__get_pthread_rwlock_trywrlock()(l), deadline_of(CLOCK_REALTIME, abs));
+}
+
+int pthread_rwlock_tryrdlock(pthread_rwlock_t *l) {
+  if (CONTROLLED()) point(SITE_TRYLOCK);
+  return lg__get_pthread_rwlock_tryrdlock()(l);
+}
+
+int pthread_rwlock_trywrlock(pthread_rwlock_t *l) {
+  if (CONTROLLED()) point(SITE_TRYLOCK);
+  return lg__get_pthread_rwlock_trywrlock()(l);
+}
+
+int pthread_rwlock_unlock(pthread_rwlock_t *l) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_unlock()(l);
+  int r = lg__get_pthread_rwlock_unlock()(l);
+  if (r == 0) release(l);
+  point(SITE_UNLOCK);
+  return r;
+}
+
+LG_REAL(int, pthread_spin_lock, (pthread_spinlock_t *))
+LG_REAL(int, pthread_spin_trylock, (pthread_spinlock_t *))
+LG_REAL(int, pthread_spin_unlock, (pthread_spinlock_t *))
+
+int pthread_spin_lock(pthread_spinlock_t *l) {
+  if (!CONTROLLED()) return lg__get_pthread_spin_lock()(l);
+  ACQUIRE((const void *)l, lg__get_pthread_spin_trylock()(l), NEVER);
+}
+
+int pthread_spin_trylock(pthread_spinlock_t *l) {
+  if (CONTROLLED()) point(SITE_TRYLOCK);
+  return lg__get_pthread_spin_trylock()(l);
+}
+
+int pthread_spin_unlock(pthread_spinlock_t *l) {
+  if (!CONTROLLED()) return lg__get_pthread_spin_unlock()(l);
+  int r = lg__get_pthread_spin_unlock()(l);
+  release((const void *)l);
+  point(SITE_UNLOCK);
+  return r;
+}
+
+LG_REAL(int, sem_wait, (sem_t *))
+LG_REAL(int, sem_trywait, (sem_t *))
+LG_REAL(int, sem_timedwait, (sem_t *, const struct timespec *))
+LG_REAL(int, sem_post, (sem_t *))
+
+static int sem_try(sem_t *s) { return lg__get_sem_trywait()(s) == 0 ? 0 : errno; }
+
+/* sem_* report errors through errno. */
+static int sem_result(int r) {
+  if (r == 0) return 0;
+  errno = r;
+  return -1;
+}
+
+static int sem_acquire(sem_t *s, uint64_t wake_at) { ACQUIRE(s, sem_try(s), wake_at); }
+
+int sem_wait(sem_t *s) {
+  if (!CONTROLLED()) return lg__get_sem_wait()(s);
+  return sem_result(sem_acquire(s, NEVER));
+}
+
+int sem_timedwait(sem_t *s, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_sem_timedwait()(s, abs);
+  return sem_result(sem_acquire(s, deadline_of(CLOCK_REALTIME, abs)));
+}
+
+LG_REAL(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *))
+int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_sem_clockwait()(s, clk, abs);
+  return sem_result(sem_acquire(s, deadline_of(clk, abs)));
+}
+
+int sem_trywait(sem_t *s) {
+  if (CONTROLLED()) point(SITE_TRYLOCK);
+  return lg__get_sem_trywait()(s);
+}
+
+int sem_post(sem_t *s) {
+  if (!CONTROLLED()) return lg__get_sem_post()(s);
+  int r = lg__get_sem_post()(s);
+  release(s);
+  point(SITE_POST);
+  return r;
+}
+
+/* ---- condition variables ------------------------------------------------------------ */
+
+/* glibc has two versions of pthread_cond_*; the program's calls name the current one
+ * (dlsym would give the old one). Under ASan its interceptor comes first, as lg__real does. */
+extern void __asan_init(void) __attribute__((weak));
+static void *real_cond(const char *name) {
+  void *p = NULL;
+  if (__asan_init) {
+    char asan_name[64];
+    snprintf(asan_name, sizeof asan_name, "__interceptor_%s", name);
+    p = dlsym(RTLD_DEFAULT, asan_name);
+  }
+  if (!p) p = dlvsym(RTLD_NEXT, name, "GLIBC_2.3.2");
+  return p ? p : lg__real(name);
+}
+#define COND_REAL(ret, name, params)                                           \
+  static ret(*real_##name) params;                                             \
+  static ret(*lg__get_##name(void)) params {                                   \
+    if (__builtin_expect(real_##name == NULL, 0))                              \
+      real_##name = (ret(*) params)real_cond(#name);                           \
+    return real_##name;                                                        \
+  }
+COND_REAL(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *))
+COND_REAL(int, pthread_cond_timedwait,
+          (pthread_cond_t *, pthread_mutex_t *, const struct timespec *))
+COND_REAL(int, pthread_cond_signal, (pthread_cond_t *))
+COND_REAL(int, pthread_cond_broadcast, (pthread_cond_t *))
+__attribute__((constructor(103))) static void resolve_cond(void) {
+  (void)lg__get_pthread_cond_wait();
+  (void)lg__get_pthread_cond_timedwait();
+  (void)lg__get_pthread_cond_signal();
+  (void)lg__get_pthread_cond_broadcast();
+}
+
+/* Releases `m`, waits for a signal on `c` (or the deadline), retakes `m`. */
+static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t wake_at) {
+  point(SITE_WAIT);
+  int r = mutex_release(m);
+  if (r) return r; /* not the owner (EPERM): as glibc's error-checking mutexes say */
+  block_on(WAIT_COND, c, wake_at);
+  bool timed_out = me->timed_out;
+  for (;;) {
+    int t = mutex_try(m);
+    if (t != EBUSY) break;
+    block_on(WAIT_OBJECT, m, NEVER);
+  }
+  return timed_out ? ETIMEDOUT : 0;
+}
+
+int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
+  if (!CONTROLLED()) return lg__get_pthread_cond_wait()(c, m);
+  return cond_wait(c, m, NEVER);
+}
+
+int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_cond_timedwait()(c, m, abs);
+  return cond_wait(c, m, deadline_of(CLOCK_REALTIME, abs));
+}
+
+/* (libstdc++'s condition_variable waits with a steady clock through this one) */
+LG_REAL(int, pthread_cond_clockwait,
+        (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *))
+int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
+                           const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_cond_clockwait()(c, m, clk, abs);
+  return cond_wait(c, m, deadline_of(clk, abs));
+}
+
+/* Wakes the longest waiter on `c` (all of them when `all`). */
+static void cond_wake(const pthread_cond_t *c, bool all) {
+  for (;;) {
+    actor *first = NULL;
+    for (uint32_t i = 0; i < C.nactors; i++) {
+      actor *a = &C.actors[i];
+      if (a->state == BLOCKED && a->waiting == WAIT_COND && a->wait_obj == c &&
+          (!first || a->wait_seq < first->wait_seq))
+        first = a;
+    }
+    if (!first) return;
+    first->state = RUNNABLE;
+    first->waiting = WAIT_NONE;
+    first->wake_at = NEVER;
+    if (!all) return;
+  }
+}
+
+/* The real signal too: a thread that is not an actor may wait on the real variable. */
+int pthread_cond_signal(pthread_cond_t *c) {
+  if (!CONTROLLED()) return lg__get_pthread_cond_signal()(c);
+  cond_wake(c, false);
+  int r = lg__get_pthread_cond_signal()(c);
+  point(SITE_SIGNAL);
+  return r;
+}
+
+int pthread_cond_broadcast(pthread_cond_t *c) {
+  if (!CONTROLLED()) return lg__get_pthread_cond_broadcast()(c);
+  cond_wake(c, true);
+  int r = lg__get_pthread_cond_broadcast()(c);
+  point(SITE_BROADCAST);
+  return r;
+}
+
+/* ---- barriers and pthread_once ------------------------------------------------------- */
+
+/* A barrier's count and arrivals, by address: barriers are shadowed whole (a real
+ * pthread_barrier_wait would wait in the kernel with the baton). Set up by an init under
+ * control; a barrier set up before is passed through. */
+#define MAX_BARRIERS 256
+typedef struct barrier_shadow {
+  const pthread_barrier_t *b;
+  unsigned count, arrived;
+  uint64_t round;
+} barrier_shadow;
+static barrier_shadow barriers[MAX_BARRIERS];
+
+static barrier_shadow *barrier_of(const pthread_barrier_t *b, bool make) {
+  barrier_shadow *free_slot = NULL;
+  for (size_t i = 0; i < MAX_BARRIERS; i++) {
+    if (barriers[i].b == b) return &barriers[i];
+    if (!barriers[i].b && !free_slot) free_slot = &barriers[i];
+  }
+  if (make && free_slot) free_slot->b = b;
+  return make ? free_slot : NULL;
+}
+
+LG_REAL(int, pthread_barrier_init,
+        (pthread_barrier_t *, const pthread_barrierattr_t *, unsigned))
+LG_REAL(int, pthread_barrier_wait, (pthread_barrier_t *))
+LG_REAL(int, pthread_barrier_destroy, (pthread_barrier_t *))
+
+int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a, unsigned n) {
+  int r = lg__get_pthread_barrier_init()(b, a, n);
+  if (r == 0 && CONTROLLED()) {
+    barrier_shadow *s = barrier_of(b, true);
+    if (s) *s = (barrier_shadow){b, n, 0, 0};
+  }
+  return r;
+}
+
+int pthread_barrier_destroy(pthread_barrier_t *b) {
+  if (CONTROLLED()) {
+    barrier_shadow *s = barrier_of(b, false);
+    if (s) *s = (barrier_shadow){0};
+  }
+  return lg__get_pthread_barrier_destroy()(b);
+}
+
+/* The last to arrive goes on (PTHREAD_BARRIER_SERIAL_THREAD) and releases the others. */
+int pthread_barrier_wait(pthread_barrier_t *b) {
+  barrier_shadow *s = CONTROLLED() ? barrier_of(b, false) : NULL;
+  if (!s) return lg__get_pthread_barrier_wait()(b);
+  point(SITE_WAIT);
+  if (++s->arrived == s->count) {
+    s->arrived = 0;
+    s->round++;
+    release(s);
+    point(SITE_SIGNAL);
+    return PTHREAD_BARRIER_SERIAL_THREAD;
+  }
+  uint64_t round = s->round;
+  while (s->round == round) block_on(WAIT_OBJECT, s, NEVER);
+  return 0;
+}
+
+/* pthread_once: the first actor runs the routine; one that comes while it runs (the routine
+ * reached a scheduling point) blocks until it is done. glibc's word: bit 0 in progress, bit 1
+ * done. */
+LG_REAL(int, pthread_once, (pthread_once_t *, void (*)(void)))
+int pthread_once(pthread_once_t *once, void (*init)(void)) {
+  if (!CONTROLLED()) return lg__get_pthread_once()(once, init);
+  for (;;) {
+    int v = __atomic_load_n(once, __ATOMIC_ACQUIRE);
+    if (v & 2) return 0;
+    if (!(v & 1)) break;
+    block_on(WAIT_OBJECT, once, NEVER);
+  }
+  __atomic_store_n(once, 1, __ATOMIC_RELAXED);
+  init();
+  __atomic_store_n(once, 2, __ATOMIC_RELEASE);
+  release(once);
+  return 0;
+}
+
+/* ---- yield and sleeps (virtual time) ------------------------------------------------ */
+
+LG_REAL(int, sched_yield, (void))
+int sched_yield(void) {
+  if (!CONTROLLED()) return lg__get_sched_yield()();
+  point(SITE_YIELD);
+  return 0;
+}
+
+/* Sleeps `ns` of virtual time: other actors run meanwhile; the clock jumps when none can. */
+static void virtual_sleep(uint64_t ns) {
+  if (ns == 0) {
+    point(SITE_SLEEP);
+    return;
+  }
+  block_on(WAIT_SLEEP, NULL, C.now + ns);
+}
+
+static uint64_t ns_of(const struct timespec *t) {
+  if (t->tv_sec < 0) return 0;
+  return (uint64_t)t->tv_sec * 1000000000u + (uint64_t)t->tv_nsec;
+}
+
+LG_REAL(int, nanosleep, (const struct timespec *, struct timespec *))
+int nanosleep(const struct timespec *req, struct timespec *rem) {
+  if (!controlled(CALLER) || !req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000)
+    return lg__get_nanosleep()(req, rem);
+  virtual_sleep(ns_of(req));
+  if (rem) *rem = (struct timespec){0, 0};
+  return 0;
+}
+
+LG_REAL(int, clock_nanosleep, (clockid_t, int, const struct timespec *, struct timespec *))
+int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct timespec *rem) {
+  if (!controlled(CALLER) || !req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000)
+    return lg__get_clock_nanosleep()(clk, flags, req, rem);
+  if (flags & TIMER_ABSTIME) {
+    uint64_t at = deadline_of(clk, req);
+    virtual_sleep(at - C.now);
+  } else {
+    virtual_sleep(ns_of(req));
+    if (rem) *rem = (struct timespec){0, 0};
+  }
+  return 0;
+}
+
+LG_REAL(int, usleep, (useconds_t))
+int usleep(useconds_t us) {
+  if (!CONTROLLED()) return lg__get_usleep()(us);
+  virtual_sleep((uint64_t)us * 1000u);
+  return 0;
+}
+
+LG_REAL(unsigned, sleep, (unsigned))
+unsigned sleep(unsigned s) {
+  if (!CONTROLLED()) return lg__get_sleep()(s);
+  virtual_sleep((uint64_t)s * 1000000000u);
+  return 0;
+}
+
+/* ---- system calls that may block ---------------------------------------------------- */
+
+/* Around a call that waits in the kernel (a zero timeout does not wait: it stays inside). */
+#define OUTSIDE_CALL(may_block, call)                                          \
+  do {                                                                         \
+    if (!(may_block)) return (call);                                           \
+    leave();                                                                   \
+    int e_, r_ = (call);                                                       \
+    e_ = errno;                                                                \
+    rejoin();                                                                  \
+    errno = e_;                                                                \
+    return r_;                                                                 \
+  } while (0)
+
+LG_REAL(int, poll, (struct pollfd *, nfds_t, int))
+int poll(struct pollfd *f, nfds_t n, int timeout) {
+  if (!CONTROLLED()) return lg__get_poll()(f, n, timeout);
+  OUTSIDE_CALL(timeout != 0, lg__get_poll()(f, n, timeout));
+}
+
+LG_REAL(int, ppoll, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *))
+int ppoll(struct pollfd *f, nfds_t n, const struct timespec *t, const sigset_t *m) {
+  if (!CONTROLLED()) return lg__get_ppoll()(f, n, t, m);
+  OUTSIDE_CALL(!t || t->tv_sec || t->tv_nsec, lg__get_ppoll()(f, n, t, m));
+}
+
+LG_REAL(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))
+int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *t) {
+  if (!CONTROLLED()) return lg__get_select()(n, r, w, e, t);
+  OUTSIDE_CALL(!t || t->tv_sec || t->tv_usec, lg__get_select()(n, r, w, e, t));
+}
+
+LG_REAL(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+                       const sigset_t *))
+int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t, const sigset_t *m) {
+  if (!CONTROLLED()) return lg__get_pselect()(n, r, w, e, t, m);
+  OUTSIDE_CALL(!t || t->tv_sec || t->tv_nsec, lg__get_pselect()(n, r, w, e, t, m));
+}
+
+LG_REAL(int, epoll_wait, (int, struct epoll_event *, int, int))
+int epoll_wait(int fd, struct epoll_event *ev, int n, int timeout) {
+  if (!CONTROLLED()) return lg__get_epoll_wait()(fd, ev, n, timeout);
+  OUTSIDE_CALL(timeout != 0, lg__get_epoll_wait()(fd, ev, n, timeout));
+}
+
+LG_REAL(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *))
+int epoll_pwait(int fd, struct epoll_event *ev, int n, int timeout, const sigset_t *m) {
+  if (!CONTROLLED()) return lg__get_epoll_pwait()(fd, ev, n, timeout, m);
+  OUTSIDE_CALL(timeout != 0, lg__get_epoll_pwait()(fd, ev, n, timeout, m));
+}
+
+/* ---- start -------------------------------------------------------------------------- */
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *data) {
+  uintptr_t probe = (uintptr_t)&find_self;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+    if (a < lo) lo = a;
+    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+  }
+  if (probe >= lo && probe < hi) {
+    C.self_lo = lo;
+    C.self_hi = hi;
+    return 1;
+  }
+  return 0;
+}
+
+static void fail(const char *what) {
+  fprintf(stderr, "lifeguard: error: explore: %s\n", what);
+  exit(2);
+}
+
+/* Opens the decision log, which must not exist yet. False when it does (a process started
+ * by the controlled program: it runs free). */
+static bool open_log(const char *path) {
+  int fd = lg__sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EEXIST) return false;
+  if (fd < 0) fail("cannot create the explore_log file");
+  size_t size = sizeof(log_file) + (size_t)LOG_CAPACITY * sizeof(log_record);
+  if (ftruncate(fd, (off_t)size) < 0) fail("cannot size the explore_log file");
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  lg__sys_close(fd);
+  if (p == MAP_FAILED) fail("cannot map the explore_log file");
+  Lf = p;
+  memcpy(Lf->magic, "LGXLOG1", 8);
+  Lf->capacity = LOG_CAPACITY;
+  Lf->pid = (uint64_t)getpid();
+  return true;
+}
+
+static lg_source *make_source(const lg__options *o) {
+  const char *s = o->explore_strategy[0] ? o->explore_strategy : "random";
+  if (strcmp(s, "random") == 0) return lg_source_random_at(o->explore_seed, o->explore_run);
+  if (strcmp(s, "pct") == 0) {
+    lg_source *p = lg_source_pct(o->explore_seed, (unsigned)o->explore_depth, o->explore_pct_k);
+    /* execution `explore_run` of the search; with k = 0 every one is a learning run */
+    for (unsigned long long i = 0; p && i < o->explore_run; i++) p->begin(p);
+    return p;
+  }
+  if (strcmp(s, "replay") == 0) {
+    if (!o->explore_schedule[0]) fail("explore_strategy=replay needs explore_schedule=FILE");
+    int fd = lg__sys_open(o->explore_schedule, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) fail("cannot open the explore_schedule file");
+    size_t cap = 1 << 16, len = 0;
+    char *text = malloc(cap);
+    for (;;) {
+      if (!text) fail("out of memory");
+      ssize_t r = lg__sys_read(fd, text + len, cap - len);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      len += (size_t)r;
+      if (len == cap) text = realloc(text, cap *= 2);
+    }
+    lg__sys_close(fd);
+    while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) len--;
+    lg_decision_log log = {0};
+    size_t at;
+    const char *msg;
+    if (lg_schedule_parse(text, len, &log, &at, &msg) < 0) {
+      char line[200];
+      snprintf(line, sizeof line, "bad schedule string at byte %zu: %s", at, msg);
+      fail(line);
+    }
+    free(text);
+    lg_source *r = lg_source_replay(&log);
+    lg_log_free(&log);
+    if (r) C.div = lg_source_replay_divergence(r);
+    return r;
+  }
+  fail("explore_strategy must be random, pct or replay");
+  return NULL;
+}
+
+static void child_runs_free(void) {
+  ctl_on = false;
+  me = NULL;
+}
+
+void lg__control_start(void) {
+  const lg__options *o = lg__opts();
+  if (!o->explore) return;
+  if (o->explore_log[0] && !open_log(o->explore_log)) return;
+  dl_iterate_phdr(find_self, NULL);
+  C.src = make_source(o);
+  if (!C.src || !C.src->begin(C.src)) fail("cannot start the decision source");
+  C.budget = o->explore_steps;
+  C.actors[0] = (actor){.id = 0, .state = RUNNABLE, .wake_at = NEVER,
+                        .thread = pthread_self()};
+  C.nactors = 1;
+  me = &C.actors[0];
+  lg_report_set_schedule_provider(schedule_for_report);
+  lg__thread_set_create_hook(create_hook);
+  pthread_atfork(NULL, NULL, child_runs_free);
+  ctl_on = true;
+}

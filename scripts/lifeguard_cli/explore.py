@@ -1,0 +1,330 @@
+"""`lifeguard explore`: controlled, replayable scheduling of an unmodified program.
+
+Each run starts PROG once with liblifeguard-preload.so and LIFEGUARD_OPTIONS=explore=1 plus
+the strategy, seed, execution index (the run's number) and a decision log file: every
+thread of the process is then an actor, one runs at a time, and a decision source picks who
+runs at each pthread call (harness/src/control.c). The runs go on until one fails, --runs
+or --budget is used up, or (with --schedule) the one replay has run.
+
+A run fails with the kind of:
+  - the first lifeguard report (its JSON log): heap-use-after-free, double-close, deadlock
+    (every thread blocked), livelock (explore_steps scheduling points), ...;
+  - else a crash signal: `abort` (a failed check or abort()), `assertion` (assert(3)),
+    `SEGV`, `SIGBUS`, ... (`crash:NAME` for any other signal);
+  - else `timeout` (the run outlived --timeout: a thread waiting in the kernel for another
+    one is not controlled yet);
+  - else, with --exit-code, `exit-code` for a nonzero exit status.
+The schedule string of a failing run comes from its decision log (written as decisions are
+made, so a crash keeps it); `replay` is the command line that runs that schedule again.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import argtypes, classify, verify
+from .build import ensure_built, require_built
+from .errors import UsageError
+from .paths import DEFAULT_BUILD_ROOT, INSTALLED_PRELOAD, REPO_ROOT, display
+from .progress import Progress
+
+NAME = "explore"
+SUMMARY = "run a program under controlled schedules until one fails; exit 1 if one did"
+DESCRIPTION = """\
+Runs PROG [ARGS] up to N times, each run under one schedule: liblifeguard-preload.so makes
+every thread of the program an actor, lets one run at a time, and at each pthread call
+(create, join, detach, exit; mutex, rwlock, spinlock, semaphore, condition variable;
+sched_yield; sleeps, in virtual time) lets a strategy pick the thread that runs next. The
+detectors of `lifeguard verify` stay on. The first failing run is reported with its kind, its
+schedule string and a command line that replays it. The program's output is kept back; the
+failing run's stderr (its last lines) is printed."""
+EPILOG = """\
+strategies:
+  random  a uniform choice at every decision (run i of seed S is always the same schedule)
+  pct     PCT of depth D: random thread priorities and D-1 priority change points; the
+          first run counts the decisions (k) and runs without change points
+  dfs     not yet: exits 2
+
+failure kinds: a lifeguard report's kind (deadlock, livelock, heap-use-after-free, ...),
+abort, assertion, SEGV and other crash signals, timeout, exit-code (with --exit-code).
+
+not controlled yet: calls that block in the kernel (read, write, poll, accept...) while
+another thread must act for them to return (such a run ends as a timeout), barriers,
+pthread_once; children of the program run free.
+
+exit status:
+  0  no run failed
+  1  a run failed (or --until: a run failed with that kind)
+  2  bad input (one line on stderr, nothing run), or --strategy dfs
+
+examples:
+  lifeguard explore --runs 1000 -- ./bank_test
+  lifeguard explore --strategy pct --depth 2 --json found.json -- ./server --selftest
+  lifeguard explore --schedule 'lgs1:s200/2=1,s204/3=2' -- ./bank_test"""
+
+PRESET = "plain"
+STRATEGIES = ("random", "pct", "dfs")
+LOG_MAGIC = b"LGXLOG1\0"
+LOG_HEADER = struct.Struct("<8sQQQQQ16x")
+LOG_RECORD = struct.Struct("<BxHII")
+TAIL_LINES = 30
+
+
+def add_arguments(parser):
+    parser.add_argument("--strategy", choices=STRATEGIES, default="random",
+                        help="how each decision is made (default random)")
+    parser.add_argument("--depth", type=argtypes.whole(1, "a whole number, 1 or more"),
+                        default=3, metavar="D", help="pct's depth (default 3)")
+    parser.add_argument("--runs", type=argtypes.positive_int, default=1000, metavar="N",
+                        help="at most N runs (default 1000)")
+    parser.add_argument("--seed", type=argtypes.seed64, default=0, metavar="S",
+                        help="the strategy's seed (default 0): the same seed, the same runs")
+    parser.add_argument("--budget", type=argtypes.positive_seconds, metavar="SECONDS",
+                        help="stop starting runs after SECONDS (default: no limit)")
+    parser.add_argument("--until", metavar="KIND",
+                        help="go on past failures of other kinds until one of KIND")
+    parser.add_argument("--schedule", metavar="STRING",
+                        help="replay this schedule string once (the strategy is then replay)")
+    parser.add_argument("--json", metavar="FILE",
+                        help="write the result as one JSON object: program, strategy, runs, "
+                             "found, runs_to_first, seconds_to_first, kind, schedule, replay "
+                             "(and seed, depth, decisions: made in all runs, diverged: the "
+                             "decision where a replay left its schedule, or null)")
+    parser.add_argument("--timeout", type=argtypes.positive_seconds, default=60.0,
+                        metavar="SECONDS",
+                        help="a run that lasts longer is killed and counts as a timeout "
+                             "(default 60)")
+    parser.add_argument("--exit-code", action="store_true",
+                        help="a nonzero exit status is a failure too (kind exit-code)")
+    parser.add_argument("--no-build", action="store_true",
+                        help="do not build the preload library when it is missing")
+    parser.add_argument("--build-dir", type=Path, default=None, metavar="DIR",
+                        help="root of the build trees (default: build/ of the source tree, "
+                             "or the installed library)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- PROG [ARGS]",
+                        help="the program and its arguments")
+
+
+# ---- the decision log ------------------------------------------------------------------
+
+def read_decisions(path):
+    """The decisions a run recorded, as (decisions, diverged_step or None, overflow). Each
+    decision is (kind, site, n, idx). A missing or short file is no decisions."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(LOG_HEADER.size)
+            if len(head) < LOG_HEADER.size:
+                return [], None, 0
+            magic, count, diverged, capacity, overflow, _pid = LOG_HEADER.unpack(head)
+            if magic != LOG_MAGIC:
+                return [], None, 0
+            body = f.read(min(count, capacity) * LOG_RECORD.size)
+    except FileNotFoundError:
+        return [], None, 0
+    decisions = [LOG_RECORD.unpack_from(body, i * LOG_RECORD.size)
+                 for i in range(len(body) // LOG_RECORD.size)]
+    return decisions, (diverged - 1 if diverged else None), overflow
+
+
+def schedule_string(decisions):
+    """The schedule string of `decisions`, as lg_schedule_format writes it (lifeguard/
+    schedule.h): tokens kind site/n=idx, equal neighbours as one token *count."""
+    tokens = []
+    i = 0
+    while i < len(decisions):
+        run = 1
+        while i + run < len(decisions) and decisions[i + run] == decisions[i]:
+            run += 1
+        kind, site, n, idx = decisions[i]
+        token = f"{'sdf'[kind] if kind < 3 else '?'}{site}/{n}={idx}"
+        tokens.append(token + (f"*{run}" if run > 1 else ""))
+        i += run
+    return "lgs1:" + ",".join(tokens)
+
+
+def check_schedule(text):
+    """UsageError unless `text` looks like a schedule string (the harness parses it fully)."""
+    if not text.startswith("lgs1:") or any(c.isspace() for c in text) or \
+            not all(" " <= c <= "~" for c in text):
+        raise UsageError(f"--schedule {text[:40]!r}: not a schedule string (lgs1:...)")
+
+
+# ---- one run ---------------------------------------------------------------------------
+
+def run_env(library, tmp, strategy, seed, run, depth, pct_k, schedule_file):
+    """The environment of one run: verify's (the detectors, a JSON report log), plus the
+    explore options. Returns (env, decision log path, report log path)."""
+    reports = Path(tmp) / f"reports.{run}.jsonl"
+    log = Path(tmp) / f"decisions.{run}"
+    env = verify.verify_env(library, reports, verify.CHECKS)
+    ours = ["explore=1", f"explore_strategy={strategy}", f"explore_seed={seed}",
+            f"explore_run={run}", f"explore_depth={depth}", f"explore_pct_k={pct_k}",
+            f"explore_log={log}"]
+    if schedule_file:
+        ours.append(f"explore_schedule={schedule_file}")
+    env[verify.ENV_OPTIONS] += ":" + ":".join(ours)
+    return env, log, reports
+
+
+def failure_kind(records, returncode, timed_out, stderr, exit_code):
+    """The kind of a run's failure, or None when it did not fail."""
+    if records:
+        return records[0]["kind"]
+    if returncode < 0:
+        sig = -returncode
+        if sig == signal.SIGABRT:
+            return "assertion" if "Assertion `" in stderr else "abort"
+        if sig == signal.SIGSEGV:
+            return "SEGV"
+        if sig in (signal.SIGBUS, signal.SIGFPE, signal.SIGILL):
+            return signal.Signals(sig).name
+        if not timed_out:
+            return classify.outcome("", returncode)
+    if timed_out:
+        return "timeout"
+    if exit_code and returncode != 0:
+        return "exit-code"
+    return None
+
+
+def run_once(program, command, env, timeout):
+    """Runs the program once; (returncode, timed_out, stdout, stderr)."""
+    try:
+        proc = subprocess.Popen(command, executable=str(program), env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as e:
+        raise UsageError(f"cannot run {display(program)}: {e.strerror}") from None
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, False, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return proc.returncode, True, out, err
+
+
+# ---- the command -----------------------------------------------------------------------
+
+def find_library(args):
+    if INSTALLED_PRELOAD and args.build_dir is None:
+        library = Path(INSTALLED_PRELOAD)
+        if not library.is_file():
+            raise UsageError(f"the installed preload library {library} is missing "
+                             "(reinstall lifeguard)")
+        return library
+    build_root = Path(args.build_dir or DEFAULT_BUILD_ROOT).resolve()
+    library = verify.library_path(build_root)
+    if not library.is_file() and not args.no_build:
+        ensure_built([PRESET], build_root)
+    require_built(library, PRESET, build_root, args.no_build, needed_by="explore")
+    return library
+
+
+def replay_command(command, schedule):
+    """The command line that runs `schedule` again (the driver as the user runs it)."""
+    driver = "lifeguard" if INSTALLED_PRELOAD else display(REPO_ROOT / "scripts" / "lifeguard")
+    return shlex.join([driver, "explore", "--schedule", schedule, "--"] + command)
+
+
+def run(args):
+    """Entry point of `lifeguard explore`."""
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("no program to run (usage: lifeguard explore [OPTIONS] -- PROG [ARGS])")
+    if args.strategy == "dfs" and args.schedule is None:
+        raise UsageError("--strategy dfs: not yet (use random or pct)")
+    if args.schedule is not None:
+        check_schedule(args.schedule)
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise UsageError(f"--json {args.json}: its directory does not exist")
+    program = verify.resolve_program(command[0])
+    verify.check_preloadable(program)
+    library = find_library(args)
+
+    strategy = "replay" if args.schedule is not None else args.strategy
+    runs = 1 if args.schedule is not None else args.runs
+    result = {"program": shlex.join(command), "strategy": strategy, "seed": args.seed,
+              "depth": args.depth if strategy == "pct" else None, "runs": 0, "found": False,
+              "runs_to_first": None, "seconds_to_first": None, "kind": None, "schedule": None,
+              "replay": None, "decisions": 0, "diverged": None}
+    failure = None
+    others = {}  # --until: the failures of other kinds, by kind
+    started = time.monotonic()
+    pct_k = 0
+    with tempfile.TemporaryDirectory(prefix="lifeguard-explore-") as tmp, \
+            Progress("explore") as progress:
+        schedule_file = None
+        if args.schedule is not None:
+            schedule_file = Path(tmp) / "schedule"
+            schedule_file.write_text(args.schedule + "\n", encoding="utf-8")
+        for i in range(runs):
+            if args.budget is not None and time.monotonic() - started >= args.budget:
+                break
+            progress.start(f"run {i + 1}")
+            env, log, reports = run_env(library, tmp, strategy, args.seed, i, args.depth,
+                                        pct_k, schedule_file)
+            rc, timed_out, out, err = run_once(program, command, env, args.timeout)
+            stderr = err.decode("utf-8", "replace")
+            if rc == 2 and "lifeguard: error: explore:" in stderr:
+                line = next(l for l in stderr.splitlines() if "lifeguard: error: explore:" in l)
+                raise UsageError(line.split("lifeguard: error: ", 1)[1])
+            records, _ = classify.read_log(reports)
+            records += classify.cut_short(reports)
+            decisions, diverged, _ = read_decisions(log)
+            if strategy == "pct" and pct_k == 0:
+                pct_k = max(1, len(decisions))
+            result["runs"] = i + 1
+            result["decisions"] += len(decisions)
+            if strategy == "replay":
+                result["diverged"] = diverged
+            kind = failure_kind(records, rc, timed_out, stderr, args.exit_code)
+            elapsed = time.monotonic() - started
+            progress.step(f"{i + 1} runs, {(i + 1) / max(elapsed, 1e-9):.1f} runs/s"
+                          + (f", found {kind}" if kind else ""))
+            if kind is None:
+                continue
+            if args.until and kind != args.until:
+                others[kind] = others.get(kind, 0) + 1
+                continue
+            schedule = schedule_string(decisions)
+            failure = (kind, stderr, out, diverged)
+            result.update(found=True, runs_to_first=i + 1, seconds_to_first=round(elapsed, 3),
+                          kind=kind, schedule=schedule, replay=replay_command(command, schedule))
+            break
+
+    if args.json:
+        try:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(result, f, indent=1)
+                f.write("\n")
+        except OSError as e:
+            raise UsageError(f"cannot write --json {args.json}: {e.strerror}") from None
+    if failure is None:
+        what = f"no failure of kind {args.until}" if args.until else "no failure"
+        if others:
+            what += " (other kinds: " + ", ".join(f"{k} x{n}" for k, n in others.items()) + ")"
+        print(f"lifeguard: explore: {result['runs']} run{'s' if result['runs'] != 1 else ''} "
+              f"({strategy}), {what}", file=sys.stderr)
+        return 0
+    kind, stderr, out, diverged = failure
+    tail = stderr.splitlines()[-TAIL_LINES:]
+    sys.stderr.write("\n".join(tail) + ("\n" if tail else ""))
+    print(f"lifeguard: explore: {command[0]}: {kind} in run {result['runs_to_first']} "
+          f"({strategy}, {result['seconds_to_first']:.2f} s)", file=sys.stderr)
+    if diverged is not None:
+        print(f"lifeguard: explore: warning: the run left the schedule at decision {diverged} "
+              "(the program is not deterministic under control there)", file=sys.stderr)
+    print(f"schedule: {result['schedule']}")
+    print(f"replay: {result['replay']}")
+    return 1

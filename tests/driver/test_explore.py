@@ -1,0 +1,271 @@
+"""`lifeguard explore`: controlled schedules of unmodified pthread programs.
+
+Both ways, on the bug kernels of bench/kernels/ (each built with its bug and as a clean twin):
+explore finds every kernel's bug, with the right kind, within a bounded number of runs, under
+random and pct; the clean twins stay clean over a bounded number of runs while decisions were
+being made (so the silence is not control being off); a found schedule replays to the same
+failure and the same schedule string. Real programs give the same output under control as
+free. Every run is bounded by a subprocess timeout. Needs the plain tree (the preload library
+exists only there).
+"""
+
+import json
+import os
+import shlex
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+
+from lifeguard_cli import paths
+
+# kernel -> the kinds its bug may be reported as
+KERNELS = {
+    "atomicity": {"abort"},
+    "order": {"abort"},
+    "racing_free": {"heap-use-after-free"},
+    "lock_order": {"deadlock"},
+    "missed_wakeup": {"deadlock"},
+    "refcount": {"heap-use-after-free", "double-free"},
+}
+STRATEGIES = (("--strategy", "random"), ("--strategy", "pct", "--depth", "2"))
+FIND_RUNS = 300    # every kernel is found well within this (measured: 2..18 runs, seed 1)
+CLEAN_RUNS = 30
+REPLAYS = 5        # per kernel in the gate; 100 under -m slow
+
+
+@pytest.fixture(scope="module")
+def kernels(build_root, library):
+    d = paths.preset_dir(build_root, "plain") / "bench" / "kernels"
+    missing = [n for k in KERNELS for n in (f"kernel_{k}", f"kernel_{k}_clean")
+               if not (d / n).is_file()] + \
+              [n for n in ["kernel_pool", "kernel_pipe", "kernel_barrier"] if not (d / n).is_file()]
+    if missing:
+        pytest.fail(f"{d}: {', '.join(missing)} not built: cmake --build --preset plain",
+                    pytrace=False)
+    return d
+
+
+@pytest.fixture(scope="module")
+def explore(repo_root, build_root, library):
+    """explore(*args) -> (CompletedProcess, the --json object or None)."""
+    counter = [0]
+
+    def run(*args, tmp, timeout=600, options=None):
+        counter[0] += 1
+        out = tmp / f"explore{counter[0]}.json"
+        argv = [sys.executable, str(repo_root / "scripts" / "lifeguard"), "explore",
+                "--no-build", "--build-dir", str(build_root), "--json", str(out), *args]
+        env = dict(os.environ, LIFEGUARD_OPTIONS=options) if options else None
+        r = subprocess.run(argv, timeout=timeout, text=True, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        return r, (json.loads(out.read_text()) if out.is_file() else None)
+
+    return run
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s[1])
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_bug_is_found(kernel, strategy, kernels, explore, tmp_path):
+    r, result = explore(*strategy, "--runs", str(FIND_RUNS), "--seed", "1", "--",
+                        str(kernels / f"kernel_{kernel}"), tmp=tmp_path)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert result["found"] is True
+    assert result["kind"] in KERNELS[kernel], r.stderr[-2000:]
+    assert 1 <= result["runs_to_first"] == result["runs"] <= FIND_RUNS
+    assert result["strategy"] == strategy[1]
+    assert result["schedule"].startswith("lgs1:s")
+    assert result["seconds_to_first"] >= 0
+    assert shlex.split(result["replay"]) == ["scripts/lifeguard", "explore", "--schedule",
+                                             result["schedule"], "--",
+                                             str(kernels / f"kernel_{kernel}")]
+    assert f"schedule: {result['schedule']}" in r.stdout
+    if result["kind"] in ("deadlock", "heap-use-after-free", "double-free"):
+        # lifeguard's own report, with the schedule string in it
+        assert f"SUMMARY: lifeguard: {result['kind']}" in r.stderr
+        assert f"schedule: {result['schedule']}" in r.stderr
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s[1])
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_clean_twin_stays_clean(kernel, strategy, kernels, explore, tmp_path):
+    r, result = explore(*strategy, "--runs", str(CLEAN_RUNS), "--seed", "1", "--",
+                        str(kernels / f"kernel_{kernel}_clean"), tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert result["found"] is False and result["kind"] is None and result["schedule"] is None
+    assert result["runs"] == CLEAN_RUNS
+    # decisions were made in the runs: control was on, the silence is the program's
+    assert result["decisions"] >= CLEAN_RUNS, result
+
+
+def replays(kernel, kernels, explore, tmp_path, times):
+    r, found = explore("--runs", str(FIND_RUNS), "--seed", "7", "--",
+                       str(kernels / f"kernel_{kernel}"), tmp=tmp_path)
+    assert r.returncode == 1 and found["found"], r.stderr[-2000:]
+    for _ in range(times):
+        r, again = explore("--schedule", found["schedule"], "--",
+                           str(kernels / f"kernel_{kernel}"), tmp=tmp_path,
+                           options="symbolize=0")  # (the stacks are not compared)
+        assert r.returncode == 1, r.stderr[-2000:]
+        assert again["strategy"] == "replay" and again["runs"] == 1
+        assert again["kind"] == found["kind"]
+        assert again["schedule"] == found["schedule"]
+        assert again["diverged"] is None
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_found_schedule_replays(kernel, kernels, explore, tmp_path):
+    replays(kernel, kernels, explore, tmp_path, REPLAYS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_found_schedule_replays_100_times(kernel, kernels, explore, tmp_path):
+    replays(kernel, kernels, explore, tmp_path, 100)
+
+
+def test_replay_of_a_clean_schedule_is_clean(kernels, explore, tmp_path):
+    """The other way: the schedule that runs the deadlock kernel's threads one after the
+    other (no preemption: every decision keeps the running thread) finds nothing."""
+    r, result = explore("--schedule", "lgs1:", "--", str(kernels / "kernel_lock_order"),
+                        tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert result["found"] is False and result["strategy"] == "replay"
+
+
+@pytest.mark.parametrize("args, words", [
+    ((), "no program to run"),
+    (("--strategy", "dfs", "--", "true"), "not yet"),
+    (("--runs", "0", "--", "true"), "--runs"),
+    (("--schedule", "xyz", "--", "true"), "not a schedule string"),
+    (("--", "/nonexistent/prog"), "no such file"),
+])
+def test_usage_errors_exit_2(args, words, explore, tmp_path):
+    r, result = explore(*args, tmp=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lifeguard: error:") and words in lines[0]
+    assert result is None
+
+
+def test_bad_schedule_is_refused_by_the_harness(kernels, explore, tmp_path):
+    r, _ = explore("--schedule", "lgs1:s1/1=0", "--", str(kernels / "kernel_order"),
+                   tmp=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "lifeguard: error: explore: bad schedule string at byte 8: n must be at least 2"]
+
+
+# ---- real programs: the same output under control --------------------------------------
+
+def decisions_in(log):
+    with open(log, "rb") as f:
+        head = f.read(16)
+    assert head[:8] == b"LGXLOG1\0"
+    return struct.unpack("<Q", head[8:16])[0]
+
+
+THREADED_PY = ("import threading, queue\n"
+               "q = queue.Queue()\n"
+               "ts = [threading.Thread(target=lambda i=i: q.put(i * i)) for i in range(4)]\n"
+               "[t.start() for t in ts]\n[t.join() for t in ts]\n"
+               "print(sorted(q.get() for _ in ts))\n")
+
+
+# timers, a promise and a file read through libuv's thread pool
+NODE_JS = ("const fs = require('fs');"
+           "Promise.resolve().then(() => console.log('micro'));"
+           "fs.promises.readFile('/proc/self/stat').then(b => {"
+           " console.log('read', b.length > 0);"
+           " setTimeout(() => console.log('timer'), 5); });")
+
+
+# libstdc++'s condition_variable: wait_for and wait_until go through pthread_cond_clockwait
+CXX_CONDVAR = r"""
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+int main() {
+  std::mutex m;
+  std::condition_variable cv;
+  int stage = 0;
+  std::thread t([&] {
+    for (int i = 0; i < 20; i++) {
+      std::unique_lock<std::mutex> l(m);
+      while (stage % 2 == 0) cv.wait_for(l, std::chrono::seconds(30));
+      stage++;
+      cv.notify_all();
+    }
+  });
+  for (int i = 0; i < 20; i++) {
+    std::unique_lock<std::mutex> l(m);
+    stage++;
+    cv.notify_all();
+    while (stage % 2 == 1)
+      cv.wait_until(l, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+  }
+  t.join();
+  std::printf("stage %d\n", stage);
+}
+"""
+
+
+def real_program(name, kernels, tmp):
+    """(command, threaded) of the real program `name`, or None when it is not installed."""
+    data = tmp / "lines.txt"
+    data.write_text("".join(f"{(i * 7919) % 1000}\n" for i in range(2000)))
+    progs = {"python": (["/usr/bin/python3", "-c", "print(1)"], False),
+             "sort": (["sort", str(data)], False),
+             "pool": ([str(kernels / "kernel_pool")], True),
+             "pipe": ([str(kernels / "kernel_pipe")], True),
+             "barrier": ([str(kernels / "kernel_barrier")], True),
+             "threaded-python": (["/usr/bin/python3", "-c", THREADED_PY], True),
+             "node": (["node", "-e", NODE_JS], True)}
+    if name == "c++-condvar":
+        if not shutil.which("g++"):
+            return None
+        (tmp / "condvar.cc").write_text(CXX_CONDVAR)
+        subprocess.run(["g++", "-O1", "-pthread", "condvar.cc", "-o", "condvar"], cwd=tmp,
+                       check=True, timeout=300)
+        return [str(tmp / "condvar")], True
+    command, threaded = progs[name]
+    return (command, threaded) if shutil.which(command[0]) else None
+
+
+@pytest.mark.parametrize("name", ["python", "sort", "pool", "pipe", "barrier", "threaded-python",
+                                  "node", "c++-condvar"])
+def test_real_program_same_output(name, kernels, library, tmp_path):
+    found = real_program(name, kernels, tmp_path)
+    if found is None:
+        pytest.skip(f"{name}: its program (or compiler) is not installed")
+    command, threaded = found
+    free = subprocess.run(command, capture_output=True, timeout=120)
+    assert free.returncode == 0
+    for run in range(5):
+        log = tmp_path / f"decisions.{run}"
+        env = dict(os.environ, LD_PRELOAD=str(library),
+                   LIFEGUARD_OPTIONS=f"explore=1:explore_seed=3:explore_run={run}:"
+                                     f"explore_log={log}")
+        controlled = subprocess.run(command, capture_output=True, timeout=120, env=env)
+        assert controlled.returncode == 0, controlled.stderr[-2000:]
+        assert controlled.stdout == free.stdout
+        # the log was made by this process, so it was under control; a threaded program
+        # had decisions to make
+        made = decisions_in(log)
+        assert made > 0 if threaded else made >= 0
+
+
+def test_off_is_libc(kernels, library, tmp_path):
+    """Without explore=1 the preload library makes no decisions and no log, and the kernels'
+    bugs stay where the OS scheduler puts them (the clean pool runs as it does free)."""
+    log = tmp_path / "decisions"
+    env = dict(os.environ, LD_PRELOAD=str(library), LIFEGUARD_OPTIONS=f"explore_log={log}")
+    r = subprocess.run([str(kernels / "kernel_pool")], capture_output=True, timeout=120, env=env)
+    assert r.returncode == 0
+    assert not log.exists()
