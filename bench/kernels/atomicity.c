@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Atomicity violation: a deposit reads the balance in one critical section and writes it in
  * another, so two deposits can both read the old balance and one is lost. Clean twin: the
  * read and the write in one critical section. Found at: a preemption between the two. */

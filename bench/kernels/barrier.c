@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Not a bug: four threads meet at a barrier five times, each round after a pthread_once and
  * a locked sum; prints the same line under every schedule. Under explore the barrier and the
  * once are shadowed (a real wait there would hold the baton). */

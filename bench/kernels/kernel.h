@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What every kernel shares: a failed check prints one line and aborts (NDEBUG or not). */
 #ifndef LG_KERNEL_H
 #define LG_KERNEL_H

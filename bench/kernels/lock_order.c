@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lock-order deadlock: a transfer locks the source account then the destination, so two
  * opposite transfers can each hold one lock and wait for the other. Clean twin: locks taken
  * in address order. Found at: a preemption between the two locks. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Missed wake-up: the consumer tests the flag before taking the lock and then waits, so a
  * producer that sets the flag and signals in between wakes nobody, and the consumer waits
  * for ever. Clean twin: the test under the lock, in a loop around the wait. Found at: a

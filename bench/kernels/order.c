@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Order violation: the worker reads the configuration that main publishes under a mutex only
  * after starting it, assuming it is there. Clean twin: published before the worker starts.
  * Found at: the worker running before main's critical section. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Not a bug: two threads talk through a pair of pipes, each waiting in poll() before it
  * reads, then main sleeps and joins; prints the same lines under every schedule. Under
  * explore the thread in poll() leaves control, so the other one runs and answers: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Not a bug: a work queue under a mutex and two condition variables, four workers, a
  * timed wait and sleeps; prints the same lines under every schedule (explore's tests
  * compare its output with a free run). */

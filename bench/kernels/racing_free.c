@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Use after free by a racing free: the worker checks under the lock that the session is
  * open, then uses it after unlocking; main closes and frees it in between. Clean twin: the
  * use inside the critical section that checked. Found at: a preemption at the worker's

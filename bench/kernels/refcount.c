@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Refcount race: a release decrements the count in one critical section and tests it for
  * zero in another, so two releases can both see zero (double free) or one frees while the
  * other still reads the count (use after free). Clean twin: decrement and test together.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Thread control of an unmodified program (`lifeguard explore`): every thread is an actor,
  * exactly one runs at a time, and at each pthread call a decision source picks who runs next.
  *

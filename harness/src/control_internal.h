@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The control layer's internals (control.c): thread control under `explore`. Not part of the
  * public API. */
 #ifndef LIFEGUARD_CONTROL_INTERNAL_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard explore`: controlled, replayable scheduling of an unmodified program.
 
 Each run starts PROG once with liblifeguard-preload.so and LIFEGUARD_OPTIONS=explore=1 plus

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`lifeguard explore`: controlled schedules of unmodified pthread programs.
 
 Both ways, on the bug kernels of bench/kernels/ (each built with its bug and as a clean twin):
