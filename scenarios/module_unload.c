@@ -124,17 +124,24 @@ static NOINLINE int run_pending_timer(const lg_scenario_ctx *ctx) {
 
 static NOINLINE int run_timer_cancel_race(const lg_scenario_ctx *ctx) {
   host_run r;
-  if (open_host(&r, (drv_config){.runtime = DRV_RUNTIME_CURRENT_THREAD, .heartbeat = true}))
-    return LG_SCENARIO_ERROR;
+  int status =
+      open_host(&r, (drv_config){.runtime = DRV_RUNTIME_CURRENT_THREAD, .heartbeat = true});
+  if (status) return status;
   lgrt_module *m;
-  if (lgrt_host_load(r.host, NULL, 0, &r.cfg, &m) != 0) return lg_scenario_fail("load");
+  if (lgrt_host_load(r.host, NULL, 0, &r.cfg, &m) != 0)
+    return stop_host(&r, lg_scenario_fail("load"));
   const drv_api *api = lgrt_module_api(m);
   drv_conn *c;
-  if (api->connect(&c) != 0) return lg_scenario_fail("connect");
+  if (api->connect(&c) != 0) {
+    status = lg_scenario_fail("connect");
+    api->shutdown(); /* the driver manager frees the environment, then unloads */
+    lgrt_host_unload(r.host, m);
+    return stop_host(&r, status);
+  }
   lg_sleep(HEARTBEAT_NS); /* the first heartbeat and the disconnect come due together */
   api->disconnect(c);
   api->shutdown();
-  if (lgrt_host_unload(r.host, m) != 0) return lg_scenario_fail("unload");
+  if (lgrt_host_unload(r.host, m) != 0) return stop_host(&r, lg_scenario_fail("unload"));
   return close_host(&r);
 }
 

@@ -269,15 +269,25 @@ static void handoff_server(void *p) {
     int rc = lgrt_pipe_server_connect(s->pipe);
     if (rc == 0 || rc == -EISCONN) break;
     if (rc != -EINPROGRESS && rc != -EAGAIN) {
+      errno = -rc;
       r->status = lg_scenario_fail("connect");
       break;
     }
-    lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1);
+    if (!(lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1) & LGRT_WRITABLE)) {
+      r->status = lg_scenario_fail("connect: the runtime shut down"); /* the client failed */
+      break;
+    }
   }
   char buf[64];
-  ssize_t n;
+  ssize_t n = 0;
   while (!r->status && (n = tokio_pipe_read(s, buf, sizeof buf)) > 0) r->received += n;
-  lgrt_registration_drop(&s->reg); /* into_inner: deregistered, the pipe kept */
+  if (!r->status && n < 0) {
+    errno = (int)-n;
+    r->status = lg_scenario_fail("server read");
+  }
+  /* into_inner: deregistered, the pipe kept; given to the next owner even after a failure,
+   * which drops it */
+  lgrt_registration_drop(&s->reg);
 }
 
 /* The next owner: takes the pipe, registers it under a new scheduled-io object, drops it. */
@@ -306,11 +316,11 @@ static NOINLINE int run_handoff_race(const lg_scenario_ctx *ctx) {
   char name[64];
   pipe_name(name, sizeof name);
   r->name = name;
-  lg_mutex_init(&h.lock);
-  lg_cond_init(&h.given);
   if (lgrt_driver_open(&r->d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
   if (lgrt_pipe_server_create(name, &r->server.pipe) || tokio_pipe_register(&r->server, r->d))
-    return lg_scenario_fail("server pipe");
+    return give_up(lg_scenario_fail("server pipe"), r->d, &r->server, NULL);
+  lg_mutex_init(&h.lock);
+  lg_cond_init(&h.given);
   lg_actor *drv = lg_spawn(driver_actor, r, "driver");
   lg_actor *srv = lg_spawn(handoff_server, &h, "server");
   lg_actor *nxt = lg_spawn(handoff_next, &h, "next-owner");
@@ -328,12 +338,13 @@ static NOINLINE int run_handoff_race(const lg_scenario_ctx *ctx) {
   lg_join(drv);
   lg_cond_destroy(&h.given);
   lg_mutex_destroy(&h.lock);
+  int fin = finish(r->d, inners);
   if (r->status) return r->status;
   if (r->received != 5) {
     fprintf(stderr, "pipe_disconnect: the server read %zd bytes, not 5\n", r->received);
     return LG_SCENARIO_SYMPTOM;
   }
-  return finish(r->d, inners);
+  return fin;
 }
 
 /* ---- 5. epoll-stale-batch: libuv#826 on a callback loop ------------------------------ */
@@ -453,18 +464,18 @@ static NOINLINE int run_slot_reuse(const lg_scenario_ctx *ctx) {
   pipe_name(name, sizeof name);
   tokio_pipe server = {0}, first = {0}, second = {0};
   if (lgrt_pipe_server_create(name, &server.pipe) || tokio_pipe_register(&server, d))
-    return lg_scenario_fail("server pipe");
+    return give_up(lg_scenario_fail("server pipe"), d, &server, NULL);
   lgrt_pipe_server_connect(server.pipe);
   if (lgrt_pipe_client_open(name, &first.pipe) || tokio_pipe_register(&first, d))
-    return lg_scenario_fail("first client");
+    return give_up(lg_scenario_fail("first client"), d, &server, &first);
   uint64_t first_token = lgrt_registration_token(&first.reg);
   tokio_pipe_drop(&first); /* released at once: its slot is free for the next registration */
   if (lgrt_pipe_client_open(name, &second.pipe) || tokio_pipe_register(&second, d))
-    return lg_scenario_fail("second client");
+    return give_up(lg_scenario_fail("second client"), d, &server, &second);
   uint64_t second_token = lgrt_registration_token(&second.reg);
   if ((first_token & 0xffffffffu) != (second_token & 0xffffffffu)) {
     fprintf(stderr, "pipe_disconnect: the second client did not take the first one's slot\n");
-    return LG_SCENARIO_ERROR;
+    return give_up(LG_SCENARIO_ERROR, d, &server, &second);
   }
   lgrt_driver_turn(d, 0); /* the first client's WRITABLE, then the second's */
   tokio_pipe_drop(&second);
@@ -484,7 +495,8 @@ static NOINLINE int run_post_without_ref(const lg_scenario_ctx *ctx) {
   tokio_pipe server = {0}, client = {0};
   int err = open_pair(&d, &server, &client);
   if (err) return err;
-  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
+  if (tokio_pipe_register(&client, d))
+    return give_up(lg_scenario_fail("client registration"), d, &server, &client);
   lgrt_driver_turn(d, 0);
   int status = LG_SCENARIO_CLEAN;
   if (!(lgrt_registration_readiness(&client.reg) & LGRT_WRITABLE)) {
@@ -507,7 +519,8 @@ static NOINLINE int run_drop_keeps_ref(const lg_scenario_ctx *ctx) {
   tokio_pipe server = {0}, client = {0};
   int err = open_pair(&d, &server, &client);
   if (err) return err;
-  if (tokio_pipe_register(&client, d)) return lg_scenario_fail("client registration");
+  if (tokio_pipe_register(&client, d))
+    return give_up(lg_scenario_fail("client registration"), d, &server, &client);
   lgrt_driver_turn(d, 0);
   tokio_pipe_drop(&client);
   lgrt_driver_turn(d, 0);

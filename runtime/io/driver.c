@@ -125,6 +125,7 @@ static lgrt_sched_io *allocate(lgrt_driver *d) {
         lg_mutex_unlock(&d->synced);
         lg_cond_destroy(&io->wake);
         lg_mutex_destroy(&io->waiters);
+        lg_ref_gone(io); /* never handed out: its two references go with it */
         free(io);
         return NULL;
       }

@@ -39,6 +39,7 @@ struct lgrt_port {
   pthread_mutex_t bind_lock;
   struct binding { uint64_t key, reg; } *binds;
   size_t nbinds, capbinds;
+  bool binds_lost; /* a binding could not be kept: every lookup says "not known" */
 };
 
 bool lgrt_events_push(lgrt_events *evs, uint64_t token, uint32_t readiness) {
@@ -122,8 +123,14 @@ void lgrt_port_bind(lgrt_port *p, uint64_t key, uint64_t reg) {
   while (i < p->nbinds && p->binds[i].key != key) i++;
   if (i == p->nbinds && p->nbinds == p->capbinds) {
     size_t cap = p->capbinds ? p->capbinds * 2 : 16;
-    struct binding *b = realloc(p->binds, cap * sizeof *b);
-    if (!b) { /* not checked, then: its packets carry "not known" */
+    /* Not an injection point, as the lock above is not a scheduling point: the oracle's
+     * table must not change the schedules it checks (a decision here would exist only with
+     * the oracles on). */
+    struct binding *b = realloc(p->binds, cap * sizeof *b); /* lgrt-sys: the oracle's own */
+    if (!b) {
+      /* Not checked from now on: a key missing from the table would read as "no handle",
+       * a false misdelivery, so every lookup says "not known" instead. */
+      p->binds_lost = true;
       pthread_mutex_unlock(&p->bind_lock);
       return;
     }
@@ -150,7 +157,8 @@ uint64_t lgrt_port_bound(lgrt_port *p, uint64_t key) {
   if (!lg_oracle_enabled()) return 0;
   uint64_t reg = LG_ORACLE_NOBODY;
   pthread_mutex_lock(&p->bind_lock);
-  for (size_t i = 0; i < p->nbinds; i++)
+  if (p->binds_lost) reg = 0;
+  for (size_t i = 0; !p->binds_lost && i < p->nbinds; i++)
     if (p->binds[i].key == key) {
       reg = p->binds[i].reg;
       break;
