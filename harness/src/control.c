@@ -634,23 +634,18 @@ int sem_post(sem_t *s) {
 /* ---- condition variables ------------------------------------------------------------ */
 
 /* glibc has two versions of pthread_cond_*; the program's calls name the current one
- * (dlsym would give the old one). Under ASan its interceptor comes first, as lg__real does. */
-extern void __asan_init(void) __attribute__((weak));
-static void *real_cond(const char *name) {
-  void *p = NULL;
-  if (__asan_init) {
-    char asan_name[64];
-    snprintf(asan_name, sizeof asan_name, "__interceptor_%s", name);
-    p = dlsym(RTLD_DEFAULT, asan_name);
-  }
-  if (!p) p = dlvsym(RTLD_NEXT, name, "GLIBC_2.3.2");
-  return p ? p : lg__real(name);
+ * (dlsym would give the old one). Under ASan its interceptor comes first, as lg__real says;
+ * no lookup here may fail (lg__real says why). */
+static void *real_cond(const char *name, void *interceptor) {
+  void *p = interceptor ? interceptor : dlvsym(RTLD_NEXT, name, "GLIBC_2.3.2");
+  return p ? p : lg__real(name, NULL);
 }
 #define COND_REAL(ret, name, params)                                           \
+  extern ret __interceptor_##name params __attribute__((weak));                \
   static ret(*real_##name) params;                                             \
   static ret(*lg__get_##name(void)) params {                                   \
     if (__builtin_expect(real_##name == NULL, 0))                              \
-      real_##name = (ret(*) params)real_cond(#name);                           \
+      real_##name = (ret(*) params)real_cond(#name, (void *)__interceptor_##name); \
     return real_##name;                                                        \
   }
 COND_REAL(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *))

@@ -50,23 +50,31 @@ LG_HIDDEN pid_t lg__gettid(void);
  * call, which start-up makes). Nothing in lifeguard assumes 4096. */
 LG_HIDDEN size_t lg__page_size(void);
 
-/* Looks up the next definition of a libc function; under ASan prefers its interceptor so
- * ASan keeps checking the buffers. Never returns NULL (aborts with a message instead). */
 /* Hands signal `sig` to `prev`, the handler that was installed before one of ours. Returns
  * false when `prev` is the default action or SIG_IGN: the caller then takes the default its
  * own way. */
 LG_HIDDEN bool lg__signal_chain(const struct sigaction *prev, int sig, siginfo_t *si, void *uc);
-LG_HIDDEN void *lg__real(const char *name);
+
+/* The function lifeguard's interceptor of `name` calls: `interceptor` (ASan's, when the
+ * program has one: a weak reference, so ASan keeps checking the buffers), else the next
+ * definition after lifeguard's. Never returns NULL (aborts with a message instead).
+ *
+ * No lookup here may fail: a failed dlsym allocates its error message, and with ASan's slow
+ * unwinder on malloc (fast_unwind_on_malloc=0, as AFL++ sets) that allocation unwinds through
+ * libgcc, which calls pthread_once and pthread_mutex_lock, whose interceptors would come back
+ * here before their own lookup is done: a recursion until the stack runs out. */
+LG_HIDDEN void *lg__real(const char *name, void *interceptor);
 
 /* The real `name`, looked up when the library starts (constructor 103): a first lookup made
  * later, by a thread that a module's constructor started and waits for, would wait for the
  * loader's lock that the constructor's dlopen holds. A lookup still missing at a call (an
  * interceptor called before the constructors ran) is made then. */
 #define LG_REAL(ret, name, params)                                              \
+  extern ret __interceptor_##name params __attribute__((weak));                 \
   static ret(*real_##name) params;                                              \
   static inline ret(*lg__get_##name(void)) params {                            \
     if (__builtin_expect(real_##name == NULL, 0))                               \
-      real_##name = (ret(*) params)lg__real(#name);                             \
+      real_##name = (ret(*) params)lg__real(#name, (void *)__interceptor_##name); \
     return real_##name;                                                         \
   }                                                                             \
   __attribute__((constructor(103))) static void lg__resolve_##name(void) {     \

@@ -60,18 +60,8 @@ bool lg__signal_chain(const struct sigaction *prev, int sig, siginfo_t *si, void
   return false;
 }
 
-/* Present only in a program built with AddressSanitizer. (A failed dlsym allocates its error
- * message, which would start the page heap from inside a lookup: only ask for ASan's
- * interceptors where ASan is.) */
-extern void __asan_init(void) __attribute__((weak));
-
-void *lg__real(const char *name) {
-  void *p = NULL;
-  if (__asan_init) {
-    char asan_name[128];
-    snprintf(asan_name, sizeof asan_name, "__interceptor_%s", name);
-    p = dlsym(RTLD_DEFAULT, asan_name);
-  }
+void *lg__real(const char *name, void *interceptor) {
+  void *p = interceptor;
   if (!p) p = dlsym(RTLD_NEXT, name);
   if (!p) {
     static const char msg[] = "lifeguard: error: cannot find the real ";

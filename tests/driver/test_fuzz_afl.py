@@ -42,14 +42,8 @@ def replay(build_root, target, path, fault=None):
                           capture_output=True, text=True, env=env, timeout=60)
 
 
-AFL_HANDSHAKE = pytest.mark.skip(reason="afl-fuzz's fork server handshake fails on the "
-                                  "tree that merged failure injection, oracles and explore "
-                                  "(stop 21 gate); being fixed, the first task of stop 22")
-
-
 # ---- real runs ---------------------------------------------------------------------------
 
-@AFL_HANDSHAKE
 def test_afl_finds_the_vec_borrow_use_after_free(afl_root, tmp_path):
     """napi-rs#2571 by AFL++: it skips the seeds that crash, finds a crashing mutation of
     another, stops there; the replayed report is ASan's, in read_native, and the input
@@ -68,7 +62,6 @@ def test_afl_finds_the_vec_borrow_use_after_free(afl_root, tmp_path):
     assert replay(afl_root, "gc_async", r["artifact"]).returncode == 0
 
 
-@AFL_HANDSHAKE
 @pytest.mark.parametrize("target", ["double_close", "gc_async"])
 def test_afl_fuzzes_the_fixed_code_clean(afl_root, tmp_path, target):
     """No false report from AFL++'s fork server: fdcheck checks the forked children, and

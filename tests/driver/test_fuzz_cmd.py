@@ -78,6 +78,22 @@ def replay(tree, path, fault=None, target="double_close"):
 
 # ---- real runs ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("target", ["double_close", "gc_async", "module_unload",
+                                    "pipe_disconnect"])
+def test_asan_slow_unwinder_on_malloc_starts(asan_tree, tmp_path, target):
+    """With ASan's slow unwinder on malloc (fast_unwind_on_malloc=0, which AFL++ sets), a
+    failed dlsym's allocation unwinds through libgcc, which calls pthread_once: lifeguard's
+    interceptor of it must not look itself up again (it recursed until the stack ran out,
+    and afl-fuzz saw its fork server die before the handshake)."""
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    proc = subprocess.run([str(asan_tree / f"{target}_replay"), str(empty)],
+                          capture_output=True, text=True, timeout=60,
+                          env=clean_env(ASAN_OPTIONS="detect_leaks=0:fast_unwind_on_malloc=0"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "replayed 1 inputs" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
 def test_the_seeded_fault_is_found_and_its_input_replays(asan_tree, build_root, tmp_path):
     proc, r = fuzz_run(build_root, tmp_path, "double_close", "--runs", "100000",
                        "--fault", "socket-close-in-drop")
