@@ -62,6 +62,10 @@ COMPARISONS = (
               "a descriptor-churn cycle (pipe2, eventfd, open, dup; I/O; close) with fdcheck=0, "
               "fdcheck=1 (quarantine on and off) and without lifeguard: ns per cycle, ratio to "
               "fdcheck=0"),
+    Benchmark("control_points", "control_bench",
+              "thread control's cost: uncontended mutex lock/unlock pairs and two-thread "
+              "hand-offs, natively and with the preload library, explore off and on: ns per "
+              "operation, ratio to native"),
     Benchmark("detection", "seeded",
               "the seeded-fault suite (tests/seeded): lifeguard linked and preloaded, ASan "
               "alone, and for the heap faults valgrind memcheck and Electric Fence: what each "
@@ -184,6 +188,8 @@ metrics:
                    syscalls_per_pair, steady_syscalls_per_pair, steady_munmap, pairs
   fd_churn         ns_per_cycle, vs_fdcheck0; config = bare, fdcheck=0, fdcheck=1,
                    fdcheck=1:fd_quarantine=0
+  control_points   metric = MODE/ns_per_pair (lock) or MODE/ns_per_handoff (handoff), and
+                   MODE/vs_native; config = native, explore=0, explore=1
   detection        metric = the fault, value 1 (reported something) or 0 (nothing), with
                    `report`, `clean_twin` and `expected`; config = linked, preloaded, asan,
                    memcheck, efence

@@ -7,6 +7,8 @@ Five benchmarks (bench.COMPARISONS), each a function returning rows of the usual
   heap_pair      bench/heap_bench under each heap detector: ns per malloc/free pair, max RSS
   heap_syscalls  bench/heap_bench (page heap) under strace -c: system calls per pair
   fd_churn       bench/fd_bench with fdcheck off and on: ns per descriptor cycle
+  control_points bench/control_bench natively and preloaded with explore off and on: ns per
+                 lock/unlock pair and per thread hand-off
   detection      tests/seeded (heap faults) under memcheck and Electric Fence, beside
                  lifeguard linked, preloaded and ASan alone: what each reports
   verify_runtimes  tests/runtimes (Rust, Node.js, CPython, libuv, C stdio programs) native,
@@ -24,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .paths import REPO_ROOT, bench_program_path, display
+from .paths import REPO_ROOT, bench_program_path, display, preset_dir
 
 EFENCE = Path("/usr/lib/libefence.so")
 RUN_TIMEOUT = 600  # one program's run: a hang, not a slow machine
@@ -67,6 +69,19 @@ FD_SETTINGS = (
     ("fdcheck=1", "fd_bench", "fdcheck=1"),
     ("fdcheck=1:fd_quarantine=0", "fd_bench", "fdcheck=1:fd_quarantine=0"),
 )
+
+# Thread control: control_bench (a plain pthread program) natively, with the preload library
+# and explore off (each interceptor checks one flag), and with explore on (each call is a
+# scheduling point; one actor for `lock`, two handing the baton for `handoff`). Interleaved
+# rounds as fd_churn's. explore_steps is raised past the points a run makes (its default would
+# end `lock` as a livelock).
+CONTROL_MODES = (("lock", "ns_per_pair", ("--ops", "2000000", "--reps", "5")),
+                 ("handoff", "ns_per_handoff", ("--ops", "4000", "--reps", "5")))
+CONTROL_SETTINGS = (("native", None),
+                    ("explore=0", "explore=0"),
+                    ("explore=1", "explore=1:explore_strategy=random:explore_seed=1:"
+                                  "explore_steps=100000000"))
+CONTROL_ROUNDS = 7
 
 
 class CompareError(Exception):
@@ -162,6 +177,9 @@ if os.environ.get("LIFEGUARD_BENCH_QUICK") == "1":
     FD_ARGS = ("--warmup", "20", "--cycles", "100", "--reps", "3")
     FD_ROUNDS = 2
     FD_SYSCALL_CYCLES = 50
+    CONTROL_MODES = (("lock", "ns_per_pair", ("--ops", "2000", "--reps", "3")),
+                     ("handoff", "ns_per_handoff", ("--ops", "200", "--reps", "3")))
+    CONTROL_ROUNDS = 2
 
 
 # ---- heap_pair -----------------------------------------------------------------------------
@@ -290,6 +308,41 @@ def _fd_strace_counts(build_root, program, options, cycles):
                 "--cycles", str(cycles), "--reps", "1"]
         run_measured(argv, _env({"LIFEGUARD_OPTIONS": options} if options else {}))
         return parse_strace_summary(log.read_text(encoding="utf-8", errors="replace"))
+
+
+# ---- control_points ------------------------------------------------------------------------
+
+def _preload_path(build_root):
+    lib = preset_dir(build_root, "plain") / "harness" / "liblifeguard-preload.so"
+    if not lib.is_file():
+        raise CompareError(f"{lib} is not built")
+    return lib
+
+
+def control_points(build_root, trees):
+    """ns per mutex lock/unlock pair and per thread hand-off, natively and preloaded with
+    explore off and on; ratios to native taken within each round."""
+    binary = bench_program_path(build_root, "plain", "control_bench")
+    preload = str(_preload_path(build_root))
+    rows = []
+    for mode, metric, args in CONTROL_MODES:
+        samples = {name: [] for name, _ in CONTROL_SETTINGS}
+        _note(f"running control_bench {mode} {' '.join(args)}: {', '.join(samples)} x "
+              f"{CONTROL_ROUNDS} rounds, interleaved")
+        argv = [str(binary), mode, *args]
+        for _ in range(CONTROL_ROUNDS):
+            for name, options in CONTROL_SETTINGS:
+                env = _env({} if options is None else
+                           {"LD_PRELOAD": preload, "LIFEGUARD_OPTIONS": options})
+                stdout, _ = run_measured(argv, env)
+                samples[name].append(_last_json(stdout, metric, argv)[metric])
+        base = samples["native"]
+        for name, values in samples.items():
+            rows.append(_row("control_points", f"{mode}/{metric}", _median(values), "ns", name))
+            rows.append(_row("control_points", f"{mode}/vs_native",
+                             _median([x / b for x, b in zip(values, base)]), "x", name))
+    rows.append(_row("control_points", "rounds", CONTROL_ROUNDS, "rounds", "native"))
+    return rows
 
 
 def _median(values):
@@ -461,6 +514,7 @@ def verify_runtimes(build_root, trees):
 
 
 RUNNERS = {"heap_pair": heap_pair, "heap_syscalls": heap_syscalls, "fd_churn": fd_churn,
+           "control_points": control_points,
            "detection": detection, "verify_runtimes": verify_runtimes}
 
 
@@ -566,6 +620,14 @@ def print_tables(rows, out):
             print(f"  {r['config']:28} {_fmt(r['value']):>10}  {_fmt(ratio)} x fdcheck=0"
                   + (f"  {_fmt(calls, 3)} system calls" if calls is not None else ""),
                   file=out)
+    ctl = [r for r in rows if r["bench"] == "control_points" and r["unit"] == "ns"]
+    if ctl:
+        print("\ncontrol_points (control_bench; median of rounds; ratio to native):", file=out)
+        for r in ctl:
+            mode = r["metric"].split("/")[0]
+            ratio = _value(rows, "control_points", f"{mode}/vs_native", r["config"])
+            print(f"  {r['metric']:24} {r['config']:10} {_fmt(r['value']):>10}  "
+                  f"{_fmt(ratio, 3)} x native", file=out)
     det = [r for r in rows if r["bench"] == "detection"]
     if det:
         modes = list(dict.fromkeys(r["config"] for r in det))
@@ -680,6 +742,27 @@ def docs_section(rows, command, when, missing):
                 f"`{r['config']}`"
             out.append(f"| {label} | {_fmt(r['value'])} | {_fmt(ratio, 3)} | "
                        f"{_fmt(calls, 3) if calls is not None else '–'} |")
+
+    ctl = [r for r in rows if r["bench"] == "control_points" and r["unit"] == "ns"]
+    if ctl:
+        out += ["", "### Thread control: scheduling points", "",
+                "`bench/control_bench` (plain tree; a pthread program with nothing of lifeguard "
+                "linked) run natively, with `liblifeguard-preload.so` and `explore=0` (every "
+                "interceptor checks one flag, then calls the real function), and with "
+                "`explore=1` (random strategy: every pthread call is a scheduling point). "
+                "`lock`: one thread, uncontended `pthread_mutex_lock`/`unlock` pairs "
+                f"(`{' '.join(CONTROL_MODES[0][2])}`). `handoff`: two threads give each other "
+                "the turn through a mutex and a condition variable "
+                f"(`{' '.join(CONTROL_MODES[1][2])}`); natively each hand-off is a futex wake "
+                "and wait, under explore a baton pass. The settings ran interleaved, "
+                f"{CONTROL_ROUNDS} rounds; ns is the median over the rounds, the ratio the median "
+                "of the ratios within each round.", "",
+                "| workload | setting | ns | × native |", "|---|---|---:|---:|"]
+        for r in ctl:
+            mode, metric = r["metric"].split("/")
+            ratio = _value(rows, "control_points", f"{mode}/vs_native", r["config"])
+            out.append(f"| `{mode}` ({metric.replace('_', ' ')}) | `{r['config']}` | "
+                       f"{_fmt(r['value'])} | {_fmt(ratio, 3)} |")
 
     det = [r for r in rows if r["bench"] == "detection"]
     if det:

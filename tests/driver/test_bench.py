@@ -8,6 +8,7 @@ search is C(20,10) = 184756 executions), never how fast anything is: speed is me
 
 import datetime
 import json
+import os
 import subprocess
 from types import SimpleNamespace
 
@@ -17,6 +18,7 @@ from conftest import selected_rows
 from test_cli import assert_one_line_error, lifeguard
 
 from lifeguard_cli import bench, paths
+from lifeguard_cli import explore as explore_cli
 from lifeguard_cli.build import how_to_build
 from lifeguard_cli.errors import UsageError
 
@@ -210,7 +212,8 @@ from lifeguard_cli import bench_compare  # noqa: E402
 
 def _compare_tree(build_root):
     needed = [paths.bench_program_path(build_root, "plain", p)
-              for p in ("heap_bench", "heap_bench_bare", "fd_bench", "fd_bench_bare")]
+              for p in ("heap_bench", "heap_bench_bare", "fd_bench", "fd_bench_bare",
+                        "control_bench")]
     if not all(p.is_file() for p in needed):
         pytest.fail("build/plain has no bench/heap_bench or fd_bench (every plain tree builds "
                     "them): rebuild it", pytrace=False)
@@ -267,6 +270,48 @@ def test_heap_and_fd_comparison_rows(repo_root, tmp_path, build_root, monkeypatc
     assert "heap_pair (one malloc/free pair" in proc.stdout
     assert "fd_churn (ns per descriptor cycle" in proc.stdout
 
+
+
+def test_control_points_rows(repo_root, tmp_path, build_root, monkeypatch):
+    """control_points: control_bench natively and preloaded with explore off and on. Every
+    setting gives a figure, the ratios are to the native runs of the same rounds, and the
+    explore=1 runs really ran under control (the table says so only from their rows)."""
+    _compare_tree(build_root)
+    monkeypatch.setenv("LIFEGUARD_BENCH_QUICK", "1")  # tiny workloads: shape, not speed
+    out = tmp_path / "compare.json"
+    proc = lifeguard(repo_root, "bench", "control_points", "--no-build", "--config", "plain",
+                     "--build-dir", build_root, "--json", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    value = {(r["bench"], r["metric"], r["config"]): r["value"]
+             for r in json.loads(out.read_text())}
+    for mode, metric, _ in bench_compare.CONTROL_MODES:
+        for name, _ in bench_compare.CONTROL_SETTINGS:
+            assert value[("control_points", f"{mode}/{metric}", name)] > 0
+            assert value[("control_points", f"{mode}/vs_native", name)] > 0
+        assert value[("control_points", f"{mode}/vs_native", "native")] == 1.0
+    assert "control_points (control_bench" in proc.stdout
+
+
+def test_control_bench_runs_under_control(build_root):
+    """The explore=1 setting is thread control, not a native run with a variable set: with
+    a decision log asked for, the hand-off run records decisions (and none natively)."""
+    _compare_tree(build_root)
+    binary = str(build_root / "plain" / "bench" / "control_bench")
+    preload = build_root / "plain" / "harness" / "liblifeguard-preload.so"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFEGUARD_")}
+    for explore in (0, 1):
+        log = build_root / "plain" / "bench" / f"control_bench-{explore}.log"
+        log.unlink(missing_ok=True)
+        proc = subprocess.run([binary, "handoff", "--ops", "20", "--reps", "1"],
+                              capture_output=True, text=True, timeout=120,
+                              env={**env, "LD_PRELOAD": str(preload), "LIFEGUARD_OPTIONS":
+                                   f"explore={explore}:explore_log={log}"})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert json.loads(proc.stdout)["ns_per_handoff"] > 0
+        decisions = explore_cli.read_decisions(log)[0] if log.exists() else []
+        assert bool(decisions) == bool(explore), (explore, len(decisions))
+    bad = subprocess.run([binary, "spin"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stdout == ""
 
 def test_strace_summary_parses():
     text = """\

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* The cost of the preload library's thread control (`lifeguard bench control_points`).
+ *
+ * A plain pthread program that links nothing of lifeguard: the benchmark runs it natively,
+ * with liblifeguard-preload.so and explore=0 (each interceptor checks one flag and calls the
+ * real function), and with explore=1 (each call is a scheduling point).
+ *
+ *   control_bench lock [--ops N] [--reps R]     one thread: N uncontended mutex lock/unlock
+ *                                               pairs; prints ns_per_pair
+ *   control_bench handoff [--ops N] [--reps R]  two threads hand a turn back and forth N
+ *                                               times through a mutex and a condition
+ *                                               variable; prints ns_per_handoff
+ *
+ * Each prints one JSON object: the median of R repetitions. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t turn_changed = PTHREAD_COND_INITIALIZER;
+static int turn;      /* whose turn it is: 0 or 1 (under lock) */
+static long handoffs; /* hand-offs each side makes in this repetition */
+
+static double run_lock(long ops) {
+  uint64_t t0 = now_ns();
+  for (long i = 0; i < ops; i++) {
+    pthread_mutex_lock(&lock);
+    pthread_mutex_unlock(&lock);
+  }
+  return (double)(now_ns() - t0) / (double)ops;
+}
+
+/* Waits for its turn, then gives it to the other side, `handoffs` times. */
+static void *side(void *arg) {
+  int me = (int)(intptr_t)arg;
+  for (long i = 0; i < handoffs; i++) {
+    pthread_mutex_lock(&lock);
+    while (turn != me) pthread_cond_wait(&turn_changed, &lock);
+    turn = !me;
+    pthread_cond_signal(&turn_changed);
+    pthread_mutex_unlock(&lock);
+  }
+  return NULL;
+}
+
+static double run_handoff(long ops) {
+  pthread_t other;
+  turn = 0;
+  handoffs = ops / 2;
+  uint64_t t0 = now_ns();
+  if (pthread_create(&other, NULL, side, (void *)(intptr_t)1) != 0) {
+    fprintf(stderr, "control_bench: pthread_create failed\n");
+    exit(1);
+  }
+  side((void *)(intptr_t)0);
+  pthread_join(other, NULL);
+  return (double)(now_ns() - t0) / (double)(2 * handoffs);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || (strcmp(argv[1], "lock") != 0 && strcmp(argv[1], "handoff") != 0)) {
+    fprintf(stderr, "usage: control_bench lock|handoff [--ops N] [--reps R]\n");
+    return 2;
+  }
+  int handoff = strcmp(argv[1], "handoff") == 0;
+  long ops = handoff ? 20000 : 1000000, reps = 5;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    long v = strtol(argv[i + 1], NULL, 10);
+    if (strcmp(argv[i], "--ops") == 0 && v >= 2) {
+      ops = v;
+    } else if (strcmp(argv[i], "--reps") == 0 && v >= 1 && v <= 101) {
+      reps = v;
+    } else {
+      fprintf(stderr, "control_bench: bad argument %s %s\n", argv[i], argv[i + 1]);
+      return 2;
+    }
+  }
+  double samples[101];
+  for (long r = 0; r < reps; r++) samples[r] = handoff ? run_handoff(ops) : run_lock(ops);
+  qsort(samples, (size_t)reps, sizeof samples[0], cmp_double);
+  printf("{\"bench\": \"control_points\", \"%s\": %.3f, \"ops\": %ld, \"reps\": %ld}\n",
+         handoff ? "ns_per_handoff" : "ns_per_pair", samples[reps / 2], ops, reps);
+  return 0;
+}
