@@ -42,10 +42,15 @@
  * When a rejoin happens is up to the kernel, so a schedule with threads outside replays only
  * as far as their timing repeats (a replay that leaves the schedule says where).
  *
+ * A thread that holds the baton and reaches no scheduling point (a spin on a plain or atomic
+ * flag, a long computation, a blocking call lifeguard does not intercept) is preempted by a
+ * watchdog thread when it has used the CPU or slept in the kernel for two of the watchdog's
+ * ticks (explore_preempt_ms) while another actor could run: it goes on outside control, as a
+ * thread in the kernel does, and rejoins at its next call (see "the watchdog" below).
+ *
  * Not controlled (yet): read, write, accept, connect, recv, send and the rest of the
  * descriptor calls are fdcheck.c's interceptors; until it calls leave/rejoin around them, a
- * thread blocked in one keeps the baton, and one that waits there for another thread of the
- * program stops the run (the driver's timeout names it). Futex waits outside pthread
+ * thread blocked in one keeps the baton until the watchdog preempts it. Futex waits outside pthread
  * (syscall(SYS_futex)), a cancelled pthread_once routine, signals and spurious wake-ups are
  * not modelled; calls made by the harness itself (its own locks) and by threads that are not
  * actors (started before the library, or after their actor finished: thread-local
@@ -66,6 +71,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,8 +91,14 @@
 enum {
   SITE_CREATE = 200, SITE_JOIN, SITE_DETACH, SITE_EXIT, SITE_LOCK, SITE_TRYLOCK, SITE_UNLOCK,
   SITE_WAIT, SITE_SIGNAL, SITE_BROADCAST, SITE_YIELD, SITE_SLEEP, SITE_BLOCKED, SITE_POST,
-  SITE_LEAVE
+  SITE_LEAVE, SITE_PREEMPT
 };
+
+/* Where the running actor is (its `phase`), for the watchdog that preempts a thread that
+ * runs too long without a scheduling point: in the program's code (PROGRAM), in the
+ * harness's (HARNESS: never preempted there), or preempted (PREEMPTED: another actor holds
+ * the baton; the thread asks for it back before it touches the harness's state again). */
+enum { PROGRAM, HARNESS, PREEMPTED };
 
 /* OUTSIDE: in a system call that may block (it left control; it rejoins as RUNNABLE). */
 typedef enum { RUNNABLE, BLOCKED, DONE, OUTSIDE } actor_state;
@@ -103,6 +115,8 @@ typedef struct actor {
   pthread_t thread;
   void *frame;          /* the interceptor's frame of its latest controlled call */
   int go;               /* the baton: 1 when this actor may run */
+  int phase;            /* PROGRAM, HARNESS or PREEMPTED (atomic) */
+  pid_t tid;            /* the kernel's id of its thread (the watchdog reads its state) */
 } actor;
 
 /* The state of the controlled process. Only the actor holding the baton reads or writes it. */
@@ -116,6 +130,8 @@ static struct {
    * the kernel: the only state another thread changes is its own OUTSIDE -> RUNNABLE. */
   int lock;
   bool idle;                  /* nobody holds the baton: every live actor is outside */
+  struct actor *running;      /* the actor holding the baton, NULL when idle (atomic) */
+  uint64_t preempt_ns;        /* the watchdog's tick; 0: no watchdog */
   const lg_divergence *div;  /* replay: where it left the schedule */
   uintptr_t self_lo, self_hi; /* this library's code: its own calls are not the program's */
 } C;
@@ -254,9 +270,14 @@ static void state_unlock(void) { __atomic_store_n(&C.lock, 0, __ATOMIC_RELEASE);
  * next and passes the baton. Returns when `me` runs again (at once when it is done or
  * leaving). When no actor can run, virtual time moves on; when none is waiting for it
  * either but some are in the kernel, the baton is left for the first to come back. */
+static void ctl_enter(void);
+
 static void point(uint16_t site) {
+  ctl_enter();
   actor *self = me;
-  if (++C.points > C.budget) livelock();
+  uint64_t points = __atomic_load_n(&C.points, __ATOMIC_RELAXED) + 1;
+  __atomic_store_n(&C.points, points, __ATOMIC_RELAXED);
+  if (points > C.budget) livelock();
   uint32_t ids[MAX_ACTORS];
   uint32_t n, current;
   state_lock();
@@ -277,8 +298,10 @@ static void point(uint16_t site) {
       deadlock();
     }
     C.idle = true;
+    __atomic_store_n(&C.running, NULL, __ATOMIC_RELEASE);
     state_unlock();
     if (self->state == BLOCKED) park(self);
+    __atomic_store_n(&self->phase, PROGRAM, __ATOMIC_RELEASE);
     return;
   }
   uint32_t idx = 0;
@@ -288,11 +311,14 @@ static void point(uint16_t site) {
     if (idx >= n) idx = 0;
     record(&c, idx);
   }
-  state_unlock();
   actor *next = &C.actors[ids[idx]];
-  if (next == self) return;
-  give(next);
-  if (self->state == RUNNABLE || self->state == BLOCKED) park(self);
+  __atomic_store_n(&C.running, next, __ATOMIC_RELEASE);
+  state_unlock();
+  if (next != self) {
+    give(next);
+    if (self->state == RUNNABLE || self->state == BLOCKED) park(self);
+  }
+  __atomic_store_n(&self->phase, PROGRAM, __ATOMIC_RELEASE);
 }
 
 /* The running actor goes into a system call that may block: another actor runs meanwhile. */
@@ -308,15 +334,137 @@ static void rejoin(void) {
   me->state = RUNNABLE;
   if (C.idle) {
     C.idle = false;
+    __atomic_store_n(&C.running, me, __ATOMIC_RELEASE);
+    state_unlock();
+  } else {
+    state_unlock();
+    park(me);
+  }
+  __atomic_store_n(&me->phase, PROGRAM, __ATOMIC_RELEASE);
+}
+
+/* The running actor is about to touch the harness's state: from here to its next scheduling
+ * point the watchdog leaves it alone. If the watchdog preempted it while it ran the program's
+ * code, it first waits for the baton, as a thread back from the kernel does. */
+static void ctl_enter(void) {
+  actor *self = me;
+  for (;;) {
+    int p = PROGRAM;
+    if (__atomic_compare_exchange_n(&self->phase, &p, HARNESS, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE) ||
+        p == HARNESS)
+      return;
+    rejoin(); /* PREEMPTED: OUTSIDE -> RUNNABLE, then phase PROGRAM again */
+  }
+}
+
+/* ---- the watchdog --------------------------------------------------------------------- */
+
+/* A thread that runs the program's code for a long time without a scheduling point (a spin
+ * on a plain flag, a loop on atomics, a system call that is not intercepted) would keep the
+ * baton for ever while the thread it waits for never runs. The watchdog, a thread of the
+ * harness's that is not an actor, looks every preempt_ns: when the same actor has held the
+ * baton with no scheduling point for two looks in a row, is in the program's code, and
+ * another actor can run, it takes the baton from it as a scheduling point of its own
+ * (SITE_PREEMPT, a decision among the others): the preempted thread goes on running
+ * outside control, as one in the kernel does, and rejoins at its next call. When this
+ * happens depends on the machine's timing, so a schedule with preemptions replays only as
+ * far as the timing repeats (the driver says where a replay left its schedule). */
+static void preempt(actor *h) {
+  uint32_t ids[MAX_ACTORS];
+  uint32_t n = 0;
+  state_lock();
+  if (__atomic_load_n(&C.running, __ATOMIC_RELAXED) != h || h->state != RUNNABLE) {
     state_unlock();
     return;
   }
+  for (uint32_t i = 0; i < C.nactors; i++)
+    if (C.actors[i].state == RUNNABLE && &C.actors[i] != h) ids[n++] = i;
+  int p = PROGRAM;
+  if (n == 0 || !__atomic_compare_exchange_n(&h->phase, &p, PREEMPTED, false, __ATOMIC_ACQ_REL,
+                                             __ATOMIC_ACQUIRE)) {
+    state_unlock();
+    return;
+  }
+  h->state = OUTSIDE;
+  uint32_t idx = 0;
+  if (n > 1) {
+    lg_choice c = {LG_CHOICE_SCHEDULE, SITE_PREEMPT, n, LG_NO_CURRENT, ids, C.log.len};
+    idx = C.src->choose(C.src, &c);
+    if (idx >= n) idx = 0;
+    record(&c, idx);
+  }
+  actor *next = &C.actors[ids[idx]];
+  __atomic_store_n(&C.running, next, __ATOMIC_RELEASE);
   state_unlock();
-  park(me);
+  give(next);
+}
+
+/* The CPU time of `a`'s thread, in ns (0 when it cannot be read). */
+static uint64_t cpu_ns(const actor *a) {
+  clockid_t clock;
+  struct timespec ts;
+  if (pthread_getcpuclockid(a->thread, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether `a`'s thread sleeps in the kernel (state S or D in /proc/self/task/TID/stat). */
+static bool in_kernel(const actor *a) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)a->tid);
+  int fd = lg__sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ssize_t n = lg__sys_read(fd, buf, sizeof buf - 1);
+  lg__sys_close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char *close_paren = strrchr(buf, ')');
+  return close_paren && close_paren[1] == ' ' && (close_paren[2] == 'S' || close_paren[2] == 'D');
+}
+
+static void *watchdog(void *unused) {
+  (void)unused;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals are for its threads */
+  struct timespec tick = {(time_t)(C.preempt_ns / 1000000000u),
+                          (long)(C.preempt_ns % 1000000000u)};
+  actor *last = NULL;
+  uint64_t last_points = 0, cpu_then = 0;
+  unsigned still = 0;
+  for (;;) {
+    syscall(SYS_nanosleep, &tick, NULL);
+    if (!__atomic_load_n(&ctl_on, __ATOMIC_RELAXED)) return NULL;
+    actor *h = __atomic_load_n(&C.running, __ATOMIC_ACQUIRE);
+    uint64_t points = __atomic_load_n(&C.points, __ATOMIC_RELAXED);
+    if (h != last || points != last_points || !h) {
+      last = h;
+      last_points = points;
+      still = 0;
+      if (h) cpu_then = cpu_ns(h);
+    } else if (++still >= 2) {
+      /* Spinning (it used at least half of the two ticks' CPU time) or asleep in a call
+       * lifeguard does not intercept: preempt. Runnable but not running (the machine is
+       * busy): leave it, so that a loaded machine does not change the schedule. */
+      uint64_t used = cpu_ns(h) - cpu_then;
+      if (used >= C.preempt_ns || in_kernel(h)) preempt(h);
+      still = 0;
+      cpu_then = cpu_ns(h);
+    }
+  }
+}
+
+static void start_watchdog(void) {
+  static bool started;
+  if (started || C.preempt_ns == 0) return;
+  started = true;
+  pthread_t t;
+  if (lg__thread_create(&t, NULL, watchdog, NULL) == 0) pthread_detach(t);
 }
 
 /* Blocks the running actor on `obj` until an actor releases it (or the deadline passes). */
 static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
+  ctl_enter();
   me->state = BLOCKED;
   me->waiting = kind;
   me->wait_obj = obj;
@@ -330,6 +478,7 @@ static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
 
 /* Makes every actor blocked on `obj` runnable (they retry). */
 static void release(const void *obj) {
+  ctl_enter();
   for (uint32_t i = 0; i < C.nactors; i++) {
     actor *a = &C.actors[i];
     if (a->state == BLOCKED && a->waiting == WAIT_OBJECT && a->wait_obj == obj) {
@@ -352,7 +501,8 @@ static inline bool controlled(const void *caller) {
 #define CALLER __builtin_return_address(0)
 /* In an interceptor: the call is controlled; notes where the program called from (a report's
  * stack starts there, not inside the harness). */
-#define CONTROLLED() (controlled(CALLER) && (me->frame = __builtin_frame_address(0), true))
+#define CONTROLLED() \
+  (controlled(CALLER) && (me->frame = __builtin_frame_address(0), ctl_enter(), true))
 
 /* ---- threads ------------------------------------------------------------------------ */
 
@@ -364,6 +514,7 @@ typedef struct start_rec {
 
 /* The actor's thread is finished with the program: wake its joiners, pass the baton on. */
 static void finish(void) {
+  ctl_enter();
   actor *self = me;
   self->state = DONE;
   for (uint32_t i = 0; i < C.nactors; i++) {
@@ -381,6 +532,7 @@ static void *actor_start(void *p) {
   start_rec s = *(start_rec *)p;
   free(p);
   me = s.a;
+  s.a->tid = lg__gettid();
   park(s.a);
   void *r = s.fn(s.arg);
   if (me) {
@@ -395,6 +547,7 @@ static int create_hook(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(voi
   if (!controlled(caller) || C.nactors == MAX_ACTORS)
     return lg__thread_create(t, attr, fn, arg);
   me->frame = __builtin_frame_address(0);
+  ctl_enter();
   start_rec *s = malloc(sizeof *s);
   if (!s) return EAGAIN;
   actor *a = &C.actors[C.nactors];
@@ -407,6 +560,7 @@ static int create_hook(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(voi
   }
   a->thread = *t;
   C.nactors++;
+  start_watchdog();
   point(SITE_CREATE);
   return 0;
 }
@@ -696,6 +850,7 @@ int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk,
 
 /* Wakes the longest waiter on `c` (all of them when `all`). */
 static void cond_wake(const pthread_cond_t *c, bool all) {
+  ctl_enter();
   for (;;) {
     actor *first = NULL;
     for (uint32_t i = 0; i < C.nactors; i++) {
@@ -779,6 +934,7 @@ int pthread_barrier_wait(pthread_barrier_t *b) {
   barrier_shadow *s = CONTROLLED() ? barrier_of(b, false) : NULL;
   if (!s) return lg__get_pthread_barrier_wait()(b);
   point(SITE_WAIT);
+  ctl_enter();
   if (++s->arrived == s->count) {
     s->arrived = 0;
     s->round++;
@@ -1024,6 +1180,9 @@ void lg__control_start(void) {
                         .thread = pthread_self()};
   C.nactors = 1;
   me = &C.actors[0];
+  C.running = me;
+  me->tid = lg__gettid();
+  C.preempt_ns = o->explore_preempt_ms * 1000000u;
   lg_report_set_schedule_provider(schedule_for_report);
   lg__thread_set_create_hook(create_hook);
   pthread_atfork(NULL, NULL, child_runs_free);

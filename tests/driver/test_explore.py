@@ -44,7 +44,8 @@ def kernels(build_root, library):
     d = paths.preset_dir(build_root, "plain") / "bench" / "kernels"
     missing = [n for k in KERNELS for n in (f"kernel_{k}", f"kernel_{k}_clean")
                if not (d / n).is_file()] + \
-              [n for n in ["kernel_pool", "kernel_pipe", "kernel_barrier"] if not (d / n).is_file()]
+              [n for n in ["kernel_pool", "kernel_pipe", "kernel_barrier", "kernel_spin_handoff"]
+               if not (d / n).is_file()]
     if missing:
         pytest.fail(f"{d}: {', '.join(missing)} not built: cmake --build --preset plain",
                     pytrace=False)
@@ -137,6 +138,28 @@ def test_replay_of_a_clean_schedule_is_clean(kernels, explore, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert result["found"] is False and result["strategy"] == "replay"
 
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s[1])
+def test_spinning_threads_are_preempted(strategy, kernels, explore, tmp_path):
+    """Threads that wait by spinning on plain and atomic flags reach no scheduling point: the
+    watchdog takes the baton from a spinner so the thread it waits for runs, and the clean
+    program stays clean with its output."""
+    r, result = explore(*strategy, "--runs", "10", "--seed", "1", "--timeout", "60", "--",
+                        str(kernels / "kernel_spin_handoff"), tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert result["found"] is False and result["runs"] == 10, result
+    assert result["decisions"] >= 10, result
+
+
+def test_without_the_watchdog_a_spinner_holds_the_baton(kernels, explore, tmp_path):
+    """The other way: with the watchdog off (explore_preempt_ms=0) the first spin never
+    gives the baton up, and the run ends at the driver's timeout."""
+    r, result = explore("--runs", "1", "--seed", "1", "--timeout", "3", "--",
+                        str(kernels / "kernel_spin_handoff"), tmp=tmp_path,
+                        options="explore_preempt_ms=0")
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert result["found"] is True and result["kind"] == "timeout", result
 
 @pytest.mark.parametrize("args, words", [
     ((), "no program to run"),
