@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* Scheduling points at memory accesses, for programs built with `lifeguard cc` / `lifeguard
+ * c++` (their loads, stores and atomics call access_rt.c's callbacks, which call on_access
+ * here once explore is on). Under explore only one thread runs at a time, so a race on plain
+ * memory shows only if the running thread can be stopped between two of its accesses: these
+ * are the places where it can.
+ *
+ * Which accesses are points (race-directed: a point where another thread's access could
+ * come in between and matter, none where it could not):
+ *   - none while no other actor is runnable: a point would decide nothing (the shadow below
+ *     is still kept);
+ *   - every atomic operation: atomics are how threads talk (lock-free code, spin-waits), and
+ *     they are few;
+ *   - a plain access to a SHARED location: one that more than one thread has accessed in this
+ *     run. The shadow is a hash of 8-byte granules -> the first thread that touched it and
+ *     whether another has since; an access by a second thread marks the granule shared;
+ *   - a plain access to a location that only the calling thread has touched, while it is on
+ *     probation: its first PROBATION accesses made while another actor was runnable. Without
+ *     these, the first thread to touch a location could never be stopped inside its
+ *     read-modify-write (nobody else has touched it yet), and the classic lost update, or a
+ *     check-then-act on a flag, would be found only when someone else happened to touch the
+ *     location first. After probation a private location costs no points;
+ *   - every FAIR_EVERY-th plain access of a thread that made no point meanwhile: a thread
+ *     that spins on a private-looking location (a plain or volatile flag no one else has
+ *     touched yet) lets the others run now and then instead of holding the baton for ever.
+ * Everything here is a function of the run's own history (the shadow is filled in the order
+ * the schedule runs the accesses), so a schedule string replays to the same points.
+ *
+ * The shadow is only read and written by the thread holding the baton (the one that runs),
+ * so it takes no lock. When it is full a new location counts as shared (a point: more points,
+ * never fewer). Memory reused (freed and allocated again, a dead thread's stack) keeps its
+ * old first thread, so it may count as shared too early: more points again, never fewer.
+ * Accesses from a signal handler that interrupts the harness (an access within an access)
+ * and from threads that are not actors are not points. */
+#define _GNU_SOURCE
+#include "access_internal.h"
+#include "control_internal.h"
+
+#include <stdint.h>
+#include <sys/mman.h>
+
+enum { SITE_READ = 240, SITE_WRITE, SITE_ATOMIC };
+
+#define PROBATION 4
+#define FAIR_EVERY 1024
+#define SHADOW_BITS 22 /* 4M granules (64 MiB reserved, touched as used) */
+#define SHADOW_SIZE (1u << SHADOW_BITS)
+#define SHADOW_FULL (SHADOW_SIZE / 4 * 3)
+#define MAX_QUIET 1024 /* actors whose quiet streak is counted (control's MAX_ACTORS) */
+
+typedef struct granule {
+  uintptr_t key;   /* address / 8 + 1; 0: a free slot */
+  uint32_t owner;  /* the actor that touched it first */
+  uint16_t count;  /* the owner's accesses on probation so far */
+  uint16_t shared; /* another actor has touched it */
+} granule;
+
+static granule *shadow;
+static uint32_t shadow_used;
+static bool shadow_failed;
+static uint32_t quiet[MAX_QUIET]; /* plain accesses since the actor's last access point */
+static __thread int in_access __attribute__((tls_model("initial-exec")));
+
+static granule *lookup(uintptr_t key) {
+  if (!shadow && !shadow_failed) {
+    void *p = mmap(NULL, (size_t)SHADOW_SIZE * sizeof(granule), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+      shadow_failed = true;
+    else
+      shadow = p;
+  }
+  if (!shadow) return NULL;
+  uint32_t i = (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - SHADOW_BITS));
+  for (;;) {
+    granule *g = &shadow[i];
+    if (g->key == key) return g;
+    if (g->key == 0) {
+      if (shadow_used >= SHADOW_FULL) return NULL;
+      shadow_used++;
+      g->key = key;
+      g->count = 0;
+      g->shared = 0;
+      g->owner = UINT32_MAX; /* set by the caller */
+      return g;
+    }
+    i = (i + 1) & (SHADOW_SIZE - 1);
+  }
+}
+
+/* Notes actor `id`'s access to granule `key`; true when it is to be a point (with `others`:
+ * another actor is runnable). */
+static bool note(uintptr_t key, uint32_t id, bool others) {
+  granule *g = lookup(key);
+  if (!g) return true;
+  if (g->owner == UINT32_MAX) g->owner = id;
+  if (g->shared) return true;
+  if (g->owner != id) {
+    g->shared = 1;
+    return true;
+  }
+  if (others && g->count < PROBATION) {
+    g->count++;
+    return true;
+  }
+  return false;
+}
+
+static void on_access(const volatile void *addr, unsigned info) {
+  int id = lg__control_actor();
+  if (id < 0 || in_access) return;
+  in_access = 1;
+  bool others = lg__control_others();
+  bool atomic = info & LG_ACCESS_ATOMIC;
+  bool yield = others && atomic;
+  if (!atomic || !others) {
+    unsigned size = info & LG_ACCESS_SIZE;
+    if (size > 16) size = 16;
+    if (size == 0) size = 1;
+    uintptr_t first = (uintptr_t)addr >> 3, last = ((uintptr_t)addr + size - 1) >> 3;
+    bool point = false;
+    for (uintptr_t k = first; k <= last; k++) point |= note(k + 1, (uint32_t)id, others);
+    if (others) {
+      uint32_t *q = (uint32_t)id < MAX_QUIET ? &quiet[id] : NULL;
+      if (point || atomic) {
+        if (q) *q = 0;
+      } else if (q && ++*q >= FAIR_EVERY) {
+        *q = 0;
+        point = true;
+      }
+      yield = point;
+    }
+  }
+  if (yield) {
+    unsigned site = atomic ? SITE_ATOMIC : info & LG_ACCESS_WRITE ? SITE_WRITE : SITE_READ;
+    lg__control_point(site, __builtin_frame_address(0));
+  }
+  in_access = 0;
+}
+
+/* ---- registration ------------------------------------------------------------------- */
+
+#define MAX_MODULES 256
+static lg_access_fn **slots[MAX_MODULES];
+static unsigned nslots;
+static bool armed;
+
+/* An instrumented module's __tsan_init hands over its hook (access_internal.h). Modules that
+ * start before this library does are remembered and armed by arm() below. */
+__attribute__((visibility("default"))) void lifeguard_access_register(lg_access_fn **slot) {
+  if (armed) {
+    __atomic_store_n(slot, on_access, __ATOMIC_RELAXED);
+    return;
+  }
+  if (nslots < MAX_MODULES) slots[nslots++] = slot;
+}
+
+/* After control started (preload.c's constructor 102): when this thread is actor 0, explore
+ * is on in this process and every module's accesses start calling on_access. */
+__attribute__((constructor(104))) static void arm(void) {
+  if (lg__control_actor() < 0) return;
+  armed = true;
+  for (unsigned i = 0; i < nslots; i++) __atomic_store_n(slots[i], on_access, __ATOMIC_RELAXED);
+}
