@@ -12,7 +12,7 @@
  *   - every atomic operation: atomics are how threads talk (lock-free code, spin-waits), and
  *     they are few;
  *   - a plain access to a SHARED location: one that more than one thread has accessed in this
- *     run. The shadow is a hash of 8-byte granules -> the first thread that touched it and
+ *     run. The shadow keeps, per 8-byte granule, the first thread that touched it and
  *     whether another has since; an access by a second thread marks the granule shared;
  *   - a plain access to a location that only the calling thread has touched, while it is on
  *     probation: its first PROBATION accesses made while another actor was runnable. Without
@@ -26,9 +26,9 @@
  * Everything here is a function of the run's own history (the shadow is filled in the order
  * the schedule runs the accesses), so a schedule string replays to the same points.
  *
- * The shadow is only read and written by the thread holding the baton (the one that runs),
- * so it takes no lock. When it is full a new location counts as shared (a point: more points,
- * never fewer). Memory reused (freed and allocated again, a dead thread's stack) keeps its
+ * The shadow (below) is only read and written by the thread holding the baton (the one that
+ * runs), so it takes no lock. When it is full a new location counts as shared (a point: more
+ * points, never fewer). Memory reused (freed and allocated again, a dead thread's stack) keeps its
  * old first thread, so it may count as shared too early: more points again, never fewer.
  * Accesses from a signal handler that interrupts the harness (an access within an access)
  * and from threads that are not actors are not points. */
@@ -43,59 +43,84 @@ enum { SITE_READ = 240, SITE_WRITE, SITE_ATOMIC };
 
 #define PROBATION 4
 #define FAIR_EVERY 1024
-#define SHADOW_BITS 22 /* 4M granules (64 MiB reserved, touched as used) */
-#define SHADOW_SIZE (1u << SHADOW_BITS)
-#define SHADOW_FULL (SHADOW_SIZE / 4 * 3)
 #define MAX_QUIET 1024 /* actors whose quiet streak is counted (control's MAX_ACTORS) */
 
-typedef struct granule {
-  uintptr_t key;   /* address / 8 + 1; 0: a free slot */
-  uint32_t owner;  /* the actor that touched it first */
+/* The shadow: for each 4 KiB page of the program's memory that an access touched, a block of
+ * 512 cells, one per 8-byte granule, found through a hash directory of pages (with the last
+ * page looked up remembered: accesses come in runs on one page). Blocks are taken from a pool
+ * reserved at the first access and touched as used; when it or the directory is full, a new
+ * page's accesses count as shared. */
+#define PAGE_SHIFT 12
+#define CELLS (1u << (PAGE_SHIFT - 3))
+#define MAX_BLOCKS (1u << 16) /* 256 MiB of the program's memory, 256 MiB of cells */
+#define DIR_BITS 17
+#define DIR_SIZE (1u << DIR_BITS)
+
+typedef struct cell {
+  uint32_t owner;  /* 1 + the actor that touched the granule first; 0: untouched */
   uint16_t count;  /* the owner's accesses on probation so far */
   uint16_t shared; /* another actor has touched it */
-} granule;
+} cell;
 
-static granule *shadow;
-static uint32_t shadow_used;
+typedef struct dir_entry {
+  uintptr_t page; /* address >> PAGE_SHIFT, + 1; 0: a free entry */
+  cell *block;
+} dir_entry;
+
+static dir_entry *dir;
+static cell *pool;
+static uint32_t blocks_used;
 static bool shadow_failed;
+static uintptr_t last_page;
+static cell *last_block;
 static uint32_t quiet[MAX_QUIET]; /* plain accesses since the actor's last access point */
 static __thread int in_access __attribute__((tls_model("initial-exec")));
 
-static granule *lookup(uintptr_t key) {
-  if (!shadow && !shadow_failed) {
-    void *p = mmap(NULL, (size_t)SHADOW_SIZE * sizeof(granule), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
-      shadow_failed = true;
-    else
-      shadow = p;
-  }
-  if (!shadow) return NULL;
-  uint32_t i = (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> (64 - SHADOW_BITS));
-  for (;;) {
-    granule *g = &shadow[i];
-    if (g->key == key) return g;
-    if (g->key == 0) {
-      if (shadow_used >= SHADOW_FULL) return NULL;
-      shadow_used++;
-      g->key = key;
-      g->count = 0;
-      g->shared = 0;
-      g->owner = UINT32_MAX; /* set by the caller */
-      return g;
-    }
-    i = (i + 1) & (SHADOW_SIZE - 1);
-  }
+static void *reserve(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  return p == MAP_FAILED ? NULL : p;
 }
 
-/* Notes actor `id`'s access to granule `key`; true when it is to be a point (with `others`:
- * another actor is runnable). */
-static bool note(uintptr_t key, uint32_t id, bool others) {
-  granule *g = lookup(key);
+/* The cells of `page` (address >> PAGE_SHIFT, + 1), or NULL when the shadow is full. */
+static cell *block_of(uintptr_t page) {
+  if (page == last_page) return last_block;
+  if (!dir && !shadow_failed) {
+    dir = reserve((size_t)DIR_SIZE * sizeof(dir_entry));
+    pool = reserve((size_t)MAX_BLOCKS * CELLS * sizeof(cell));
+    shadow_failed = !dir || !pool;
+  }
+  if (shadow_failed) return NULL;
+  uint32_t i = (uint32_t)((page * 0x9e3779b97f4a7c15ull) >> (64 - DIR_BITS));
+  for (;;) {
+    dir_entry *d = &dir[i];
+    if (d->page == page) break;
+    if (d->page == 0) {
+      if (blocks_used == MAX_BLOCKS) return NULL;
+      d->page = page;
+      d->block = pool + (size_t)blocks_used++ * CELLS;
+      break;
+    }
+    i = (i + 1) & (DIR_SIZE - 1);
+  }
+  last_page = page;
+  last_block = dir[i].block;
+  return last_block;
+}
+
+static cell *lookup(uintptr_t granule) {
+  cell *b = block_of((granule >> (PAGE_SHIFT - 3)) + 1);
+  return b ? &b[granule & (CELLS - 1)] : NULL;
+}
+
+/* Notes actor `id`'s access to `granule` (address / 8); true when it is to be a point (with
+ * `others`: another actor is runnable). */
+static bool note(uintptr_t granule, uint32_t id, bool others) {
+  cell *g = lookup(granule);
   if (!g) return true;
-  if (g->owner == UINT32_MAX) g->owner = id;
+  if (g->owner == 0) g->owner = id + 1;
   if (g->shared) return true;
-  if (g->owner != id) {
+  if (g->owner != id + 1) {
     g->shared = 1;
     return true;
   }
@@ -119,7 +144,7 @@ static void on_access(const volatile void *addr, unsigned info) {
     if (size == 0) size = 1;
     uintptr_t first = (uintptr_t)addr >> 3, last = ((uintptr_t)addr + size - 1) >> 3;
     bool point = false;
-    for (uintptr_t k = first; k <= last; k++) point |= note(k + 1, (uint32_t)id, others);
+    for (uintptr_t k = first; k <= last; k++) point |= note(k, (uint32_t)id, others);
     if (others) {
       uint32_t *q = (uint32_t)id < MAX_QUIET ? &quiet[id] : NULL;
       if (point || atomic) {
