@@ -5,7 +5,9 @@
     lifeguard c++ [CLANG ARGS...]      (clang++)
 
 Every argument goes to clang unchanged. The wrapper adds -fsanitize=thread, so clang puts a
-callback before each load, store and atomic operation of the code it compiles, and, when
+callback before each load, store and atomic operation of the code it compiles (when it
+compiles a source file, without the function entry and exit callbacks and leaving memcpy,
+memset and memmove to the compiler: nothing would use them), and, when
 clang links (no -c, -S, -E, ...), -fno-sanitize-link-runtime and liblifeguard-access.a: the
 callbacks are lifeguard's (harness/src/access_rt.c), not ThreadSanitizer's runtime. Run under
 `lifeguard explore`, the program's accesses to memory that threads share become scheduling
@@ -34,6 +36,13 @@ ARCHIVE = "liblifeguard-access.a"
 # Arguments after which clang does not link.
 NO_LINK = {"-c", "-S", "-E", "-M", "-MM", "-fsyntax-only", "--version", "-dumpversion",
            "-dumpmachine", "--help", "-###"}
+# Source files clang compiles (anything else it is given is for the linker).
+SOURCE_SUFFIXES = (".c", ".cc", ".cp", ".cpp", ".cxx", ".c++", ".C", ".CC", ".CPP", ".i", ".ii",
+                   ".m", ".mm")
+# For code it compiles: no __tsan_func_entry/exit calls, and llvm's memory intrinsics kept as
+# they are (TSan's pass would make each a call to libc's function).
+COMPILE_FLAGS = ["-mllvm", "-tsan-instrument-func-entry-exit=0",
+                 "-mllvm", "-tsan-instrument-memintrinsics=0"]
 USAGE = __doc__
 
 
@@ -57,6 +66,11 @@ def links(args):
     return not any(a in NO_LINK or a.startswith("-print-") for a in args)
 
 
+def compiles(args):
+    """Whether clang, given `args`, compiles a source file (-x LANG, stdin, a source suffix)."""
+    return any(a == "-" or a.startswith("-x") or a.endswith(SOURCE_SUFFIXES) for a in args)
+
+
 def command(name, args):
     """The clang command line for `lifeguard NAME ARGS`."""
     var, default = ("LIFEGUARD_CXX", "clang++") if name == "c++" else ("LIFEGUARD_CC", "clang")
@@ -64,7 +78,7 @@ def command(name, args):
     found = shutil.which(compiler)
     if not found:
         raise UsageError(f"{name}: {compiler} not found (install clang, or set {var})")
-    argv = [found, "-fsanitize=thread", *args]
+    argv = [found, "-fsanitize=thread", *(COMPILE_FLAGS if compiles(args) else []), *args]
     if links(args):
         argv += ["-fno-sanitize-link-runtime", str(archive_path())]
     return argv
