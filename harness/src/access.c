@@ -23,6 +23,13 @@
  *   - every FAIR_EVERY-th plain access of a thread that made no point meanwhile: a thread
  *     that spins on a private-looking location (a plain or volatile flag no one else has
  *     touched yet) lets the others run now and then instead of holding the baton for ever.
+ * And a thread that spins waits: after SPIN_LIMIT reads (loads, atomic loads, compare-
+ * exchanges) of one granule with no write of its own in between, it blocks on the granule
+ * until another thread writes there, or SPIN_NS of virtual time pass (so a spin never makes
+ * a deadlock). A point alone would not do: a strategy that keeps choosing the spinner (pct,
+ * when it has the highest priority) would spin until the step budget calls it a livelock, and
+ * with no other thread runnable (the writer asleep on the virtual clock) nothing would make
+ * the clock move.
  * Everything here is a function of the run's own history (the shadow is filled in the order
  * the schedule runs the accesses), so a schedule string replays to the same points.
  *
@@ -43,6 +50,8 @@ enum { SITE_READ = 240, SITE_WRITE, SITE_ATOMIC };
 
 #define PROBATION 4
 #define FAIR_EVERY 1024
+#define SPIN_LIMIT 64
+#define SPIN_NS 1000000u /* 1 ms of virtual time */
 #define MAX_QUIET 1024 /* actors whose quiet streak is counted (control's MAX_ACTORS) */
 
 /* The shadow: for each 4 KiB page of the program's memory that an access touched, a block of
@@ -74,6 +83,9 @@ static bool shadow_failed;
 static uintptr_t last_page;
 static cell *last_block;
 static uint32_t quiet[MAX_QUIET]; /* plain accesses since the actor's last access point */
+static uintptr_t spin_on[MAX_QUIET]; /* the granule the actor reads again and again */
+static uint32_t spin_reads[MAX_QUIET]; /* its reads of it since its last write (0: none) */
+static uint32_t spinners; /* actors waiting in lg__control_wait for a granule's write */
 static __thread int in_access __attribute__((tls_model("initial-exec")));
 
 static void *reserve(size_t size) {
@@ -131,10 +143,35 @@ static bool note(uintptr_t granule, uint32_t id, bool others) {
   return false;
 }
 
+/* Whether actor `id`'s access to `granule` ends a spin: its SPIN_LIMIT-th read of the granule
+ * with no write of its own since the first. */
+static bool spin_ends(uint32_t id, uintptr_t granule, unsigned info) {
+  if (id >= MAX_QUIET) return false;
+  if ((info & LG_ACCESS_WRITE) && !(info & LG_ACCESS_CAS)) {
+    spin_reads[id] = 0;
+    return false;
+  }
+  if (spin_reads[id] == 0) {
+    spin_on[id] = granule;
+    spin_reads[id] = 1;
+    return false;
+  }
+  if (spin_on[id] != granule || ++spin_reads[id] < SPIN_LIMIT) return false;
+  spin_reads[id] = 0;
+  return true;
+}
+
 static void on_access(const volatile void *addr, unsigned info) {
   int id = lg__control_actor();
   if (id < 0 || in_access) return;
   in_access = 1;
+  const void *word = (const void *)((uintptr_t)addr & ~(uintptr_t)7);
+  if ((info & LG_ACCESS_WRITE) && spinners) lg__control_wake(word);
+  if (spin_ends((uint32_t)id, (uintptr_t)word, info)) {
+    spinners++;
+    lg__control_wait(word, SPIN_NS, __builtin_frame_address(0));
+    spinners--;
+  }
   bool others = lg__control_others();
   bool atomic = info & LG_ACCESS_ATOMIC;
   bool yield = others && atomic;

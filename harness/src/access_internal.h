@@ -14,6 +14,7 @@
 #define LG_ACCESS_SIZE 0xffu
 #define LG_ACCESS_WRITE 0x100u
 #define LG_ACCESS_ATOMIC 0x200u
+#define LG_ACCESS_CAS 0x400u /* a compare-exchange: it may write, or only read */
 
 /* Called before the access of `info` at `addr`; may make it a scheduling point (returns when
  * the calling thread runs again). */

@@ -94,6 +94,7 @@ typedef unsigned __int128 u128;
 
 #define ATOMIC_INFO(n) ((n) / 8 | LG_ACCESS_ATOMIC)
 #define ATOMIC_WINFO(n) ((n) / 8 | LG_ACCESS_ATOMIC | LG_ACCESS_WRITE)
+#define ATOMIC_CINFO(n) ((n) / 8 | LG_ACCESS_ATOMIC | LG_ACCESS_WRITE | LG_ACCESS_CAS)
 
 /* One width: n bits, type T, lock-free through the __atomic builtins (n <= 64). */
 #define ATOMICS(n, T)                                                                     \
@@ -139,17 +140,17 @@ typedef unsigned __int128 u128;
   }                                                                                       \
   EXPORT int __tsan_atomic##n##_compare_exchange_strong(volatile T *a, T *c, T v,         \
                                                         morder mo, morder fmo) {          \
-    ACCESS(a, ATOMIC_WINFO(n));                                                           \
+    ACCESS(a, ATOMIC_CINFO(n));                                                           \
     return __atomic_compare_exchange_n(a, c, v, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);   \
   }                                                                                       \
   EXPORT int __tsan_atomic##n##_compare_exchange_weak(volatile T *a, T *c, T v,           \
                                                       morder mo, morder fmo) {            \
-    ACCESS(a, ATOMIC_WINFO(n));                                                           \
+    ACCESS(a, ATOMIC_CINFO(n));                                                           \
     return __atomic_compare_exchange_n(a, c, v, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);   \
   }                                                                                       \
   EXPORT T __tsan_atomic##n##_compare_exchange_val(volatile T *a, T c, T v, morder mo,    \
                                                    morder fmo) {                          \
-    ACCESS(a, ATOMIC_WINFO(n));                                                           \
+    ACCESS(a, ATOMIC_CINFO(n));                                                           \
     __atomic_compare_exchange_n(a, &c, v, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);         \
     return c;                                                                             \
   }
@@ -196,12 +197,12 @@ EXPORT void __tsan_atomic128_store(volatile u128 *a, u128 v, morder mo) {
 }
 EXPORT u128 __tsan_atomic128_compare_exchange_val(volatile u128 *a, u128 c, u128 v, morder mo,
                                                   morder fmo) {
-  ACCESS(a, ATOMIC_WINFO(128));
+  ACCESS(a, ATOMIC_CINFO(128));
   return cas128(a, c, v);
 }
 EXPORT int __tsan_atomic128_compare_exchange_strong(volatile u128 *a, u128 *c, u128 v,
                                                     morder mo, morder fmo) {
-  ACCESS(a, ATOMIC_WINFO(128));
+  ACCESS(a, ATOMIC_CINFO(128));
   u128 seen = cas128(a, *c, v);
   if (seen == *c) return 1;
   *c = seen;

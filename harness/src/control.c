@@ -1050,3 +1050,10 @@ void lg__control_point(unsigned site, void *frame) {
   me->frame = frame;
   point((uint16_t)site);
 }
+
+void lg__control_wait(const void *obj, uint64_t ns, void *frame) {
+  me->frame = frame;
+  block_on(WAIT_OBJECT, obj, C.now + ns);
+}
+
+void lg__control_wake(const void *obj) { release(obj); }

@@ -27,5 +27,10 @@ LG_HIDDEN bool lg__control_others(void);
  * where the program's code called from (a report's stack starts there). Returns when the
  * actor runs again. */
 LG_HIDDEN void lg__control_point(unsigned site, void *frame);
+/* Blocks the calling actor on `obj` until lg__control_wake(obj) or until `ns` of virtual time
+ * have passed (so it never deadlocks a run), as a lock's waiter blocks. */
+LG_HIDDEN void lg__control_wait(const void *obj, uint64_t ns, void *frame);
+/* Makes the actors blocked on `obj` by lg__control_wait runnable. */
+LG_HIDDEN void lg__control_wake(const void *obj);
 
 #endif

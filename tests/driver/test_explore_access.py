@@ -73,6 +73,9 @@ def built(repo_root, lifeguard_cc, tmp_path_factory):
         subprocess.run(["clang", "-O2", "-g", "-pthread", str(src / f"{kernel}.c"), "-o",
                         str(path)], check=True, timeout=300)
         programs[kernel, "plain"] = path
+    path = out / "spin_wait_cc"
+    lifeguard_cc("cc", "-O2", "-g", "-pthread", src / "spin_wait.c", "-o", path)
+    programs["spin_wait", "cc"] = path
     return programs
 
 
@@ -138,6 +141,19 @@ def test_plain_clang_build_is_not_found(kernel, strategy, built, explore, tmp_pa
 def test_clean_twin_stays_clean(kernel, strategy, built, explore, tmp_path):
     r, result = explore(*strategy, "--runs", str(CLEAN_RUNS), "--seed", "1", "--",
                         str(built[kernel, "cc_clean"]), tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert result["found"] is False and result["runs"] == CLEAN_RUNS
+    assert result["decisions"] >= CLEAN_RUNS, result
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s[1])
+def test_busy_waits_neither_livelock_nor_hang(strategy, built, explore, tmp_path):
+    """spin_wait.c: consumers spin on an atomic flag and on a volatile one whose producer
+    sleeps first. A spinner waits for a write to its flag (or virtual time): without that,
+    pct keeps running the spinner when it has the highest priority (a livelock report), and
+    the volatile spinner never lets the sleeper's virtual clock move (a hang)."""
+    r, result = explore(*strategy, "--runs", str(CLEAN_RUNS), "--seed", "1", "--",
+                        str(built["spin_wait", "cc"]), tmp=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert result["found"] is False and result["runs"] == CLEAN_RUNS
     assert result["decisions"] >= CLEAN_RUNS, result
