@@ -232,3 +232,46 @@ def test_cc_without_clang_exits_2(repo_root, tmp_path):
                         "x.c"], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "no-such-clang not found" in r.stderr
+
+
+LIBRARY = "long counter;\nvoid add(void) { for (int i = 0; i < 3; i++) counter++; }\n"
+LIBRARY_USER = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+extern long counter;
+void add(void);
+static void *worker(void *arg) { add(); return NULL; }
+int main(void) {
+  pthread_t a, b;
+  pthread_create(&a, NULL, worker, NULL);
+  pthread_create(&b, NULL, worker, NULL);
+  pthread_join(a, NULL);
+  pthread_join(b, NULL);
+  printf("counter %ld\n", counter);
+  if (counter != 6) abort();
+  return 0;
+}
+"""
+
+
+def test_instrumented_library_of_a_plain_program(lifeguard_cc, explore, tmp_path):
+    """The race is in a shared library built with `lifeguard cc -shared`; the program that
+    needs it is plain clang. The library starts before the preload library does (ld.so
+    initializes a program's libraries before a preloaded one that nothing depends on), so
+    its hook is handed over late (access.c's arm): the race is found all the same, and the
+    program runs normally without explore."""
+    (tmp_path / "race.c").write_text(LIBRARY)
+    (tmp_path / "main.c").write_text(LIBRARY_USER)
+    lifeguard_cc("cc", "-O2", "-fPIC", "-shared", tmp_path / "race.c", "-o",
+                 tmp_path / "librace.so")
+    program = tmp_path / "main"
+    subprocess.run(["clang", "-O2", "-pthread", str(tmp_path / "main.c"), f"-L{tmp_path}",
+                    "-lrace", f"-Wl,-rpath,{tmp_path}", "-o", str(program)], check=True,
+                   timeout=300)
+    free = subprocess.run([str(program)], capture_output=True, text=True, timeout=60)
+    assert (free.returncode, free.stdout) == (0, "counter 6\n"), free.stderr
+    r, result = explore("--runs", str(FIND_RUNS), "--seed", "1", "--", str(program),
+                        tmp=tmp_path)
+    assert r.returncode == 1 and result["kind"] == "abort", r.stderr[-2000:]
+    assert any(f"s{site}/" in result["schedule"] for site in ACCESS_SITES)
