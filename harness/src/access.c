@@ -35,8 +35,8 @@
  *
  * The shadow (below) is only read and written by the thread holding the baton (the one that
  * runs), so it takes no lock. When it is full a new location counts as shared (a point: more
- * points, never fewer). Memory reused (freed and allocated again, a dead thread's stack) keeps its
- * old first thread, so it may count as shared too early: more points again, never fewer.
+ * points, never fewer). Memory reused (freed and allocated again, a dead thread's stack)
+ * keeps its old first thread, so it may count as shared too early: more points again.
  * Accesses from a signal handler that interrupts the harness (an access within an access)
  * and from threads that are not actors are not points. */
 #define _GNU_SOURCE
