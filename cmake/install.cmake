@@ -3,6 +3,7 @@
 #
 #   lib/liblifeguard.a, liblifeguard.so   the library, static and shared (linked in)
 #   lib/liblifeguard-preload.so           the detectors for unmodified programs (LD_PRELOAD)
+#   lib/liblifeguard-access.a             the __tsan_* callbacks `lifeguard cc` links
 #   include/lifeguard/                    the public headers
 #   bin/lifeguard                         the driver (`lifeguard verify -- PROG`), with its
 #                                         Python package in share/lifeguard/python
@@ -26,6 +27,11 @@ endif()
 if(TARGET lifeguard_preload)
   set_target_properties(lifeguard_preload PROPERTIES EXPORT_NAME preload)
   list(APPEND _lg_install_targets lifeguard_preload)
+endif()
+
+if(TARGET lifeguard_access_rt)
+  set_target_properties(lifeguard_access_rt PROPERTIES EXPORT_NAME access)
+  list(APPEND _lg_install_targets lifeguard_access_rt)
 endif()
 
 install(TARGETS ${_lg_install_targets} EXPORT lifeguardTargets

@@ -1188,3 +1188,26 @@ void lg__control_start(void) {
   pthread_atfork(NULL, NULL, child_runs_free);
   ctl_on = true;
 }
+
+/* ---- for the access layer (access.c) ------------------------------------------------ */
+
+int lg__control_actor(void) { return ctl_on && me && !lg__busy ? (int)me->id : -1; }
+
+bool lg__control_others(void) {
+  for (uint32_t i = 0; i < C.nactors; i++)
+    if (&C.actors[i] != me && __atomic_load_n(&C.actors[i].state, __ATOMIC_RELAXED) == RUNNABLE)
+      return true;
+  return false;
+}
+
+void lg__control_point(unsigned site, void *frame) {
+  me->frame = frame;
+  point((uint16_t)site);
+}
+
+void lg__control_wait(const void *obj, uint64_t ns, void *frame) {
+  me->frame = frame;
+  block_on(WAIT_OBJECT, obj, C.now + ns);
+}
+
+void lg__control_wake(const void *obj) { release(obj); }

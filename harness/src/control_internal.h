@@ -15,4 +15,22 @@
  * 2 and one line on a bad explore option. A no-op otherwise. */
 LG_HIDDEN void lg__control_start(void);
 
+/* For the access layer (access.c), the scheduling points at memory accesses. Site numbers
+ * 240..249 are theirs. */
+/* The id of the calling thread's actor when it is a controlled actor running the program's
+ * code (explore on, an actor, not inside the harness), else -1. */
+LG_HIDDEN int lg__control_actor(void);
+/* Whether an actor other than the calling one is runnable: a scheduling point now could let
+ * it run (without one, a point decides nothing). Call only when lg__control_actor() >= 0. */
+LG_HIDDEN bool lg__control_others(void);
+/* A scheduling point of the calling actor (lg__control_actor() >= 0) at `site`; `frame` is
+ * where the program's code called from (a report's stack starts there). Returns when the
+ * actor runs again. */
+LG_HIDDEN void lg__control_point(unsigned site, void *frame);
+/* Blocks the calling actor on `obj` until lg__control_wake(obj) or until `ns` of virtual time
+ * have passed (so it never deadlocks a run), as a lock's waiter blocks. */
+LG_HIDDEN void lg__control_wait(const void *obj, uint64_t ns, void *frame);
+/* Makes the actors blocked on `obj` by lg__control_wait runnable. */
+LG_HIDDEN void lg__control_wake(const void *obj);
+
 #endif

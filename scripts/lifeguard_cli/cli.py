@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from . import __version__, bench, explore, fuzz, matrix, nightly, ttd, verify
+from . import __version__, bench, cc, explore, fuzz, matrix, nightly, ttd, verify
 from .errors import BuildError, UsageError
 from .paths import INSTALLED_PRELOAD
 
@@ -22,7 +22,10 @@ lifeguard runs the scenario programs of the lifecycle-safety harness (one progra
 class, each scenario in a `buggy` and a `fixed` variant) and checks what the detectors
 report against scenarios/manifest.toml. `lifeguard fuzz` runs a libFuzzer target, `lifeguard
 bench` and `lifeguard ttd` measure the harness itself, `lifeguard verify` runs any program
-with the detectors preloaded, `lifeguard explore` runs it under controlled schedules."""
+with the detectors preloaded, `lifeguard explore` runs it under controlled schedules.
+`lifeguard cc` / `lifeguard c++` ARGS... compile with clang so that a program's memory accesses
+are scheduling points under explore (every argument is clang's; `lifeguard cc
+--lifeguard-help` says more)."""
 
 EPILOG = """\
 exit status:
@@ -98,7 +101,10 @@ def build_parser():
 
 def main(argv=None):
     """Parse `argv` (default sys.argv[1:]), run the command, return its exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if argv and argv[0] in cc.NAMES:
+            return cc.main(argv[0], argv[1:])  # (clang's arguments: no parser of ours)
         args = build_parser().parse_args(argv)
         if INSTALLED_PRELOAD and args.run not in (verify.run, explore.run):
             name = next(c.NAME for c in COMMANDS if c.run is args.run)

@@ -52,6 +52,7 @@ def run_both_ways(argv_of, kind, env=None):
 
 def test_install_has_what_a_project_needs(prefix):
     for rel in ("lib/liblifeguard.a", "lib/liblifeguard.so", "lib/liblifeguard-preload.so",
+                "lib/liblifeguard-access.a",
                 "include/lifeguard/fdcheck.h", "lib/pkgconfig/lifeguard.pc",
                 "lib/cmake/lifeguard/lifeguardConfig.cmake",
                 "lib/cmake/lifeguard/lifeguardConfigVersion.cmake", "bin/lifeguard",
@@ -88,3 +89,16 @@ def test_installed_driver_refuses_source_tree_commands(prefix):
                        text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "installed driver runs 'lifeguard verify'" in r.stderr
+
+
+def test_installed_cc_links_the_installed_callbacks(prefix, tmp_path):
+    """`lifeguard cc` of the installed driver finds the installed liblifeguard-access.a; the
+    program runs normally without explore."""
+    if not shutil.which("clang"):
+        pytest.skip("clang is not installed")
+    program = tmp_path / "lost_update_clean"
+    sh(prefix / "bin" / "lifeguard", "cc", "-O2", "-pthread", "-DLG_KERNEL_CLEAN",
+       REPO / "bench" / "kernels" / "lost_update.c", "-o", program)
+    r = sh(program)
+    assert r.stdout == "counter 6\n"
+    assert "__tsan_init" in sh("nm", program).stdout
