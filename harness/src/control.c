@@ -358,6 +358,11 @@ static void ctl_enter(void) {
   }
 }
 
+/* The end of a section begun with ctl_enter that ends without a scheduling point (which
+ * would end it): the thread is back in the program's code. Every such section ends with one
+ * or the other, so a thread that spins after any call can be preempted. */
+static void ctl_leave(void) { __atomic_store_n(&me->phase, PROGRAM, __ATOMIC_RELEASE); }
+
 /* ---- the watchdog --------------------------------------------------------------------- */
 
 /* A thread that runs the program's code for a long time without a scheduling point (a spin
@@ -501,8 +506,7 @@ static inline bool controlled(const void *caller) {
 #define CALLER __builtin_return_address(0)
 /* In an interceptor: the call is controlled; notes where the program called from (a report's
  * stack starts there, not inside the harness). */
-#define CONTROLLED() \
-  (controlled(CALLER) && (me->frame = __builtin_frame_address(0), ctl_enter(), true))
+#define CONTROLLED() (controlled(CALLER) && (me->frame = __builtin_frame_address(0), true))
 
 /* ---- threads ------------------------------------------------------------------------ */
 
@@ -549,13 +553,17 @@ static int create_hook(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(voi
   me->frame = __builtin_frame_address(0);
   ctl_enter();
   start_rec *s = malloc(sizeof *s);
-  if (!s) return EAGAIN;
+  if (!s) {
+    ctl_leave();
+    return EAGAIN;
+  }
   actor *a = &C.actors[C.nactors];
   *a = (actor){.id = C.nactors, .state = RUNNABLE, .wake_at = NEVER};
   *s = (start_rec){fn, arg, a};
   int err = lg__thread_create(t, attr, actor_start, s);
   if (err) {
     free(s);
+    ctl_leave();
     return err;
   }
   a->thread = *t;
@@ -915,16 +923,20 @@ LG_REAL(int, pthread_barrier_destroy, (pthread_barrier_t *))
 int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrierattr_t *a, unsigned n) {
   int r = lg__get_pthread_barrier_init()(b, a, n);
   if (r == 0 && CONTROLLED()) {
+    ctl_enter();
     barrier_shadow *s = barrier_of(b, true);
     if (s) *s = (barrier_shadow){b, n, 0, 0};
+    ctl_leave();
   }
   return r;
 }
 
 int pthread_barrier_destroy(pthread_barrier_t *b) {
   if (CONTROLLED()) {
+    ctl_enter();
     barrier_shadow *s = barrier_of(b, false);
     if (s) *s = (barrier_shadow){0};
+    ctl_leave();
   }
   return lg__get_pthread_barrier_destroy()(b);
 }
@@ -963,6 +975,7 @@ int pthread_once(pthread_once_t *once, void (*init)(void)) {
   init();
   __atomic_store_n(once, 2, __ATOMIC_RELEASE);
   release(once);
+  ctl_leave();
   return 0;
 }
 
@@ -1210,4 +1223,7 @@ void lg__control_wait(const void *obj, uint64_t ns, void *frame) {
   block_on(WAIT_OBJECT, obj, C.now + ns);
 }
 
-void lg__control_wake(const void *obj) { release(obj); }
+void lg__control_wake(const void *obj) {
+  release(obj);
+  ctl_leave();
+}
