@@ -1034,3 +1034,50 @@ void lg__control_start(void) {
   pthread_atfork(NULL, NULL, child_runs_free);
   ctl_on = true;
 }
+
+/* ---- lg_check's executions (check.c) ------------------------------------------------ */
+
+/* find_self, and whether the module it found is the program itself. */
+static int find_self_in(struct dl_phdr_info *info, size_t size, void *data) {
+  int found = find_self(info, size, data);
+  if (found) *(bool *)data = !info->dlpi_name || !info->dlpi_name[0];
+  return found;
+}
+
+/* The static library's code (harness/CMakeLists.txt renames its sections) and the page
+ * heap's, in a program that links it. */
+extern const char __start_lifeguard_text[] __attribute__((weak));
+extern const char __stop_lifeguard_text[] __attribute__((weak));
+extern const char __start_lgph_text[] __attribute__((weak));
+extern const char __stop_lgph_text[] __attribute__((weak));
+
+void lg__control_start_check(lg_source *src, uint64_t budget) {
+  bool in_program = false;
+  dl_iterate_phdr(find_self_in, &in_program);
+  if (in_program) {
+    /* Linked into the program: the harness's code is its two sections (the linker places
+     * both after the program's .text, next to each other: one range holds them). */
+    if (!__start_lifeguard_text || !__stop_lifeguard_text) {
+      fprintf(stderr, "lifeguard: error: check: the harness's code is not in its section "
+                      "lifeguard_text (link liblifeguard.a or liblifeguard.so, not its "
+                      "objects)\n");
+      _exit(2);
+    }
+    C.self_lo = (uintptr_t)__start_lifeguard_text;
+    C.self_hi = (uintptr_t)__stop_lifeguard_text;
+    if (__start_lgph_text && __stop_lgph_text) {
+      if ((uintptr_t)__start_lgph_text < C.self_lo) C.self_lo = (uintptr_t)__start_lgph_text;
+      if ((uintptr_t)__stop_lgph_text > C.self_hi) C.self_hi = (uintptr_t)__stop_lgph_text;
+    }
+  }
+  C.src = src;
+  C.budget = budget;
+  C.actors[0] = (actor){.id = 0, .state = RUNNABLE, .wake_at = NEVER,
+                        .thread = pthread_self()};
+  C.nactors = 1;
+  me = &C.actors[0];
+  lg_report_set_schedule_provider(schedule_for_report);
+  lg__thread_set_create_hook(create_hook);
+  pthread_atfork(NULL, NULL, child_runs_free);
+  ctl_on = true;
+}
