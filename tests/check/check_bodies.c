@@ -12,6 +12,8 @@
  *                deadlock
  *   handoff      a producer and a consumer hand one item over a condition variable; no
  *                fixed/buggy difference (both clean): every schedule is correct
+ *   flag         a thread sets a flag under a lock; the body reads it before joining the
+ *                thread (fixed: after): assertion. Small enough for dfs to exhaust
  *
  * N is the iterations (random, pct; pct's depth is 3) or the dfs cap (0: until exhausted).
  * Prints one line `result: failed=F kind=K executions=E exhausted=X diverged=D schedule=S`
@@ -164,16 +166,40 @@ static void handoff(void *arg) {
   LG_ASSERT(slot == NULL);
 }
 
+/* ---- flag --------------------------------------------------------------------------- */
+
+static pthread_mutex_t flag_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool flag;
+
+static void *set_flag(void *arg) {
+  pthread_mutex_lock(&flag_lock);
+  flag = true;
+  pthread_mutex_unlock(&flag_lock);
+  return NULL;
+}
+
+static void flag_body(void *arg) {
+  flag = false;
+  pthread_t t;
+  pthread_create(&t, NULL, set_flag, NULL);
+  if (!buggy) pthread_join(t, NULL);
+  pthread_mutex_lock(&flag_lock);
+  bool seen = flag;
+  pthread_mutex_unlock(&flag_lock);
+  LG_ASSERT(seen);
+  if (buggy) pthread_join(t, NULL);
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 static const struct {
   const char *name;
   void (*fn)(void *);
 } bodies[] = {{"uaf", uaf}, {"lost-update", lost_update}, {"lock-order", lock_order},
-              {"handoff", handoff}};
+              {"handoff", handoff}, {"flag", flag_body}};
 
 static int usage(void) {
-  fprintf(stderr, "usage: check_bodies uaf|lost-update|lock-order|handoff buggy|fixed "
+  fprintf(stderr, "usage: check_bodies uaf|lost-update|lock-order|handoff|flag buggy|fixed "
                   "random|pct|dfs|replay [N|SCHEDULE]\n");
   return 2;
 }
