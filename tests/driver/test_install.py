@@ -97,6 +97,20 @@ def test_check_example_finds_the_race_and_replays_it(prefix, tmp_path):
     assert "lifeguard: check: heap-use-after-free in execution 1 (replay)" in again.stderr
 
 
+def test_check_example_through_pkg_config_and_the_shared_library(prefix, tmp_path):
+    """The same check, linked with liblifeguard.so as pkg-config gives it."""
+    if not shutil.which("pkg-config"):
+        pytest.fail("pkg-config is not installed (scripts/install-deps installs it)")
+    env = {**os.environ, "PKG_CONFIG_PATH": str(prefix / "lib" / "pkgconfig")}
+    flags = sh("pkg-config", "--cflags", "--libs", "lifeguard", env=env).stdout.split()
+    program = tmp_path / "config_reader"
+    sh("cc", "-g", "-O1", "-o", program, EXAMPLES / "check" / "config_reader.c", *flags,
+       "-lpthread")
+    linked = sh("ldd", program).stdout
+    assert "liblifeguard.so" in linked, linked  # the shared library, not the archive
+    run_both_ways(lambda v: [str(program), v], "heap-use-after-free")
+
+
 def test_verify_example_with_the_installed_driver(prefix, tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     run_both_ways(lambda v: ["sh", str(EXAMPLES / "verify" / "run.sh"), str(prefix), v],
