@@ -1181,25 +1181,30 @@ static void child_runs_free(void) {
   me = NULL;
 }
 
+/* The calling thread becomes actor 0 and control is on, `src` deciding. */
+static void begin_control(lg_source *src, uint64_t budget) {
+  C.src = src;
+  C.budget = budget;
+  C.actors[0] = (actor){.id = 0, .state = RUNNABLE, .wake_at = NEVER,
+                        .thread = pthread_self(), .tid = lg__gettid()};
+  C.nactors = 1;
+  me = &C.actors[0];
+  C.running = me;
+  C.preempt_ns = lg__opts()->explore_preempt_ms * 1000000u;
+  lg_report_set_schedule_provider(schedule_for_report);
+  lg__thread_set_create_hook(create_hook);
+  pthread_atfork(NULL, NULL, child_runs_free);
+  ctl_on = true;
+}
+
 void lg__control_start(void) {
   const lg__options *o = lg__opts();
   if (!o->explore) return;
   if (o->explore_log[0] && !open_log(o->explore_log)) return;
   dl_iterate_phdr(find_self, NULL);
-  C.src = make_source(o);
-  if (!C.src || !C.src->begin(C.src)) fail("cannot start the decision source");
-  C.budget = o->explore_steps;
-  C.actors[0] = (actor){.id = 0, .state = RUNNABLE, .wake_at = NEVER,
-                        .thread = pthread_self()};
-  C.nactors = 1;
-  me = &C.actors[0];
-  C.running = me;
-  me->tid = lg__gettid();
-  C.preempt_ns = o->explore_preempt_ms * 1000000u;
-  lg_report_set_schedule_provider(schedule_for_report);
-  lg__thread_set_create_hook(create_hook);
-  pthread_atfork(NULL, NULL, child_runs_free);
-  ctl_on = true;
+  lg_source *src = make_source(o);
+  if (!src || !src->begin(src)) fail("cannot start the decision source");
+  begin_control(src, o->explore_steps);
 }
 
 /* ---- for the access layer (access.c) ------------------------------------------------ */
@@ -1226,4 +1231,42 @@ void lg__control_wait(const void *obj, uint64_t ns, void *frame) {
 void lg__control_wake(const void *obj) {
   release(obj);
   ctl_leave();
+}
+
+/* ---- lg_check's executions (check.c) ------------------------------------------------ */
+
+/* find_self, and whether the module it found is the program itself. */
+static int find_self_in(struct dl_phdr_info *info, size_t size, void *data) {
+  int found = find_self(info, size, data);
+  if (found) *(bool *)data = !info->dlpi_name || !info->dlpi_name[0];
+  return found;
+}
+
+/* The static library's code (harness/CMakeLists.txt renames its sections) and the page
+ * heap's, in a program that links it. */
+extern const char __start_lifeguard_text[] __attribute__((weak));
+extern const char __stop_lifeguard_text[] __attribute__((weak));
+extern const char __start_lgph_text[] __attribute__((weak));
+extern const char __stop_lgph_text[] __attribute__((weak));
+
+void lg__control_start_check(lg_source *src, uint64_t budget) {
+  bool in_program = false;
+  dl_iterate_phdr(find_self_in, &in_program);
+  if (in_program) {
+    /* Linked into the program: the harness's code is its two sections (the linker places
+     * both after the program's .text, next to each other: one range holds them). */
+    if (!__start_lifeguard_text || !__stop_lifeguard_text) {
+      fprintf(stderr, "lifeguard: error: check: the harness's code is not in its section "
+                      "lifeguard_text (link liblifeguard.a or liblifeguard.so, not its "
+                      "objects)\n");
+      _exit(2);
+    }
+    C.self_lo = (uintptr_t)__start_lifeguard_text;
+    C.self_hi = (uintptr_t)__stop_lifeguard_text;
+    if (__start_lgph_text && __stop_lgph_text) {
+      if ((uintptr_t)__start_lgph_text < C.self_lo) C.self_lo = (uintptr_t)__start_lgph_text;
+      if ((uintptr_t)__stop_lgph_text > C.self_hi) C.self_hi = (uintptr_t)__stop_lgph_text;
+    }
+  }
+  begin_control(src, budget);
 }

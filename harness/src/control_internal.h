@@ -10,6 +10,8 @@
 
 #include "internal.h"
 
+#include <lifeguard/source.h>
+
 /* Starts thread control when the options say explore=1 (the preload library's start-up,
  * before the program's constructors): the calling thread becomes actor 0. Exits with status
  * 2 and one line on a bad explore option. A no-op otherwise. */
@@ -32,5 +34,10 @@ LG_HIDDEN void lg__control_point(unsigned site, void *frame);
 LG_HIDDEN void lg__control_wait(const void *obj, uint64_t ns, void *frame);
 /* Makes the actors blocked on `obj` by lg__control_wait runnable. */
 LG_HIDDEN void lg__control_wake(const void *obj);
+
+/* Starts thread control for one execution of lg_check (check.c, in the child it forked):
+ * the calling thread becomes actor 0, `src` decides (begin() already called for this
+ * execution), `budget` scheduling points before a livelock report. */
+LG_HIDDEN void lg__control_start_check(lg_source *src, uint64_t budget);
 
 #endif

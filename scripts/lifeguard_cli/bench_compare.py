@@ -771,7 +771,7 @@ def docs_section(rows, command, when, missing):
                  "asan": "ASan alone", "memcheck": "valgrind memcheck",
                  "efence": "Electric Fence (`EF_PROTECT_FREE=1`)"}
         out += ["", "### Detection on the seeded suite", "",
-                "`tests/seeded`: each fault as a small program (README, seeded-fault suite). "
+                "`tests/seeded`: each fault as a small program (docs/detectors.md, the seeded-fault suite). "
                 "lifeguard and ASan run every case; memcheck and Electric Fence the heap faults "
                 "(`_bare` programs of the plain tree; `valgrind --tool=memcheck`; "
                 "`LD_PRELOAD=libefence.so EF_PROTECT_FREE=1`, plus `EF_ALIGNMENT=1` where "
@@ -798,7 +798,7 @@ def docs_section(rows, command, when, missing):
     rt_rows = [r for r in rows if r["bench"] == "verify_runtimes"]
     if rt_rows:
         out += ["", "### `lifeguard verify` on the runtime suite", "",
-                "`tests/runtimes` (README, the runtime suite): each fault program in its fault "
+                "`tests/runtimes` (docs/detectors.md, the runtime suite): each fault program in its fault "
                 "mode and each real program, run bare, under `scripts/lifeguard verify` with the "
                 "default options and under `valgrind --tool=memcheck`. Seconds are wall time "
                 f"(native and verify: the median of {RUNTIME_REPS} runs; memcheck: one run); "

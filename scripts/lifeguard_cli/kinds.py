@@ -8,7 +8,7 @@ Every word a manifest may use as an expected outcome is here, and only here.
 CLASSES = ("pipe-disconnect", "module-unload", "double-close", "gc-async")
 
 # Fault kinds lifeguard's own detectors report (fdcheck, pageheap, modcheck, the scheduler,
-# the functional oracles of lifeguard/oracle.h).
+# the functional oracles of lifeguard/oracle.h, the check API's LG_ASSERT).
 LIFEGUARD_KINDS = (
     "double-close",
     "foreign-close",
@@ -29,6 +29,7 @@ LIFEGUARD_KINDS = (
     "completion-after-close",
     "over-release",
     "reference-leak",
+    "assertion",
 )
 
 # Kinds the sanitizers name on their SUMMARY line (AddressSanitizer's bug types, its deadly
@@ -90,4 +91,5 @@ DETECTOR_OF = {
     **dict.fromkeys(("misdelivered-event", "completion-after-close", "over-release",
                      "reference-leak"), "oracle"),
     **dict.fromkeys(("deadlock", "livelock"), "sched"),
+    "assertion": "check",  # LG_ASSERT (lifeguard/check.h)
 }

@@ -3,12 +3,14 @@
 
 A fresh configure with LIFEGUARD_BUILD_TESTS=OFF and pkg-config made unavailable (so
 Criterion cannot be what it needs), a build of the library alone, `cmake --install` into a
-temporary prefix; then the three example projects, each built against that prefix as a user
-would (find_package, pkg-config, the installed `lifeguard verify`) and run both ways: the buggy
-run is reported with its kind and exits non-zero, the fixed one is clean. Once per gate (the
+temporary prefix; then the four example projects, each built against that prefix as a user
+would (find_package, pkg-config, the installed `lifeguard verify`, the check API through
+find_package) and run both ways: the buggy run is reported with its kind and exits non-zero,
+the fixed one is clean; the check example's schedule replays. Once per gate (the
 plain tree's run of the driver tests)."""
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -53,7 +55,8 @@ def run_both_ways(argv_of, kind, env=None):
 def test_install_has_what_a_project_needs(prefix):
     for rel in ("lib/liblifeguard.a", "lib/liblifeguard.so", "lib/liblifeguard-preload.so",
                 "lib/liblifeguard-access.a",
-                "include/lifeguard/fdcheck.h", "lib/pkgconfig/lifeguard.pc",
+                "include/lifeguard/fdcheck.h", "include/lifeguard/lifeguard.h",
+                "include/lifeguard/check.h", "lib/pkgconfig/lifeguard.pc",
                 "lib/cmake/lifeguard/lifeguardConfig.cmake",
                 "lib/cmake/lifeguard/lifeguardConfigVersion.cmake", "bin/lifeguard",
                 "share/doc/lifeguard/LICENSE", "share/doc/lifeguard/README.md"):
@@ -76,6 +79,37 @@ def test_pkg_config_example(prefix, tmp_path):
     env = {**os.environ, "PKG_CONFIG_PATH": str(prefix / "lib" / "pkgconfig")}
     sh("make", "-C", work, env=env)
     run_both_ways(lambda v: [str(work / "close_twice"), v], "double-close")
+
+
+def test_check_example_finds_the_race_and_replays_it(prefix, tmp_path):
+    build = tmp_path / "build"
+    sh("cmake", "-S", EXAMPLES / "check", "-B", build, f"-DCMAKE_PREFIX_PATH={prefix}")
+    sh("cmake", "--build", build)
+    program = str(build / "config_reader")
+    run_both_ways(lambda v: [program, v], "heap-use-after-free")
+    buggy = subprocess.run([program, "buggy"], capture_output=True, text=True, timeout=300)
+    found = re.search(r"^lifeguard: check: heap-use-after-free in execution \d+ \(pct, depth 3, "
+                      r"seed 1\)\nlifeguard: check: schedule: (lgs1:\S+)$", buggy.stderr, re.M)
+    assert found, buggy.stderr[-2000:]
+    again = subprocess.run([program, "buggy", found.group(1)], capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 1, again.stderr[-2000:]
+    assert "SUMMARY: lifeguard: heap-use-after-free " in again.stderr
+    assert "lifeguard: check: heap-use-after-free in execution 1 (replay)" in again.stderr
+
+
+def test_check_example_through_pkg_config_and_the_shared_library(prefix, tmp_path):
+    """The same check, linked with liblifeguard.so as pkg-config gives it."""
+    if not shutil.which("pkg-config"):
+        pytest.fail("pkg-config is not installed (scripts/install-deps installs it)")
+    env = {**os.environ, "PKG_CONFIG_PATH": str(prefix / "lib" / "pkgconfig")}
+    flags = sh("pkg-config", "--cflags", "--libs", "lifeguard", env=env).stdout.split()
+    program = tmp_path / "config_reader"
+    sh("cc", "-g", "-O1", "-o", program, EXAMPLES / "check" / "config_reader.c", *flags,
+       "-lpthread")
+    linked = sh("ldd", program).stdout
+    assert "liblifeguard.so" in linked, linked  # the shared library, not the archive
+    run_both_ways(lambda v: [str(program), v], "heap-use-after-free")
 
 
 def test_verify_example_with_the_installed_driver(prefix, tmp_path):

@@ -241,4 +241,5 @@ def test_every_lifeguard_kind_names_its_detector():
     """kinds.DETECTOR_OF: the armed checks of clean twins look a fault's detector up there."""
     from lifeguard_cli.kinds import DETECTOR_OF, LIFEGUARD_KINDS
     assert sorted(DETECTOR_OF) == sorted(LIFEGUARD_KINDS)
-    assert set(DETECTOR_OF.values()) == {"pageheap", "fdcheck", "modcheck", "sched", "oracle"}
+    assert set(DETECTOR_OF.values()) == {"pageheap", "fdcheck", "modcheck", "sched", "oracle",
+                                         "check"}

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """LIFEGUARD_OPTIONS: help=1, log_path and suppressions, on a program linked with lifeguard
 (tests/seeded/fd_double_close: its `fault` mode closes a descriptor twice, in close_again;
-its `clean` mode does not), in each selected build tree; and README's options table, which
+its `clean` mode does not), in each selected build tree; and docs/options.md's options table, which
 must say what help=1 says (the table in harness/src/options.inc is the one source of both).
 """
 
@@ -53,8 +53,8 @@ def table_names():
 
 
 def readme_rows():
-    """{name: (default, meaning)} from README's options table (between its markers)."""
-    text = (REPO / "README.md").read_text()
+    """{name: (default, meaning)} from docs/options.md's options table (between its markers)."""
+    text = (REPO / "docs" / "options.md").read_text()
     start = text.index("<!-- options table:")
     end = text.index("<!-- end of options table -->")
     rows = {}

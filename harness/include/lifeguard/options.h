@@ -4,7 +4,7 @@
  * The options are read from the environment once, when the library starts. A malformed
  * string (an unknown name, a value out of range, no '=') is a one-line error on stderr and
  * exit status 2; `help=1` prints every option with its default and meaning on stderr and
- * exits 0. The options and their defaults are listed in README ("Options"). */
+ * exits 0. The options and their defaults are listed in docs/options.md. */
 #ifndef LIFEGUARD_OPTIONS_H
 #define LIFEGUARD_OPTIONS_H
 

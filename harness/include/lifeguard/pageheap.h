@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* pageheap: the guard-page allocator of builds without AddressSanitizer (see README). */
+/* pageheap: the guard-page allocator of builds without AddressSanitizer (see docs/detectors.md). */
 #ifndef LIFEGUARD_PAGEHEAP_H
 #define LIFEGUARD_PAGEHEAP_H
 
