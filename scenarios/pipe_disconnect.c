@@ -347,75 +347,6 @@ static NOINLINE int run_handoff_race(const lg_scenario_ctx *ctx) {
   return fin;
 }
 
-/* ---- 4b. rearm-race: the second registration in the server task itself ------------------ */
-
-/* The server task reads to the end, gives its registration up (into_inner) and registers the
- * same pipe again at once (a retry under a new scheduled-io object), then drops it. */
-static void rearm_server(void *p) {
-  race *r = p;
-  tokio_pipe *s = &r->server;
-  for (;;) {
-    lgrt_registration_clear(&s->reg, LGRT_WRITABLE);
-    int rc = lgrt_pipe_server_connect(s->pipe);
-    if (rc == 0 || rc == -EISCONN) break;
-    if (rc != -EINPROGRESS && rc != -EAGAIN) {
-      errno = -rc;
-      r->status = lg_scenario_fail("connect");
-      break;
-    }
-    if (!(lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1) & LGRT_WRITABLE)) {
-      r->status = lg_scenario_fail("connect: the runtime shut down");
-      break;
-    }
-  }
-  char buf[64];
-  ssize_t n = 0;
-  while (!r->status && (n = tokio_pipe_read(s, buf, sizeof buf)) > 0) r->received += n;
-  if (!r->status && n < 0) {
-    errno = (int)-n;
-    r->status = lg_scenario_fail("server read");
-  }
-  lgrt_registration_drop(&s->reg); /* into_inner */
-  if (!r->status && tokio_pipe_register(s, r->d)) {
-    r->status = lg_scenario_fail("register again");
-    lgrt_pipe_drop(s->pipe);
-    s->pipe = NULL;
-    return;
-  }
-  if (r->status) {
-    lgrt_pipe_drop(s->pipe);
-    s->pipe = NULL;
-    return;
-  }
-  tokio_pipe_drop(s);
-}
-
-static NOINLINE int run_rearm_race(const lg_scenario_ctx *ctx) {
-  (void)ctx;
-  long inners = lgrt_pipe_live_inners();
-  race r = {0};
-  char name[64];
-  pipe_name(name, sizeof name);
-  r.name = name;
-  if (lgrt_driver_open(&r.d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
-  if (lgrt_pipe_server_create(name, &r.server.pipe) || tokio_pipe_register(&r.server, r.d))
-    return give_up(lg_scenario_fail("server pipe"), r.d, &r.server, NULL);
-  lg_actor *drv = lg_spawn(driver_actor, &r, "driver");
-  lg_actor *srv = lg_spawn(rearm_server, &r, "server");
-  lg_actor *cli = lg_spawn(client_task, &r, "client");
-  lg_join(srv);
-  lg_join(cli);
-  lgrt_driver_shutdown(r.d);
-  lg_join(drv);
-  int fin = finish(r.d, inners);
-  if (r.status) return r.status;
-  if (r.received != 5) {
-    fprintf(stderr, "pipe_disconnect: the server read %zd bytes, not 5\n", r.received);
-    return LG_SCENARIO_SYMPTOM;
-  }
-  return fin;
-}
-
 /* ---- 5. epoll-stale-batch: libuv#826 on a callback loop ------------------------------ */
 
 typedef struct batch_app {
@@ -616,10 +547,6 @@ static const lg_scenario scenarios[] = {
      "server until then, the READABLE posted for the first registration passes the presence "
      "check after the release",
      run_handoff_race},
-    {"rearm-race", {"pipe-event-presence-check", NULL},
-     "with mio 0.8.11's fix: the server reads to the end, gives its registration up and "
-     "registers the pipe again at once; the READABLE its last read posted is still queued",
-     run_rearm_race},
     {"epoll-stale-batch", {"port-stale-batch", NULL},
      "a callback loop: A's callback closes B and opens C in B's descriptor number while B's "
      "event is still in the same poll batch (libuv#826)",

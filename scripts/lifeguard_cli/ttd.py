@@ -138,17 +138,6 @@ NEEDLES = {
         "the host stalled until every worker has counted itself out, and the last one stalled "
         "between its count and its return until the host has unloaded the module.",
         config="plain"),
-    ("pipe-disconnect", "rearm-race"): Target(
-        "pipe-disconnect", "pipe_disconnect", "rearm-race", "pipe-event-presence-check",
-        HEAP_USE_AFTER_FREE, "symbolize=0", "pipe_disconnect",
-        "AddressSanitizer (asan) or the page heap (plain) reports the use after free of mio "
-        "0.8.11's residual gap: the server reads to the end (its last read posts READABLE for "
-        "the first registration), gives the registration up and registers the pipe again at "
-        "once, then drops it. It needs two windows: the driver must leave that packet queued "
-        "until a turn that begins after the first registration was given up (its release "
-        "frees the object), and must consume it in the short span between the second "
-        "registration and its drop, where the presence check lets the first token through.",
-        config="plain"),
     ("pipe-disconnect", "handoff-race"): Target(
         "pipe-disconnect", "pipe_disconnect", "handoff-race", "pipe-event-presence-check",
         HEAP_USE_AFTER_FREE, "symbolize=0", "pipe_disconnect",
