@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""The needles of two windows, one per class beside gc-async's release-off-main: each buggy
-variant is found by a controlled strategy within a bounded number of executions from a fixed
+"""The needles of two windows (double-close's cancel-reuse-race, module-unload's
+exit-count-race): each buggy variant is found by a controlled strategy within a bounded number of executions from a fixed
 seed, with the report its manifest row expects (fdcheck, modcheck or the page heap / ASan), and
 its fixed variant stays clean under the same search. Free-running threads are not timed here:
 how rarely they find a needle is measured by `scripts/lifeguard ttd` (docs/BENCHMARKS.md)."""
@@ -17,7 +17,6 @@ NEEDLES = [
     # and the loop's stale close is a close of that (tagged) socket: a foreign-close
     ("double_close", "cancel-reuse-race", "fd_quarantine=0", "foreign-close", "random", 1, 200),
     ("module_unload", "exit-count-race", "", "unload-while-running", "random", 1, 300),
-    ("pipe_disconnect", "rearm-race", "", "heap-use-after-free", "pct", 1, 300),
 ]
 
 
