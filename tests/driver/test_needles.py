@@ -75,3 +75,14 @@ def test_exit_count_race_report_names_the_worker_between_its_steps(config, scena
     assert r.kind == "unload-while-running", r.output[-3000:]
     assert "'drv-worker' is suspended inside it" in r.output, r.output[-3000:]
     assert "(runtime_thread_exit)" in r.output, r.output[-3000:]
+
+
+@pytest.mark.parametrize("options", ["", "fd_quarantine=0"])
+def test_fixed_cancel_reuse_race_is_clean_under_every_schedule(config, scenario_binary, options):
+    """The exhaustive search over every schedule of the fixed variant (1,100), with the
+    quarantine on and off: the close-once guard closes exactly once in each."""
+    binary = scenario_binary("double_close", config.name)
+    r = run(binary, config, "cancel-reuse-race", "fixed", options,
+            "--strategy", "dfs", "--iterations", "100000")
+    assert r.returncode == 0 and "every schedule explored" in r.output, r.output[-2000:]
+    assert not r.records, r.output[-2000:]
