@@ -74,7 +74,7 @@ def test_exit_count_race_report_names_the_worker_between_its_steps(config, scena
     r = run(binary, config, "exit-count-race", "buggy", "", *search("random", 1, 300))
     assert r.kind == "unload-while-running", r.output[-3000:]
     assert "'drv-worker' is suspended inside it" in r.output, r.output[-3000:]
-    assert "(runtime_thread_exit)" in r.output, r.output[-3000:]
+    assert "(worker_exit)" in r.output, r.output[-3000:]
 
 
 @pytest.mark.parametrize("options", ["", "fd_quarantine=0"])
