@@ -188,11 +188,10 @@ static void runtime_signal(drv_runtime *rt) {
     lgrt_port_post(rt->port, &(lgrt_packet){.key = KEY_SHUTDOWN});
 }
 
-/* Runtime::drop: signal, then join the monitor and every worker, then free. */
+/* Runtime::drop: signal, then join every worker and the monitor, then free. */
 static NOINLINE void runtime_shutdown_join(drv_runtime *rt) {
   runtime_signal(rt);
   if (rt->multi_thread) {
-    if (rt->monitor) lg_join(rt->monitor);
     /* (driver-exit-count-check, planted: a fast path that skips the workers' joins when the
      * count says every worker has left; a worker counts itself out before it leaves the
      * module's code, so one may still be in it, between its count and its return, when the
@@ -203,6 +202,7 @@ static NOINLINE void runtime_shutdown_join(drv_runtime *rt) {
       if (gone) lg_detach(rt->workers[i]);
       else lg_join(rt->workers[i]);
     }
+    if (rt->monitor) lg_join(rt->monitor);
   }
   runtime_free(rt);
 }

@@ -133,11 +133,11 @@ NEEDLES = {
         "module-unload", "module_unload", "exit-count-race", "driver-exit-count-check",
         "unload-while-running", "symbolize=0", "module_unload",
         "modcheck reports the unload-while-running of a worker still in libdrv.so: the owned "
-        "runtime's shutdown joins the monitor, then skips the workers' joins when its count "
-        "of live threads reads zero, and a worker counts itself out two steps before it "
-        "leaves the module. It needs every worker counted out before the host reads the "
-        "count, and the last one stalled between its count and its return (a few "
-        "instructions, nothing in them wakes the host) until the host has unloaded the "
+        "runtime's shutdown skips the workers' joins when its count of live workers reads "
+        "zero, and a worker counts itself out two steps before it leaves the module. It needs "
+        "the host stalled right after telling the runtime to stop until every worker has "
+        "counted itself out, and the last one stalled between its count and its return (a "
+        "few instructions, nothing in them wakes the host) until the host has unloaded the "
         "module.",
         config="plain"),
     ("pipe-disconnect", "handoff-race"): Target(
