@@ -321,6 +321,61 @@ static int run_cancel_race(const lg_scenario_ctx *ctx) {
   return LG_SCENARIO_CLEAN;
 }
 
+/* ---- scenario: cancel-reuse-race (the class's needle: two windows) ------------------ */
+
+/* cancel-race, and then the next query. After the cancel, the query's caller starts its next
+ * query at once, whose probe socket (held by a tagged owner) takes the lowest free number:
+ * the one the cancel just closed. The harm needs two stalls, each between two accesses a few
+ * nanoseconds apart in one thread, with no wake-up of the other inside: the cancel's guard
+ * stalls between its check and its set while the receive loop passes the check too, and then
+ * the loop stalls between its own check and its close while the cancel closes the socket and
+ * the next query opens its own. The loop's close then kills the next query's socket
+ * (traildb PR #44, proxychains-ng PR #542: a second close takes another thread's new
+ * socket). fdcheck reports it as a foreign-close of the tagged socket, with its quarantine
+ * off (the number is handed out again at once, as the kernel does); with the quarantine on,
+ * the number is never handed out again at once and the second close is a double-close as soon
+ * as both pass the check. */
+struct next_query {
+  struct probe p;
+  lg_owned_fd next;
+};
+
+/* Gives the next query's socket up: closed if it is still the query's, left alone if the
+ * stale close killed it (the number may be somebody else's now). */
+static void next_query_release(struct next_query *q) {
+  int fd = lg_owned_fd_raw(&q->next);
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) lg_owned_fd_drop(&q->next);
+  else lg_owned_fd_take(&q->next);
+}
+
+static NOINLINE int next_query_open(struct next_query *q) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  lg_owned_fd_init(&q->next, fd, LG_OWNED_FD_TAGGED);
+  return 0;
+}
+
+static int run_cancel_reuse_race(const lg_scenario_ctx *ctx) {
+  struct next_query q = {.p = {.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)},
+                         .next = {.fd = -1}};
+  struct probe *p = &q.p;
+  if (p->fd < 0) return lg_scenario_fail("socket");
+  lg_mutex_init(&p->lock);
+  lg_cond_init(&p->cond);
+  lg_actor *loop = lg_spawn(receive_loop, p, "receive-loop");
+  lg_mutex_lock(&p->lock);
+  while (!p->ready) lg_cond_wait(&p->cond, &p->lock); /* the loop is parked when this returns */
+  lg_mutex_unlock(&p->lock);
+  query_cancel(p);
+  int status = next_query_open(&q) ? lg_scenario_fail("next query's socket") : LG_SCENARIO_CLEAN;
+  lg_join(loop);
+  next_query_release(&q);
+  lg_cond_destroy(&p->cond);
+  lg_mutex_destroy(&p->lock);
+  return status;
+}
+
 /* ---- the program -------------------------------------------------------------------- */
 
 static const lg_scenario scenarios[] = {
@@ -343,6 +398,11 @@ static const lg_scenario scenarios[] = {
      "a cancel and the receive loop it stops both close the shared socket through a "
      "close-once guard that checks, then sets; both pass if the cancel stalls in between",
      run_cancel_race},
+    {"cancel-reuse-race", {"socket-close-check-then-set", NULL},
+     "cancel-race, then the next query opens its socket: when the cancel stalls between its "
+     "check and its set and the loop between its check and its close, the loop's close kills "
+     "the next query's socket, which took the number",
+     run_cancel_reuse_race},
     {"wrapper-drop-tagged", {"socket-close-in-drop", NULL},
      "wrapper-drop with an fdsan-tagged owner: the wrapper's close is a foreign close",
      run_wrapper_drop_tagged},

@@ -212,6 +212,22 @@ static NOINLINE int run_destructor_join(const lg_scenario_ctx *ctx) {
   return close_host(&r);
 }
 
+/* The class's needle: the environment's multi-thread runtime is shut down before the unload,
+ * by a shutdown with a fast path (driver-exit-count-check) that skips joining the workers when
+ * their count says every one has left. A worker counts itself out before it leaves the
+ * module's code (then it tells the host, under the loader lock, and counts itself in the
+ * driver's statistics, then it returns). Harmful only when the host stalls right after telling
+ * the runtime to stop until every worker has counted itself out, and the last one stalls
+ * between its count and its return until the host has unloaded the module: two stalls, the
+ * second in a window of a few instructions with nothing inside it that wakes the host. */
+static NOINLINE int run_exit_count_race(const lg_scenario_ctx *ctx) {
+  host_run r;
+  int status = open_host(&r, (drv_config){.runtime = DRV_RUNTIME_OWNED});
+  if (status) return status;
+  if ((status = cycle(&r))) return stop_host(&r, status);
+  return close_host(&r);
+}
+
 static const lg_scenario scenarios[] = {
     {"rapid-cycle", {"driver-static-runtime", NULL},
      "mio#1769: load, connect, query, disconnect, free, unload, three times; the driver's "
@@ -238,6 +254,11 @@ static const lg_scenario scenarios[] = {
      "the runtime is stopped and joined in the module's destructor, which runs inside dlclose "
      "under the loader lock; an ending worker needs the loader lock (DLL_THREAD_DETACH)",
      run_destructor_join},
+    {"exit-count-race", {"driver-exit-count-check", NULL},
+     "the owned runtime's shutdown skips the workers' joins when their count reads zero; a "
+     "worker counts itself out before it leaves the module, so the last one can still be in "
+     "it at the unload",
+     run_exit_count_race},
     {"timer-cancel-race", {"host-cancel-no-wait", NULL},
      "the driver's monitor timer comes due as the host disconnects; the cancel returns while "
      "the host's timer actor is calling it",

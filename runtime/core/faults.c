@@ -41,6 +41,9 @@ static const struct {
                                         "napi-rs PR #2499 (a Reference dropped off the JS thread)"},
     [LG_FAULT_SOCKET_CLOSE_CHECK_THEN_SET] = {"socket-close-check-then-set",
                                               "a planted needle: a check-then-set close-once guard"},
+    [LG_FAULT_DRIVER_EXIT_COUNT_CHECK] = {"driver-exit-count-check",
+                                          "a planted needle: a shutdown that trusts a count of "
+                                          "threads decremented before they leave the module"},
     [LG_FAULT_SLOT_GENERATION_UNCHECKED] = {"slot-generation-unchecked",
                                             "planted: tokio <= 1.29 slab token, generation not compared"},
     [LG_FAULT_REGISTRATION_DROP_KEEPS_REF] = {"registration-drop-keeps-ref",

@@ -117,6 +117,29 @@ NEEDLES = {
         "sets it: a cancel and the receive loop it stops both pass the check. It needs the "
         "cancel stalled between its check and its set while the loop wakes up and closes.",
         config="plain"),
+    ("double-close", "cancel-reuse-race"): Target(
+        "double-close", "double_close", "cancel-reuse-race", "socket-close-check-then-set",
+        "foreign-close", "fd_quarantine=0:symbolize=0", "double_close",
+        "fdcheck reports the foreign-close of the next query's socket: a cancel and the receive "
+        "loop it stops both pass a close-once guard that checks, then sets, and the loop's "
+        "close comes after the cancel's close and after the next query opened its socket (held "
+        "by a tagged owner) in the freed number. It needs two stalls of a few instructions "
+        "each: the cancel between its check and its set, the loop between its check and its "
+        "close. fdcheck's quarantine is off (else the number is not handed out again at once "
+        "and the second close is a plain double-close); the double-closes of the orderings "
+        "with one stall only are counted and ignored.",
+        config="plain"),
+    ("module-unload", "exit-count-race"): Target(
+        "module-unload", "module_unload", "exit-count-race", "driver-exit-count-check",
+        "unload-while-running", "symbolize=0", "module_unload",
+        "modcheck reports the unload-while-running of a worker still in libdrv.so: the owned "
+        "runtime's shutdown skips the workers' joins when its count of live workers reads "
+        "zero, and a worker counts itself out two steps before it leaves the module. It needs "
+        "the host stalled right after telling the runtime to stop until every worker has "
+        "counted itself out, and the last one stalled between its count and its return (a "
+        "few instructions, nothing in them wakes the host) until the host has unloaded the "
+        "module.",
+        config="plain"),
     ("pipe-disconnect", "handoff-race"): Target(
         "pipe-disconnect", "pipe_disconnect", "handoff-race", "pipe-event-presence-check",
         HEAP_USE_AFTER_FREE, "symbolize=0", "pipe_disconnect",

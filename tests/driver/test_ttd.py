@@ -263,11 +263,11 @@ def test_ttd_fault_on_another_scenario_runs_the_fixed_variant(tmp_path, build_ro
         "validate-close", "socket-close-in-drop", 2), row
 
 
-def run_scenario(build_root, config, program, *args):
+def run_scenario(build_root, config, program, *args, options=""):
     binary = build_root / config / "scenarios" / program
     if not binary.is_file():
         pytest.skip(f"{binary} is not built")
-    env = {"LIFEGUARD_OPTIONS": "symbolize=0",
+    env = {"LIFEGUARD_OPTIONS": ":".join(o for o in ("symbolize=0", options) if o),
            "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:symbolize=0"}
     return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=600,
                           env={**__import__("os").environ, **env})
@@ -275,22 +275,31 @@ def run_scenario(build_root, config, program, *args):
 
 # gc-async's needle is not here: free-running, one execution takes the seed's 2 s.
 # pipe-disconnect's handoff-race is no needle: stress finds it now and then.
-NEEDLE_RUNS = [("double-close", "plain", "double_close", "cancel-race", "double-close")]
+# (class, config, program, scenario, kind, LIFEGUARD_OPTIONS): the needles of two windows
+# (cancel-reuse-race, exit-count-race) and cancel-race, of one.
+NEEDLE_RUNS = [
+    ("double-close", "plain", "double_close", "cancel-race", "double-close", ""),
+    ("double-close", "plain", "double_close", "cancel-reuse-race", "foreign-close",
+     "fd_quarantine=0"),
+    ("module-unload", "plain", "module_unload", "exit-count-race", "unload-while-running", ""),
+]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cls, config, program, scenario, kind", NEEDLE_RUNS)
+@pytest.mark.parametrize("cls, config, program, scenario, kind, options", NEEDLE_RUNS)
 def test_needle_is_missed_by_free_running_threads(build_root, selected_configs, cls, config,
-                                                  program, scenario, kind):
+                                                  program, scenario, kind, options):
     """What makes a needle: 1,000 free-running executions of the buggy variant report nothing
-    (the stalls it needs are windows of nanoseconds to a thread the OS schedules), while PCT
-    finds it within 1,000 executions from the same seed."""
+    of its kind (the stalls it needs are windows of nanoseconds to a thread the OS schedules),
+    while PCT finds it within 1,000 executions from the same seed."""
     if config not in selected_configs:
         pytest.skip(f"the {config} preset is not selected in this session")
     free = run_scenario(build_root, config, program, "--scenario", scenario, "--variant", "buggy",
-                        "--strategy", "free", "--iterations", "1000")
-    assert free.returncode == 0 and "SUMMARY" not in free.stderr, free.stderr[-2000:]
+                        "--strategy", "free", "--iterations", "1000", "--until", kind,
+                        options=options)
+    assert f"ttd: kind={kind} found=0 executions=1000 " in free.stdout, (
+        free.stdout + free.stderr[-2000:])
     pct = run_scenario(build_root, config, program, "--scenario", scenario, "--variant", "buggy",
                        "--strategy", "pct", "--seed", "1", "--iterations", "1000000",
-                       "--until", kind, "--budget", "60")
+                       "--until", kind, "--budget", "60", options=options)
     assert f"ttd: kind={kind} found=1 " in pct.stdout, pct.stdout + pct.stderr[-2000:]

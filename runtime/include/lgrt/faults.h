@@ -56,6 +56,10 @@ typedef enum lg_fault_id {
   /* a close-once guard that reads its flag and then sets it, where two paths race to close:
    * both can read "open" (the check-then-act of many hand-written close-once guards) */
   LG_FAULT_SOCKET_CLOSE_CHECK_THEN_SET,
+  /* a runtime's shutdown skips joining its threads when their count says every one has left,
+   * but a thread counts itself out before it has left the module's code (the reason
+   * FreeLibraryAndExitThread exists): planted, the needle of module-unload */
+  LG_FAULT_DRIVER_EXIT_COUNT_CHECK,
   /* Planted for the functional oracles: bugs that break a contract and touch no freed memory.
    * tokio <= 1.29's slab tokens without their generation: a stale token resolves to the slot's
    * next registration, which receives the old registration's event */
