@@ -9,13 +9,15 @@ For each kernel of bench/kernels/ (built in build/plain/bench/kernels) and each 
   - chaos: the same with bench's libchaos_preload.so (random short delays at pthread calls,
     LG_CHAOS_SEED = the seed and the run's number);
 the runs and the seconds to the first failure, as medians over the seeds (a seed that found
-nothing counts as not found; the median is over the seeds that found, with "k/n found").
+nothing counts as not found; the median is over the seeds that found, with "(k/n)"); a hang is shown with its run
+numbers ("hang in run 1/7/1": the run, per seed, that hung and stopped the search).
 A free or chaos run fails when it exits nonzero, dies of a signal or outlives --timeout (a
 hang). An explore run whose kind is `timeout` is recorded as a hang, not as a find.
 Prints a Markdown table; --json FILE keeps every measurement.
 
   usage: bench/kernels/measure.py [--runs R] [--budget B] [--seeds 1,2,3]
                      [--only k1,k2] [--clean-runs N [--clean-only]] [--json FILE]
+         measure.py --table FILE.json... (the table of saved measurements)
 With --clean-runs N it also runs every clean twin N times under each strategy (and free)
 and reports any failure.
 """
@@ -115,10 +117,14 @@ def summary(results):
         return "skipped", "n/a"
     found = [r for r in results if r["found"]]
     if not found:
-        hangs = sum(1 for r in results if r.get("hang"))
-        most = max(r["runs"] for r in results)
-        return (f"hang in run {results[0]['runs']}" if hangs == len(results)
-                else f"not found ({most} runs)"), "–"
+        hangs = [r["runs"] for r in results if r.get("hang")]
+        most = max(r["runs"] for r in results if not r.get("hang")) if len(hangs) < len(
+            results) else 0
+        if len(hangs) == len(results):
+            return "hang in run " + "/".join(map(str, hangs)), "–"
+        return f"not found ({most} runs)" + (f"; hang in run {'/'.join(map(str, hangs))} "
+                                             f"({len(hangs)}/{len(results)})" if hangs
+                                             else ""), "–"
     runs = statistics.median(r["runs"] for r in found)
     secs = statistics.median(r["seconds"] for r in found)
     kinds = sorted({r["kind"] for r in found})
@@ -137,7 +143,23 @@ def main():
     p.add_argument("--clean-runs", type=int, default=0)
     p.add_argument("--clean-only", action="store_true", help="only the clean twins")
     p.add_argument("--json", default=None)
+    p.add_argument("--table", nargs="+", metavar="JSON",
+                   help="print the table of saved --json files (merged) and run nothing")
     a = p.parse_args()
+    if a.table:
+        record = {"kernels": {}, "clean": {}, "notes": []}
+        for f in a.table:
+            r = json.loads(Path(f).read_text())
+            for key in ("machine", "date", "command"):
+                record.setdefault(key, r[key])
+            for part in ("kernels", "clean"):
+                for k, row in r[part].items():
+                    record[part].setdefault(k, {}).update(row)
+            record["notes"] = sorted(set(record["notes"]) | set(r.get("notes", [])))
+        first = next(iter(record["kernels"].values()), None) or \
+            next(iter(record["clean"].values()), {})
+        print(table(record, list(first)))
+        return 0
     if a.runs < 1 or a.runs > 10000 or a.budget <= 0:
         print("measure.py: --runs must be 1..10000 and --budget positive", file=sys.stderr)
         return 2
@@ -207,16 +229,18 @@ def table(record, modes):
     for n in record.get("notes", []):
         lines.append(f"\nNote: {n}")
     if record["clean"]:
+        cmodes = list(next(iter(record["clean"].values())))
         lines += ["", "Clean twins (seed 1): runs without a failure, per mode.", "",
-                  "| clean twin | " + " | ".join(modes) + " |",
-                  "|---|" + "---|" * len(modes)]
+                  "| clean twin | " + " | ".join(cmodes) + " |",
+                  "|---|" + "---|" * len(cmodes)]
         for k, row in record["clean"].items():
             cells = []
-            for m in modes:
+            for m in cmodes:
                 r = row[m]
                 cells.append("skipped" if "skipped" in r else
-                             (f"FAILED run {r['runs']}: {r.get('kind')}" if r["found"] or
-                              r.get("hang") else f"{r['runs']} clean"))
+                             f"hang (timeout) in run {r['runs']}" if r.get("hang") else
+                             f"FAILED in run {r['runs']}: {r['kind']}" if r["found"] else
+                             f"{r['runs']} clean")
             lines.append(f"| {k}_clean | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
