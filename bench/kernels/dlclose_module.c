@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The module of the dlclose_race kernel: module_start starts a poller thread that runs this
- * module's code (a poll, then a short sleep) until module_stop asks it to stop. With STOP_JOINS, module_stop also joins
- * the thread, so no code of the module runs after it returns. */
+ * module's code (a poll, then a short sleep) until module_stop asks it to stop; with a
+ * nonzero `join`, module_stop also joins the thread, so no code of the module runs after it
+ * returns (the clean twin's host asks for that). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>

@@ -9,8 +9,9 @@ For each kernel of bench/kernels/ (built in build/plain/bench/kernels) and each 
   - chaos: the same with bench's libchaos_preload.so (random short delays at pthread calls,
     LG_CHAOS_SEED = the seed and the run's number);
 the runs and the seconds to the first failure, as medians over the seeds (a seed that found
-nothing counts as not found; the median is over the seeds that found, with "(k/n)"); a hang is shown with its run
-numbers ("hang in run 1/7/1": the run, per seed, that hung and stopped the search).
+nothing counts as not found; the median is over the seeds that found, with "(k/n)"); a
+hang is shown with its run numbers ("hang in run 1/7/1": the run, per seed, that hung and
+stopped the search).
 A free or chaos run fails when it exits nonzero, dies of a signal or outlives --timeout (a
 hang). An explore run whose kind is `timeout` is recorded as a hang, not as a find.
 Prints a Markdown table; --json FILE keeps every measurement.
