@@ -61,6 +61,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -73,6 +75,8 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,12 +89,15 @@
 enum {
   SITE_CREATE = 200, SITE_JOIN, SITE_DETACH, SITE_EXIT, SITE_LOCK, SITE_TRYLOCK, SITE_UNLOCK,
   SITE_WAIT, SITE_SIGNAL, SITE_BROADCAST, SITE_YIELD, SITE_SLEEP, SITE_BLOCKED, SITE_POST,
-  SITE_LEAVE
+  SITE_LEAVE, SITE_FD
 };
 
 /* OUTSIDE: in a system call that may block (it left control; it rejoins as RUNNABLE). */
 typedef enum { RUNNABLE, BLOCKED, DONE, OUTSIDE } actor_state;
-typedef enum { WAIT_NONE, WAIT_OBJECT, WAIT_COND, WAIT_JOIN, WAIT_SLEEP } wait_kind;
+/* WAIT_FD: for descriptors to be ready (the actor's pfd), as the call it makes next needs. */
+typedef enum {
+  WAIT_NONE, WAIT_OBJECT, WAIT_COND, WAIT_JOIN, WAIT_SLEEP, WAIT_FD, WAIT_FUTEX
+} wait_kind;
 
 typedef struct actor {
   uint32_t id;          /* creation order: 0 is the main thread */
@@ -102,6 +109,9 @@ typedef struct actor {
   bool timed_out;
   pthread_t thread;
   void *frame;          /* the interceptor's frame of its latest controlled call */
+  struct pollfd *pfd;   /* WAIT_FD: the descriptors, any of which ready ends the wait */
+  nfds_t npfd;
+  struct pollfd one;    /* WAIT_FD on one descriptor: pfd points here */
   int go;               /* the baton: 1 when this actor may run */
 } actor;
 
@@ -123,9 +133,11 @@ static struct {
 static bool ctl_on; /* set once, before the program's code runs */
 static __thread actor *me __attribute__((tls_model("initial-exec")));
 
-/* The decision log file: a header and 12-byte records, little-endian (the driver reads it). */
+/* The decision log file: a header and 16-byte records, little-endian (the driver reads it):
+ * each decision with the index of the running actor among the options (LG_NO_CURRENT when it
+ * was not one), so that the driver's dfs knows which options were preemptions. */
 typedef struct log_file {
-  char magic[8];      /* "LGXLOG1" */
+  char magic[8];      /* "LGXLOG2" */
   uint64_t count;     /* decisions recorded */
   uint64_t diverged;  /* replay: 1 + the step of the first mismatch, 0 if none */
   uint64_t capacity;
@@ -136,7 +148,7 @@ typedef struct log_file {
 typedef struct __attribute__((packed)) log_record {
   uint8_t kind, pad;
   uint16_t site;
-  uint32_t n, idx;
+  uint32_t n, idx, current;
 } log_record;
 static log_file *Lf;
 
@@ -166,7 +178,8 @@ static const char *schedule_for_report(void) {
 
 static void describe_wait(char *out, size_t cap, const actor *a) {
   static const char *what[] = {"nothing", "a lock or semaphore", "a condition variable",
-                               "a thread to end", "a timer"};
+                               "a thread to end", "a timer", "a descriptor",
+                               "a futex word"};
   if (a->waiting == WAIT_JOIN) {
     const actor *t = a->wait_obj;
     snprintf(out, cap, "actor %u waits for actor %u to end", a->id, t->id);
@@ -218,7 +231,7 @@ static void record(const lg_choice *c, uint32_t idx) {
   if (!Lf) return;
   if (Lf->count < Lf->capacity) {
     log_record *rec = (log_record *)(Lf + 1) + Lf->count;
-    *rec = (log_record){d.kind, 0, d.site, d.n, d.idx};
+    *rec = (log_record){d.kind, 0, d.site, d.n, d.idx, c->current};
     __atomic_store_n(&Lf->count, Lf->count + 1, __ATOMIC_RELEASE);
   } else {
     Lf->overflow++;
@@ -244,11 +257,74 @@ static bool advance_time(void) {
   return true;
 }
 
+/* poll(2) without a wait (ms 0) or with one (ms < 0: none), not through the interceptor. */
+static int sys_poll(struct pollfd *f, nfds_t n, int ms) {
+  struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  return (int)syscall(SYS_ppoll, f, n, ms < 0 ? NULL : &t, NULL, (size_t)8);
+}
+
+/* The actors waiting for descriptors whose descriptors are ready now become runnable (they
+ * retry their call). Returns how many were; `*still` how many go on waiting. */
+static unsigned wake_ready(unsigned *still) {
+  unsigned woken = 0, waiting = 0;
+  for (uint32_t i = 0; i < C.nactors; i++) {
+    actor *a = &C.actors[i];
+    if (a->state != BLOCKED || a->waiting != WAIT_FD) continue;
+    if (sys_poll(a->pfd, a->npfd, 0) != 0) { /* ready, or an error the call will see */
+      a->state = RUNNABLE;
+      a->wake_at = NEVER;
+      woken++;
+    } else {
+      waiting++;
+    }
+  }
+  *still = waiting;
+  return woken;
+}
+
+/* The descriptors the actors wait for, at most `cap` (taken with the state lock held). */
+#define MAX_WATCHED 256
+static nfds_t watched_fds(struct pollfd *all) {
+  nfds_t k = 0;
+  for (uint32_t i = 0; i < C.nactors; i++) {
+    const actor *a = &C.actors[i];
+    if (a->state != BLOCKED || a->waiting != WAIT_FD) continue;
+    for (nfds_t j = 0; j < a->npfd && k < MAX_WATCHED; j++) all[k++] = a->pfd[j];
+  }
+  return k;
+}
+
 static void state_lock(void) {
   while (__atomic_exchange_n(&C.lock, 1, __ATOMIC_ACQUIRE)) syscall(SYS_sched_yield);
 }
 
 static void state_unlock(void) { __atomic_store_n(&C.lock, 0, __ATOMIC_RELEASE); }
+
+/* Nobody holds the baton (every actor that could run is in the kernel) and some wait for
+ * descriptors: watches those until one is ready (true: the baton is taken back, the state
+ * lock held) or an actor comes back from the kernel and takes the baton (false). */
+static bool idle_wait_fds(void) {
+  for (;;) {
+    state_lock();
+    unsigned still;
+    if (!C.idle) {
+      state_unlock();
+      return false;
+    }
+    if (wake_ready(&still)) {
+      C.idle = false;
+      return true;
+    }
+    if (!still) {
+      state_unlock();
+      return false;
+    }
+    struct pollfd all[MAX_WATCHED];
+    nfds_t k = watched_fds(all);
+    state_unlock();
+    sys_poll(all, k, 10); /* (in slices: an actor that comes back takes the baton meanwhile) */
+  }
+}
 
 /* A scheduling point of the running actor (runnable, blocked, done or leaving): picks who runs
  * next and passes the baton. Returns when `me` runs again (at once when it is done or
@@ -261,6 +337,8 @@ static void point(uint16_t site) {
   uint32_t n, current;
   state_lock();
   for (;;) {
+    unsigned fd_waiters;
+    wake_ready(&fd_waiters);
     n = 0;
     current = LG_NO_CURRENT;
     bool outside = false;
@@ -272,12 +350,22 @@ static void point(uint16_t site) {
     }
     if (n > 0) break;
     if (advance_time()) continue;
+    if (fd_waiters && !outside) {
+      /* only a descriptor can end a wait now: one written by another process */
+      struct pollfd all[MAX_WATCHED];
+      nfds_t k = watched_fds(all);
+      state_unlock();
+      sys_poll(all, k, -1);
+      state_lock();
+      continue;
+    }
     if (!outside) {
       state_unlock();
       deadlock();
     }
     C.idle = true;
     state_unlock();
+    if (fd_waiters && self->state != OUTSIDE && idle_wait_fds()) continue;
     if (self->state == BLOCKED) park(self);
     return;
   }
@@ -889,15 +977,40 @@ unsigned sleep(unsigned s) {
     return r_;                                                                 \
   } while (0)
 
+/* Blocks the running actor until one of `f` is ready (a controlled block: the scheduler
+ * probes the descriptors at each scheduling point). */
+static void block_on_fds(struct pollfd *f, nfds_t n) {
+  me->pfd = f;
+  me->npfd = n;
+  block_on(WAIT_FD, f, NEVER);
+  me->pfd = NULL;
+  me->npfd = 0;
+}
+
+/* A wait without a timeout for descriptors (`probe` is the call with a zero timeout, whose
+ * result it returns once it is not 0): a controlled block, so that the order in which threads
+ * see their descriptors ready is the schedule's, not the kernel's. */
+#define FD_WAIT_CALL(pfds, npfds, probe)                                       \
+  do {                                                                         \
+    for (;;) {                                                                 \
+      int r_ = (probe);                                                        \
+      if (r_ != 0) return r_;                                                  \
+      block_on_fds((pfds), (npfds));                                           \
+    }                                                                          \
+  } while (0)
+
 LG_REAL(int, poll, (struct pollfd *, nfds_t, int))
 int poll(struct pollfd *f, nfds_t n, int timeout) {
   if (!CONTROLLED()) return lg__get_poll()(f, n, timeout);
+  if (timeout < 0 && n > 0) FD_WAIT_CALL(f, n, lg__get_poll()(f, n, 0));
   OUTSIDE_CALL(timeout != 0, lg__get_poll()(f, n, timeout));
 }
 
 LG_REAL(int, ppoll, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *))
 int ppoll(struct pollfd *f, nfds_t n, const struct timespec *t, const sigset_t *m) {
   if (!CONTROLLED()) return lg__get_ppoll()(f, n, t, m);
+  static const struct timespec zero = {0, 0};
+  if (!t && !m && n > 0) FD_WAIT_CALL(f, n, lg__get_ppoll()(f, n, &zero, m));
   OUTSIDE_CALL(!t || t->tv_sec || t->tv_nsec, lg__get_ppoll()(f, n, t, m));
 }
 
@@ -917,13 +1030,140 @@ int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t, co
 LG_REAL(int, epoll_wait, (int, struct epoll_event *, int, int))
 int epoll_wait(int fd, struct epoll_event *ev, int n, int timeout) {
   if (!CONTROLLED()) return lg__get_epoll_wait()(fd, ev, n, timeout);
+  me->one = (struct pollfd){fd, POLLIN, 0};
+  if (timeout < 0) FD_WAIT_CALL(&me->one, 1, lg__get_epoll_wait()(fd, ev, n, 0));
   OUTSIDE_CALL(timeout != 0, lg__get_epoll_wait()(fd, ev, n, timeout));
 }
 
 LG_REAL(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *))
 int epoll_pwait(int fd, struct epoll_event *ev, int n, int timeout, const sigset_t *m) {
   if (!CONTROLLED()) return lg__get_epoll_pwait()(fd, ev, n, timeout, m);
+  me->one = (struct pollfd){fd, POLLIN, 0};
+  if (timeout < 0 && !m) FD_WAIT_CALL(&me->one, 1, lg__get_epoll_pwait()(fd, ev, n, 0, m));
   OUTSIDE_CALL(timeout != 0, lg__get_epoll_pwait()(fd, ev, n, timeout, m));
+}
+
+/* fdcheck.c's descriptor calls (read, write, recv, send, accept, connect and their kin), through
+ * lg__fd_wait_hook: a call that would wait now (its descriptor not ready) blocks under control
+ * until it is ready, then runs (it will not wait for another thread). A descriptor in
+ * non-blocking mode (or MSG_DONTWAIT) gives a scheduling point instead, so that a loop of
+ * retries lets the others run. A write or send of more than PIPE_BUF bytes to a pipe or a
+ * stream socket (ready for some bytes, it may wait for room for the rest) is made in pieces
+ * of PIPE_BUF bytes, each after its wait (a write that large is not atomic anyway); connect,
+ * and the other large writes (writev, sendmsg, datagrams) leave control instead. */
+static bool nonblocking(int fd, int msg_flags) {
+  if (msg_flags & MSG_DONTWAIT) return true;
+  long fl = syscall(SYS_fcntl, fd, F_GETFL);
+  return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+static bool never_waits(int fd) {
+  struct stat st;
+  return syscall(SYS_fstat, fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* Bytes written to `fd` may be written in pieces: a pipe, a FIFO, a terminal or a stream
+ * socket (not one that keeps message boundaries). */
+static bool in_order(int fd) {
+  struct stat st;
+  if (syscall(SYS_fstat, fd, &st) != 0) return false;
+  if (!S_ISSOCK(st.st_mode)) return S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode);
+  int type = 0;
+  socklen_t len = sizeof type;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+static int fd_wait(int fd, short events, size_t len, int msg_flags, bool chunk,
+                   const void *caller, void *frame) {
+  if (!controlled(caller)) return 0;
+  me->frame = frame;
+  if (events == 0) {
+    leave();
+    return 1;
+  }
+  for (;;) {
+    me->one = (struct pollfd){fd, events, 0};
+    if (sys_poll(&me->one, 1, 0) != 0) break;
+    if (nonblocking(fd, msg_flags)) {
+      point(SITE_FD);
+      return 0;
+    }
+    block_on_fds(&me->one, 1);
+  }
+  if (events != POLLOUT || len <= PIPE_BUF || never_waits(fd)) return 0;
+  if (chunk && in_order(fd)) return 2; /* in pieces that do not wait, a wait before each */
+  leave();
+  return 1;
+}
+
+static void fd_done(void) { rejoin(); }
+
+/* ---- futex waits outside pthread ----------------------------------------------------- */
+
+/* syscall(SYS_futex, ...) made by the program (libstdc++'s futures and atomic waits, a
+ * hand-written lock): FUTEX_WAIT and FUTEX_WAIT_BITSET block under control on the word
+ * (timeouts in virtual time) and FUTEX_WAKE and FUTEX_WAKE_BITSET make the longest waiters
+ * runnable (the bitsets are not told apart). The real wake is made too, for threads that are
+ * not actors. Other operations, and every other system call, pass through. A word shared
+ * with another process is modelled as if it were the program's alone. */
+static long futex_call(uint32_t *uaddr, int op, uint32_t val, const struct timespec *t) {
+  int cmd = op & FUTEX_CMD_MASK;
+  if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) {
+    point(SITE_WAIT);
+    if (__atomic_load_n(uaddr, __ATOMIC_ACQUIRE) != val) {
+      errno = EAGAIN;
+      return -1;
+    }
+    uint64_t at = NEVER;
+    if (t && cmd == FUTEX_WAIT) at = C.now + (t->tv_sec < 0 ? 0 : ns_of(t));
+    if (t && cmd == FUTEX_WAIT_BITSET)
+      at = deadline_of(op & FUTEX_CLOCK_REALTIME ? CLOCK_REALTIME : CLOCK_MONOTONIC, t);
+    block_on(WAIT_FUTEX, uaddr, at);
+    if (me->timed_out) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    return 0;
+  }
+  /* FUTEX_WAKE, FUTEX_WAKE_BITSET */
+  long woken = 0;
+  while (woken < (long)val) {
+    actor *first = NULL;
+    for (uint32_t i = 0; i < C.nactors; i++) {
+      actor *a = &C.actors[i];
+      if (a->state == BLOCKED && a->waiting == WAIT_FUTEX && a->wait_obj == uaddr &&
+          (!first || a->wait_seq < first->wait_seq))
+        first = a;
+    }
+    if (!first) break;
+    first->state = RUNNABLE;
+    first->waiting = WAIT_NONE;
+    first->wake_at = NEVER;
+    woken++;
+  }
+  return woken;
+}
+
+LG_REAL(long, syscall, (long, ...))
+long syscall(long nr, ...) {
+  va_list ap;
+  va_start(ap, nr);
+  long a[6];
+  for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
+  va_end(ap);
+  if (nr == SYS_futex && CONTROLLED()) {
+    int cmd = (int)a[1] & FUTEX_CMD_MASK;
+    if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET)
+      return futex_call((uint32_t *)a[0], (int)a[1], (uint32_t)a[2],
+                        (const struct timespec *)a[3]);
+    if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) {
+      long woken = futex_call((uint32_t *)a[0], (int)a[1], (uint32_t)a[2], NULL);
+      long real = lg__get_syscall()(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      point(SITE_SIGNAL);
+      return woken + (real > 0 ? real : 0);
+    }
+  }
+  return lg__get_syscall()(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* ---- start -------------------------------------------------------------------------- */
@@ -963,7 +1203,7 @@ static bool open_log(const char *path) {
   lg__sys_close(fd);
   if (p == MAP_FAILED) fail("cannot map the explore_log file");
   Lf = p;
-  memcpy(Lf->magic, "LGXLOG1", 8);
+  memcpy(Lf->magic, "LGXLOG2", 8);
   Lf->capacity = LOG_CAPACITY;
   Lf->pid = (uint64_t)getpid();
   return true;
@@ -978,7 +1218,11 @@ static lg_source *make_source(const lg__options *o) {
     for (unsigned long long i = 0; p && i < o->explore_run; i++) p->begin(p);
     return p;
   }
-  if (strcmp(s, "replay") == 0) {
+  /* dfs: one execution of the driver's search, which follows its prefix (explore_schedule,
+   * none: empty) and goes on without preemptions; the driver learns the tree from the log */
+  bool dfs = strcmp(s, "dfs") == 0;
+  if (dfs && !o->explore_schedule[0]) return lg_source_replay(NULL);
+  if (dfs || strcmp(s, "replay") == 0) {
     if (!o->explore_schedule[0]) fail("explore_strategy=replay needs explore_schedule=FILE");
     int fd = lg__sys_open(o->explore_schedule, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) fail("cannot open the explore_schedule file");
@@ -1008,7 +1252,7 @@ static lg_source *make_source(const lg__options *o) {
     if (r) C.div = lg_source_replay_divergence(r);
     return r;
   }
-  fail("explore_strategy must be random, pct or replay");
+  fail("explore_strategy must be random, pct, dfs or replay");
   return NULL;
 }
 
@@ -1031,6 +1275,8 @@ void lg__control_start(void) {
   me = &C.actors[0];
   lg_report_set_schedule_provider(schedule_for_report);
   lg__thread_set_create_hook(create_hook);
+  lg__fd_done_hook = fd_done;
+  __atomic_store_n(&lg__fd_wait_hook, fd_wait, __ATOMIC_RELEASE);
   pthread_atfork(NULL, NULL, child_runs_free);
   ctl_on = true;
 }

@@ -73,9 +73,12 @@ examples:
 
 PRESET = "plain"
 STRATEGIES = ("random", "pct", "dfs")
-LOG_MAGIC = b"LGXLOG1\0"
+LOG_MAGIC = b"LGXLOG2\0"
 LOG_HEADER = struct.Struct("<8sQQQQQ16x")
-LOG_RECORD = struct.Struct("<BxHII")
+LOG_RECORD = struct.Struct("<BxHIII")  # kind, site, n, idx, current
+NO_CURRENT = 0xFFFFFFFF
+SCHEDULE = 0  # the kind of a scheduling decision
+EXIT_NOTHING_EXPLORED = 3
 TAIL_LINES = 30
 
 
@@ -118,7 +121,8 @@ def add_arguments(parser):
 
 def read_decisions(path):
     """The decisions a run recorded, as (decisions, diverged_step or None, overflow). Each
-    decision is (kind, site, n, idx). A missing or short file is no decisions."""
+    decision is (kind, site, n, idx, current): current is the running thread's option,
+    NO_CURRENT when it was not one. A missing or short file is no decisions."""
     try:
         with open(path, "rb") as f:
             head = f.read(LOG_HEADER.size)
@@ -142,9 +146,9 @@ def schedule_string(decisions):
     i = 0
     while i < len(decisions):
         run = 1
-        while i + run < len(decisions) and decisions[i + run] == decisions[i]:
+        while i + run < len(decisions) and decisions[i + run][:4] == decisions[i][:4]:
             run += 1
-        kind, site, n, idx = decisions[i]
+        kind, site, n, idx = decisions[i][:4]
         token = f"{'sdf'[kind] if kind < 3 else '?'}{site}/{n}={idx}"
         tokens.append(token + (f"*{run}" if run > 1 else ""))
         i += run
@@ -156,6 +160,66 @@ def check_schedule(text):
     if not text.startswith("lgs1:") or any(c.isspace() for c in text) or \
             not all(" " <= c <= "~" for c in text):
         raise UsageError(f"--schedule {text[:40]!r}: not a schedule string (lgs1:...)")
+
+
+# ---- dfs: the search over runs ---------------------------------------------------------
+
+def is_preemption(decision, option):
+    """Whether taking `option` at `decision` switches away from a thread that could go on."""
+    kind, _site, _n, _idx, current = decision
+    return kind == SCHEDULE and current != NO_CURRENT and option != current
+
+
+class Dfs:
+    """Preemption-bounded exhaustive search over the runs, iterative: every schedule with no
+    preemption first, then those with one, ... up to `depth`. Each run follows a prefix (the
+    first decisions, forced) and goes on without preemptions (the library's dfs source); its
+    decision log shows the tree below the prefix: every other option of each decision past the
+    prefix is a new prefix, queued by the preemptions it has. Each schedule is run once: a
+    prefix's run differs from its parent's at the prefix's last decision. As lg_sched's dfs,
+    but the tree is kept here, between processes, and the bounds do not repeat schedules."""
+
+    def __init__(self, depth):
+        self.depth = depth
+        self.queues = [[([], 0, None)]] + [[] for _ in range(depth)]
+        self.bound = 0
+        self.cut = False        # some schedule needed more than `depth` preemptions
+        self.nondeterminism = 0  # runs that did not follow their prefix
+
+    def next_prefix(self):
+        """The next prefix (decisions, the last one with the option to take instead), or None
+        once the search is done."""
+        while self.bound <= self.depth:
+            queue = self.queues[self.bound]
+            if queue:
+                parent, level, option = queue.pop()
+                if option is None:
+                    return []
+                kind, site, n, _idx, current = parent[level]
+                return parent[:level] + [(kind, site, n, option, current)]
+            self.bound += 1
+        return None
+
+    def learn(self, prefix, decisions, diverged):
+        """Queues the prefixes below the run of `prefix` that made `decisions`."""
+        if diverged is not None:
+            self.nondeterminism += 1
+        pre = sum(is_preemption(d, d[3]) for d in decisions[:len(prefix)])
+        # (pushed shallow first: the deepest level's options are tried first, then lower
+        # options before higher ones)
+        for level in range(len(prefix), len(decisions)):
+            d = decisions[level]
+            for option in range(d[2] - 1, -1, -1):
+                if option == d[3]:
+                    continue
+                p = pre + is_preemption(d, option)
+                if p > self.depth:
+                    self.cut = True
+                else:
+                    self.queues[p].append((decisions, level, option))
+
+    def done(self):
+        return self.bound > self.depth
 
 
 # ---- one run ---------------------------------------------------------------------------
@@ -243,8 +307,6 @@ def run(args):
         command = command[1:]
     if not command:
         raise UsageError("no program to run (usage: lifeguard explore [OPTIONS] -- PROG [ARGS])")
-    if args.strategy == "dfs" and args.schedule is None:
-        raise UsageError("--strategy dfs: not yet (use random or pct)")
     if args.schedule is not None:
         check_schedule(args.schedule)
     if args.json and not Path(args.json).resolve().parent.is_dir():
@@ -258,7 +320,10 @@ def run(args):
     result = {"program": shlex.join(command), "strategy": strategy, "seed": args.seed,
               "depth": args.depth if strategy == "pct" else None, "runs": 0, "found": False,
               "runs_to_first": None, "seconds_to_first": None, "kind": None, "schedule": None,
-              "replay": None, "decisions": 0, "diverged": None}
+              "replay": None, "decisions": 0, "diverged": None, "schedules": 0,
+              "exhausted": None, "bound": None}
+    dfs = Dfs(args.depth) if strategy == "dfs" else None
+    seen = set()  # the distinct schedules the runs took
     failure = None
     others = {}  # --until: the failures of other kinds, by kind
     started = time.monotonic()
@@ -272,6 +337,12 @@ def run(args):
         for i in range(runs):
             if args.budget is not None and time.monotonic() - started >= args.budget:
                 break
+            if dfs is not None:
+                prefix = dfs.next_prefix()
+                if prefix is None:
+                    break
+                schedule_file = Path(tmp) / f"prefix.{i}"
+                schedule_file.write_text(schedule_string(prefix) + "\n", encoding="utf-8")
             progress.start(f"run {i + 1}")
             env, log, reports = run_env(library, tmp, strategy, args.seed, i, args.depth,
                                         pct_k, schedule_file)
@@ -287,8 +358,14 @@ def run(args):
                 pct_k = max(1, len(decisions))
             result["runs"] = i + 1
             result["decisions"] += len(decisions)
+            seen.add(tuple(d[:4] for d in decisions))
+            result["schedules"] = len(seen)
             if strategy == "replay":
                 result["diverged"] = diverged
+            if dfs is not None:
+                dfs.learn(prefix, decisions, diverged)
+                if schedule_file.exists():
+                    schedule_file.unlink()
             kind = failure_kind(records, rc, timed_out, stderr, args.exit_code)
             elapsed = time.monotonic() - started
             progress.step(f"{i + 1} runs, {(i + 1) / max(elapsed, 1e-9):.1f} runs/s"
@@ -304,6 +381,9 @@ def run(args):
                           kind=kind, schedule=schedule, replay=replay_command(command, schedule))
             break
 
+    if dfs is not None:
+        result["bound"] = min(dfs.bound, args.depth)
+        result["exhausted"] = failure is None and dfs.next_prefix() is None
     if args.json:
         try:
             with open(args.json, "w", encoding="utf-8") as f:
@@ -315,14 +395,35 @@ def run(args):
         what = f"no failure of kind {args.until}" if args.until else "no failure"
         if others:
             what += " (other kinds: " + ", ".join(f"{k} x{n}" for k, n in others.items()) + ")"
-        print(f"lifeguard: explore: {result['runs']} run{'s' if result['runs'] != 1 else ''} "
-              f"({strategy}), {what}", file=sys.stderr)
+        runs_done = f"{result['runs']} run{'s' if result['runs'] != 1 else ''} ({strategy})"
+        if result["decisions"] == 0:
+            # nothing was explored: a clean result would be a false one about ordering
+            print(f"lifeguard: explore: {runs_done}, {what}, but no ordering was explored: the "
+                  "program made no scheduling decision (never two threads ready to run at "
+                  f"once); exit status {EXIT_NOTHING_EXPLORED}", file=sys.stderr)
+            return EXIT_NOTHING_EXPLORED
+        if dfs is not None:
+            if result["exhausted"]:
+                what += (f"; every schedule explored ({result['schedules']})" if not dfs.cut
+                         else f"; every schedule with at most {args.depth} preemption"
+                              f"{'s' if args.depth != 1 else ''} explored "
+                              f"({result['schedules']})")
+            else:
+                what += (f"; not exhaustive: stopped in bound {result['bound']} "
+                         f"({result['schedules']} schedules)")
+            if dfs.nondeterminism:
+                what += (f"; {dfs.nondeterminism} run(s) left their prefix (the program is "
+                         "not deterministic under control)")
+        print(f"lifeguard: explore: {runs_done}, {what}", file=sys.stderr)
         return 0
     kind, stderr, out, diverged = failure
     tail = stderr.splitlines()[-TAIL_LINES:]
     sys.stderr.write("\n".join(tail) + ("\n" if tail else ""))
     print(f"lifeguard: explore: {command[0]}: {kind} in run {result['runs_to_first']} "
           f"({strategy}, {result['seconds_to_first']:.2f} s)", file=sys.stderr)
+    if result["schedule"] == "lgs1:":
+        print("lifeguard: explore: note: the failing run made no scheduling decision (its "
+              "failure does not depend on the order of threads)", file=sys.stderr)
     if diverged is not None:
         print(f"lifeguard: explore: warning: the run left the schedule at decision {diverged} "
               "(the program is not deterministic under control there)", file=sys.stderr)
