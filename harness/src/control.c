@@ -32,8 +32,18 @@
  *     cannot lose them), from which the driver prints the schedule string; with
  *     explore_schedule the decisions of a schedule string are followed instead.
  *
- * System calls that wait for descriptors (poll, ppoll, select, pselect, epoll_wait,
- * epoll_pwait, with a timeout other than zero) leave control: the actor is OUTSIDE (neither
+ * Descriptor calls that would wait (fdcheck.c's read, write, recv, send, accept and their kin,
+ * through lg__fd_wait_hook; poll, ppoll, epoll_wait and epoll_pwait without a timeout) block
+ * under control (WAIT_FD) until a zero-timeout poll says the descriptor is ready: the waiting
+ * actors' descriptors are probed at every scheduling point, all those ready become runnable,
+ * and the source picks among the runnable as ever, so the order in which threads see their
+ * descriptors ready is the schedule's (it replays). With nobody runnable and no deadline, the
+ * process waits for real for a descriptor (another process may write). Futex waits made with
+ * syscall(SYS_futex) block under control on the word (WAIT_FUTEX).
+ *
+ * The other system calls that may wait (poll, ppoll, epoll_wait, epoll_pwait with a finite
+ * timeout other than zero; select and pselect; connect; large writev and sendmsg) leave
+ * control: the actor is OUTSIDE (neither
  * runnable nor blocked) while it is in the kernel, another actor runs meanwhile, and it asks to
  * rejoin when the call returns, under a lock (the one piece of state a thread without the
  * baton changes is its own OUTSIDE -> RUNNABLE): it runs at once when nobody holds the baton,
@@ -42,12 +52,8 @@
  * When a rejoin happens is up to the kernel, so a schedule with threads outside replays only
  * as far as their timing repeats (a replay that leaves the schedule says where).
  *
- * Not controlled (yet): read, write, accept, connect, recv, send and the rest of the
- * descriptor calls are fdcheck.c's interceptors; until it calls leave/rejoin around them, a
- * thread blocked in one keeps the baton, and one that waits there for another thread of the
- * program stops the run (the driver's timeout names it). Futex waits outside pthread
- * (syscall(SYS_futex)), a cancelled pthread_once routine, signals and spurious wake-ups are
- * not modelled; calls made by the harness itself (its own locks) and by threads that are not
+ * Not modelled: other futex operations (they pass through), a cancelled pthread_once
+ * routine, signals and spurious wake-ups; calls made by the harness itself (its own locks) and by threads that are not
  * actors (started before the library, or after their actor finished: thread-local
  * destructors) pass through. A forked child runs free; so does a process the program
  * executes (the decision log file exists already). */
@@ -77,6 +83,8 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,12 +134,18 @@ static struct {
    * the kernel: the only state another thread changes is its own OUTSIDE -> RUNNABLE. */
   int lock;
   bool idle;                  /* nobody holds the baton: every live actor is outside */
+  actor *holder;              /* the actor holding the baton (NULL when idle), atomic */
+  int kick;                   /* a release made outside control (a signal handler, a thread that
+                               * is not an actor): blocked actors retry (atomic) */
+  bool signalled;             /* the program sent itself a signal: a handler may release */
   const lg_divergence *div;  /* replay: where it left the schedule */
   uintptr_t self_lo, self_hi; /* this library's code: its own calls are not the program's */
 } C;
 
 static bool ctl_on; /* set once, before the program's code runs */
 static __thread actor *me __attribute__((tls_model("initial-exec")));
+/* In point() or block_on(): a signal handler that interrupts the harness there runs free. */
+static __thread int in_point __attribute__((tls_model("initial-exec")));
 
 /* The decision log file: a header and 16-byte records, little-endian (the driver reads it):
  * each decision with the index of the running actor among the options (LG_NO_CURRENT when it
@@ -294,6 +308,33 @@ static nfds_t watched_fds(struct pollfd *all) {
   return k;
 }
 
+static void set_holder(actor *a) { __atomic_store_n(&C.holder, a, __ATOMIC_RELEASE); }
+
+/* Releases were made outside control (kick): the actors blocked on a lock, a semaphore, a
+ * barrier or a futex word retry (a retry that finds nothing is a block again). */
+static void kicked(void) {
+  __atomic_store_n(&C.kick, 0, __ATOMIC_RELAXED);
+  for (uint32_t i = 0; i < C.nactors; i++) {
+    actor *a = &C.actors[i];
+    if (a->state == BLOCKED && (a->waiting == WAIT_OBJECT || a->waiting == WAIT_FUTEX)) {
+      a->state = RUNNABLE;
+      a->wake_at = NEVER;
+    }
+  }
+}
+
+/* Every actor is blocked, and the program has sent itself signals: a handler running in a
+ * parked thread may still release one (kick). Waits a little for that (lock held: a handler
+ * does not take it); true when it came. */
+static bool kick_comes(void) {
+  for (int i = 0; i < 100; i++) {
+    if (__atomic_load_n(&C.kick, __ATOMIC_RELAXED)) return true;
+    struct timespec t = {0, 1000000};
+    syscall(SYS_nanosleep, &t, NULL);
+  }
+  return __atomic_load_n(&C.kick, __ATOMIC_RELAXED);
+}
+
 static void state_lock(void) {
   while (__atomic_exchange_n(&C.lock, 1, __ATOMIC_ACQUIRE)) syscall(SYS_sched_yield);
 }
@@ -330,7 +371,15 @@ static bool idle_wait_fds(void) {
  * next and passes the baton. Returns when `me` runs again (at once when it is done or
  * leaving). When no actor can run, virtual time moves on; when none is waiting for it
  * either but some are in the kernel, the baton is left for the first to come back. */
+static void point_in(uint16_t site);
+
 static void point(uint16_t site) {
+  in_point++;
+  point_in(site);
+  in_point--;
+}
+
+static void point_in(uint16_t site) {
   actor *self = me;
   if (++C.points > C.budget) livelock();
   uint32_t ids[MAX_ACTORS];
@@ -338,6 +387,7 @@ static void point(uint16_t site) {
   state_lock();
   for (;;) {
     unsigned fd_waiters;
+    if (__atomic_load_n(&C.kick, __ATOMIC_RELAXED)) kicked();
     wake_ready(&fd_waiters);
     n = 0;
     current = LG_NO_CURRENT;
@@ -359,11 +409,13 @@ static void point(uint16_t site) {
       state_lock();
       continue;
     }
+    if (!outside && C.signalled && kick_comes()) continue;
     if (!outside) {
       state_unlock();
       deadlock();
     }
     C.idle = true;
+    set_holder(NULL);
     state_unlock();
     if (fd_waiters && self->state != OUTSIDE && idle_wait_fds()) continue;
     if (self->state == BLOCKED) park(self);
@@ -376,8 +428,9 @@ static void point(uint16_t site) {
     if (idx >= n) idx = 0;
     record(&c, idx);
   }
-  state_unlock();
   actor *next = &C.actors[ids[idx]];
+  set_holder(next);
+  state_unlock();
   if (next == self) return;
   give(next);
   if (self->state == RUNNABLE || self->state == BLOCKED) park(self);
@@ -396,6 +449,7 @@ static void rejoin(void) {
   me->state = RUNNABLE;
   if (C.idle) {
     C.idle = false;
+    set_holder(me);
     state_unlock();
     return;
   }
@@ -405,6 +459,7 @@ static void rejoin(void) {
 
 /* Blocks the running actor on `obj` until an actor releases it (or the deadline passes). */
 static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
+  in_point++;
   me->state = BLOCKED;
   me->waiting = kind;
   me->wait_obj = obj;
@@ -414,6 +469,7 @@ static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
   point(SITE_BLOCKED);
   me->waiting = WAIT_NONE;
   me->wait_obj = NULL;
+  in_point--;
 }
 
 /* Makes every actor blocked on `obj` runnable (they retry). */
@@ -435,7 +491,20 @@ static void release(const void *obj) {
 static inline bool controlled(const void *caller) {
   if (__builtin_expect(!ctl_on, 1)) return false;
   uintptr_t pc = (uintptr_t)caller;
-  return me && !lg__busy && !(pc >= C.self_lo && pc < C.self_hi);
+  return me && !lg__busy && !in_point && !(pc >= C.self_lo && pc < C.self_hi) &&
+         me == __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE);
+}
+
+/* A release (unlock, post, futex wake) that passed through while control is on, made by an
+ * actor that does not hold the baton: a signal handler running in a parked thread (or one in
+ * the kernel). The actors it may concern retry at the next scheduling point. (Releases by
+ * threads that are not actors are not noted: their timing is not the schedule's.) */
+static inline void released_outside(const void *caller) {
+  if (__builtin_expect(!ctl_on, 1)) return;
+  uintptr_t pc = (uintptr_t)caller;
+  if (me && !(pc >= C.self_lo && pc < C.self_hi) &&
+      me != __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE))
+    __atomic_store_n(&C.kick, 1, __ATOMIC_RELAXED);
 }
 #define CALLER __builtin_return_address(0)
 /* In an interceptor: the call is controlled; notes where the program called from (a report's
@@ -599,7 +668,11 @@ static int mutex_release(pthread_mutex_t *m) {
 }
 
 int pthread_mutex_unlock(pthread_mutex_t *m) {
-  if (!CONTROLLED()) return lg__get_pthread_mutex_unlock()(m);
+  if (!CONTROLLED()) {
+    int r = lg__get_pthread_mutex_unlock()(m);
+    released_outside(CALLER);
+    return r;
+  }
   int r = mutex_release(m);
   point(SITE_UNLOCK);
   return r;
@@ -645,7 +718,11 @@ int pthread_rwlock_trywrlock(pthread_rwlock_t *l) {
 }
 
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
-  if (!CONTROLLED()) return lg__get_pthread_rwlock_unlock()(l);
+  if (!CONTROLLED()) {
+    int r = lg__get_pthread_rwlock_unlock()(l);
+    released_outside(CALLER);
+    return r;
+  }
   int r = lg__get_pthread_rwlock_unlock()(l);
   if (r == 0) release(l);
   point(SITE_UNLOCK);
@@ -667,7 +744,11 @@ int pthread_spin_trylock(pthread_spinlock_t *l) {
 }
 
 int pthread_spin_unlock(pthread_spinlock_t *l) {
-  if (!CONTROLLED()) return lg__get_pthread_spin_unlock()(l);
+  if (!CONTROLLED()) {
+    int r = lg__get_pthread_spin_unlock()(l);
+    released_outside(CALLER);
+    return r;
+  }
   int r = lg__get_pthread_spin_unlock()(l);
   release((const void *)l);
   point(SITE_UNLOCK);
@@ -712,7 +793,11 @@ int sem_trywait(sem_t *s) {
 }
 
 int sem_post(sem_t *s) {
-  if (!CONTROLLED()) return lg__get_sem_post()(s);
+  if (!CONTROLLED()) {
+    int r = lg__get_sem_post()(s);
+    released_outside(CALLER);
+    return r;
+  }
   int r = lg__get_sem_post()(s);
   release(s);
   point(SITE_POST);
@@ -1151,7 +1236,10 @@ long syscall(long nr, ...) {
   long a[6];
   for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
   va_end(ap);
-  if (nr == SYS_futex && CONTROLLED()) {
+  if (nr == SYS_futex && !CONTROLLED()) {
+    int cmd = (int)a[1] & FUTEX_CMD_MASK;
+    if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) released_outside(CALLER);
+  } else if (nr == SYS_futex) {
     int cmd = (int)a[1] & FUTEX_CMD_MASK;
     if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET)
       return futex_call((uint32_t *)a[0], (int)a[1], (uint32_t)a[2],
@@ -1164,6 +1252,85 @@ long syscall(long nr, ...) {
     }
   }
   return lg__get_syscall()(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* Waits for a signal or a child: they leave control (a signal or a child's end is not the
+ * schedule's to give), unless they do not wait (WNOHANG, a zero timeout). */
+LG_REAL(int, pause, (void))
+int pause(void) {
+  if (!CONTROLLED()) return lg__get_pause()();
+  OUTSIDE_CALL(true, lg__get_pause()());
+}
+
+LG_REAL(int, sigsuspend, (const sigset_t *))
+int sigsuspend(const sigset_t *m) {
+  if (!CONTROLLED()) return lg__get_sigsuspend()(m);
+  OUTSIDE_CALL(true, lg__get_sigsuspend()(m));
+}
+
+LG_REAL(int, sigwait, (const sigset_t *, int *))
+int sigwait(const sigset_t *set, int *sig) {
+  if (!CONTROLLED()) return lg__get_sigwait()(set, sig);
+  OUTSIDE_CALL(true, lg__get_sigwait()(set, sig));
+}
+
+LG_REAL(int, sigwaitinfo, (const sigset_t *, siginfo_t *))
+int sigwaitinfo(const sigset_t *set, siginfo_t *info) {
+  if (!CONTROLLED()) return lg__get_sigwaitinfo()(set, info);
+  OUTSIDE_CALL(true, lg__get_sigwaitinfo()(set, info));
+}
+
+LG_REAL(int, sigtimedwait, (const sigset_t *, siginfo_t *, const struct timespec *))
+int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *t) {
+  if (!CONTROLLED()) return lg__get_sigtimedwait()(set, info, t);
+  OUTSIDE_CALL(!t || t->tv_sec || t->tv_nsec, lg__get_sigtimedwait()(set, info, t));
+}
+
+LG_REAL(pid_t, waitpid, (pid_t, int *, int))
+pid_t waitpid(pid_t pid, int *st, int opt) {
+  if (!CONTROLLED()) return lg__get_waitpid()(pid, st, opt);
+  OUTSIDE_CALL(!(opt & WNOHANG), lg__get_waitpid()(pid, st, opt));
+}
+
+LG_REAL(pid_t, wait, (int *))
+pid_t wait(int *st) {
+  if (!CONTROLLED()) return lg__get_wait()(st);
+  OUTSIDE_CALL(true, lg__get_wait()(st));
+}
+
+LG_REAL(pid_t, wait4, (pid_t, int *, int, struct rusage *))
+pid_t wait4(pid_t pid, int *st, int opt, struct rusage *ru) {
+  if (!CONTROLLED()) return lg__get_wait4()(pid, st, opt, ru);
+  OUTSIDE_CALL(!(opt & WNOHANG), lg__get_wait4()(pid, st, opt, ru));
+}
+
+LG_REAL(int, waitid, (idtype_t, id_t, siginfo_t *, int))
+int waitid(idtype_t type, id_t id, siginfo_t *info, int opt) {
+  if (!CONTROLLED()) return lg__get_waitid()(type, id, info, opt);
+  OUTSIDE_CALL(!(opt & WNOHANG), lg__get_waitid()(type, id, info, opt));
+}
+
+/* Signals the program sends itself: noted (a deadlock waits a little for their handlers). A
+ * handler that runs in an actor holding the baton is the program's code like any other; one
+ * that runs in an actor that does not (parked, or in the kernel) runs free, and the releases
+ * it makes are noted (released_outside). */
+LG_REAL(int, pthread_kill, (pthread_t, int))
+int pthread_kill(pthread_t t, int sig) {
+  if (CONTROLLED() && sig) C.signalled = true;
+  return lg__get_pthread_kill()(t, sig);
+}
+
+LG_REAL(int, kill, (pid_t, int))
+int kill(pid_t pid, int sig) {
+  if (CONTROLLED() && sig && (pid == 0 || pid == getpid() || pid == -getpgrp()))
+    C.signalled = true;
+  return lg__get_kill()(pid, sig);
+}
+
+LG_REAL(int, raise, (int))
+int raise(int sig) {
+  if (CONTROLLED() && sig) C.signalled = true;
+  return lg__get_raise()(sig);
 }
 
 /* ---- start -------------------------------------------------------------------------- */
@@ -1273,6 +1440,7 @@ void lg__control_start(void) {
                         .thread = pthread_self()};
   C.nactors = 1;
   me = &C.actors[0];
+  set_holder(me);
   lg_report_set_schedule_provider(schedule_for_report);
   lg__thread_set_create_hook(create_hook);
   lg__fd_done_hook = fd_done;

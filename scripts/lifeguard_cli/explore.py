@@ -5,15 +5,16 @@ Each run starts PROG once with liblifeguard-preload.so and LIFEGUARD_OPTIONS=exp
 the strategy, seed, execution index (the run's number) and a decision log file: every
 thread of the process is then an actor, one runs at a time, and a decision source picks who
 runs at each pthread call (harness/src/control.c). The runs go on until one fails, --runs
-or --budget is used up, or (with --schedule) the one replay has run.
+or --budget is used up, dfs has explored every schedule within its bound, or (with
+--schedule) the one replay has run.
 
 A run fails with the kind of:
   - the first lifeguard report (its JSON log): heap-use-after-free, double-close, deadlock
     (every thread blocked), livelock (explore_steps scheduling points), ...;
   - else a crash signal: `abort` (a failed check or abort()), `assertion` (assert(3)),
     `SEGV`, `SIGBUS`, ... (`crash:NAME` for any other signal);
-  - else `timeout` (the run outlived --timeout: a thread waiting in the kernel for another
-    one is not controlled yet);
+  - else `timeout` (the run outlived --timeout, e.g. threads waiting for each other through
+    descriptors only);
   - else, with --exit-code, `exit-code` for a nonzero exit status.
 The schedule string of a failing run comes from its decision log (written as decisions are
 made, so a crash keeps it); `replay` is the command line that runs that schedule again.
@@ -52,19 +53,21 @@ strategies:
   random  a uniform choice at every decision (run i of seed S is always the same schedule)
   pct     PCT of depth D: random thread priorities and D-1 priority change points; the
           first run counts the decisions (k) and runs without change points
-  dfs     not yet: exits 2
+  dfs     every schedule with no preemption, then with one, ... up to D (--depth), each
+          run once; says whether the search was exhausted
 
 failure kinds: a lifeguard report's kind (deadlock, livelock, heap-use-after-free, ...),
 abort, assertion, SEGV and other crash signals, timeout, exit-code (with --exit-code).
 
-not controlled yet: calls that block in the kernel (read, write, poll, accept...) while
-another thread must act for them to return (such a run ends as a timeout), barriers,
-pthread_once; children of the program run free.
+descriptor calls (read, write, recv, send, accept, poll without a timeout...) that would
+wait block under control until the descriptor is ready; connect and polls with a timeout
+leave control while in the kernel; children of the program run free.
 
 exit status:
   0  no run failed
   1  a run failed (or --until: a run failed with that kind)
-  2  bad input (one line on stderr, nothing run), or --strategy dfs
+  2  bad input (one line on stderr, nothing run)
+  3  no run failed, but no ordering was explored: the program made no scheduling decision
 
 examples:
   lifeguard explore --runs 1000 -- ./bank_test

@@ -46,7 +46,8 @@ def kernels(build_root, library):
     d = paths.preset_dir(build_root, "plain") / "bench" / "kernels"
     missing = [n for k in KERNELS for n in (f"kernel_{k}", f"kernel_{k}_clean")
                if not (d / n).is_file()] + \
-              [n for n in ["kernel_pool", "kernel_pipe", "kernel_barrier", "kernel_talk"]
+              [n for n in ["kernel_pool", "kernel_pipe", "kernel_barrier", "kernel_talk",
+                           "kernel_process"]
                if not (d / n).is_file()]
     if missing:
         pytest.fail(f"{d}: {', '.join(missing)} not built: cmake --build --preset plain",
@@ -209,6 +210,19 @@ def test_blocking_descriptor_calls_are_controlled(strategy, kernels, explore, tm
     assert result["runs"] == 10 or result["exhausted"] is True
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s[1])
+def test_signal_fork_constructor_thread(strategy, kernels, explore, tmp_path):
+    """kernel_process: a thread a constructor started is an actor; a handler that runs in a
+    thread parked in sem_wait posts the semaphore it waits on (the post passes through and the
+    blocked threads retry: without that, dfs finds a deadlock in the 4th run); a forked child
+    runs its threads free while the parent waits in waitpid (outside control)."""
+    r, result = explore(*strategy, "--runs", "10", "--seed", "3", "--timeout", "60", "--",
+                        str(kernels / "kernel_process"), tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert result["found"] is False and result["decisions"] > 0
+    assert result["runs"] == 10 or result["exhausted"] is True
+
+
 @pytest.mark.parametrize("seed", [5, 6, 7])
 def test_descriptor_waits_replay(seed, kernels, library, tmp_path):
     """Readiness is probed at scheduling points (not left to the kernel's timing), so a run
@@ -308,6 +322,7 @@ def real_program(name, kernels, tmp):
              "pipe": ([str(kernels / "kernel_pipe")], True),
              "barrier": ([str(kernels / "kernel_barrier")], True),
              "talk": ([str(kernels / "kernel_talk")], True),
+             "process": ([str(kernels / "kernel_process")], True),
              "threaded-python": (["/usr/bin/python3", "-c", THREADED_PY], True),
              "node": (["node", "-e", NODE_JS], True)}
     if name == "c++-condvar":
@@ -321,7 +336,7 @@ def real_program(name, kernels, tmp):
     return (command, threaded) if shutil.which(command[0]) else None
 
 
-@pytest.mark.parametrize("name", ["python", "sort", "pool", "pipe", "barrier", "talk",
+@pytest.mark.parametrize("name", ["python", "sort", "pool", "pipe", "barrier", "talk", "process",
                                   "threaded-python",
                                   "node", "c++-condvar"])
 def test_real_program_same_output(name, kernels, library, tmp_path):
