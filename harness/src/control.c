@@ -52,8 +52,14 @@
  * When a rejoin happens is up to the kernel, so a schedule with threads outside replays only
  * as far as their timing repeats (a replay that leaves the schedule says where).
  *
+ * Signals: an actor's calls are controlled only while it holds the baton (C.holder) and is
+ * not inside point(), so a handler that runs in a parked actor (or one in the kernel) runs
+ * free; the unlocks, posts and futex wakes it makes set C.kick, and at the next point the
+ * actors blocked on locks, semaphores and futex words retry. pause, sigsuspend, sigwait*, and
+ * the waits for children leave control.
+ *
  * Not modelled: other futex operations (they pass through), a cancelled pthread_once
- * routine, signals and spurious wake-ups; calls made by the harness itself (its own locks) and by threads that are not
+ * routine, timer signals and spurious wake-ups; calls made by the harness itself (its own locks) and by threads that are not
  * actors (started before the library, or after their actor finished: thread-local
  * destructors) pass through. A forked child runs free; so does a process the program
  * executes (the decision log file exists already). */
