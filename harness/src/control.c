@@ -43,11 +43,10 @@
  *
  * The other system calls that may wait (poll, ppoll, epoll_wait, epoll_pwait with a finite
  * timeout other than zero; select and pselect; connect; large writev and sendmsg) leave
- * control: the actor is OUTSIDE (neither
- * runnable nor blocked) while it is in the kernel, another actor runs meanwhile, and it asks to
- * rejoin when the call returns, under a lock (the one piece of state a thread without the
- * baton changes is its own OUTSIDE -> RUNNABLE): it runs at once when nobody holds the baton,
- * else when a scheduling point picks it. A deadlock is every live actor blocked and none
+ * control: the actor is OUTSIDE (neither runnable nor blocked) while it is in the kernel,
+ * another actor runs meanwhile, and it asks to rejoin when the call returns, under a lock (the
+ * one piece of state a thread without the baton changes is its own OUTSIDE -> RUNNABLE): it
+ * runs at once when nobody holds the baton, else when a scheduling point picks it. A deadlock is every live actor blocked and none
  * outside; with none runnable but some outside, the baton waits for the first to come back.
  * When a rejoin happens is up to the kernel, so a schedule with threads outside replays only
  * as far as their timing repeats (a replay that leaves the schedule says where).
@@ -59,10 +58,12 @@
  * the waits for children leave control.
  *
  * Not modelled: other futex operations (they pass through), a cancelled pthread_once
- * routine, timer signals and spurious wake-ups; calls made by the harness itself (its own locks) and by threads that are not
- * actors (started before the library, or after their actor finished: thread-local
- * destructors) pass through. A forked child runs free; so does a process the program
- * executes (the decision log file exists already). */
+ * routine, timer signals and spurious wake-ups; calls made by the harness itself (its own
+ * locks) and by threads that are not actors (started before the library, or after their actor
+ * finished: thread-local destructors) pass through. A forked child runs free (the choice made:
+ * its threads are real threads under the OS scheduler, and the parent's schedule does not
+ * depend on it); so does a process the program executes (the decision log file exists
+ * already). Threads that the program's constructors start are actors: control starts first. */
 #define _GNU_SOURCE
 #include "control_internal.h"
 #include "report_internal.h"
@@ -1235,8 +1236,10 @@ static long futex_call(uint32_t *uaddr, int op, uint32_t val, const struct times
   return woken;
 }
 
+/* (Reads six arguments whatever the call takes, as libc's own syscall does: the sixth comes
+ * from the caller's stack, which AddressSanitizer would call an overflow.) */
 LG_REAL(long, syscall, (long, ...))
-long syscall(long nr, ...) {
+__attribute__((no_sanitize("address"))) long syscall(long nr, ...) {
   va_list ap;
   va_start(ap, nr);
   long a[6];

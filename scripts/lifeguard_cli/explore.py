@@ -89,7 +89,8 @@ def add_arguments(parser):
     parser.add_argument("--strategy", choices=STRATEGIES, default="random",
                         help="how each decision is made (default random)")
     parser.add_argument("--depth", type=argtypes.whole(1, "a whole number, 1 or more"),
-                        default=3, metavar="D", help="pct's depth (default 3)")
+                        default=3, metavar="D",
+                        help="pct's depth; dfs's largest preemption bound (default 3)")
     parser.add_argument("--runs", type=argtypes.positive_int, default=1000, metavar="N",
                         help="at most N runs (default 1000)")
     parser.add_argument("--seed", type=argtypes.seed64, default=0, metavar="S",
@@ -321,8 +322,9 @@ def run(args):
     strategy = "replay" if args.schedule is not None else args.strategy
     runs = 1 if args.schedule is not None else args.runs
     result = {"program": shlex.join(command), "strategy": strategy, "seed": args.seed,
-              "depth": args.depth if strategy == "pct" else None, "runs": 0, "found": False,
-              "runs_to_first": None, "seconds_to_first": None, "kind": None, "schedule": None,
+              "depth": args.depth if strategy in ("pct", "dfs") else None, "runs": 0,
+              "found": False, "runs_to_first": None, "seconds_to_first": None, "kind": None,
+              "schedule": None,
               "replay": None, "decisions": 0, "diverged": None, "schedules": 0,
               "exhausted": None, "bound": None}
     dfs = Dfs(args.depth) if strategy == "dfs" else None
