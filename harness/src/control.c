@@ -32,12 +32,21 @@
  *     cannot lose them), from which the driver prints the schedule string; with
  *     explore_schedule the decisions of a schedule string are followed instead.
  *
- * System calls that wait for descriptors (poll, ppoll, select, pselect, epoll_wait,
- * epoll_pwait, with a timeout other than zero) leave control: the actor is OUTSIDE (neither
- * runnable nor blocked) while it is in the kernel, another actor runs meanwhile, and it asks to
- * rejoin when the call returns, under a lock (the one piece of state a thread without the
- * baton changes is its own OUTSIDE -> RUNNABLE): it runs at once when nobody holds the baton,
- * else when a scheduling point picks it. A deadlock is every live actor blocked and none
+ * Descriptor calls that would wait (fdcheck.c's read, write, recv, send, accept and their kin,
+ * through lg__fd_wait_hook; poll, ppoll, epoll_wait and epoll_pwait without a timeout) block
+ * under control (WAIT_FD) until a zero-timeout poll says the descriptor is ready: the waiting
+ * actors' descriptors are probed at every scheduling point, all those ready become runnable,
+ * and the source picks among the runnable as ever, so the order in which threads see their
+ * descriptors ready is the schedule's (it replays). With nobody runnable and no deadline, the
+ * process waits for real for a descriptor (another process may write). Futex waits made with
+ * syscall(SYS_futex) block under control on the word (WAIT_FUTEX).
+ *
+ * The other system calls that may wait (poll, ppoll, epoll_wait, epoll_pwait with a finite
+ * timeout other than zero; select and pselect; connect; large writev and sendmsg) leave
+ * control: the actor is OUTSIDE (neither runnable nor blocked) while it is in the kernel,
+ * another actor runs meanwhile, and it asks to rejoin when the call returns, under a lock (the
+ * one piece of state a thread without the baton changes is its own OUTSIDE -> RUNNABLE): it
+ * runs at once when nobody holds the baton, else when a scheduling point picks it. A deadlock is every live actor blocked and none
  * outside; with none runnable but some outside, the baton waits for the first to come back.
  * When a rejoin happens is up to the kernel, so a schedule with threads outside replays only
  * as far as their timing repeats (a replay that leaves the schedule says where).
@@ -46,16 +55,21 @@
  * flag, a long computation, a blocking call lifeguard does not intercept) is preempted by a
  * watchdog thread when it has used the CPU or slept in the kernel for two of the watchdog's
  * ticks (explore_preempt_ms) while another actor could run: it goes on outside control, as a
- * thread in the kernel does, and rejoins at its next call (see "the watchdog" below).
+ * thread in the kernel does, and its next call rejoins (see "the watchdog" below).
  *
- * Not controlled (yet): read, write, accept, connect, recv, send and the rest of the
- * descriptor calls are fdcheck.c's interceptors; until it calls leave/rejoin around them, a
- * thread blocked in one keeps the baton until the watchdog preempts it. Futex waits outside pthread
- * (syscall(SYS_futex)), a cancelled pthread_once routine, signals and spurious wake-ups are
- * not modelled; calls made by the harness itself (its own locks) and by threads that are not
- * actors (started before the library, or after their actor finished: thread-local
- * destructors) pass through. A forked child runs free; so does a process the program
- * executes (the decision log file exists already). */
+ * Signals: an actor's calls are controlled only while it holds the baton (C.holder) and is
+ * not inside point(), so a handler that runs in a parked actor (or one in the kernel) runs
+ * free; the unlocks, posts and futex wakes it makes set C.kick, and at the next point the
+ * actors blocked on locks, semaphores and futex words retry. pause, sigsuspend, sigwait*, and
+ * the waits for children leave control.
+ *
+ * Not modelled: other futex operations (they pass through), a cancelled pthread_once
+ * routine, timer signals and spurious wake-ups; calls made by the harness itself (its own
+ * locks) and by threads that are not actors (started before the library, or after their actor
+ * finished: thread-local destructors) pass through. A forked child runs free (the choice made:
+ * its threads are real threads under the OS scheduler, and the parent's schedule does not
+ * depend on it); so does a process the program executes (the decision log file exists
+ * already). Threads that the program's constructors start are actors: control starts first. */
 #define _GNU_SOURCE
 #include "control_internal.h"
 #include "report_internal.h"
@@ -66,12 +80,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +94,10 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,7 +110,7 @@
 enum {
   SITE_CREATE = 200, SITE_JOIN, SITE_DETACH, SITE_EXIT, SITE_LOCK, SITE_TRYLOCK, SITE_UNLOCK,
   SITE_WAIT, SITE_SIGNAL, SITE_BROADCAST, SITE_YIELD, SITE_SLEEP, SITE_BLOCKED, SITE_POST,
-  SITE_LEAVE, SITE_PREEMPT
+  SITE_LEAVE, SITE_FD, SITE_PREEMPT
 };
 
 /* Where the running actor is (its `phase`), for the watchdog that preempts a thread that
@@ -102,7 +121,10 @@ enum { PROGRAM, HARNESS, PREEMPTED };
 
 /* OUTSIDE: in a system call that may block (it left control; it rejoins as RUNNABLE). */
 typedef enum { RUNNABLE, BLOCKED, DONE, OUTSIDE } actor_state;
-typedef enum { WAIT_NONE, WAIT_OBJECT, WAIT_COND, WAIT_JOIN, WAIT_SLEEP } wait_kind;
+/* WAIT_FD: for descriptors to be ready (the actor's pfd), as the call it makes next needs. */
+typedef enum {
+  WAIT_NONE, WAIT_OBJECT, WAIT_COND, WAIT_JOIN, WAIT_SLEEP, WAIT_FD, WAIT_FUTEX
+} wait_kind;
 
 typedef struct actor {
   uint32_t id;          /* creation order: 0 is the main thread */
@@ -114,6 +136,9 @@ typedef struct actor {
   bool timed_out;
   pthread_t thread;
   void *frame;          /* the interceptor's frame of its latest controlled call */
+  struct pollfd *pfd;   /* WAIT_FD: the descriptors, any of which ready ends the wait */
+  nfds_t npfd;
+  struct pollfd one;    /* WAIT_FD on one descriptor: pfd points here */
   int go;               /* the baton: 1 when this actor may run */
   int phase;            /* PROGRAM, HARNESS or PREEMPTED (atomic) */
   pid_t tid;            /* the kernel's id of its thread (the watchdog reads its state) */
@@ -130,7 +155,10 @@ static struct {
    * the kernel: the only state another thread changes is its own OUTSIDE -> RUNNABLE. */
   int lock;
   bool idle;                  /* nobody holds the baton: every live actor is outside */
-  struct actor *running;      /* the actor holding the baton, NULL when idle (atomic) */
+  actor *holder;              /* the actor holding the baton (NULL when idle), atomic */
+  int kick;                   /* a release made outside control (a signal handler, a thread that
+                               * is not an actor): blocked actors retry (atomic) */
+  bool signalled;             /* the program sent itself a signal: a handler may release */
   uint64_t preempt_ns;        /* the watchdog's tick; 0: no watchdog */
   const lg_divergence *div;  /* replay: where it left the schedule */
   uintptr_t self_lo, self_hi; /* this library's code: its own calls are not the program's */
@@ -138,10 +166,14 @@ static struct {
 
 static bool ctl_on; /* set once, before the program's code runs */
 static __thread actor *me __attribute__((tls_model("initial-exec")));
+/* In point() or block_on(): a signal handler that interrupts the harness there runs free. */
+static __thread int in_point __attribute__((tls_model("initial-exec")));
 
-/* The decision log file: a header and 12-byte records, little-endian (the driver reads it). */
+/* The decision log file: a header and 16-byte records, little-endian (the driver reads it):
+ * each decision with the index of the running actor among the options (LG_NO_CURRENT when it
+ * was not one), so that the driver's dfs knows which options were preemptions. */
 typedef struct log_file {
-  char magic[8];      /* "LGXLOG1" */
+  char magic[8];      /* "LGXLOG2" */
   uint64_t count;     /* decisions recorded */
   uint64_t diverged;  /* replay: 1 + the step of the first mismatch, 0 if none */
   uint64_t capacity;
@@ -152,7 +184,7 @@ typedef struct log_file {
 typedef struct __attribute__((packed)) log_record {
   uint8_t kind, pad;
   uint16_t site;
-  uint32_t n, idx;
+  uint32_t n, idx, current;
 } log_record;
 static log_file *Lf;
 
@@ -182,7 +214,8 @@ static const char *schedule_for_report(void) {
 
 static void describe_wait(char *out, size_t cap, const actor *a) {
   static const char *what[] = {"nothing", "a lock or semaphore", "a condition variable",
-                               "a thread to end", "a timer"};
+                               "a thread to end", "a timer", "a descriptor",
+                               "a futex word"};
   if (a->waiting == WAIT_JOIN) {
     const actor *t = a->wait_obj;
     snprintf(out, cap, "actor %u waits for actor %u to end", a->id, t->id);
@@ -234,7 +267,7 @@ static void record(const lg_choice *c, uint32_t idx) {
   if (!Lf) return;
   if (Lf->count < Lf->capacity) {
     log_record *rec = (log_record *)(Lf + 1) + Lf->count;
-    *rec = (log_record){d.kind, 0, d.site, d.n, d.idx};
+    *rec = (log_record){d.kind, 0, d.site, d.n, d.idx, c->current};
     __atomic_store_n(&Lf->count, Lf->count + 1, __ATOMIC_RELEASE);
   } else {
     Lf->overflow++;
@@ -260,20 +293,119 @@ static bool advance_time(void) {
   return true;
 }
 
+/* poll(2) without a wait (ms 0) or with one (ms < 0: none), not through the interceptor. */
+static int sys_poll(struct pollfd *f, nfds_t n, int ms) {
+  struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  return (int)syscall(SYS_ppoll, f, n, ms < 0 ? NULL : &t, NULL, (size_t)8);
+}
+
+/* The actors waiting for descriptors whose descriptors are ready now become runnable (they
+ * retry their call). Returns how many were; `*still` how many go on waiting. */
+static unsigned wake_ready(unsigned *still) {
+  unsigned woken = 0, waiting = 0;
+  for (uint32_t i = 0; i < C.nactors; i++) {
+    actor *a = &C.actors[i];
+    if (a->state != BLOCKED || a->waiting != WAIT_FD) continue;
+    if (sys_poll(a->pfd, a->npfd, 0) != 0) { /* ready, or an error the call will see */
+      a->state = RUNNABLE;
+      a->wake_at = NEVER;
+      woken++;
+    } else {
+      waiting++;
+    }
+  }
+  *still = waiting;
+  return woken;
+}
+
+/* The descriptors the actors wait for, at most `cap` (taken with the state lock held). */
+#define MAX_WATCHED 256
+static nfds_t watched_fds(struct pollfd *all) {
+  nfds_t k = 0;
+  for (uint32_t i = 0; i < C.nactors; i++) {
+    const actor *a = &C.actors[i];
+    if (a->state != BLOCKED || a->waiting != WAIT_FD) continue;
+    for (nfds_t j = 0; j < a->npfd && k < MAX_WATCHED; j++) all[k++] = a->pfd[j];
+  }
+  return k;
+}
+
+static void set_holder(actor *a) { __atomic_store_n(&C.holder, a, __ATOMIC_RELEASE); }
+
+/* Releases were made outside control (kick): the actors blocked on a lock, a semaphore, a
+ * barrier or a futex word retry (a retry that finds nothing is a block again). */
+static void kicked(void) {
+  __atomic_store_n(&C.kick, 0, __ATOMIC_RELAXED);
+  for (uint32_t i = 0; i < C.nactors; i++) {
+    actor *a = &C.actors[i];
+    if (a->state == BLOCKED && (a->waiting == WAIT_OBJECT || a->waiting == WAIT_FUTEX)) {
+      a->state = RUNNABLE;
+      a->wake_at = NEVER;
+    }
+  }
+}
+
+/* Every actor is blocked, and the program has sent itself signals: a handler running in a
+ * parked thread may still release one (kick). Waits a little for that (lock held: a handler
+ * does not take it); true when it came. */
+static bool kick_comes(void) {
+  for (int i = 0; i < 100; i++) {
+    if (__atomic_load_n(&C.kick, __ATOMIC_RELAXED)) return true;
+    struct timespec t = {0, 1000000};
+    syscall(SYS_nanosleep, &t, NULL);
+  }
+  return __atomic_load_n(&C.kick, __ATOMIC_RELAXED);
+}
+
 static void state_lock(void) {
   while (__atomic_exchange_n(&C.lock, 1, __ATOMIC_ACQUIRE)) syscall(SYS_sched_yield);
 }
 
 static void state_unlock(void) { __atomic_store_n(&C.lock, 0, __ATOMIC_RELEASE); }
 
+/* Nobody holds the baton (every actor that could run is in the kernel) and some wait for
+ * descriptors: watches those until one is ready (true: the baton is taken back, the state
+ * lock held) or an actor comes back from the kernel and takes the baton (false). */
+static bool idle_wait_fds(void) {
+  for (;;) {
+    state_lock();
+    unsigned still;
+    if (!C.idle) {
+      state_unlock();
+      return false;
+    }
+    if (wake_ready(&still)) {
+      C.idle = false;
+      return true;
+    }
+    if (!still) {
+      state_unlock();
+      return false;
+    }
+    struct pollfd all[MAX_WATCHED];
+    nfds_t k = watched_fds(all);
+    state_unlock();
+    sys_poll(all, k, 10); /* (in slices: an actor that comes back takes the baton meanwhile) */
+  }
+}
+
 /* A scheduling point of the running actor (runnable, blocked, done or leaving): picks who runs
  * next and passes the baton. Returns when `me` runs again (at once when it is done or
  * leaving). When no actor can run, virtual time moves on; when none is waiting for it
  * either but some are in the kernel, the baton is left for the first to come back. */
+static void point_in(uint16_t site);
+
 static void ctl_enter(void);
 
 static void point(uint16_t site) {
+  in_point++;
   ctl_enter();
+  point_in(site);
+  __atomic_store_n(&me->phase, PROGRAM, __ATOMIC_RELEASE);
+  in_point--;
+}
+
+static void point_in(uint16_t site) {
   actor *self = me;
   uint64_t points = __atomic_load_n(&C.points, __ATOMIC_RELAXED) + 1;
   __atomic_store_n(&C.points, points, __ATOMIC_RELAXED);
@@ -282,6 +414,9 @@ static void point(uint16_t site) {
   uint32_t n, current;
   state_lock();
   for (;;) {
+    unsigned fd_waiters;
+    if (__atomic_load_n(&C.kick, __ATOMIC_RELAXED)) kicked();
+    wake_ready(&fd_waiters);
     n = 0;
     current = LG_NO_CURRENT;
     bool outside = false;
@@ -293,15 +428,25 @@ static void point(uint16_t site) {
     }
     if (n > 0) break;
     if (advance_time()) continue;
+    if (fd_waiters && !outside) {
+      /* only a descriptor can end a wait now: one written by another process */
+      struct pollfd all[MAX_WATCHED];
+      nfds_t k = watched_fds(all);
+      state_unlock();
+      sys_poll(all, k, -1);
+      state_lock();
+      continue;
+    }
+    if (!outside && C.signalled && kick_comes()) continue;
     if (!outside) {
       state_unlock();
       deadlock();
     }
     C.idle = true;
-    __atomic_store_n(&C.running, NULL, __ATOMIC_RELEASE);
+    set_holder(NULL);
     state_unlock();
+    if (fd_waiters && self->state != OUTSIDE && idle_wait_fds()) continue;
     if (self->state == BLOCKED) park(self);
-    __atomic_store_n(&self->phase, PROGRAM, __ATOMIC_RELEASE);
     return;
   }
   uint32_t idx = 0;
@@ -312,13 +457,11 @@ static void point(uint16_t site) {
     record(&c, idx);
   }
   actor *next = &C.actors[ids[idx]];
-  __atomic_store_n(&C.running, next, __ATOMIC_RELEASE);
+  set_holder(next);
   state_unlock();
-  if (next != self) {
-    give(next);
-    if (self->state == RUNNABLE || self->state == BLOCKED) park(self);
-  }
-  __atomic_store_n(&self->phase, PROGRAM, __ATOMIC_RELEASE);
+  if (next == self) return;
+  give(next);
+  if (self->state == RUNNABLE || self->state == BLOCKED) park(self);
 }
 
 /* The running actor goes into a system call that may block: another actor runs meanwhile. */
@@ -334,7 +477,7 @@ static void rejoin(void) {
   me->state = RUNNABLE;
   if (C.idle) {
     C.idle = false;
-    __atomic_store_n(&C.running, me, __ATOMIC_RELEASE);
+    set_holder(me);
     state_unlock();
   } else {
     state_unlock();
@@ -344,8 +487,9 @@ static void rejoin(void) {
 }
 
 /* The running actor is about to touch the harness's state: from here to its next scheduling
- * point the watchdog leaves it alone. If the watchdog preempted it while it ran the program's
- * code, it first waits for the baton, as a thread back from the kernel does. */
+ * point (or ctl_leave) the watchdog leaves it alone. If the watchdog preempted it while it
+ * ran the program's code, it first waits for the baton, as a thread back from the kernel
+ * does (in_point meanwhile: a signal handler that runs in it then runs free). */
 static void ctl_enter(void) {
   actor *self = me;
   for (;;) {
@@ -354,7 +498,9 @@ static void ctl_enter(void) {
                                     __ATOMIC_ACQUIRE) ||
         p == HARNESS)
       return;
+    in_point++;
     rejoin(); /* PREEMPTED: OUTSIDE -> RUNNABLE, then phase PROGRAM again */
+    in_point--;
   }
 }
 
@@ -362,6 +508,12 @@ static void ctl_enter(void) {
  * would end it): the thread is back in the program's code. Every such section ends with one
  * or the other, so a thread that spins after any call can be preempted. */
 static void ctl_leave(void) { __atomic_store_n(&me->phase, PROGRAM, __ATOMIC_RELEASE); }
+
+/* Whether the watchdog took the baton from the calling actor: its next call of the
+ * program's rejoins (controlled() below). */
+static inline bool preempted(void) {
+  return __atomic_load_n(&me->phase, __ATOMIC_ACQUIRE) == PREEMPTED;
+}
 
 /* ---- the watchdog --------------------------------------------------------------------- */
 
@@ -379,7 +531,7 @@ static void preempt(actor *h) {
   uint32_t ids[MAX_ACTORS];
   uint32_t n = 0;
   state_lock();
-  if (__atomic_load_n(&C.running, __ATOMIC_RELAXED) != h || h->state != RUNNABLE) {
+  if (__atomic_load_n(&C.holder, __ATOMIC_RELAXED) != h || h->state != RUNNABLE) {
     state_unlock();
     return;
   }
@@ -400,7 +552,7 @@ static void preempt(actor *h) {
     record(&c, idx);
   }
   actor *next = &C.actors[ids[idx]];
-  __atomic_store_n(&C.running, next, __ATOMIC_RELEASE);
+  set_holder(next);
   state_unlock();
   give(next);
 }
@@ -440,7 +592,7 @@ static void *watchdog(void *unused) {
   for (;;) {
     syscall(SYS_nanosleep, &tick, NULL);
     if (!__atomic_load_n(&ctl_on, __ATOMIC_RELAXED)) return NULL;
-    actor *h = __atomic_load_n(&C.running, __ATOMIC_ACQUIRE);
+    actor *h = __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE);
     uint64_t points = __atomic_load_n(&C.points, __ATOMIC_RELAXED);
     if (h != last || points != last_points || !h) {
       last = h;
@@ -469,6 +621,7 @@ static void start_watchdog(void) {
 
 /* Blocks the running actor on `obj` until an actor releases it (or the deadline passes). */
 static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
+  in_point++;
   ctl_enter();
   me->state = BLOCKED;
   me->waiting = kind;
@@ -479,6 +632,7 @@ static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
   point(SITE_BLOCKED);
   me->waiting = WAIT_NONE;
   me->wait_obj = NULL;
+  in_point--;
 }
 
 /* Makes every actor blocked on `obj` runnable (they retry). */
@@ -501,7 +655,20 @@ static void release(const void *obj) {
 static inline bool controlled(const void *caller) {
   if (__builtin_expect(!ctl_on, 1)) return false;
   uintptr_t pc = (uintptr_t)caller;
-  return me && !lg__busy && !(pc >= C.self_lo && pc < C.self_hi);
+  return me && !lg__busy && !in_point && !(pc >= C.self_lo && pc < C.self_hi) &&
+         (me == __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE) || preempted());
+}
+
+/* A release (unlock, post, futex wake) that passed through while control is on, made by an
+ * actor that does not hold the baton: a signal handler running in a parked thread (or one in
+ * the kernel). The actors it may concern retry at the next scheduling point. (Releases by
+ * threads that are not actors are not noted: their timing is not the schedule's.) */
+static inline void released_outside(const void *caller) {
+  if (__builtin_expect(!ctl_on, 1)) return;
+  uintptr_t pc = (uintptr_t)caller;
+  if (me && !(pc >= C.self_lo && pc < C.self_hi) &&
+      me != __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE))
+    __atomic_store_n(&C.kick, 1, __ATOMIC_RELAXED);
 }
 #define CALLER __builtin_return_address(0)
 /* In an interceptor: the call is controlled; notes where the program called from (a report's
@@ -673,7 +840,11 @@ static int mutex_release(pthread_mutex_t *m) {
 }
 
 int pthread_mutex_unlock(pthread_mutex_t *m) {
-  if (!CONTROLLED()) return lg__get_pthread_mutex_unlock()(m);
+  if (!CONTROLLED()) {
+    int r = lg__get_pthread_mutex_unlock()(m);
+    released_outside(CALLER);
+    return r;
+  }
   int r = mutex_release(m);
   point(SITE_UNLOCK);
   return r;
@@ -719,7 +890,11 @@ int pthread_rwlock_trywrlock(pthread_rwlock_t *l) {
 }
 
 int pthread_rwlock_unlock(pthread_rwlock_t *l) {
-  if (!CONTROLLED()) return lg__get_pthread_rwlock_unlock()(l);
+  if (!CONTROLLED()) {
+    int r = lg__get_pthread_rwlock_unlock()(l);
+    released_outside(CALLER);
+    return r;
+  }
   int r = lg__get_pthread_rwlock_unlock()(l);
   if (r == 0) release(l);
   point(SITE_UNLOCK);
@@ -741,7 +916,11 @@ int pthread_spin_trylock(pthread_spinlock_t *l) {
 }
 
 int pthread_spin_unlock(pthread_spinlock_t *l) {
-  if (!CONTROLLED()) return lg__get_pthread_spin_unlock()(l);
+  if (!CONTROLLED()) {
+    int r = lg__get_pthread_spin_unlock()(l);
+    released_outside(CALLER);
+    return r;
+  }
   int r = lg__get_pthread_spin_unlock()(l);
   release((const void *)l);
   point(SITE_UNLOCK);
@@ -786,7 +965,11 @@ int sem_trywait(sem_t *s) {
 }
 
 int sem_post(sem_t *s) {
-  if (!CONTROLLED()) return lg__get_sem_post()(s);
+  if (!CONTROLLED()) {
+    int r = lg__get_sem_post()(s);
+    released_outside(CALLER);
+    return r;
+  }
   int r = lg__get_sem_post()(s);
   release(s);
   point(SITE_POST);
@@ -1053,15 +1236,40 @@ unsigned sleep(unsigned s) {
     return r_;                                                                 \
   } while (0)
 
+/* Blocks the running actor until one of `f` is ready (a controlled block: the scheduler
+ * probes the descriptors at each scheduling point). */
+static void block_on_fds(struct pollfd *f, nfds_t n) {
+  me->pfd = f;
+  me->npfd = n;
+  block_on(WAIT_FD, f, NEVER);
+  me->pfd = NULL;
+  me->npfd = 0;
+}
+
+/* A wait without a timeout for descriptors (`probe` is the call with a zero timeout, whose
+ * result it returns once it is not 0): a controlled block, so that the order in which threads
+ * see their descriptors ready is the schedule's, not the kernel's. */
+#define FD_WAIT_CALL(pfds, npfds, probe)                                       \
+  do {                                                                         \
+    for (;;) {                                                                 \
+      int r_ = (probe);                                                        \
+      if (r_ != 0) return r_;                                                  \
+      block_on_fds((pfds), (npfds));                                           \
+    }                                                                          \
+  } while (0)
+
 LG_REAL(int, poll, (struct pollfd *, nfds_t, int))
 int poll(struct pollfd *f, nfds_t n, int timeout) {
   if (!CONTROLLED()) return lg__get_poll()(f, n, timeout);
+  if (timeout < 0 && n > 0) FD_WAIT_CALL(f, n, lg__get_poll()(f, n, 0));
   OUTSIDE_CALL(timeout != 0, lg__get_poll()(f, n, timeout));
 }
 
 LG_REAL(int, ppoll, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *))
 int ppoll(struct pollfd *f, nfds_t n, const struct timespec *t, const sigset_t *m) {
   if (!CONTROLLED()) return lg__get_ppoll()(f, n, t, m);
+  static const struct timespec zero = {0, 0};
+  if (!t && !m && n > 0) FD_WAIT_CALL(f, n, lg__get_ppoll()(f, n, &zero, m));
   OUTSIDE_CALL(!t || t->tv_sec || t->tv_nsec, lg__get_ppoll()(f, n, t, m));
 }
 
@@ -1081,13 +1289,224 @@ int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t, co
 LG_REAL(int, epoll_wait, (int, struct epoll_event *, int, int))
 int epoll_wait(int fd, struct epoll_event *ev, int n, int timeout) {
   if (!CONTROLLED()) return lg__get_epoll_wait()(fd, ev, n, timeout);
+  me->one = (struct pollfd){fd, POLLIN, 0};
+  if (timeout < 0) FD_WAIT_CALL(&me->one, 1, lg__get_epoll_wait()(fd, ev, n, 0));
   OUTSIDE_CALL(timeout != 0, lg__get_epoll_wait()(fd, ev, n, timeout));
 }
 
 LG_REAL(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *))
 int epoll_pwait(int fd, struct epoll_event *ev, int n, int timeout, const sigset_t *m) {
   if (!CONTROLLED()) return lg__get_epoll_pwait()(fd, ev, n, timeout, m);
+  me->one = (struct pollfd){fd, POLLIN, 0};
+  if (timeout < 0 && !m) FD_WAIT_CALL(&me->one, 1, lg__get_epoll_pwait()(fd, ev, n, 0, m));
   OUTSIDE_CALL(timeout != 0, lg__get_epoll_pwait()(fd, ev, n, timeout, m));
+}
+
+/* fdcheck.c's descriptor calls (read, write, recv, send, accept, connect and their kin), through
+ * lg__fd_wait_hook: a call that would wait now (its descriptor not ready) blocks under control
+ * until it is ready, then runs (it will not wait for another thread). A descriptor in
+ * non-blocking mode (or MSG_DONTWAIT) gives a scheduling point instead, so that a loop of
+ * retries lets the others run. A write or send of more than PIPE_BUF bytes to a pipe or a
+ * stream socket (ready for some bytes, it may wait for room for the rest) is made in pieces
+ * of PIPE_BUF bytes, each after its wait (a write that large is not atomic anyway); connect,
+ * and the other large writes (writev, sendmsg, datagrams) leave control instead. */
+static bool nonblocking(int fd, int msg_flags) {
+  if (msg_flags & MSG_DONTWAIT) return true;
+  long fl = syscall(SYS_fcntl, fd, F_GETFL);
+  return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+static bool never_waits(int fd) {
+  struct stat st;
+  return syscall(SYS_fstat, fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* Bytes written to `fd` may be written in pieces: a pipe, a FIFO, a terminal or a stream
+ * socket (not one that keeps message boundaries). */
+static bool in_order(int fd) {
+  struct stat st;
+  if (syscall(SYS_fstat, fd, &st) != 0) return false;
+  if (!S_ISSOCK(st.st_mode)) return S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode);
+  int type = 0;
+  socklen_t len = sizeof type;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+static int fd_wait(int fd, short events, size_t len, int msg_flags, bool chunk,
+                   const void *caller, void *frame) {
+  if (!controlled(caller)) return 0;
+  me->frame = frame;
+  if (events == 0) {
+    leave();
+    return 1;
+  }
+  for (;;) {
+    me->one = (struct pollfd){fd, events, 0};
+    if (sys_poll(&me->one, 1, 0) != 0) break;
+    if (nonblocking(fd, msg_flags)) {
+      point(SITE_FD);
+      return 0;
+    }
+    block_on_fds(&me->one, 1);
+  }
+  if (events != POLLOUT || len <= PIPE_BUF || never_waits(fd)) return 0;
+  if (chunk && in_order(fd)) return 2; /* in pieces that do not wait, a wait before each */
+  leave();
+  return 1;
+}
+
+static void fd_done(void) { rejoin(); }
+
+/* ---- futex waits outside pthread ----------------------------------------------------- */
+
+/* syscall(SYS_futex, ...) made by the program (libstdc++'s futures and atomic waits, a
+ * hand-written lock): FUTEX_WAIT and FUTEX_WAIT_BITSET block under control on the word
+ * (timeouts in virtual time) and FUTEX_WAKE and FUTEX_WAKE_BITSET make the longest waiters
+ * runnable (the bitsets are not told apart). The real wake is made too, for threads that are
+ * not actors. Other operations, and every other system call, pass through. A word shared
+ * with another process is modelled as if it were the program's alone. */
+static long futex_call(uint32_t *uaddr, int op, uint32_t val, const struct timespec *t) {
+  int cmd = op & FUTEX_CMD_MASK;
+  if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) {
+    point(SITE_WAIT);
+    if (__atomic_load_n(uaddr, __ATOMIC_ACQUIRE) != val) {
+      errno = EAGAIN;
+      return -1;
+    }
+    uint64_t at = NEVER;
+    if (t && cmd == FUTEX_WAIT) at = C.now + (t->tv_sec < 0 ? 0 : ns_of(t));
+    if (t && cmd == FUTEX_WAIT_BITSET)
+      at = deadline_of(op & FUTEX_CLOCK_REALTIME ? CLOCK_REALTIME : CLOCK_MONOTONIC, t);
+    block_on(WAIT_FUTEX, uaddr, at);
+    if (me->timed_out) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    return 0;
+  }
+  /* FUTEX_WAKE, FUTEX_WAKE_BITSET */
+  long woken = 0;
+  while (woken < (long)val) {
+    actor *first = NULL;
+    for (uint32_t i = 0; i < C.nactors; i++) {
+      actor *a = &C.actors[i];
+      if (a->state == BLOCKED && a->waiting == WAIT_FUTEX && a->wait_obj == uaddr &&
+          (!first || a->wait_seq < first->wait_seq))
+        first = a;
+    }
+    if (!first) break;
+    first->state = RUNNABLE;
+    first->waiting = WAIT_NONE;
+    first->wake_at = NEVER;
+    woken++;
+  }
+  return woken;
+}
+
+/* (Reads six arguments whatever the call takes, as libc's own syscall does: the sixth comes
+ * from the caller's stack, which AddressSanitizer would call an overflow.) */
+LG_REAL(long, syscall, (long, ...))
+__attribute__((no_sanitize("address"))) long syscall(long nr, ...) {
+  va_list ap;
+  va_start(ap, nr);
+  long a[6];
+  for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
+  va_end(ap);
+  if (nr == SYS_futex && !CONTROLLED()) {
+    int cmd = (int)a[1] & FUTEX_CMD_MASK;
+    if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) released_outside(CALLER);
+  } else if (nr == SYS_futex) {
+    int cmd = (int)a[1] & FUTEX_CMD_MASK;
+    if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET)
+      return futex_call((uint32_t *)a[0], (int)a[1], (uint32_t)a[2],
+                        (const struct timespec *)a[3]);
+    if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) {
+      long woken = futex_call((uint32_t *)a[0], (int)a[1], (uint32_t)a[2], NULL);
+      long real = lg__get_syscall()(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      point(SITE_SIGNAL);
+      return woken + (real > 0 ? real : 0);
+    }
+  }
+  return lg__get_syscall()(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* Waits for a signal or a child: they leave control (a signal or a child's end is not the
+ * schedule's to give), unless they do not wait (WNOHANG, a zero timeout). */
+LG_REAL(int, pause, (void))
+int pause(void) {
+  if (!CONTROLLED()) return lg__get_pause()();
+  OUTSIDE_CALL(true, lg__get_pause()());
+}
+
+LG_REAL(int, sigsuspend, (const sigset_t *))
+int sigsuspend(const sigset_t *m) {
+  if (!CONTROLLED()) return lg__get_sigsuspend()(m);
+  OUTSIDE_CALL(true, lg__get_sigsuspend()(m));
+}
+
+LG_REAL(int, sigwait, (const sigset_t *, int *))
+int sigwait(const sigset_t *set, int *sig) {
+  if (!CONTROLLED()) return lg__get_sigwait()(set, sig);
+  OUTSIDE_CALL(true, lg__get_sigwait()(set, sig));
+}
+
+LG_REAL(int, sigwaitinfo, (const sigset_t *, siginfo_t *))
+int sigwaitinfo(const sigset_t *set, siginfo_t *info) {
+  if (!CONTROLLED()) return lg__get_sigwaitinfo()(set, info);
+  OUTSIDE_CALL(true, lg__get_sigwaitinfo()(set, info));
+}
+
+LG_REAL(int, sigtimedwait, (const sigset_t *, siginfo_t *, const struct timespec *))
+int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *t) {
+  if (!CONTROLLED()) return lg__get_sigtimedwait()(set, info, t);
+  OUTSIDE_CALL(!t || t->tv_sec || t->tv_nsec, lg__get_sigtimedwait()(set, info, t));
+}
+
+LG_REAL(pid_t, waitpid, (pid_t, int *, int))
+pid_t waitpid(pid_t pid, int *st, int opt) {
+  if (!CONTROLLED()) return lg__get_waitpid()(pid, st, opt);
+  OUTSIDE_CALL(!(opt & WNOHANG), lg__get_waitpid()(pid, st, opt));
+}
+
+LG_REAL(pid_t, wait, (int *))
+pid_t wait(int *st) {
+  if (!CONTROLLED()) return lg__get_wait()(st);
+  OUTSIDE_CALL(true, lg__get_wait()(st));
+}
+
+LG_REAL(pid_t, wait4, (pid_t, int *, int, struct rusage *))
+pid_t wait4(pid_t pid, int *st, int opt, struct rusage *ru) {
+  if (!CONTROLLED()) return lg__get_wait4()(pid, st, opt, ru);
+  OUTSIDE_CALL(!(opt & WNOHANG), lg__get_wait4()(pid, st, opt, ru));
+}
+
+LG_REAL(int, waitid, (idtype_t, id_t, siginfo_t *, int))
+int waitid(idtype_t type, id_t id, siginfo_t *info, int opt) {
+  if (!CONTROLLED()) return lg__get_waitid()(type, id, info, opt);
+  OUTSIDE_CALL(!(opt & WNOHANG), lg__get_waitid()(type, id, info, opt));
+}
+
+/* Signals the program sends itself: noted (a deadlock waits a little for their handlers). A
+ * handler that runs in an actor holding the baton is the program's code like any other; one
+ * that runs in an actor that does not (parked, or in the kernel) runs free, and the releases
+ * it makes are noted (released_outside). */
+LG_REAL(int, pthread_kill, (pthread_t, int))
+int pthread_kill(pthread_t t, int sig) {
+  if (CONTROLLED() && sig) C.signalled = true;
+  return lg__get_pthread_kill()(t, sig);
+}
+
+LG_REAL(int, kill, (pid_t, int))
+int kill(pid_t pid, int sig) {
+  if (CONTROLLED() && sig && (pid == 0 || pid == getpid() || pid == -getpgrp()))
+    C.signalled = true;
+  return lg__get_kill()(pid, sig);
+}
+
+LG_REAL(int, raise, (int))
+int raise(int sig) {
+  if (CONTROLLED() && sig) C.signalled = true;
+  return lg__get_raise()(sig);
 }
 
 /* ---- start -------------------------------------------------------------------------- */
@@ -1127,7 +1546,7 @@ static bool open_log(const char *path) {
   lg__sys_close(fd);
   if (p == MAP_FAILED) fail("cannot map the explore_log file");
   Lf = p;
-  memcpy(Lf->magic, "LGXLOG1", 8);
+  memcpy(Lf->magic, "LGXLOG2", 8);
   Lf->capacity = LOG_CAPACITY;
   Lf->pid = (uint64_t)getpid();
   return true;
@@ -1142,7 +1561,11 @@ static lg_source *make_source(const lg__options *o) {
     for (unsigned long long i = 0; p && i < o->explore_run; i++) p->begin(p);
     return p;
   }
-  if (strcmp(s, "replay") == 0) {
+  /* dfs: one execution of the driver's search, which follows its prefix (explore_schedule,
+   * none: empty) and goes on without preemptions; the driver learns the tree from the log */
+  bool dfs = strcmp(s, "dfs") == 0;
+  if (dfs && !o->explore_schedule[0]) return lg_source_replay(NULL);
+  if (dfs || strcmp(s, "replay") == 0) {
     if (!o->explore_schedule[0]) fail("explore_strategy=replay needs explore_schedule=FILE");
     int fd = lg__sys_open(o->explore_schedule, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) fail("cannot open the explore_schedule file");
@@ -1172,7 +1595,7 @@ static lg_source *make_source(const lg__options *o) {
     if (r) C.div = lg_source_replay_divergence(r);
     return r;
   }
-  fail("explore_strategy must be random, pct or replay");
+  fail("explore_strategy must be random, pct, dfs or replay");
   return NULL;
 }
 
@@ -1189,10 +1612,12 @@ static void begin_control(lg_source *src, uint64_t budget) {
                         .thread = pthread_self(), .tid = lg__gettid()};
   C.nactors = 1;
   me = &C.actors[0];
-  C.running = me;
+  set_holder(me);
   C.preempt_ns = lg__opts()->explore_preempt_ms * 1000000u;
   lg_report_set_schedule_provider(schedule_for_report);
   lg__thread_set_create_hook(create_hook);
+  lg__fd_done_hook = fd_done;
+  __atomic_store_n(&lg__fd_wait_hook, fd_wait, __ATOMIC_RELEASE);
   pthread_atfork(NULL, NULL, child_runs_free);
   ctl_on = true;
 }
@@ -1209,7 +1634,10 @@ void lg__control_start(void) {
 
 /* ---- for the access layer (access.c) ------------------------------------------------ */
 
-int lg__control_actor(void) { return ctl_on && me && !lg__busy ? (int)me->id : -1; }
+int lg__control_actor(void) {
+  if (!ctl_on || !me || lg__busy || in_point) return -1;
+  return me == __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE) || preempted() ? (int)me->id : -1;
+}
 
 bool lg__control_others(void) {
   for (uint32_t i = 0; i < C.nactors; i++)

@@ -33,6 +33,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -1218,23 +1220,109 @@ DIR *fdopendir(int fd) {
     return r;                                                                  \
   }
 
-USE(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
-USE(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))
-USE(ssize_t, readv, (int fd, const struct iovec *v, int n), (fd, v, n))
-USE(ssize_t, writev, (int fd, const struct iovec *v, int n), (fd, v, n))
+/* Under `explore`, around a call that may wait for another thread of the program: the control
+ * layer's hook waits (as a controlled block) until the call will not wait, or lets the thread
+ * leave control for the call (internal.h). */
+static inline int wait_before(int fd, short events, size_t len, int flags, const void *caller,
+                              void *frame) {
+  lg__fd_wait_fn hook = __atomic_load_n(&lg__fd_wait_hook, __ATOMIC_ACQUIRE);
+  return __builtin_expect(hook != NULL, 0) ? hook(fd, events, len, flags, false, caller, frame)
+                                           : 0;
+}
+
+static inline void wait_after(int left) {
+  if (__builtin_expect(left, 0)) {
+    int e = errno;
+    lg__fd_done_hook();
+    errno = e;
+  }
+}
+
+static size_t iov_len(const struct iovec *v, int n) {
+  size_t len = 0;
+  for (int i = 0; v && i < n; i++) len += v[i].iov_len;
+  return len;
+}
+
+/* USE, for a call that may wait: POLLIN or POLLOUT (0: connect), the bytes it writes, its
+ * MSG_ flags. */
+#define USE_WAITING(ret, name, params, args, events, len, flags)               \
+  FD_REAL(ret, name, params)                                                   \
+  ret name params {                                                            \
+    int chk = active() ? use_before(fd, #name, FRAME) : 0;                     \
+    if (chk < 0) return -1;                                                    \
+    int left_ = wait_before(fd, events, len, flags, __builtin_return_address(0), FRAME); \
+    ret r = lg__get_##name() args;                                             \
+    wait_after(left_);                                                         \
+    if (chk > 0 && r < 0 && errno == EBADF) {                                  \
+      use_after(fd, #name, FRAME);                                             \
+      errno = EBADF;                                                           \
+    }                                                                          \
+    return r;                                                                  \
+  }
+
+USE_WAITING(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n), POLLIN, 0, 0)
+
+/* write and send, which under `explore` may write a large buffer in pieces (wait_before). */
+#define USE_WRITING(name, params, args, rest_args, flags)                      \
+  FD_REAL(ssize_t, name, params)                                               \
+  ssize_t name params {                                                        \
+    int chk = active() ? use_before(fd, #name, FRAME) : 0;                     \
+    if (chk < 0) return -1;                                                    \
+    lg__fd_wait_fn hook = __atomic_load_n(&lg__fd_wait_hook, __ATOMIC_ACQUIRE); \
+    int left_ = hook ? hook(fd, POLLOUT, n, flags, true, __builtin_return_address(0), FRAME) : 0; \
+    ssize_t r;                                                                 \
+    if (left_ == 2) {                                                          \
+      const char *p = b;                                                       \
+      size_t all = n, done = 0;                                                \
+      for (;;) {                                                               \
+        n = all - done < PIPE_BUF ? all - done : PIPE_BUF;                     \
+        b = p + done;                                                          \
+        r = lg__get_##name() rest_args;                                        \
+        if (r < 0) break;                                                      \
+        done += (size_t)r;                                                     \
+        if (done == all) break;                                                \
+        left_ = hook(fd, POLLOUT, all - done, flags, true, __builtin_return_address(0), FRAME); \
+        if (left_ != 2) {                                                      \
+          n = all - done;                                                      \
+          r = lg__get_##name() rest_args;                                      \
+          wait_after(left_);                                                   \
+          if (r >= 0) done += (size_t)r;                                       \
+          break;                                                               \
+        }                                                                      \
+      }                                                                        \
+      if (done > 0) r = (ssize_t)done; /* (a later piece's error: a short write) */ \
+    } else {                                                                   \
+      r = lg__get_##name() args;                                               \
+      wait_after(left_);                                                       \
+    }                                                                          \
+    if (chk > 0 && r < 0 && errno == EBADF) {                                  \
+      use_after(fd, #name, FRAME);                                             \
+      errno = EBADF;                                                           \
+    }                                                                          \
+    return r;                                                                  \
+  }
+
+USE_WRITING(write, (int fd, const void *b, size_t n), (fd, b, n), (fd, b, n), 0)
+USE_WRITING(send, (int fd, const void *b, size_t n, int f), (fd, b, n, f), (fd, b, n, f), f)
+USE_WAITING(ssize_t, readv, (int fd, const struct iovec *v, int n), (fd, v, n), POLLIN, 0, 0)
+USE_WAITING(ssize_t, writev, (int fd, const struct iovec *v, int n), (fd, v, n), POLLOUT,
+            iov_len(v, n), 0)
 USE(ssize_t, pread, (int fd, void *b, size_t n, off_t o), (fd, b, n, o))
 USE(ssize_t, pwrite, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o))
 USE(ssize_t, pread64, (int fd, void *b, size_t n, off64_t o), (fd, b, n, o))
 USE(ssize_t, pwrite64, (int fd, const void *b, size_t n, off64_t o), (fd, b, n, o))
-USE(ssize_t, send, (int fd, const void *b, size_t n, int f), (fd, b, n, f))
-USE(ssize_t, sendto, (int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l),
-    (fd, b, n, f, a, l))
-USE(ssize_t, sendmsg, (int fd, const struct msghdr *m, int f), (fd, m, f))
-USE(ssize_t, recv, (int fd, void *b, size_t n, int f), (fd, b, n, f))
-USE(ssize_t, recvfrom, (int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l),
-    (fd, b, n, f, a, l))
-USE(ssize_t, recvmsg, (int fd, struct msghdr *m, int f), (fd, m, f))
-USE(int, connect, (int fd, const struct sockaddr *a, socklen_t l), (fd, a, l))
+USE_WAITING(ssize_t, sendto,
+            (int fd, const void *b, size_t n, int f, const struct sockaddr *a, socklen_t l),
+            (fd, b, n, f, a, l), POLLOUT, n, f)
+USE_WAITING(ssize_t, sendmsg, (int fd, const struct msghdr *m, int f), (fd, m, f), POLLOUT,
+            m ? iov_len(m->msg_iov, (int)m->msg_iovlen) : 0, f)
+USE_WAITING(ssize_t, recv, (int fd, void *b, size_t n, int f), (fd, b, n, f), POLLIN, 0, f)
+USE_WAITING(ssize_t, recvfrom,
+            (int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l),
+            (fd, b, n, f, a, l), POLLIN, 0, f)
+USE_WAITING(ssize_t, recvmsg, (int fd, struct msghdr *m, int f), (fd, m, f), POLLIN, 0, f)
+USE_WAITING(int, connect, (int fd, const struct sockaddr *a, socklen_t l), (fd, a, l), 0, 0, 0)
 USE(int, bind, (int fd, const struct sockaddr *a, socklen_t l), (fd, a, l))
 USE(int, listen, (int fd, int n), (fd, n))
 USE(int, shutdown, (int fd, int how), (fd, how))
@@ -1248,11 +1336,13 @@ USE(int, ftruncate, (int fd, off_t n), (fd, n))
 USE(off_t, lseek, (int fd, off_t o, int w), (fd, o, w))
 USE(int, epoll_ctl, (int fd, int op, int t, struct epoll_event *ev), (fd, op, t, ev))
 /* The _FORTIFY_SOURCE entry points. */
-USE(ssize_t, __read_chk, (int fd, void *b, size_t n, size_t cap), (fd, b, n, cap))
-USE(ssize_t, __recv_chk, (int fd, void *b, size_t n, size_t cap, int f), (fd, b, n, cap, f))
-USE(ssize_t, __recvfrom_chk,
-    (int fd, void *b, size_t n, size_t cap, int f, struct sockaddr *a, socklen_t *l),
-    (fd, b, n, cap, f, a, l))
+USE_WAITING(ssize_t, __read_chk, (int fd, void *b, size_t n, size_t cap), (fd, b, n, cap),
+            POLLIN, 0, 0)
+USE_WAITING(ssize_t, __recv_chk, (int fd, void *b, size_t n, size_t cap, int f),
+            (fd, b, n, cap, f), POLLIN, 0, f)
+USE_WAITING(ssize_t, __recvfrom_chk,
+            (int fd, void *b, size_t n, size_t cap, int f, struct sockaddr *a, socklen_t *l),
+            (fd, b, n, cap, f, a, l), POLLIN, 0, f)
 USE(ssize_t, __pread_chk, (int fd, void *b, size_t n, off_t o, size_t cap), (fd, b, n, o, cap))
 USE(ssize_t, __pread64_chk, (int fd, void *b, size_t n, off64_t o, size_t cap), (fd, b, n, o, cap))
 
@@ -1271,14 +1361,22 @@ int ioctl(int fd, unsigned long req, ...) {
 
 /* A call on descriptor `fd` that creates another one (dup, accept): checked as a use of
  * `fd`, and the new descriptor recorded. */
-#define USE_CREATOR(name, params, args, what)                                  \
+#define USE_CREATOR(name, params, args, what, waits)                           \
   FD_REAL(int, name, params)                                                   \
   int name params {                                                            \
-    if (!active()) return lg__get_##name() args;                               \
     void *frame = FRAME;                                                       \
+    int left_ = 0;                                                             \
+    if (!active()) {                                                           \
+      if (waits) left_ = wait_before(fd, POLLIN, 0, 0, __builtin_return_address(0), frame); \
+      int r_ = lg__get_##name() args;                                          \
+      wait_after(left_);                                                       \
+      return r_;                                                               \
+    }                                                                          \
     int chk = use_before(fd, #name, frame);                                    \
     if (chk < 0) return -1;                                                    \
+    if (waits) left_ = wait_before(fd, POLLIN, 0, 0, __builtin_return_address(0), frame); \
     int r = lg__get_##name() args;                                             \
+    wait_after(left_);                                                         \
     if (chk > 0 && r < 0 && errno == EBADF) {                                  \
       use_after(fd, #name, frame);                                             \
       errno = EBADF;                                                           \
@@ -1286,9 +1384,10 @@ int ioctl(int fd, unsigned long req, ...) {
     opened(r, what, 0, frame);                                                 \
     return r;                                                                  \
   }
-USE_CREATOR(dup, (int fd), (fd), "dup")
-USE_CREATOR(accept, (int fd, struct sockaddr *a, socklen_t *l), (fd, a, l), "accept")
-USE_CREATOR(accept4, (int fd, struct sockaddr *a, socklen_t *l, int f), (fd, a, l, f), "accept")
+USE_CREATOR(dup, (int fd), (fd), "dup", false)
+USE_CREATOR(accept, (int fd, struct sockaddr *a, socklen_t *l), (fd, a, l), "accept", true)
+USE_CREATOR(accept4, (int fd, struct sockaddr *a, socklen_t *l, int f), (fd, a, l, f),
+            "accept", true)
 
 /* Queries: how a program checks a descriptor (fstat, isatty, fcntl's F_GET*). On a closed
  * number they are uses like any other, reported before the program sees their EBADF: a

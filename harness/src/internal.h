@@ -50,6 +50,20 @@ LG_HIDDEN pid_t lg__gettid(void);
  * call, which start-up makes). Nothing in lifeguard assumes 4096. */
 LG_HIDDEN size_t lg__page_size(void);
 
+/* A descriptor call that may wait for another thread (read, write, recv, send, accept, connect
+ * and their kin), under `explore`: fdcheck.c's interceptors call lg__fd_wait_hook before the
+ * real call when it is set (control.c sets it at start-up; NULL otherwise: one load and one
+ * branch). `events` is POLLIN or POLLOUT (0: connect, which cannot be polled first), `len` the
+ * bytes to write, `msg_flags` the call's MSG_ flags. It returns when the call will not wait
+ * for a controlled thread: 0, or 1 when the thread left control for the call (the call may
+ * still block), and then the interceptor calls lg__fd_done_hook after it; or, when `chunk` says
+ * the caller can split its write, 2: write at most PIPE_BUF bytes, then ask again for the rest
+ * (a write that the descriptor has room for only in part would wait for a reader). */
+typedef int (*lg__fd_wait_fn)(int fd, short events, size_t len, int msg_flags, bool chunk,
+                              const void *caller, void *frame);
+LG_HIDDEN extern lg__fd_wait_fn lg__fd_wait_hook;
+LG_HIDDEN extern void (*lg__fd_done_hook)(void);
+
 /* Hands signal `sig` to `prev`, the handler that was installed before one of ours. Returns
  * false when `prev` is the default action or SIG_IGN: the caller then takes the default its
  * own way. */

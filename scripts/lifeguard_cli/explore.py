@@ -5,15 +5,16 @@ Each run starts PROG once with liblifeguard-preload.so and LIFEGUARD_OPTIONS=exp
 the strategy, seed, execution index (the run's number) and a decision log file: every
 thread of the process is then an actor, one runs at a time, and a decision source picks who
 runs at each pthread call (harness/src/control.c). The runs go on until one fails, --runs
-or --budget is used up, or (with --schedule) the one replay has run.
+or --budget is used up, dfs has explored every schedule within its bound, or (with
+--schedule) the one replay has run.
 
 A run fails with the kind of:
   - the first lifeguard report (its JSON log): heap-use-after-free, double-close, deadlock
     (every thread blocked), livelock (explore_steps scheduling points), ...;
   - else a crash signal: `abort` (a failed check or abort()), `assertion` (assert(3)),
     `SEGV`, `SIGBUS`, ... (`crash:NAME` for any other signal);
-  - else `timeout` (the run outlived --timeout: a thread waiting in the kernel for another
-    one is not controlled yet);
+  - else `timeout` (the run outlived --timeout, e.g. threads waiting for each other through
+    descriptors only);
   - else, with --exit-code, `exit-code` for a nonzero exit status.
 The schedule string of a failing run comes from its decision log (written as decisions are
 made, so a crash keeps it); `replay` is the command line that runs that schedule again.
@@ -52,19 +53,21 @@ strategies:
   random  a uniform choice at every decision (run i of seed S is always the same schedule)
   pct     PCT of depth D: random thread priorities and D-1 priority change points; the
           first run counts the decisions (k) and runs without change points
-  dfs     not yet: exits 2
+  dfs     every schedule with no preemption, then with one, ... up to D (--depth), each
+          run once; says whether the search was exhausted
 
 failure kinds: a lifeguard report's kind (deadlock, livelock, heap-use-after-free, ...),
 abort, assertion, SEGV and other crash signals, timeout, exit-code (with --exit-code).
 
-not controlled yet: calls that block in the kernel (read, write, poll, accept...) while
-another thread must act for them to return (such a run ends as a timeout), barriers,
-pthread_once; children of the program run free.
+descriptor calls (read, write, recv, send, accept, poll without a timeout...) that would
+wait block under control until the descriptor is ready; connect and polls with a timeout
+leave control while in the kernel; children of the program run free.
 
 exit status:
-  0  no run failed
+  0  no run failed (when no run made a scheduling decision, stderr says that no ordering
+     was explored, and the JSON's `explored` is false)
   1  a run failed (or --until: a run failed with that kind)
-  2  bad input (one line on stderr, nothing run), or --strategy dfs
+  2  bad input (one line on stderr, nothing run)
 
 examples:
   lifeguard explore --runs 1000 -- ./bank_test
@@ -73,9 +76,11 @@ examples:
 
 PRESET = "plain"
 STRATEGIES = ("random", "pct", "dfs")
-LOG_MAGIC = b"LGXLOG1\0"
+LOG_MAGIC = b"LGXLOG2\0"
 LOG_HEADER = struct.Struct("<8sQQQQQ16x")
-LOG_RECORD = struct.Struct("<BxHII")
+LOG_RECORD = struct.Struct("<BxHIII")  # kind, site, n, idx, current
+NO_CURRENT = 0xFFFFFFFF
+SCHEDULE = 0  # the kind of a scheduling decision
 TAIL_LINES = 30
 
 
@@ -83,7 +88,8 @@ def add_arguments(parser):
     parser.add_argument("--strategy", choices=STRATEGIES, default="random",
                         help="how each decision is made (default random)")
     parser.add_argument("--depth", type=argtypes.whole(1, "a whole number, 1 or more"),
-                        default=3, metavar="D", help="pct's depth (default 3)")
+                        default=3, metavar="D",
+                        help="pct's depth; dfs's largest preemption bound (default 3)")
     parser.add_argument("--runs", type=argtypes.positive_int, default=1000, metavar="N",
                         help="at most N runs (default 1000)")
     parser.add_argument("--seed", type=argtypes.seed64, default=0, metavar="S",
@@ -118,7 +124,8 @@ def add_arguments(parser):
 
 def read_decisions(path):
     """The decisions a run recorded, as (decisions, diverged_step or None, overflow). Each
-    decision is (kind, site, n, idx). A missing or short file is no decisions."""
+    decision is (kind, site, n, idx, current): current is the running thread's option,
+    NO_CURRENT when it was not one. A missing or short file is no decisions."""
     try:
         with open(path, "rb") as f:
             head = f.read(LOG_HEADER.size)
@@ -142,9 +149,9 @@ def schedule_string(decisions):
     i = 0
     while i < len(decisions):
         run = 1
-        while i + run < len(decisions) and decisions[i + run] == decisions[i]:
+        while i + run < len(decisions) and decisions[i + run][:4] == decisions[i][:4]:
             run += 1
-        kind, site, n, idx = decisions[i]
+        kind, site, n, idx = decisions[i][:4]
         token = f"{'sdf'[kind] if kind < 3 else '?'}{site}/{n}={idx}"
         tokens.append(token + (f"*{run}" if run > 1 else ""))
         i += run
@@ -156,6 +163,66 @@ def check_schedule(text):
     if not text.startswith("lgs1:") or any(c.isspace() for c in text) or \
             not all(" " <= c <= "~" for c in text):
         raise UsageError(f"--schedule {text[:40]!r}: not a schedule string (lgs1:...)")
+
+
+# ---- dfs: the search over runs ---------------------------------------------------------
+
+def is_preemption(decision, option):
+    """Whether taking `option` at `decision` switches away from a thread that could go on."""
+    kind, _site, _n, _idx, current = decision
+    return kind == SCHEDULE and current != NO_CURRENT and option != current
+
+
+class Dfs:
+    """Preemption-bounded exhaustive search over the runs, iterative: every schedule with no
+    preemption first, then those with one, ... up to `depth`. Each run follows a prefix (the
+    first decisions, forced) and goes on without preemptions (the library's dfs source); its
+    decision log shows the tree below the prefix: every other option of each decision past the
+    prefix is a new prefix, queued by the preemptions it has. Each schedule is run once: a
+    prefix's run differs from its parent's at the prefix's last decision. As lg_sched's dfs,
+    but the tree is kept here, between processes, and the bounds do not repeat schedules."""
+
+    def __init__(self, depth):
+        self.depth = depth
+        self.queues = [[([], 0, None)]] + [[] for _ in range(depth)]
+        self.bound = 0
+        self.cut = False        # some schedule needed more than `depth` preemptions
+        self.nondeterminism = 0  # runs that did not follow their prefix
+
+    def next_prefix(self):
+        """The next prefix (decisions, the last one with the option to take instead), or None
+        once the search is done."""
+        while self.bound <= self.depth:
+            queue = self.queues[self.bound]
+            if queue:
+                parent, level, option = queue.pop()
+                if option is None:
+                    return []
+                kind, site, n, _idx, current = parent[level]
+                return parent[:level] + [(kind, site, n, option, current)]
+            self.bound += 1
+        return None
+
+    def learn(self, prefix, decisions, diverged):
+        """Queues the prefixes below the run of `prefix` that made `decisions`."""
+        if diverged is not None:
+            self.nondeterminism += 1
+        pre = sum(is_preemption(d, d[3]) for d in decisions[:len(prefix)])
+        # (pushed shallow first: the deepest level's options are tried first, then lower
+        # options before higher ones)
+        for level in range(len(prefix), len(decisions)):
+            d = decisions[level]
+            for option in range(d[2] - 1, -1, -1):
+                if option == d[3]:
+                    continue
+                p = pre + is_preemption(d, option)
+                if p > self.depth:
+                    self.cut = True
+                else:
+                    self.queues[p].append((decisions, level, option))
+
+    def done(self):
+        return self.bound > self.depth
 
 
 # ---- one run ---------------------------------------------------------------------------
@@ -243,8 +310,6 @@ def run(args):
         command = command[1:]
     if not command:
         raise UsageError("no program to run (usage: lifeguard explore [OPTIONS] -- PROG [ARGS])")
-    if args.strategy == "dfs" and args.schedule is None:
-        raise UsageError("--strategy dfs: not yet (use random or pct)")
     if args.schedule is not None:
         check_schedule(args.schedule)
     if args.json and not Path(args.json).resolve().parent.is_dir():
@@ -256,9 +321,13 @@ def run(args):
     strategy = "replay" if args.schedule is not None else args.strategy
     runs = 1 if args.schedule is not None else args.runs
     result = {"program": shlex.join(command), "strategy": strategy, "seed": args.seed,
-              "depth": args.depth if strategy == "pct" else None, "runs": 0, "found": False,
-              "runs_to_first": None, "seconds_to_first": None, "kind": None, "schedule": None,
-              "replay": None, "decisions": 0, "diverged": None}
+              "depth": args.depth if strategy in ("pct", "dfs") else None, "runs": 0,
+              "found": False, "runs_to_first": None, "seconds_to_first": None, "kind": None,
+              "schedule": None,
+              "replay": None, "decisions": 0, "diverged": None, "schedules": 0,
+              "exhausted": None, "bound": None}
+    dfs = Dfs(args.depth) if strategy == "dfs" else None
+    seen = set()  # the distinct schedules the runs took
     failure = None
     others = {}  # --until: the failures of other kinds, by kind
     started = time.monotonic()
@@ -272,6 +341,12 @@ def run(args):
         for i in range(runs):
             if args.budget is not None and time.monotonic() - started >= args.budget:
                 break
+            if dfs is not None:
+                prefix = dfs.next_prefix()
+                if prefix is None:
+                    break
+                schedule_file = Path(tmp) / f"prefix.{i}"
+                schedule_file.write_text(schedule_string(prefix) + "\n", encoding="utf-8")
             progress.start(f"run {i + 1}")
             env, log, reports = run_env(library, tmp, strategy, args.seed, i, args.depth,
                                         pct_k, schedule_file)
@@ -287,8 +362,14 @@ def run(args):
                 pct_k = max(1, len(decisions))
             result["runs"] = i + 1
             result["decisions"] += len(decisions)
+            seen.add(tuple(d[:4] for d in decisions))
+            result["schedules"] = len(seen)
             if strategy == "replay":
                 result["diverged"] = diverged
+            if dfs is not None:
+                dfs.learn(prefix, decisions, diverged)
+                if schedule_file.exists():
+                    schedule_file.unlink()
             kind = failure_kind(records, rc, timed_out, stderr, args.exit_code)
             elapsed = time.monotonic() - started
             progress.step(f"{i + 1} runs, {(i + 1) / max(elapsed, 1e-9):.1f} runs/s"
@@ -304,6 +385,10 @@ def run(args):
                           kind=kind, schedule=schedule, replay=replay_command(command, schedule))
             break
 
+    if dfs is not None:
+        result["bound"] = min(dfs.bound, args.depth)
+        result["exhausted"] = failure is None and dfs.next_prefix() is None
+    result["explored"] = result["decisions"] > 0  # an ordering was decided in some run
     if args.json:
         try:
             with open(args.json, "w", encoding="utf-8") as f:
@@ -315,14 +400,36 @@ def run(args):
         what = f"no failure of kind {args.until}" if args.until else "no failure"
         if others:
             what += " (other kinds: " + ", ".join(f"{k} x{n}" for k, n in others.items()) + ")"
-        print(f"lifeguard: explore: {result['runs']} run{'s' if result['runs'] != 1 else ''} "
-              f"({strategy}), {what}", file=sys.stderr)
+        runs_done = f"{result['runs']} run{'s' if result['runs'] != 1 else ''} ({strategy})"
+        if result["decisions"] == 0:
+            # nothing was explored: a clean result would be a false one about ordering
+            print(f"lifeguard: explore: {runs_done}, {what}, but no ordering was explored: the "
+                  "program made no scheduling decision (never two threads ready to run at "
+                  "once), so this says nothing about the order of its threads",
+                  file=sys.stderr)
+            return 0
+        if dfs is not None:
+            if result["exhausted"]:
+                what += (f"; every schedule explored ({result['schedules']})" if not dfs.cut
+                         else f"; every schedule with at most {args.depth} preemption"
+                              f"{'s' if args.depth != 1 else ''} explored "
+                              f"({result['schedules']})")
+            else:
+                what += (f"; not exhaustive: stopped in bound {result['bound']} "
+                         f"({result['schedules']} schedules)")
+            if dfs.nondeterminism:
+                what += (f"; {dfs.nondeterminism} run(s) left their prefix (the program is "
+                         "not deterministic under control)")
+        print(f"lifeguard: explore: {runs_done}, {what}", file=sys.stderr)
         return 0
     kind, stderr, out, diverged = failure
     tail = stderr.splitlines()[-TAIL_LINES:]
     sys.stderr.write("\n".join(tail) + ("\n" if tail else ""))
     print(f"lifeguard: explore: {command[0]}: {kind} in run {result['runs_to_first']} "
           f"({strategy}, {result['seconds_to_first']:.2f} s)", file=sys.stderr)
+    if result["schedule"] == "lgs1:":
+        print("lifeguard: explore: note: the failing run made no scheduling decision (its "
+              "failure does not depend on the order of threads)", file=sys.stderr)
     if diverged is not None:
         print(f"lifeguard: explore: warning: the run left the schedule at decision {diverged} "
               "(the program is not deterministic under control there)", file=sys.stderr)

@@ -33,8 +33,10 @@ KERNELS = {
     "missed_wakeup": {"deadlock"},
     "refcount": {"heap-use-after-free", "double-free"},
 }
-STRATEGIES = (("--strategy", "random"), ("--strategy", "pct", "--depth", "2"))
-FIND_RUNS = 300    # every kernel is found well within this (measured: 2..18 runs, seed 1)
+STRATEGIES = (("--strategy", "random"), ("--strategy", "pct", "--depth", "2"),
+              ("--strategy", "dfs", "--depth", "2"))
+FIND_RUNS = 300    # every kernel is found well within this (measured: 2..18 runs, seed 1;
+                   # dfs: 4..12 runs)
 CLEAN_RUNS = 30
 REPLAYS = 5        # per kernel in the gate; 100 under -m slow
 
@@ -44,7 +46,8 @@ def kernels(build_root, library):
     d = paths.preset_dir(build_root, "plain") / "bench" / "kernels"
     missing = [n for k in KERNELS for n in (f"kernel_{k}", f"kernel_{k}_clean")
                if not (d / n).is_file()] + \
-              [n for n in ["kernel_pool", "kernel_pipe", "kernel_barrier", "kernel_spin_handoff"]
+              [n for n in ["kernel_pool", "kernel_pipe", "kernel_barrier", "kernel_spin_handoff",
+                           "kernel_talk", "kernel_process"]
                if not (d / n).is_file()]
     if missing:
         pytest.fail(f"{d}: {', '.join(missing)} not built: cmake --build --preset plain",
@@ -92,7 +95,7 @@ def test_bug_is_found(kernel, strategy, kernels, explore, tmp_path):
         assert f"schedule: {result['schedule']}" in r.stderr
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s[1])
+@pytest.mark.parametrize("strategy", STRATEGIES[:2], ids=lambda s: s[1])
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 def test_clean_twin_stays_clean(kernel, strategy, kernels, explore, tmp_path):
     r, result = explore(*strategy, "--runs", str(CLEAN_RUNS), "--seed", "1", "--",
@@ -104,8 +107,33 @@ def test_clean_twin_stays_clean(kernel, strategy, kernels, explore, tmp_path):
     assert result["decisions"] >= CLEAN_RUNS, result
 
 
-def replays(kernel, kernels, explore, tmp_path, times):
-    r, found = explore("--runs", str(FIND_RUNS), "--seed", "7", "--",
+# dfs: clean twins explored to exhaustion at bound 1 and 2 (measured: 3..29 and 7..215 runs)
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_dfs_exhausts_clean_twin(kernel, kernels, explore, tmp_path):
+    counts = []
+    for depth in ("1", "2"):
+        r, result = explore("--strategy", "dfs", "--depth", depth, "--runs", "1000", "--",
+                            str(kernels / f"kernel_{kernel}_clean"), tmp=tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert result["found"] is False and result["exhausted"] is True
+        # each run took a schedule of its own: the runs are the distinct schedules
+        assert 1 < result["runs"] == result["schedules"] < 1000
+        assert result["bound"] == int(depth)
+        assert f"explored ({result['runs']})" in r.stderr.strip().splitlines()[-1]
+        counts.append(result["runs"])
+    assert counts[0] < counts[1]  # a higher bound has more schedules
+
+
+def test_dfs_stopped_by_runs_is_not_exhaustive(kernels, explore, tmp_path):
+    r, result = explore("--strategy", "dfs", "--depth", "2", "--runs", "5", "--",
+                        str(kernels / "kernel_lock_order_clean"), tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert result["runs"] == 5 and result["exhausted"] is False
+    assert "not exhaustive" in r.stderr
+
+
+def replays(kernel, kernels, explore, tmp_path, times, strategy=("--strategy", "random")):
+    r, found = explore(*strategy, "--runs", str(FIND_RUNS), "--seed", "7", "--",
                        str(kernels / f"kernel_{kernel}"), tmp=tmp_path)
     assert r.returncode == 1 and found["found"], r.stderr[-2000:]
     for _ in range(times):
@@ -122,6 +150,11 @@ def replays(kernel, kernels, explore, tmp_path, times):
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 def test_found_schedule_replays(kernel, kernels, explore, tmp_path):
     replays(kernel, kernels, explore, tmp_path, REPLAYS)
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_dfs_found_schedule_replays(kernel, kernels, explore, tmp_path):
+    replays(kernel, kernels, explore, tmp_path, REPLAYS, ("--strategy", "dfs"))
 
 
 @pytest.mark.slow
@@ -163,7 +196,6 @@ def test_without_the_watchdog_a_spinner_holds_the_baton(kernels, explore, tmp_pa
 
 @pytest.mark.parametrize("args, words", [
     ((), "no program to run"),
-    (("--strategy", "dfs", "--", "true"), "not yet"),
     (("--runs", "0", "--", "true"), "--runs"),
     (("--schedule", "xyz", "--", "true"), "not a schedule string"),
     (("--", "/nonexistent/prog"), "no such file"),
@@ -174,6 +206,75 @@ def test_usage_errors_exit_2(args, words, explore, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lifeguard: error:") and words in lines[0]
     assert result is None
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s[1])
+def test_no_decision_says_no_ordering_was_explored(strategy, kernels, explore, tmp_path):
+    """A program that never has two threads ready at once makes no scheduling decision: no
+    run failed (exit 0, as the contract has it), but explore says that no ordering was
+    explored, and the JSON's `explored` is false; a clean twin is the other way (decisions
+    made, `explored` true, no such line)."""
+    r, result = explore(*strategy, "--runs", "3", "--", "true", tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "no ordering was explored" in r.stderr
+    assert result["found"] is False and result["decisions"] == 0
+    assert result["explored"] is False
+    r, result = explore(*strategy, "--runs", "3", "--", str(kernels / "kernel_order_clean"),
+                        tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "no ordering was explored" not in r.stderr
+    assert result["explored"] is True and result["decisions"] > 0
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s[1])
+def test_blocking_descriptor_calls_are_controlled(strategy, kernels, explore, tmp_path):
+    """Two threads that talk through blocking read/write, recv/send, accept/connect, a write
+    larger than a pipe holds and a raw futex run to completion under every strategy: a thread
+    that would wait there blocks under control until its descriptor is ready (with the baton
+    kept in the kernel, each run would end as a timeout)."""
+    r, result = explore(*strategy, "--runs", "10", "--seed", "2", "--timeout", "60", "--",
+                        str(kernels / "kernel_talk"), tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert result["found"] is False and result["decisions"] > 0
+    assert result["runs"] == 10 or result["exhausted"] is True
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s[1])
+def test_signal_fork_constructor_thread(strategy, kernels, explore, tmp_path):
+    """kernel_process: a thread a constructor started is an actor; a handler that runs in a
+    thread parked in sem_wait posts the semaphore it waits on (the post passes through and the
+    blocked threads retry: without that, dfs finds a deadlock in the 4th run); a forked child
+    runs its threads free while the parent waits in waitpid (outside control)."""
+    r, result = explore(*strategy, "--runs", "10", "--seed", "3", "--timeout", "60", "--",
+                        str(kernels / "kernel_process"), tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert result["found"] is False and result["decisions"] > 0
+    assert result["runs"] == 10 or result["exhausted"] is True
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_descriptor_waits_replay(seed, kernels, library, tmp_path):
+    """Readiness is probed at scheduling points (not left to the kernel's timing), so a run
+    with descriptor waits replays to the same decisions without leaving its schedule."""
+    from lifeguard_cli import explore as ex
+
+    def run(log, extra):
+        env = dict(os.environ, LD_PRELOAD=str(library),
+                   LIFEGUARD_OPTIONS=f"explore=1:explore_log={log}:{extra}")
+        r = subprocess.run([str(kernels / "kernel_talk")], capture_output=True, timeout=120,
+                           env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return ex.read_decisions(log)
+
+    decisions, _, _ = run(tmp_path / "first", f"explore_strategy=pct:explore_seed={seed}:"
+                                               "explore_pct_k=8:explore_depth=3")
+    assert decisions
+    schedule = tmp_path / "schedule"
+    schedule.write_text(ex.schedule_string(decisions) + "\n")
+    again, diverged, _ = run(tmp_path / "again",
+                             f"explore_strategy=replay:explore_schedule={schedule}")
+    assert diverged is None
+    assert [d[:4] for d in again] == [d[:4] for d in decisions]
 
 
 def test_bad_schedule_is_refused_by_the_harness(kernels, explore, tmp_path):
@@ -189,7 +290,7 @@ def test_bad_schedule_is_refused_by_the_harness(kernels, explore, tmp_path):
 def decisions_in(log):
     with open(log, "rb") as f:
         head = f.read(16)
-    assert head[:8] == b"LGXLOG1\0"
+    assert head[:8] == b"LGXLOG2\0"
     return struct.unpack("<Q", head[8:16])[0]
 
 
@@ -249,6 +350,8 @@ def real_program(name, kernels, tmp):
              "pool": ([str(kernels / "kernel_pool")], True),
              "pipe": ([str(kernels / "kernel_pipe")], True),
              "barrier": ([str(kernels / "kernel_barrier")], True),
+             "talk": ([str(kernels / "kernel_talk")], True),
+             "process": ([str(kernels / "kernel_process")], True),
              "threaded-python": (["/usr/bin/python3", "-c", THREADED_PY], True),
              "node": (["node", "-e", NODE_JS], True)}
     if name == "c++-condvar":
@@ -262,7 +365,8 @@ def real_program(name, kernels, tmp):
     return (command, threaded) if shutil.which(command[0]) else None
 
 
-@pytest.mark.parametrize("name", ["python", "sort", "pool", "pipe", "barrier", "threaded-python",
+@pytest.mark.parametrize("name", ["python", "sort", "pool", "pipe", "barrier", "talk", "process",
+                                  "threaded-python",
                                   "node", "c++-condvar"])
 def test_real_program_same_output(name, kernels, library, tmp_path):
     found = real_program(name, kernels, tmp_path)
