@@ -60,7 +60,10 @@ def matrix_catch(work, tmp):
     out = Path(tmp) / "matrix.json"
     r = lifeguard(work, "matrix", "--variant", "fixed", "--json", str(out), timeout=3600)
     if not out.exists():
-        return f"matrix did not run (exit {r.returncode}): {r.stderr.strip()[-300:]}"
+        # Not a catch: a matrix that did not run (a build error, a bad manifest) observed
+        # nothing, and counting it would report a plant as caught that nothing detected.
+        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        fail(f"the matrix did not run (exit {r.returncode}): {last}")
     bad = [row for row in json.loads(out.read_text()) if not row["ok"]]
     if bad:
         row = bad[0]
@@ -71,13 +74,16 @@ def matrix_catch(work, tmp):
 def fuzz_catch(work, tmp, seconds):
     for target in TARGETS:
         out = Path(tmp) / f"{target}.json"
-        lifeguard(work, "fuzz", target, "--seconds", str(seconds), "--seed", "1",
-                  "--json", str(out), timeout=seconds * 4 + 900)
-        if out.exists():
-            result = json.loads(out.read_text())
-            if result.get("crashed"):
-                return (f"fuzz {target}: {result.get('fault_kind')} after "
-                        f"{result.get('execs_to_first_crash')} executions")
+        r = lifeguard(work, "fuzz", target, "--seconds", str(seconds), "--seed", "1",
+                      "--json", str(out), timeout=seconds * 4 + 900)
+        if not out.exists():
+            # As with the matrix: a fuzz run that did not happen is no evidence either way.
+            last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+            fail(f"fuzz {target} did not run (exit {r.returncode}): {last}")
+        result = json.loads(out.read_text())
+        if result.get("crashed"):
+            return (f"fuzz {target}: {result.get('fault_kind')} after "
+                    f"{result.get('execs_to_first_crash')} executions")
     return None
 
 
