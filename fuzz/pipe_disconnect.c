@@ -178,10 +178,21 @@ static void driver_actor(void *p) {
 struct program {
   lgrt_driver *d;
   struct actor_state actors[ACTORS];
+  lgrt_token_policy policy;
+  lgrt_loop_style style;
 };
 
 static void main_actor(void *p) {
   struct program *prog = p;
+  /* Opened here, in the execution, so that failure injection reaches the driver's and its
+   * port's error paths too (outside an execution nothing is injected). Only an injected
+   * failure makes it fail. */
+  if (lgrt_driver_open(&prog->d, prog->policy, prog->style) != 0) {
+    if (lg_inject_count() > 0) return;
+    fprintf(stderr, "pipe_disconnect: the driver did not open without an injected failure\n");
+    abort();
+  }
+  for (int i = 0; i < ACTORS; i++) prog->actors[i].d = prog->d;
   if (prog->actors[0].callbacks) {
     lg_join(lg_spawn(loop_actor, prog->actors, "loop"));
     lgrt_driver_shutdown(prog->d);
@@ -218,11 +229,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned config = lg_fuzz_class_config(data, size, MAX_OPS);
   lgrt_token_policy policy = config & 1 ? LGRT_TOKEN_SLOT : LGRT_TOKEN_RAW;
   lgrt_loop_style style = config & 2 ? LGRT_LOOP_CALLBACKS : LGRT_LOOP_TASKS;
-  if (lgrt_driver_open(&prog.d, policy, style) != 0) return 0;
+  prog.policy = policy;
+  prog.style = style;
   long inners = lgrt_pipe_live_inners();
   lg_fuzz_ops *ops[ACTORS];
   for (int i = 0; i < ACTORS; i++) {
-    prog.actors[i].d = prog.d;
     prog.actors[i].callbacks = style == LGRT_LOOP_CALLBACKS;
     prog.actors[i].early_shutdown = (config & 4) != 0;
     for (int j = 0; j < 2; j++) prog.actors[i].ends[j].owner = &prog.actors[i];
@@ -232,6 +243,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   run++;
   lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS, (lg_root){main_actor, &prog, "main"});
+  if (!prog.d) return 0; /* its open failed (injected): nothing was made */
   lgrt_driver_turn(prog.d, 0); /* the cancellations still queued */
   /* every end was dropped and the turn released what was pending: every object is freed */
   lgrt_driver_stats st = lgrt_driver_get_stats(prog.d);
