@@ -3,7 +3,8 @@
 # make coverage: what the committed corpora reach. Builds every fuzz target's replay main in the
 # coverage tree (build/coverage: clang -fprofile-instr-generate -fcoverage-mapping, no
 # sanitizer), replays corpora/<target>/ and the inputs of corpora/regressions/<target>/ with no
-# fault switch (the fixed code), then each regression again with the fault switch its sidecar
+# fault switch (the fixed code), corpora/inject/<target>/ with failure injection on
+# (LIFEGUARD_OPTIONS=inject_max=2, no fault switch: the fixed code's error paths), then each regression again with the fault switch its sidecar
 # names (both ways, as the gate replays them: the lines behind a switch are reached only so),
 # merges the profiles and writes
 #   build/coverage/html/index.html   line-by-line report of runtime/ and harness/
@@ -36,6 +37,9 @@ read -r -d '' -a targets <<<"${COVERAGE_TARGETS:-$all}" || true
 cmake --preset coverage >/dev/null
 cmake --build --preset coverage -j 2 --target lgrt_drv "${targets[@]/%/_replay}"
 
+# The failure-injection bound corpora/inject/ is replayed with (corpora/README.md).
+INJECT_MAX=2
+
 rm -rf "$tree/profraw" "$tree/profraw-faults" "$tree/html" "$tree"/replay-*.log
 mkdir -p "$tree/profraw" "$tree/profraw-faults"
 objects=()
@@ -51,6 +55,21 @@ for t in "${targets[@]}"; do
     "$tree/fuzz/${t}_replay" "${inputs[@]}" >"$tree/replay-$t.log" 2>&1 \
     || { echo "ci/coverage.sh: $t: replay failed, see $tree/replay-$t.log" >&2; exit 1; }
   echo "$t: $(tail -n 1 "$tree/replay-$t.log")"
+  # corpora/inject/<target>/: inputs that make the runtime's calls fail (failure injection, at
+  # most INJECT_MAX failures each, as `lifeguard fuzz --inject` found them). Still the fixed
+  # code, so they count on the fixed code alone; a fixed variant must survive every one.
+  if [ -d "corpora/inject/$t" ]; then
+    inject=()
+    while IFS= read -r f; do inject+=("$f"); done \
+      < <(find "corpora/inject/$t" -type f ! -name '.*' | sort)
+    env -u LIFEGUARD_FAULTS -u LG_FUZZ_UNTIL LIFEGUARD_OPTIONS="inject_max=$INJECT_MAX" \
+      LLVM_PROFILE_FILE="$root/$tree/profraw/$t-%4m.profraw" \
+      "$tree/fuzz/${t}_replay" "${inject[@]}" >"$tree/replay-$t-inject.log" 2>&1 \
+      || { echo "ci/coverage.sh: $t: injected replay failed, see $tree/replay-$t-inject.log" >&2
+           exit 1; }
+    echo "$t: $(tail -n 1 "$tree/replay-$t-inject.log") with failure injection" \
+      "(inject_max=$INJECT_MAX)"
+  fi
   objects+=(-object "$tree/fuzz/${t}_replay")
   # Each regression with its fault switch (and its sidecar's options): it reports its fault and
   # dies; the replay main's crash hook writes the profile first. Whether the fault is found is

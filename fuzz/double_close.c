@@ -55,6 +55,7 @@ struct actor_state {
   lg_fuzz_ops ops;
   lg_socket sock[2];
   int sock_open[2];
+  int sock_empty[2]; /* its open failed, or it was destroyed: destroying it releases nothing */
   int sock_bound[2];
   lg_owned_fd owned[2];
   FILE *stream;
@@ -89,17 +90,25 @@ static void run_op(struct actor_state *a, uint8_t b) {
   lg_owned_fd *o = &a->owned[slot], *other = &a->owned[!slot];
   switch (op) {
   case OP_SOCKET_OPEN:
-    if (!a->sock_open[slot])
+    if (!a->sock_open[slot]) {
       a->sock_open[slot] = lg_socket_open(s, AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, 0) == 0;
+      a->sock_empty[slot] = !a->sock_open[slot];
+    }
     break;
   case OP_SOCKET_DESTROY:
-    if (a->sock_open[slot]) {
+    /* An open wrapper, or an empty one (a failed open, or one destroyed already): its
+     * contract (lgrt/net.h) is that destroy then releases nothing, so a destroy that leaves
+     * a closed descriptor behind closes it again here, and fdcheck sees it. */
+    if (a->sock_open[slot] || a->sock_empty[slot]) {
       lg_socket_destroy(s);
       a->sock_open[slot] = a->sock_bound[slot] = 0;
+      a->sock_empty[slot] = 1;
     }
     break;
   case OP_SOCKET_VALIDATE:
-    if (!a->sock_open[slot] && lg_socket_open(s, AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, 0) == 0) {
+    if (a->sock_open[slot]) break;
+    a->sock_empty[slot] = lg_socket_open(s, AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, 0) != 0;
+    if (!a->sock_empty[slot]) {
       a->sock_open[slot] = 1;
       struct sockaddr_un addr = {.sun_family = AF_UNIX};
       /* autobind */

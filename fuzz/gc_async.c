@@ -155,8 +155,17 @@ static void set_var(struct script *s, unsigned i, lgrt_local h) {
 
 static void scope_close(struct script *s) {
   lgrt_scope_close(s->vm, s->scopes[--s->depth]);
-  for (unsigned i = 0; i < VARS; i++)
-    if (s->v[i].depth > s->depth) s->v[i] = (struct var){NULL, 0};
+  for (unsigned i = 0; i < VARS; i++) {
+    if (s->v[i].depth <= s->depth) continue;
+    /* The scope's contract (lgrt/gc.h): once it closes, its handles name nothing. A slot
+     * still naming an object keeps a dangling root for whoever takes the slot next, and a
+     * handle that escaped the scope would still reach an object the collector may free. */
+    if (s->v[i].h && *s->v[i].h != NULL) {
+      fprintf(stderr, "gc_async: a handle of a closed scope still names an object\n");
+      abort();
+    }
+    s->v[i] = (struct var){NULL, 0};
+  }
 }
 
 /* What a call's body will read, in bytes: the script's own account of its arguments. */

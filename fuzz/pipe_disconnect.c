@@ -73,6 +73,7 @@ struct actor_state {
   lgrt_driver *d;
   int callbacks; /* the driver is a callback loop: everything runs on the loop actor */
   int early_shutdown;
+  int slot_tokens; /* the driver's token policy is LGRT_TOKEN_SLOT */
   char name[64];
   lg_fuzz_ops ops;
   struct end ends[2];
@@ -95,9 +96,34 @@ static void on_ready(void *arg, uint32_t readiness) {
   end_drop(&a->ends[1]);
 }
 
+/* The slot tokens one execution's driver handed out. The policy's contract (lgrt/io.h): a
+ * stale token finds an empty slot or another generation. So no token is handed out twice:
+ * a slot taken again comes with a new generation, else an event still queued for the
+ * registration that left the slot would name the one that took it. Nothing is freed by
+ * such a bug, so no memory detector sees it, and in the fixed code the pipe's own
+ * generation check drops a stale event before the driver resolves it: only the tokens
+ * themselves tell. (Raw tokens are addresses and are reused by design.) */
+#define TOKENS_KEPT 256
+static uint64_t tokens[TOKENS_KEPT];
+static size_t ntokens;
+
+static void check_token(struct actor_state *a, uint64_t token) {
+  if (!a->slot_tokens) return;
+  for (size_t i = 0; i < ntokens; i++) {
+    if (tokens[i] == token) {
+      fprintf(stderr, "pipe_disconnect: slot token %#llx handed out twice: a stale event "
+                      "for the registration that left the slot would name this one\n",
+              (unsigned long long)token);
+      abort();
+    }
+  }
+  if (ntokens < TOKENS_KEPT) tokens[ntokens++] = token;
+}
+
 static void end_register(struct actor_state *a, struct end *e) {
   e->registered = lgrt_registration_new(&e->reg, a->d, e->pipe, &lgrt_pipe_source,
                                         LGRT_READABLE | LGRT_WRITABLE) == 0;
+  if (e->registered) check_token(a, lgrt_registration_token(&e->reg));
   if (e->registered && a->callbacks) lgrt_registration_set_callback(&e->reg, on_ready, e);
 }
 
@@ -178,10 +204,21 @@ static void driver_actor(void *p) {
 struct program {
   lgrt_driver *d;
   struct actor_state actors[ACTORS];
+  lgrt_token_policy policy;
+  lgrt_loop_style style;
 };
 
 static void main_actor(void *p) {
   struct program *prog = p;
+  /* Opened here, in the execution, so that failure injection reaches the driver's and its
+   * port's error paths too (outside an execution nothing is injected). Only an injected
+   * failure makes it fail. */
+  if (lgrt_driver_open(&prog->d, prog->policy, prog->style) != 0) {
+    if (lg_inject_count() > 0) return;
+    fprintf(stderr, "pipe_disconnect: the driver did not open without an injected failure\n");
+    abort();
+  }
+  for (int i = 0; i < ACTORS; i++) prog->actors[i].d = prog->d;
   if (prog->actors[0].callbacks) {
     lg_join(lg_spawn(loop_actor, prog->actors, "loop"));
     lgrt_driver_shutdown(prog->d);
@@ -218,20 +255,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned config = lg_fuzz_class_config(data, size, MAX_OPS);
   lgrt_token_policy policy = config & 1 ? LGRT_TOKEN_SLOT : LGRT_TOKEN_RAW;
   lgrt_loop_style style = config & 2 ? LGRT_LOOP_CALLBACKS : LGRT_LOOP_TASKS;
-  if (lgrt_driver_open(&prog.d, policy, style) != 0) return 0;
+  prog.policy = policy;
+  prog.style = style;
   long inners = lgrt_pipe_live_inners();
   lg_fuzz_ops *ops[ACTORS];
   for (int i = 0; i < ACTORS; i++) {
-    prog.actors[i].d = prog.d;
     prog.actors[i].callbacks = style == LGRT_LOOP_CALLBACKS;
     prog.actors[i].early_shutdown = (config & 4) != 0;
+    prog.actors[i].slot_tokens = policy == LGRT_TOKEN_SLOT;
     for (int j = 0; j < 2; j++) prog.actors[i].ends[j].owner = &prog.actors[i];
     ops[i] = &prog.actors[i].ops;
     snprintf(prog.actors[i].name, sizeof prog.actors[i].name, "lifeguard-fuzz-%d-%lu-%d",
              pid, run, i);
   }
   run++;
+  ntokens = 0;
   lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS, (lg_root){main_actor, &prog, "main"});
+  if (!prog.d) return 0; /* its open failed (injected): nothing was made */
   lgrt_driver_turn(prog.d, 0); /* the cancellations still queued */
   /* every end was dropped and the turn released what was pending: every object is freed */
   lgrt_driver_stats st = lgrt_driver_get_stats(prog.d);

@@ -11,13 +11,18 @@ generation never compared, an error path that frees twice. For every plant this 
   2. runs the matrix (`lifeguard matrix --variant fixed`): a fixed row that is no longer clean
      caught it;
   3. fuzzes every class target on the fixed code for --fuzz-seconds each (`lifeguard fuzz`):
-     a crash caught it.
+     the first half as it is, the second with failure injection (`--inject N`, default 2),
+     since a bug on an error path runs only when a call fails; a crash caught it.
+
+A matrix or fuzz run that did not run at all (a build error) is an error (exit 2), never a
+catch: it observed nothing.
 
 It prints one line per plant (caught by what, or missed) and the catch rate, and writes
 --json. Exit status: 0 when every plant was caught, 1 when one was missed, 2 on bad input (a
 patch that does not apply is bad input: the plant must be brought up to date).
 
-  bench/planted/evaluate.py [--fuzz-seconds 60] [--work DIR] [--json FILE] [PLANT ...]
+  bench/planted/evaluate.py [--fuzz-seconds 60] [--inject 2] [--work DIR] [--json FILE]
+                            [PLANT ...]
 
 Slow (a matrix and four fuzz runs per plant): it belongs to nightly jobs, not the gate."""
 
@@ -60,7 +65,10 @@ def matrix_catch(work, tmp):
     out = Path(tmp) / "matrix.json"
     r = lifeguard(work, "matrix", "--variant", "fixed", "--json", str(out), timeout=3600)
     if not out.exists():
-        return f"matrix did not run (exit {r.returncode}): {r.stderr.strip()[-300:]}"
+        # Not a catch: a matrix that did not run (a build error, a bad manifest) observed
+        # nothing, and counting it would report a plant as caught that nothing detected.
+        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        fail(f"the matrix did not run (exit {r.returncode}): {last}")
     bad = [row for row in json.loads(out.read_text()) if not row["ok"]]
     if bad:
         row = bad[0]
@@ -68,15 +76,30 @@ def matrix_catch(work, tmp):
     return None
 
 
-def fuzz_catch(work, tmp, seconds):
+def fuzz_runs(seconds, inject):
+    """The fuzz runs of one target's share: (seconds, injection bound) pairs. With injection,
+    the first half of the share fuzzes as it is and the second half with failure injection on
+    (the error paths run only when a call fails); the halves add up to the share."""
+    if not inject or seconds < 2:
+        return [(seconds, 0)]
+    return [(seconds - seconds // 2, 0), (seconds // 2, inject)]
+
+
+def fuzz_catch(work, tmp, seconds, inject):
     for target in TARGETS:
-        out = Path(tmp) / f"{target}.json"
-        lifeguard(work, "fuzz", target, "--seconds", str(seconds), "--seed", "1",
-                  "--json", str(out), timeout=seconds * 4 + 900)
-        if out.exists():
+        for share, bound in fuzz_runs(seconds, inject):
+            out = Path(tmp) / f"{target}-{bound}.json"
+            extra = ["--inject", str(bound)] if bound else []
+            r = lifeguard(work, "fuzz", target, "--seconds", str(share), "--seed", "1", *extra,
+                          "--json", str(out), timeout=share * 4 + 900)
+            if not out.exists():
+                # As with the matrix: a fuzz run that did not happen is no evidence either way.
+                last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+                fail(f"fuzz {target} did not run (exit {r.returncode}): {last}")
             result = json.loads(out.read_text())
             if result.get("crashed"):
-                return (f"fuzz {target}: {result.get('fault_kind')} after "
+                how = f" with --inject {bound}" if bound else ""
+                return (f"fuzz {target}{how}: {result.get('fault_kind')} after "
                         f"{result.get('execs_to_first_crash')} executions")
     return None
 
@@ -84,12 +107,18 @@ def fuzz_catch(work, tmp, seconds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("plants", nargs="*", metavar="PLANT", help="plant names (default: all)")
-    parser.add_argument("--fuzz-seconds", type=int, default=60, metavar="S")
+    parser.add_argument("--fuzz-seconds", type=int, default=60, metavar="S",
+                        help="fuzzing per target (default 60)")
+    parser.add_argument("--inject", type=int, default=2, metavar="N",
+                        help="failure-injection bound of the second half of each target's "
+                             "fuzzing (default 2; 0: no injection, all of it plain)")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "planted-worktree")
     parser.add_argument("--json", type=Path, metavar="FILE")
     args = parser.parse_args()
     if args.fuzz_seconds < 0:
         fail("--fuzz-seconds must be 0 or more")
+    if args.inject < 0:
+        fail("--inject must be 0 or more")
     available = {p.stem: p for p in sorted(PLANTS.glob("*.patch"))}
     names = args.plants or list(available)
     for name in names:
@@ -106,7 +135,7 @@ def main():
         with tempfile.TemporaryDirectory(prefix="planted-") as tmp:
             caught = matrix_catch(work, tmp)
             if caught is None and args.fuzz_seconds:
-                caught = fuzz_catch(work, tmp, args.fuzz_seconds)
+                caught = fuzz_catch(work, tmp, args.fuzz_seconds, args.inject)
         rows.append({"plant": name, "caught": caught is not None, "by": caught,
                      "seconds": round(time.monotonic() - start, 1)})
         print(f"{name}: {'caught by ' + caught if caught else 'MISSED'}", flush=True)

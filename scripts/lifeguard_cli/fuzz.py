@@ -468,6 +468,10 @@ def run(args):
             shutil.copytree(seeds, corpus)
         else:
             corpus.mkdir()
+        # With failure injection, also the inputs that make the runtime's calls fail.
+        injected = CORPORA_DIR / "inject" / target
+        if args.inject and injected.is_dir():
+            shutil.copytree(injected, corpus / "inject")
         seed_count = _count_files(corpus)
         argv = [str(binary), *(f"-{k}={v}" for k, v in flags.items()), str(corpus)]
         status = []  # libFuzzer's latest `#N ...` status line, for the progress lines

@@ -134,6 +134,21 @@ def test_the_fixed_code_runs_clean_and_the_seeds_stay_untouched(asan_tree, build
     assert _tree_snapshot(seeds) == before, "lifeguard fuzz wrote into corpora/double_close"
 
 
+def test_inject_seeds_from_the_inject_corpus_too(asan_tree, build_root, tmp_path):
+    # With --inject the inputs of corpora/inject/<target>/ are seeds as well (they mean what
+    # they say only under injection); without it they are not (the twin below).
+    plain = len(_tree_snapshot(REPO_ROOT / "corpora" / "double_close"))
+    injected = len(_tree_snapshot(REPO_ROOT / "corpora" / "inject" / "double_close"))
+    assert injected > 0, "corpora/inject/double_close is empty"
+    proc, r = fuzz_run(build_root, tmp_path, "double_close", "--runs", "200", "--inject", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert r["crashed"] is False and r["seed_corpus_size"] == plain + injected, r
+    assert "inject_max=2" in r["command"], r["command"]
+    proc, r = fuzz_run(build_root, tmp_path, "double_close", "--runs", "200")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert r["seed_corpus_size"] == plain and "inject_max" not in r["command"], r
+
+
 def test_schedule_bytes_find_the_planted_use_after_free(asan_tree, build_root, tmp_path):
     proc, r = fuzz_run(build_root, tmp_path, "sched_uaf", "--runs", "100000", "--seed", "1")
     assert proc.returncode == 1, proc.stdout + proc.stderr

@@ -35,7 +35,8 @@ typedef struct lgrt_vm lgrt_vm;
 typedef struct lgrt_obj lgrt_obj;
 typedef struct lgrt_ref lgrt_ref;
 
-/* A handle: a slot of the current handle scope. Valid until that scope closes. */
+/* A handle: a slot of the current handle scope. Valid until that scope closes; the close
+ * empties every slot of the scope, so a handle of a closed scope names nothing (NULL). */
 typedef lgrt_obj **lgrt_local;
 
 /* The native object a wrapper owns (`struct S { _v1: String }`). */

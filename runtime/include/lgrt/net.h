@@ -72,7 +72,8 @@ ssize_t lg_socket_recv(lg_socket *s, size_t len); /* into s->buf */
 int lg_socket_close(lg_socket *s);
 
 /* The wrapper's Drop: releases the event object and buffer, then the inner owner closes the
- * socket, exactly once. Under the switch socket-close-in-drop it closes first (the bug). */
+ * socket, exactly once. Under the switch socket-close-in-drop it closes first (the bug).
+ * Afterwards `s` is empty, as after a failed open: destroying it again releases nothing. */
 void lg_socket_destroy(lg_socket *s);
 
 #ifdef __cplusplus
