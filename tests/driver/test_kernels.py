@@ -41,7 +41,7 @@ NEEDS_CC = ("lost_update", "aba_stack", "spin_flag")
 STRATEGIES = (("--strategy", "random"), ("--strategy", "pct", "--depth", "3"))
 FIND_RUNS = 300   # measured with seed 1: 1..45 runs
 CLEAN_RUNS = 20   # per clean twin and strategy in the gate; 1000 under -m slow
-RUN_TIMEOUT = "3"  # explore --timeout: a hang ends the run as `timeout` after this
+RUN_TIMEOUT = "30"  # explore --timeout: a hang ends the run as `timeout` (3 s was hit on a busy gate)
 
 
 @pytest.fixture(scope="module")
