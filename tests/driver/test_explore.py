@@ -347,6 +347,9 @@ def real_program(name, kernels, tmp):
     data.write_text("".join(f"{(i * 7919) % 1000}\n" for i in range(2000)))
     progs = {"python": (["/usr/bin/python3", "-c", "print(1)"], False),
              "sort": (["sort", str(data)], False),
+             "git": (["git", "--version"], False),
+             # tar lists an archive of the data file; gzip runs as its child process
+             "tar": (["tar", "-tzvf", str(tmp / "lines.tar.gz")], False),
              "pool": ([str(kernels / "kernel_pool")], True),
              "pipe": ([str(kernels / "kernel_pipe")], True),
              "barrier": ([str(kernels / "kernel_barrier")], True),
@@ -354,6 +357,9 @@ def real_program(name, kernels, tmp):
              "process": ([str(kernels / "kernel_process")], True),
              "threaded-python": (["/usr/bin/python3", "-c", THREADED_PY], True),
              "node": (["node", "-e", NODE_JS], True)}
+    if name == "tar" and shutil.which("tar") and shutil.which("gzip"):
+        subprocess.run(["tar", "-czf", "lines.tar.gz", "lines.txt"], cwd=tmp, check=True,
+                       timeout=60)
     if name == "c++-condvar":
         if not shutil.which("g++"):
             return None
@@ -365,7 +371,7 @@ def real_program(name, kernels, tmp):
     return (command, threaded) if shutil.which(command[0]) else None
 
 
-@pytest.mark.parametrize("name", ["python", "sort", "pool", "pipe", "barrier", "talk", "process",
+@pytest.mark.parametrize("name", ["python", "sort", "git", "tar", "pool", "pipe", "barrier", "talk", "process",
                                   "threaded-python",
                                   "node", "c++-condvar"])
 def test_real_program_same_output(name, kernels, library, tmp_path):
