@@ -71,6 +71,7 @@
 #include <string.h>
 
 #include <lgrt/gc.h>
+#include <lifeguard/oracle.h>
 #include <lifeguard/sched.h>
 
 #include "class_input.h"
@@ -161,8 +162,7 @@ static void scope_close(struct script *s) {
      * still naming an object keeps a dangling root for whoever takes the slot next, and a
      * handle that escaped the scope would still reach an object the collector may free. */
     if (s->v[i].h && *s->v[i].h != NULL) {
-      fprintf(stderr, "gc_async: a handle of a closed scope still names an object\n");
-      abort();
+      lg_contract_fail("gc_async: a handle of a closed scope still names an object");
     }
     s->v[i] = (struct var){NULL, 0};
   }
@@ -252,7 +252,7 @@ static void script_actor(void *p) {
   struct script *s = p;
   if (lgrt_vm_open(&s->vm, s->config) != 0) {
     if (lg_inject_count() > 0) return; /* an injected failure: no VM, nothing to run */
-    abort();
+    lg_contract_fail("gc_async: the VM did not open without an injected failure");
   }
   s->scopes[s->depth++] = lgrt_scope_open(s->vm);
   for (size_t i = 0; i < s->ops.n; i++) run_op(s, s->ops.op[i]);
@@ -263,11 +263,10 @@ static void script_actor(void *p) {
     lgrt_local p = lgrt_ref_get(s->vm, s->calls[i].promise);
     if (!lgrt_promise_settled(s->vm, p) ||
         lgrt_promise_value(s->vm, p) != s->calls[i].expected) {
-      fprintf(stderr, "gc_async: call %zu (%s) read %llu bytes, not %llu\n", i,
-              lgrt_promise_settled(s->vm, p) ? "settled" : "not settled",
-              (unsigned long long)lgrt_promise_value(s->vm, p),
-              (unsigned long long)s->calls[i].expected);
-      abort();
+      lg_contract_fail("gc_async: call %zu (%s) read %llu bytes, not %llu", i,
+                       lgrt_promise_settled(s->vm, p) ? "settled" : "not settled",
+                       (unsigned long long)lgrt_promise_value(s->vm, p),
+                       (unsigned long long)s->calls[i].expected);
     }
     lgrt_ref_delete(s->vm, s->calls[i].promise);
   }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <lgrt/module.h>
+#include <lifeguard/oracle.h>
 #include <lifeguard/options.h>
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
@@ -145,8 +146,7 @@ static void unload(struct app *a) {
  * make one fail, and then the application goes on without what it asked for. */
 static void step_failed(const char *what) {
   if (lg_inject_count() > 0) return;
-  fprintf(stderr, "module_unload: %s failed without an injected failure\n", what);
-  abort();
+  lg_contract_fail("module_unload: %s failed without an injected failure", what);
 }
 
 static void run_op(struct app *a, uint8_t b) {

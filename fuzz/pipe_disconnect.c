@@ -37,6 +37,7 @@
 
 #include <lgrt/io.h>
 #include <lgrt/pipe.h>
+#include <lifeguard/oracle.h>
 #include <lifeguard/options.h>
 #include <lifeguard/report.h>
 #include <lifeguard/sched.h>
@@ -111,10 +112,9 @@ static void check_token(struct actor_state *a, uint64_t token) {
   if (!a->slot_tokens) return;
   for (size_t i = 0; i < ntokens; i++) {
     if (tokens[i] == token) {
-      fprintf(stderr, "pipe_disconnect: slot token %#llx handed out twice: a stale event "
-                      "for the registration that left the slot would name this one\n",
-              (unsigned long long)token);
-      abort();
+      lg_contract_fail("pipe_disconnect: slot token %#llx handed out twice: a stale event "
+                       "for the registration that left the slot would name this one",
+                       (unsigned long long)token);
     }
   }
   if (ntokens < TOKENS_KEPT) tokens[ntokens++] = token;
@@ -215,8 +215,7 @@ static void main_actor(void *p) {
    * failure makes it fail. */
   if (lgrt_driver_open(&prog->d, prog->policy, prog->style) != 0) {
     if (lg_inject_count() > 0) return;
-    fprintf(stderr, "pipe_disconnect: the driver did not open without an injected failure\n");
-    abort();
+    lg_contract_fail("pipe_disconnect: the driver did not open without an injected failure");
   }
   for (int i = 0; i < ACTORS; i++) prog->actors[i].d = prog->d;
   if (prog->actors[0].callbacks) {
@@ -276,15 +275,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* every end was dropped and the turn released what was pending: every object is freed */
   lgrt_driver_stats st = lgrt_driver_get_stats(prog.d);
   if (st.allocated != st.freed) {
-    fprintf(stderr, "pipe_disconnect: %llu scheduled-io object(s) never freed\n",
-            (unsigned long long)(st.allocated - st.freed));
-    abort();
+    lg_contract_fail("pipe_disconnect: %llu scheduled-io object(s) never freed",
+                     (unsigned long long)(st.allocated - st.freed));
   }
   lgrt_driver_close(prog.d);
   if (lgrt_pipe_live_inners() != inners) {
-    fprintf(stderr, "pipe_disconnect: %ld pipe inner state(s) outlived the run\n",
-            lgrt_pipe_live_inners() - inners);
-    abort();
+    lg_contract_fail("pipe_disconnect: %ld pipe inner state(s) outlived the run",
+                     lgrt_pipe_live_inners() - inners);
   }
   return 0;
 }

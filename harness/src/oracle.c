@@ -14,6 +14,8 @@
 #include <lifeguard/oracle.h>
 
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -410,4 +412,16 @@ size_t lg_ref_check(const void *owner, const char *what) {
     reported++;
   }
   return reported;
+}
+
+void lg_contract_fail(const char *fmt, ...) {
+  lg_report r = {.kind = "contract-violation", .fd = -1, .fatal = 1};
+  va_list ap;
+  va_start(ap, fmt);
+  lg__vformat(r.headline, sizeof r.headline, fmt, ap);
+  va_end(ap);
+  lg_report_add_stack(&r, "current", 0, lg__gettid(), "%s", "");
+  r.stacks[0].id = lg_stack_capture(__builtin_frame_address(0));
+  lg_report_emit(&r);
+  abort(); /* fatal reports abort in lg_report_emit; this keeps the promise if one did not */
 }

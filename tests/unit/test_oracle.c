@@ -5,7 +5,9 @@
  * on, is reported before the call; while the module is loaded it is not. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lgrt/module.h>
 #include <lifeguard/modcheck.h>
@@ -256,4 +258,25 @@ Test(oracle, held_call_with_placeholder_is_left_to_it) {
   cr_assert_eq(capture_count, 0);
   lg_modcheck_release(token);
   lg_options_set("modcheck_census=1");
+}
+
+/* ---- contracts a test checks itself ------------------------------------------------------- */
+
+/* The hook runs before lg_contract_fail's abort, even with halt_on_error=0: a report of
+ * another kind or headline, or without a stack, ends the test by exit 3 instead of the
+ * SIGABRT it expects; a return from lg_contract_fail ends it by exit 5. */
+static void contract_hook(const lg_report_view *v, void *arg) {
+  (void)arg;
+  const lg_report *r = v->report;
+  if (strcmp(r->kind, "contract-violation") != 0 || !strstr(r->headline, "slot 7 reused") ||
+      v->nframes[0] == 0)
+    _exit(3);
+}
+
+NOINLINE static void step_contract(int slot) { lg_contract_fail("slot %d reused", slot); }
+
+Test(oracle, contract_failure_reports_its_kind_and_aborts, .signal = SIGABRT) {
+  lg_report_set_hook(contract_hook, NULL);
+  step_contract(7);
+  _exit(5); /* lg_contract_fail returned: not reached when it keeps its promise */
 }

@@ -86,6 +86,16 @@ void lg_ref_gone(const void *obj);
  * Returns the number reported. */
 size_t lg_ref_check(const void *owner, const char *what);
 
+/* ---- contracts a test checks itself ------------------------------------------------------ */
+
+/* A contract of the code under test, checked by the test itself, does not hold: a report of
+ * kind "contract-violation" whose headline is the formatted text (with the schedule string
+ * inside an execution), then abort() whatever halt_on_error says, since the test cannot go
+ * on. A fuzz target or scenario calls it where it would otherwise abort(), so its finding
+ * is a lifeguard report with a kind, a stack and a schedule, not a bare signal. It reports
+ * whether or not the oracles are on. */
+__attribute__((noreturn, format(printf, 1, 2))) void lg_contract_fail(const char *fmt, ...);
+
 /* What the oracles have checked in this process: the evidence that a silent run was
  * watched (tests/seeded/armed_probe.c reads it). */
 typedef struct lg_oracle_stats {
