@@ -43,6 +43,11 @@ static void *waiter(void *arg) {
 static pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
 static int child_count;
 
+/* fork copies child_lock as it is: held by the busy thread, it would stay held in the child
+ * for ever. The usual cure: hold it across the fork. */
+static void fork_prepare(void) { pthread_mutex_lock(&child_lock); }
+static void fork_release(void) { pthread_mutex_unlock(&child_lock); }
+
 static void *child_worker(void *arg) {
   (void)arg;
   for (int i = 0; i < 1000; i++) {
@@ -69,6 +74,7 @@ int main(void) {
   CHECK(pthread_join(w, NULL) == 0);
   printf("signal handler posted\n");
 
+  CHECK(pthread_atfork(fork_prepare, fork_release, fork_release) == 0);
   pthread_t busy = spawn(child_worker, NULL); /* the parent is threaded when it forks */
   fflush(stdout);
   pid_t pid = fork();

@@ -168,6 +168,12 @@ static bool ctl_on; /* set once, before the program's code runs */
 static __thread actor *me __attribute__((tls_model("initial-exec")));
 /* In point() or block_on(): a signal handler that interrupts the harness there runs free. */
 static __thread int in_point __attribute__((tls_model("initial-exec")));
+/* This thread's actor finished: what it still runs (key destructors) runs free. */
+static __thread bool retired __attribute__((tls_model("initial-exec")));
+/* Adopted threads (see adopt()) finish through this key's destructor. */
+static pthread_key_t adopted_key;
+static bool adopted_key_made;
+static pid_t watchdog_tid; /* the harness's own thread, not the program's (0: none) */
 
 /* The decision log file: a header and 16-byte records, little-endian (the driver reads it):
  * each decision with the index of the running actor among the options (LG_NO_CURRENT when it
@@ -389,6 +395,70 @@ static bool idle_wait_fds(void) {
   }
 }
 
+/* The live threads of the process that are neither actors nor the harness's own: glibc's
+ * SIGEV_THREAD timer and AIO threads (started inside the C library, not through the
+ * pthread_create lifeguard sees), threads started before control, and finished actors'
+ * threads still exiting. Every actor blocked while one lives is not yet a deadlock: it may
+ * call in (and be adopted) and release what the actors wait for. State lock held. */
+static unsigned foreign_threads(void) {
+  int fd = lg__sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  unsigned foreign = 0;
+  char buf[4096];
+  for (;;) {
+    long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
+      struct {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[];
+      } *d = (void *)(buf + off);
+      off += d->reclen;
+      if (d->name[0] < '0' || d->name[0] > '9') continue;
+      pid_t tid = (pid_t)strtol(d->name, NULL, 10);
+      if (tid == watchdog_tid) continue;
+      bool actor_alive = false;
+      for (uint32_t i = 0; i < C.nactors && !actor_alive; i++)
+        actor_alive = C.actors[i].tid == tid && C.actors[i].state != DONE;
+      foreign += !actor_alive;
+    }
+  }
+  lg__sys_close(fd);
+  return foreign;
+}
+
+/* Every actor is blocked, nobody holds the baton, and threads that are not actors live (lock
+ * not held): waits for one of them to call in and take the baton (false), for a release made
+ * outside control (true: the baton taken back, the state lock held), or, once none is left,
+ * reports the deadlock. */
+static bool idle_wait_foreign(void) {
+  for (;;) {
+    struct timespec t = {0, 10000000};
+    syscall(SYS_nanosleep, &t, NULL);
+    state_lock();
+    if (!C.idle) {
+      state_unlock();
+      return false;
+    }
+    if (__atomic_load_n(&C.kick, __ATOMIC_RELAXED)) {
+      /* a release made outside control (a signal handler): the blocked retry */
+      C.idle = false;
+      set_holder(me);
+      return true;
+    }
+    if (!foreign_threads()) {
+      C.idle = false;
+      set_holder(me);
+      state_unlock();
+      deadlock();
+    }
+    state_unlock();
+  }
+}
+
 /* A scheduling point of the running actor (runnable, blocked, done or leaving): picks who runs
  * next and passes the baton. Returns when `me` runs again (at once when it is done or
  * leaving). When no actor can run, virtual time moves on; when none is waiting for it
@@ -438,9 +508,19 @@ static void point_in(uint16_t site) {
       continue;
     }
     if (!outside && C.signalled && kick_comes()) continue;
-    if (!outside) {
+    if (!outside && !foreign_threads()) {
       state_unlock();
       deadlock();
+    }
+    if (!outside) {
+      /* threads that are not actors yet may still call in (adopt) and release: wait for
+       * them as for actors in the kernel, while any is alive */
+      C.idle = true;
+      set_holder(NULL);
+      state_unlock();
+      if (idle_wait_foreign()) continue;
+      if (self->state == BLOCKED) park(self);
+      return;
     }
     C.idle = true;
     set_holder(NULL);
@@ -581,6 +661,7 @@ static bool in_kernel(const actor *a) {
 
 static void *watchdog(void *unused) {
   (void)unused;
+  __atomic_store_n(&watchdog_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals are for its threads */
@@ -650,13 +731,16 @@ static void release(const void *obj) {
 /* ---- who is asking ------------------------------------------------------------------ */
 
 /* A call of the program's, by an actor: controlled. The harness's own calls (its locks, its
- * spin-waits), calls of threads that are not actors, and calls made while the harness works
- * (lg__busy) pass through. */
+ * spin-waits), calls made while the harness works (lg__busy), and calls of threads whose
+ * actor finished pass through; a thread that is not an actor yet is adopted. */
+static bool adopt(void);
+
 static inline bool controlled(const void *caller) {
   if (__builtin_expect(!ctl_on, 1)) return false;
   uintptr_t pc = (uintptr_t)caller;
-  return me && !lg__busy && !in_point && !(pc >= C.self_lo && pc < C.self_hi) &&
-         (me == __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE) || preempted());
+  if (lg__busy || in_point || (pc >= C.self_lo && pc < C.self_hi)) return false;
+  if (__builtin_expect(!me, 0) && !adopt()) return false;
+  return me == __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE) || preempted();
 }
 
 /* A release (unlock, post, futex wake) that passed through while control is on, made by an
@@ -681,6 +765,9 @@ typedef struct start_rec {
   void *(*fn)(void *);
   void *arg;
   actor *a;
+  sigset_t mask; /* the creator's: the thread starts with every signal blocked until it
+                  * knows its actor, so no handler runs in it as a thread not yet an actor
+                  * (which would be adopted) */
 } start_rec;
 
 /* The actor's thread is finished with the program: wake its joiners, pass the baton on. */
@@ -697,6 +784,7 @@ static void finish(void) {
   for (uint32_t i = 0; i < C.nactors; i++) others |= C.actors[i].state != DONE;
   if (others) point(SITE_EXIT);
   me = NULL; /* what the thread still runs (its key destructors) runs free */
+  retired = true;
 }
 
 static void *actor_start(void *p) {
@@ -704,6 +792,7 @@ static void *actor_start(void *p) {
   free(p);
   me = s.a;
   s.a->tid = lg__gettid();
+  lg__sig_setmask(&s.mask, NULL);
   park(s.a);
   void *r = s.fn(s.arg);
   if (me) {
@@ -711,6 +800,41 @@ static void *actor_start(void *p) {
     finish();
   }
   return r;
+}
+
+/* The key destructor of an adopted thread: it is leaving, as an actor's start routine that
+ * returns does. */
+static void adopted_exit(void *a) {
+  if (me != a || !ctl_on) return;
+  me->frame = __builtin_frame_address(0);
+  finish();
+}
+
+/* A thread that the program did not start through the pthread_create lifeguard sees (glibc's
+ * SIGEV_THREAD timer threads and AIO threads, started inside the C library; threads started
+ * before control) makes a controlled call: it becomes an actor, coming in as a thread back
+ * from the kernel does (phase PREEMPTED: its call waits for the baton first). It finishes at
+ * pthread_exit or when it ends (a key destructor). When it comes depends on the machine's
+ * timing, so a schedule with one replays only as far as that timing repeats. */
+static bool adopt(void) {
+  if (retired || !adopted_key_made) return false;
+  in_point++;
+  state_lock();
+  uint32_t n = C.nactors;
+  if (n == MAX_ACTORS) {
+    state_unlock();
+    in_point--;
+    return false;
+  }
+  actor *a = &C.actors[n];
+  *a = (actor){.id = n, .state = OUTSIDE, .wake_at = NEVER, .thread = pthread_self(),
+               .tid = (pid_t)syscall(SYS_gettid), .phase = PREEMPTED};
+  __atomic_store_n(&C.nactors, n + 1, __ATOMIC_RELEASE);
+  state_unlock();
+  me = a;
+  pthread_setspecific(adopted_key, a);
+  in_point--;
+  return true;
 }
 
 static int create_hook(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
@@ -724,17 +848,32 @@ static int create_hook(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(voi
     ctl_leave();
     return EAGAIN;
   }
-  actor *a = &C.actors[C.nactors];
-  *a = (actor){.id = C.nactors, .state = RUNNABLE, .wake_at = NEVER};
-  *s = (start_rec){fn, arg, a};
-  int err = lg__thread_create(t, attr, actor_start, s);
+  /* the slot is taken under the lock: an adopted thread may append meanwhile */
+  state_lock();
+  uint32_t n = C.nactors;
+  if (n == MAX_ACTORS) {
+    state_unlock();
+    free(s);
+    ctl_leave();
+    return lg__thread_create(t, attr, fn, arg);
+  }
+  actor *a = &C.actors[n];
+  *a = (actor){.id = n, .state = RUNNABLE, .wake_at = NEVER};
+  __atomic_store_n(&C.nactors, n + 1, __ATOMIC_RELEASE);
+  state_unlock();
+  *s = (start_rec){.fn = fn, .arg = arg, .a = a};
+  sigset_t saved;
+  lg__sig_block_all(&saved);
+  s->mask = saved;
+  int err = lg__thread_create(t, attr, actor_start, s); /* (s is the thread's from here) */
+  lg__sig_setmask(&saved, NULL);
   if (err) {
+    a->state = DONE; /* a slot no thread runs */
     free(s);
     ctl_leave();
     return err;
   }
   a->thread = *t;
-  C.nactors++;
   start_watchdog();
   point(SITE_CREATE);
   return 0;
@@ -1619,6 +1758,7 @@ static void begin_control(lg_source *src, uint64_t budget) {
   lg__fd_done_hook = fd_done;
   __atomic_store_n(&lg__fd_wait_hook, fd_wait, __ATOMIC_RELEASE);
   pthread_atfork(NULL, NULL, child_runs_free);
+  adopted_key_made = pthread_key_create(&adopted_key, adopted_exit) == 0;
   ctl_on = true;
 }
 

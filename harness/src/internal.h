@@ -36,6 +36,11 @@ LG_HIDDEN ssize_t lg__sys_write(int fd, const void *buf, size_t n);
 LG_HIDDEN ssize_t lg__sys_read(int fd, void *buf, size_t n);
 LG_HIDDEN int lg__sys_open(const char *path, int flags, int mode);
 LG_HIDDEN void lg__write_all(int fd, const char *buf, size_t n);
+/* Signal masks through the kernel's call (sys.c): blocks every signal the C library lets a
+ * program block, adding to the mask (never unblocking anything), the old mask in `saved`; and
+ * sets the mask to exactly `set`, glibc's internal signals included, as a restore must. */
+LG_HIDDEN void lg__sig_block_all(sigset_t *saved);
+LG_HIDDEN void lg__sig_setmask(const sigset_t *set, sigset_t *old);
 /* format.c: snprintf for the fault path (async-signal-safe: no lock, no allocation, no
  * locale); the conversions lifeguard's reports use (d i u x X p s c, with widths, precisions
  * and the lengths h l ll z t). Returns the length the whole text would have, as snprintf. */

@@ -138,11 +138,7 @@ static void ours(struct sigaction *sa, int user_flags) {
   sigaddset(&sa->sa_mask, LG_SIGNAL_PROBE);
 }
 
-static void sigmask_all(sigset_t *saved) {
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, saved);
-}
+static void sigmask_all(sigset_t *saved) { lg__sig_block_all(saved); }
 
 /* lifeguard's own stack for classifying faults (see classify_fault). */
 #define CLASSIFY_STACK (1u << 20)
@@ -174,7 +170,7 @@ void lg__signal_install(void) {
     real_sigaction(sigs[i], &sa, &recs[i].act);
     rec_unlock(i);
   }
-  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  lg__sig_setmask(&saved, NULL);
   __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
 }
 
@@ -289,12 +285,12 @@ static void dispatch(int sig, siginfo_t *si, void *ucv) {
     mask.__val[0] = uc->uc_sigmask.__val[0]; /* the kernel saved 64 signals, no more */
     sigorset(&mask, &mask, &user.sa_mask);
     if (!(user.sa_flags & SA_NODEFER)) sigaddset(&mask, sig);
-    pthread_sigmask(SIG_SETMASK, &mask, &saved);
+    lg__sig_setmask(&mask, &saved);
     errno = saved_errno;
     if (user.sa_flags & SA_SIGINFO) user.sa_sigaction(sig, si, ucv);
     else user.sa_handler(sig);
     saved_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    lg__sig_setmask(&saved, NULL);
   } else if (user.sa_handler == SIG_IGN && !kernel_fault) {
     /* a sent signal the program ignores (a real fault cannot be ignored: the kernel kills) */
   } else {
@@ -335,7 +331,7 @@ static int owned_sigaction(int sig, const struct sigaction *act, struct sigactio
     }
   }
   rec_unlock(i);
-  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  lg__sig_setmask(&saved, NULL);
   if (old) *old = prev;
   return 0;
 }
@@ -422,6 +418,39 @@ __attribute__((visibility("default"))) int sigignore(int sig) {
   act.sa_handler = SIG_IGN;
   sigemptyset(&act.sa_mask);
   return owned_sigaction(sig, &act, NULL);
+}
+
+
+/* Signal masks set for lifeguard's own work. libunwind blocks signals around its table
+ * lookups with sigprocmask(SIG_SETMASK) and restores them the same way; through glibc, both
+ * drop glibc's internal signals (SIGCANCEL, the SIGEV_THREAD timers' SIGTIMER, and
+ * SIGSETXID) from the set, so a stack taken in glibc's timer helper thread, which keeps
+ * SIGTIMER blocked and waits for it, unblocked it, and the next expiry killed the process.
+ * For the harness's own calls (lg__busy) the mask is set through the kernel with those two
+ * signals left as they are; the program's own calls go to the C library unchanged. */
+LG_REAL(int, sigprocmask, (int, const sigset_t *, sigset_t *))
+LG_REAL(int, pthread_sigmask, (int, const sigset_t *, sigset_t *))
+
+static int own_setmask(const sigset_t *set, sigset_t *old) {
+  sigset_t now, want = *set;
+  lg__sig_setmask(NULL, &now);
+  /* glibc's 32 and 33, by bit: its sigaddset and sigismember refuse them */
+  const unsigned long internal = 3ul << 31;
+  want.__val[0] = (want.__val[0] & ~internal) | (now.__val[0] & internal);
+  lg__sig_setmask(&want, old);
+  return 0;
+}
+
+__attribute__((visibility("default"))) int sigprocmask(int how, const sigset_t *set,
+                                                       sigset_t *old) {
+  if (lg__busy && how == SIG_SETMASK && set) return own_setmask(set, old);
+  return lg__get_sigprocmask()(how, set, old);
+}
+
+__attribute__((visibility("default"))) int pthread_sigmask(int how, const sigset_t *set,
+                                                           sigset_t *old) {
+  if (lg__busy && how == SIG_SETMASK && set) return own_setmask(set, old);
+  return lg__get_pthread_sigmask()(how, set, old);
 }
 
 #endif

@@ -24,6 +24,20 @@ ssize_t lg__sys_read(int fd, void *buf, size_t n) { return syscall(SYS_read, fd,
 int lg__sys_open(const char *path, int flags, int mode) {
   return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 }
+
+/* The kernel's own signal mask calls. glibc's pthread_sigmask and sigprocmask drop its
+ * internal signals (SIGCANCEL, which is also the SIGEV_THREAD timers' SIGTIMER, and
+ * SIGSETXID) from the set, so a save and restore through them unblocks those signals in a
+ * thread that had them blocked: glibc's timer helper thread, which waits for SIGTIMER with it
+ * blocked, is then killed by the next expiry. These change exactly what they are asked. */
+void lg__sig_block_all(sigset_t *saved) {
+  sigset_t all;
+  sigfillset(&all);
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, saved, _NSIG / 8);
+}
+void lg__sig_setmask(const sigset_t *set, sigset_t *old) {
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, set, old, _NSIG / 8);
+}
 /* Cached per thread: reports and fdcheck ask at every open and close. A forked child (one
  * thread, a new id) forgets the parent's value. */
 static __thread pid_t cached_tid;
