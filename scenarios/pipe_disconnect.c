@@ -353,14 +353,14 @@ static NOINLINE int run_handoff_race(const lg_scenario_ctx *ctx) {
  * armed: the drop cancels the read (its cancellation packet now holds the read's reference)
  * and gives up the pipe's own reference. With `pipe-drop-ops-check` the drop frees the inner
  * state at once when its count of operations in flight reads zero. The driver consumes the
- * cancellation on its own thread and counts it out before it releases its reference (a
- * process-wide count in between). The harm needs two stalls, each a few instructions long in
- * one thread with no wake-up of the other inside: the server right after its post (the
- * driver, woken by that post, must consume the cancellation and count it out before the
- * server reads the count), and then the driver between its count and its release while the
- * server reads zero and frees. The release then takes a reference of freed memory: the
- * reference ledger reports an over-release of the pending read's reference (with the oracles
- * off, ASan or the page heap sees the count's update in freed memory). */
+ * cancellation on its own thread, counts it out (the pipe's count, then the process's) and
+ * only then decrements the inner state's reference count. The harm needs two stalls, each a
+ * few instructions long in one thread with no wake-up of the other inside: the server right
+ * after its post (the driver, woken by that post, must consume the cancellation and count it
+ * out before the server reads the count), and then the driver between its count and its
+ * decrement while the server reads zero and frees. The decrement then writes freed memory: a
+ * heap-use-after-free (ASan, or the page heap in the plain build) in `unref`, called by
+ * `read_done` on the driver's thread, of the inner state freed by `lgrt_pipe_drop`. */
 typedef struct cancel_app {
   lgrt_driver *d;
   tokio_pipe server;
@@ -644,7 +644,7 @@ static const lg_scenario scenarios[] = {
     {"drop-cancel-race", {"pipe-drop-ops-check", NULL},
      "the class's needle: the server task reads one request and drops its pipe with the next "
      "read armed; the drop frees the pipe when its count of operations in flight reads zero, "
-     "and the driver, which consumed the cancellation, is between its count and its release",
+     "and the driver, which consumed the cancellation, is between its count and its decrement",
      run_drop_cancel_race},
     {"epoll-stale-batch", {"port-stale-batch", NULL},
      "a callback loop: A's callback closes B and opens C in B's descriptor number while B's "

@@ -78,7 +78,7 @@ static void ref(struct inner *in, const char *role) {
 
 /* An operation or packet is done with the pipe: out of the pipe's count, then out of the
  * process's (a counter every pipe's completions update: a scheduling point). Its reference
- * is released after this, by the caller. */
+ * is given back after this, by the caller. */
 static void op_out(struct inner *in) {
   __atomic_fetch_sub(&in->ops, 1, __ATOMIC_ACQ_REL);
   lg_atomic_fetch_sub(&ops_in_flight, 1);
@@ -86,16 +86,18 @@ static void op_out(struct inner *in) {
 
 /* Gives back a reference taken for an operation that did not start (never the last). */
 static void unref_unused(struct inner *in, const char *role) {
-  op_out(in);
   lg_ref_drop(in, role);
+  op_out(in);
   __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
 }
 
 static void inner_free(struct inner *in);
 
+/* The holder says it releases (the ledger), an operation counts itself out, and the count
+ * goes down: the last reference frees the inner state. */
 static void unref(struct inner *in, const char *role) {
-  if (role != PIPE_REF) op_out(in);
   lg_ref_drop(in, role);
+  if (role != PIPE_REF) op_out(in);
   if (__atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL) == 0) inner_free(in);
 }
 
@@ -460,9 +462,9 @@ void lgrt_pipe_drop(lgrt_pipe *p) {
   free(p);
   /* (pipe-drop-ops-check, planted: a drop that frees the pipe at once when its count of
    * operations in flight reads zero, instead of leaving it to the last reference. A
-   * completion counts itself out before it releases its reference, so the one that just
-   * consumed this drop's cancellation may still be between the two: its release then takes
-   * a reference of freed memory) */
+   * completion counts itself out before it gives its reference back, so the one that just
+   * consumed this drop's cancellation may still be between the two: its decrement then
+   * writes freed memory) */
   if (lg_fault(LG_FAULT_PIPE_DROP_OPS_CHECK) && lg_atomic_load(&in->ops) == 0) {
     lg_ref_drop(in, PIPE_REF);
     inner_free(in);

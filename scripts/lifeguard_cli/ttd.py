@@ -143,14 +143,15 @@ NEEDLES = {
         config="plain"),
     ("pipe-disconnect", "drop-cancel-race"): Target(
         "pipe-disconnect", "pipe_disconnect", "drop-cancel-race", "pipe-drop-ops-check",
-        "over-release", "symbolize=0", "pipe_disconnect",
-        "the reference ledger reports the over-release of a pending read's reference: the "
-        "server task drops its pipe with the next read armed, the drop frees the pipe's inner "
-        "state when its count of operations in flight reads zero, and the driver, which "
-        "consumed the drop's cancellation and counted it out, releases its reference after "
-        "the free. It needs two stalls of a few instructions each: the server right after "
-        "posting the cancellation until the driver has consumed it and counted it out, and "
-        "the driver between its count and its release until the server has freed the pipe.",
+        HEAP_USE_AFTER_FREE, "symbolize=0", "pipe_disconnect",
+        "AddressSanitizer (asan) or the page heap (plain) reports the use after free of a "
+        "pipe's inner state: the server task drops its pipe with the next read armed, the "
+        "drop frees the inner state when its count of operations in flight reads zero, and "
+        "the driver, which consumed the drop's cancellation and counted it out, decrements "
+        "the freed state's reference count. It needs two stalls of a few instructions each: "
+        "the server right after posting the cancellation until the driver has consumed it and "
+        "counted it out, and the driver between its count and its decrement until the server "
+        "has freed the pipe.",
         config="plain"),
     ("pipe-disconnect", "handoff-race"): Target(
         "pipe-disconnect", "pipe_disconnect", "handoff-race", "pipe-event-presence-check",
