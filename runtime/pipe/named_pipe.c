@@ -54,7 +54,9 @@ static uint64_t ops_in_flight; /* every pipe's operations and packets in flight 
 
 long lgrt_pipe_live_inners(void) { return __atomic_load_n(&live_inners, __ATOMIC_RELAXED); }
 
-long lgrt_pipe_ops_in_flight(void) { return (long)__atomic_load_n(&ops_in_flight, __ATOMIC_RELAXED); }
+long lgrt_pipe_ops_in_flight(void) {
+  return (long)__atomic_load_n(&ops_in_flight, __ATOMIC_RELAXED);
+}
 
 #define INNER_OF(ovl, field) ((struct inner *)((char *)(ovl) - offsetof(struct inner, field)))
 
