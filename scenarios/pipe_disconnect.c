@@ -347,6 +347,100 @@ static NOINLINE int run_handoff_race(const lg_scenario_ctx *ctx) {
   return fin;
 }
 
+/* ---- drop-cancel-race: the class's needle (two windows) ------------------------------ */
+
+/* The server task reads the client's one request and drops its pipe while the next read is
+ * armed: the drop cancels the read (its cancellation packet now holds the read's reference)
+ * and gives up the pipe's own reference. With `pipe-drop-ops-check` the drop frees the inner
+ * state at once when its count of operations in flight reads zero. The driver consumes the
+ * cancellation on its own thread, counts it out (the pipe's count, then the process's) and
+ * only then decrements the inner state's reference count. The harm needs two stalls, each a
+ * few instructions long in one thread with no wake-up of the other inside: the server right
+ * after its post (the driver, woken by that post, must consume the cancellation and count it
+ * out before the server reads the count), and then the driver between its count and its
+ * decrement while the server reads zero and frees. The decrement then writes freed memory: a
+ * heap-use-after-free (ASan, or the page heap in the plain build) in `unref`, called by
+ * `read_done` on the driver's thread, of the inner state freed by `lgrt_pipe_drop`. */
+typedef struct cancel_app {
+  lgrt_driver *d;
+  tokio_pipe server;
+  ssize_t received;
+  int status;
+} cancel_app;
+
+static void cancel_driver(void *p) {
+  cancel_app *a = p;
+  while (!lgrt_driver_is_shutdown(a->d)) lgrt_driver_turn(a->d, -1);
+}
+
+/* The server task: accept, read the one request, drop the pipe (the next read is armed). */
+static NOINLINE void cancel_server(void *p) {
+  cancel_app *a = p;
+  tokio_pipe *s = &a->server;
+  for (;;) {
+    lgrt_registration_clear(&s->reg, LGRT_WRITABLE);
+    int rc = lgrt_pipe_server_connect(s->pipe);
+    if (rc == 0 || rc == -EISCONN) break;
+    if (rc != -EINPROGRESS && rc != -EAGAIN) {
+      errno = -rc;
+      a->status = lg_scenario_fail("connect");
+      break;
+    }
+    if (!(lgrt_registration_wait(&s->reg, LGRT_WRITABLE, -1) & LGRT_WRITABLE)) {
+      a->status = lg_scenario_fail("connect: the runtime shut down");
+      break;
+    }
+  }
+  char buf[64];
+  while (!a->status && a->received < 5) {
+    ssize_t n = tokio_pipe_read(s, buf, sizeof buf);
+    if (n <= 0) {
+      errno = n < 0 ? (int)-n : EPIPE;
+      a->status = lg_scenario_fail("server read");
+      break;
+    }
+    a->received += n;
+  }
+  tokio_pipe_drop(s); /* the request is served: its next read is cancelled */
+}
+
+static NOINLINE int run_drop_cancel_race(const lg_scenario_ctx *ctx) {
+  (void)ctx;
+  long inners = lgrt_pipe_live_inners();
+  cancel_app a = {0};
+  char name[64];
+  pipe_name(name, sizeof name);
+  if (lgrt_driver_open(&a.d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS)) return lg_scenario_fail("driver");
+  if (lgrt_pipe_server_create(name, &a.server.pipe) || tokio_pipe_register(&a.server, a.d))
+    return give_up(lg_scenario_fail("server pipe"), a.d, &a.server, NULL);
+  lg_actor *drv = lg_spawn(cancel_driver, &a, "driver");
+  lg_actor *srv = lg_spawn(cancel_server, &a, "server");
+  /* this actor is the client, another program's plain blocking one: connect, send the
+   * request, stay connected until the server is done with it, disconnect */
+  lgrt_pipe *c = NULL;
+  if (lgrt_pipe_client_open(name, &c)) {
+    a.status = lg_scenario_fail("client pipe");
+    lgrt_driver_shutdown(a.d); /* nobody will connect: the server task gives up */
+  } else if (lgrt_pipe_write(c, "hello", 5) != 5) {
+    a.status = lg_scenario_fail("client write");
+    lgrt_pipe_disconnect(c); /* the server reads the end and gives up */
+  }
+  lg_join(srv);
+  if (c) {
+    lgrt_pipe_disconnect(c);
+    lgrt_pipe_drop(c);
+  }
+  lgrt_driver_shutdown(a.d);
+  lg_join(drv);
+  int fin = finish(a.d, inners);
+  if (a.status) return a.status;
+  if (a.received != 5) {
+    fprintf(stderr, "pipe_disconnect: the server read %zd bytes, not 5\n", a.received);
+    return LG_SCENARIO_SYMPTOM;
+  }
+  return fin;
+}
+
 /* ---- 5. epoll-stale-batch: libuv#826 on a callback loop ------------------------------ */
 
 typedef struct batch_app {
@@ -547,6 +641,11 @@ static const lg_scenario scenarios[] = {
      "server until then, the READABLE posted for the first registration passes the presence "
      "check after the release",
      run_handoff_race},
+    {"drop-cancel-race", {"pipe-drop-ops-check", NULL},
+     "the class's needle: the server task reads one request and drops its pipe with the next "
+     "read armed; the drop frees the pipe when its count of operations in flight reads zero, "
+     "and the driver, which consumed the cancellation, is between its count and its decrement",
+     run_drop_cancel_race},
     {"epoll-stale-batch", {"port-stale-batch", NULL},
      "a callback loop: A's callback closes B and opens C in B's descriptor number while B's "
      "event is still in the same poll batch (libuv#826)",

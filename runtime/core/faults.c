@@ -57,6 +57,11 @@ static const struct {
     [LG_FAULT_PORT_OPEN_CLEANUP_TWICE] = {"port-open-cleanup-twice",
                                           "planted: an error path only failure injection "
                                           "reaches"},
+    [LG_FAULT_PIPE_DROP_OPS_CHECK] = {"pipe-drop-ops-check",
+                                      "a planted needle: a drop that frees the pipe when its "
+                                      "count of operations in flight reads zero, while the "
+                                      "cancellation's consumer is between its count and its "
+                                      "release (mio PR #2004's one release too many)"},
 };
 
 static atomic_uint enabled;

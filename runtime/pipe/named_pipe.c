@@ -24,6 +24,7 @@ enum read_state { READ_NONE, READ_PENDING, READ_OK, READ_ERR };
 
 struct inner {
   uint64_t refs;
+  uint64_t ops;  /* references held by operations and packets in flight (all but the pipe's) */
   int fd;        /* the connection; -1 until a server is connected */
   int listen_fd; /* a server's listening socket; -1 for a client */
   lgrt_overlapped connect_ovl, read_ovl, event_ovl;
@@ -49,8 +50,13 @@ struct lgrt_pipe {
 };
 
 static long live_inners;
+static uint64_t ops_in_flight; /* every pipe's operations and packets in flight */
 
 long lgrt_pipe_live_inners(void) { return __atomic_load_n(&live_inners, __ATOMIC_RELAXED); }
+
+long lgrt_pipe_ops_in_flight(void) {
+  return (long)__atomic_load_n(&ops_in_flight, __ATOMIC_RELAXED);
+}
 
 #define INNER_OF(ovl, field) ((struct inner *)((char *)(ovl) - offsetof(struct inner, field)))
 
@@ -61,20 +67,43 @@ static const char INNER[] = "pipe inner state";
 static const char PIPE_REF[] = "pipe", EVENT_REF[] = "posted-event", READ_REF[] = "pending-read",
                   CONNECT_REF[] = "pending-connect";
 
+/* Every reference but the pipe's own is an operation or a packet in flight, counted twice:
+ * in the pipe's count and in the process's. */
 static void ref(struct inner *in, const char *role) {
   lg_ref_take(&live_inners, in, INNER, role);
   __atomic_fetch_add(&in->refs, 1, __ATOMIC_RELAXED);
+  if (role != PIPE_REF) {
+    __atomic_fetch_add(&in->ops, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&ops_in_flight, 1, __ATOMIC_RELAXED);
+  }
+}
+
+/* An operation or packet is done with the pipe: out of the pipe's count, then out of the
+ * process's (a counter every pipe's completions update: a scheduling point). Its reference
+ * is given back after this, by the caller. */
+static void op_out(struct inner *in) {
+  __atomic_fetch_sub(&in->ops, 1, __ATOMIC_ACQ_REL);
+  lg_atomic_fetch_sub(&ops_in_flight, 1);
 }
 
 /* Gives back a reference taken for an operation that did not start (never the last). */
 static void unref_unused(struct inner *in, const char *role) {
   lg_ref_drop(in, role);
+  op_out(in);
   __atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL);
 }
 
+static void inner_free(struct inner *in);
+
+/* The holder says it releases (the ledger), an operation counts itself out, and the count
+ * goes down: the last reference frees the inner state. */
 static void unref(struct inner *in, const char *role) {
   lg_ref_drop(in, role);
-  if (__atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+  if (role != PIPE_REF) op_out(in);
+  if (__atomic_sub_fetch(&in->refs, 1, __ATOMIC_ACQ_REL) == 0) inner_free(in);
+}
+
+static void inner_free(struct inner *in) {
   if (in->fd >= 0) close(in->fd);
   if (in->listen_fd >= 0) close(in->listen_fd);
   lg_mutex_destroy(&in->lock);
@@ -433,6 +462,16 @@ void lgrt_pipe_drop(lgrt_pipe *p) {
   }
   lg_mutex_unlock(&in->lock);
   free(p);
+  /* (pipe-drop-ops-check, planted: a drop that frees the pipe at once when its count of
+   * operations in flight reads zero, instead of leaving it to the last reference. A
+   * completion counts itself out before it gives its reference back, so the one that just
+   * consumed this drop's cancellation may still be between the two: its decrement then
+   * writes freed memory) */
+  if (lg_fault(LG_FAULT_PIPE_DROP_OPS_CHECK) && lg_atomic_load(&in->ops) == 0) {
+    lg_ref_drop(in, PIPE_REF);
+    inner_free(in);
+    return;
+  }
   unref(in, PIPE_REF);
 }
 

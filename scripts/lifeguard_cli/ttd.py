@@ -95,8 +95,9 @@ TARGETS = {
 
 
 # Residual races with settings of their own: each class's needle (a race free-running stress
-# does not find in 30 s while a controlled strategy does in well under a second), and
-# pipe-disconnect's handoff-race (mio 0.8.11's residual, which stress finds now and then).
+# does not find in 30 s while a controlled strategy does in well under a second; for
+# pipe-disconnect, drop-cancel-race), and pipe-disconnect's handoff-race (mio 0.8.11's
+# residual, which stress finds now and then).
 # `ttd CLASS --scenario NAME` measures one with these settings; any other scenario of the
 # class gets settings from the manifest (scenario_target).
 NEEDLES = {
@@ -139,6 +140,18 @@ NEEDLES = {
         "counted itself out, and the last one stalled between its count and its return (a "
         "few instructions, nothing in them wakes the host) until the host has unloaded the "
         "module.",
+        config="plain"),
+    ("pipe-disconnect", "drop-cancel-race"): Target(
+        "pipe-disconnect", "pipe_disconnect", "drop-cancel-race", "pipe-drop-ops-check",
+        HEAP_USE_AFTER_FREE, "symbolize=0", "pipe_disconnect",
+        "AddressSanitizer (asan) or the page heap (plain) reports the use after free of a "
+        "pipe's inner state: the server task drops its pipe with the next read armed, the "
+        "drop frees the inner state when its count of operations in flight reads zero, and "
+        "the driver, which consumed the drop's cancellation and counted it out, decrements "
+        "the freed state's reference count. It needs two stalls of a few instructions each: "
+        "the server right after posting the cancellation until the driver has consumed it and "
+        "counted it out, and the driver between its count and its decrement until the server "
+        "has freed the pipe.",
         config="plain"),
     ("pipe-disconnect", "handoff-race"): Target(
         "pipe-disconnect", "pipe_disconnect", "handoff-race", "pipe-event-presence-check",

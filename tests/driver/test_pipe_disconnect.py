@@ -82,3 +82,18 @@ def test_each_switch_guards_its_own_mechanism(binary, config, uaf):
     # the batch switch matters only to callback loops
     batch = run(binary, config, "client-open-drop", "fixed", "--fault", "port-stale-batch")
     assert batch.kind == "clean", batch.output
+
+
+def test_presence_check_needs_a_second_registration(binary, config, uaf):
+    """Why no strategy found mio 0.8.11's residual on disconnect-race: that scenario registers
+    the server pipe once, so every packet carries the generation the pipe still has, and the
+    presence check (the switch's line) and the generation check agree in every schedule. No
+    scheduling point is missing and PCT's depth is not the limit: the same search finds it as
+    soon as the pipe is registered a second time while a packet of its first registration is
+    queued (handoff-race)."""
+    once = run(binary, config, "disconnect-race", "fixed", "--fault", "pipe-event-presence-check",
+               "--strategy", "pct", "--seed", "1", "--iterations", "1000")
+    assert once.kind == "clean" and "clean, 1000 execution(s)" in once.output, once.output
+    twice = run(binary, config, "handoff-race", "fixed", "--fault", "pipe-event-presence-check",
+                "--strategy", "pct", "--seed", "1", "--iterations", "1000")
+    assert twice.kind == uaf, twice.output

@@ -276,12 +276,13 @@ def run_scenario(build_root, config, program, *args, options=""):
 # gc-async's needle is not here: free-running, one execution takes the seed's 2 s.
 # pipe-disconnect's handoff-race is no needle: stress finds it now and then.
 # (class, config, program, scenario, kind, LIFEGUARD_OPTIONS): the needles of two windows
-# (cancel-reuse-race, exit-count-race) and cancel-race, of one.
+# (cancel-reuse-race, exit-count-race, drop-cancel-race) and cancel-race, of one.
 NEEDLE_RUNS = [
     ("double-close", "plain", "double_close", "cancel-race", "double-close", ""),
     ("double-close", "plain", "double_close", "cancel-reuse-race", "foreign-close",
      "fd_quarantine=0"),
     ("module-unload", "plain", "module_unload", "exit-count-race", "unload-while-running", ""),
+    ("pipe-disconnect", "plain", "pipe_disconnect", "drop-cancel-race", "heap-use-after-free", ""),
 ]
 
 

@@ -272,6 +272,44 @@ Test(pipe, data_then_end_of_stream_then_end_again) {
   cr_assert_eq(lgrt_pipe_live_inners(), inners);
 }
 
+/* A drop with a read armed: the cancellation packet holds the read's reference and counts as
+ * an operation in flight until the driver consumes it; only then does the inner state go. */
+static void drop_with_a_read_armed(const char *what) {
+  long inners = lgrt_pipe_live_inners(), ops = lgrt_pipe_ops_in_flight();
+  char name[64];
+  name_for(name, sizeof name, what);
+  lgrt_driver *d;
+  cr_assert_eq(lgrt_driver_open(&d, LGRT_TOKEN_RAW, LGRT_LOOP_TASKS), 0);
+  reg_pipe s;
+  lgrt_pipe *client;
+  cr_assert_eq(lgrt_pipe_server_create(name, &s.pipe), 0);
+  cr_assert_eq(lgrt_pipe_client_open(name, &client), 0);
+  cr_assert_eq(lgrt_registration_new(&s.reg, d, s.pipe, &lgrt_pipe_source, LGRT_READABLE), 0);
+  cr_assert_eq(lgrt_pipe_server_connect(s.pipe), 0);
+  lgrt_driver_turn(d, 0); /* the connect's WRITABLE */
+  char buf[8];
+  cr_assert_eq(lgrt_pipe_read(s.pipe, buf, sizeof buf), -EAGAIN, "the read is armed");
+  cr_assert_eq(lgrt_pipe_ops_in_flight(), ops + 1, "the armed read is in flight");
+  reg_pipe_drop(&s);
+  cr_assert_eq(lgrt_pipe_ops_in_flight(), ops + 1, "its cancellation is, after the drop");
+  cr_assert_eq(lgrt_pipe_live_inners(), inners + 2, "and keeps the server's inner state");
+  lgrt_driver_turn(d, 0);
+  cr_assert_eq(lgrt_pipe_ops_in_flight(), ops, "consumed, it is counted out");
+  cr_assert_eq(lgrt_pipe_live_inners(), inners + 1, "and the server's inner state is gone");
+  lgrt_pipe_drop(client);
+  lgrt_driver_close(d);
+  cr_assert_eq(lgrt_pipe_live_inners(), inners);
+}
+
+Test(pipe, a_cancellation_in_flight_keeps_the_dropped_pipe) { drop_with_a_read_armed("cancel"); }
+
+/* pipe-drop-ops-check frees at once only when the count reads zero: with the cancellation
+ * still queued it does not, so without a race the switch changes nothing. */
+Test(pipe, the_ops_check_waits_for_a_queued_cancellation) {
+  cr_assert_eq(lg_fault_set("pipe-drop-ops-check", true), 0);
+  drop_with_a_read_armed("cancel-check");
+}
+
 Test(pipe, a_packet_for_an_older_registration_is_dropped_by_generation) {
   char name[64];
   name_for(name, sizeof name, "gen");

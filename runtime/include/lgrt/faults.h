@@ -77,6 +77,11 @@ typedef enum lg_fault_id {
    * registration fails, the cleanup closes the epoll descriptor twice (an inline cleanup
    * followed by the shared one). Only a failed eventfd reaches it: failure injection. */
   LG_FAULT_PORT_OPEN_CLEANUP_TWICE,
+  /* a pipe's drop frees its inner state at once when its count of operations in flight reads
+   * zero, but a completion counts itself out before it releases its reference: the
+   * completion that consumed the drop's own cancellation may still hold one (planted: the
+   * needle of pipe-disconnect) */
+  LG_FAULT_PIPE_DROP_OPS_CHECK,
   LG_FAULT__COUNT
 } lg_fault_id;
 

@@ -56,6 +56,9 @@ extern const lgrt_source_ops lgrt_pipe_source;
 
 /* Inner states alive in this process (a leak check for tests). */
 long lgrt_pipe_live_inners(void);
+/* Operations and packets in flight in this process that hold a pipe's inner state (armed
+ * reads and connects, their cancellations, posted events); for tests. */
+long lgrt_pipe_ops_in_flight(void);
 
 #ifdef __cplusplus
 }
