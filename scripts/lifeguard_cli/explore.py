@@ -112,7 +112,9 @@ def add_arguments(parser):
                         help="write the result as one JSON object: program, strategy, runs, "
                              "found, runs_to_first, seconds_to_first, kind, schedule, replay "
                              "(and seed, depth, decisions: made in all runs, diverged: the "
-                             "decision where a replay left its schedule, or null)")
+                             "decision where a replay left its schedule, or null; "
+                             "seconds_to_report: with the symbolized replay that prints a "
+                             "lifeguard report, report_from: replay or run)")
     parser.add_argument("--timeout", type=argtypes.positive_seconds, default=60.0,
                         metavar="SECONDS",
                         help="a run that lasts longer is killed and counts as a timeout "
