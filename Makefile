@@ -24,10 +24,15 @@
 #               make nightly NIGHTLY_ARGS='--inject 2'  (failure injection: at most 2 per execution)
 #   make nightly-merge  merge NIGHTLY_OUT's working corpora into corpora/ (a deliberate step:
 #               review and commit what it adds)
+#   make nightly-kernels  every clean twin of bench/kernels/ run KERNELS_RUNS (10000) times
+#               under each explore strategy (ci/nightly-kernels.sh); results in
+#               NIGHTLY_OUT/kernels-clean.json (a killed run continues there); fails if a
+#               twin failed or hung
 #   make slow-tests  the driver tests the gate leaves out (pytest -m slow, both trees;
 #               ci/slow-tests.sh), JUnit in build/slow-tests.xml
 
-.PHONY: demo test bench fuzz coverage nightly nightly-merge slow-tests deps clean
+.PHONY: demo test bench fuzz coverage nightly nightly-merge nightly-kernels slow-tests deps \
+        clean
 
 # make's "Entering directory" lines (two per CMake sub-make, hundreds per build) say nothing.
 MAKEFLAGS += --no-print-directory
@@ -40,6 +45,8 @@ FUZZ_ARGS ?=
 NIGHTLY_BUDGET ?= 3600
 NIGHTLY_OUT ?= build/nightly
 NIGHTLY_ARGS ?=
+KERNELS_RUNS ?= 10000
+KERNELS_ARGS ?=
 ENGINE ?= libfuzzer
 FUZZ_OUT = build/fuzz-artifacts$(if $(filter afl,$(ENGINE)),/afl)
 
@@ -76,6 +83,9 @@ nightly: deps
 
 nightly-merge: deps
 	scripts/lifeguard nightly --merge-only --out $(NIGHTLY_OUT) $(NIGHTLY_ARGS)
+
+nightly-kernels: deps
+	KERNELS_RUNS=$(KERNELS_RUNS) NIGHTLY_OUT=$(NIGHTLY_OUT) ci/nightly-kernels.sh $(KERNELS_ARGS)
 
 slow-tests:
 	ci/slow-tests.sh

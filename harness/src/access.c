@@ -85,6 +85,7 @@ static cell *last_block;
 static uint32_t quiet[MAX_QUIET]; /* plain accesses since the actor's last access point */
 static uintptr_t spin_on[MAX_QUIET]; /* the granule the actor reads again and again */
 static uint32_t spin_reads[MAX_QUIET]; /* its reads of it since its last write (0: none) */
+static uintptr_t spin_prev[MAX_QUIET]; /* the granule of its last read */
 static uint32_t spinners; /* actors waiting in lg__control_wait for a granule's write */
 static __thread int in_access __attribute__((tls_model("initial-exec")));
 
@@ -144,16 +145,22 @@ static bool note(uintptr_t granule, uint32_t id, bool others) {
 }
 
 /* Whether actor `id`'s access to `granule` ends a spin: its SPIN_LIMIT-th read of the granule
- * with no write of its own since the first. */
+ * with no write of its own since the first. Reads of other granules in between do not count
+ * (a loop may read several), but two reads in a row of another one make it the granule
+ * watched: else a granule read once before the loop (and never again) would be watched for
+ * ever, and the loop's own flag never (a spinner under dfs or pct, which keep choosing it,
+ * then spun until the step budget called it a livelock). */
 static bool spin_ends(uint32_t id, uintptr_t granule, unsigned info) {
   if (id >= MAX_QUIET) return false;
   if ((info & LG_ACCESS_WRITE) && !(info & LG_ACCESS_CAS)) {
     spin_reads[id] = 0;
     return false;
   }
-  if (spin_reads[id] == 0) {
+  uintptr_t prev = spin_prev[id];
+  spin_prev[id] = granule;
+  if (spin_reads[id] == 0 || (spin_on[id] != granule && prev == granule)) {
     spin_on[id] = granule;
-    spin_reads[id] = 1;
+    spin_reads[id] = spin_reads[id] == 0 ? 1 : 2;
     return false;
   }
   if (spin_on[id] != granule || ++spin_reads[id] < SPIN_LIMIT) return false;

@@ -18,6 +18,14 @@ A run fails with the kind of:
   - else, with --exit-code, `exit-code` for a nonzero exit status.
 The schedule string of a failing run comes from its decision log (written as decisions are
 made, so a crash keeps it); `replay` is the command line that runs that schedule again.
+
+The search runs with symbolize=0: starting llvm-symbolizer for a report's stacks costs about
+a second here, far more than a run. When the failing run ended in a lifeguard report, that
+report is printed from a second run, the found schedule replayed exactly as the `replay`
+command line does it, with the caller's symbolize setting (default on): the report the user
+reads is symbolized and comes from a run of the command it is given. Should the replay end
+otherwise (a program not deterministic under control), the search run's own report is shown,
+with a note.
 """
 
 import argparse
@@ -104,7 +112,9 @@ def add_arguments(parser):
                         help="write the result as one JSON object: program, strategy, runs, "
                              "found, runs_to_first, seconds_to_first, kind, schedule, replay "
                              "(and seed, depth, decisions: made in all runs, diverged: the "
-                             "decision where a replay left its schedule, or null)")
+                             "decision where a replay left its schedule, or null; "
+                             "seconds_to_report: with the symbolized replay that prints a "
+                             "lifeguard report, report_from: replay or run)")
     parser.add_argument("--timeout", type=argtypes.positive_seconds, default=60.0,
                         metavar="SECONDS",
                         help="a run that lasts longer is killed and counts as a timeout "
@@ -227,19 +237,33 @@ class Dfs:
 
 # ---- one run ---------------------------------------------------------------------------
 
-def run_env(library, tmp, strategy, seed, run, depth, pct_k, schedule_file):
+def run_env(library, tmp, strategy, seed, run, depth, pct_k, schedule_file, symbolize=True,
+            tag=""):
     """The environment of one run: verify's (the detectors, a JSON report log), plus the
-    explore options. Returns (env, decision log path, report log path)."""
-    reports = Path(tmp) / f"reports.{run}.jsonl"
-    log = Path(tmp) / f"decisions.{run}"
+    explore options; with symbolize False, symbolize=0 over the caller's setting. Returns
+    (env, decision log path, report log path)."""
+    reports = Path(tmp) / f"reports.{run}{tag}.jsonl"
+    log = Path(tmp) / f"decisions.{run}{tag}"
     env = verify.verify_env(library, reports, verify.CHECKS)
     ours = ["explore=1", f"explore_strategy={strategy}", f"explore_seed={seed}",
             f"explore_run={run}", f"explore_depth={depth}", f"explore_pct_k={pct_k}",
             f"explore_log={log}"]
     if schedule_file:
         ours.append(f"explore_schedule={schedule_file}")
+    if not symbolize:
+        ours.append("symbolize=0")
     env[verify.ENV_OPTIONS] += ":" + ":".join(ours)
     return env, log, reports
+
+
+def caller_symbolizes():
+    """Whether the caller's LIFEGUARD_OPTIONS leave symbolization on (the last `symbolize=`
+    item wins, as in the library; on by default)."""
+    value = "1"
+    for item in os.environ.get(verify.ENV_OPTIONS, "").split(":"):
+        if item.startswith("symbolize="):
+            value = item.split("=", 1)[1].strip()
+    return value.lower() not in ("0", "false", "no")
 
 
 def failure_kind(records, returncode, timed_out, stderr, exit_code):
@@ -261,6 +285,18 @@ def failure_kind(records, returncode, timed_out, stderr, exit_code):
     if exit_code and returncode != 0:
         return "exit-code"
     return None
+
+
+def release_logs(log, reports):
+    """Frees what a run's logs hold once they are read (10,000 runs would keep 10,000 logs in
+    memory): the decision log is emptied, not removed, so that a process the run left behind
+    still finds it there and runs free (control.c opens it with O_EXCL)."""
+    try:
+        os.truncate(log, 0)
+    except OSError:
+        pass
+    for f in (reports, Path(f"{reports}.inflight")):
+        f.unlink(missing_ok=True)
 
 
 def run_once(program, command, env, timeout):
@@ -297,6 +333,31 @@ def find_library(args):
     return library
 
 
+def report_run(program, command, library, tmp, schedule, args):
+    """Runs `schedule` again as `replay_command` does (strategy replay, run 0, seed 0, the
+    caller's symbolize setting), to print its report symbolized. Returns (kind, stderr,
+    diverged) of that run."""
+    schedule_file = Path(tmp) / "report.schedule"
+    schedule_file.write_text(schedule + "\n", encoding="utf-8")
+    env, log, reports = run_env(library, tmp, "replay", 0, 0, args.depth, 0, schedule_file,
+                                tag=".report")
+    rc, timed_out, _out, err = run_once(program, command, env, args.timeout)
+    stderr = err.decode("utf-8", "replace")
+    records, _ = classify.read_log(reports)
+    records += classify.cut_short(reports)
+    _decisions, diverged, _ = read_decisions(log)
+    return failure_kind(records, rc, timed_out, stderr, args.exit_code), stderr, diverged
+
+
+def scratch_dir():
+    """Where a run's decision log and report log go: /dev/shm (memory) when it is there and
+    writable, else the default temporary directory. The decision log is a 16 MiB sparse file
+    written through a shared mapping; on a disk file system its creation, first writes and
+    removal cost about 8 ms a run here (docs/BENCHMARKS.md), on tmpfs next to nothing."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+
+
 def replay_command(command, schedule):
     """The command line that runs `schedule` again (the driver as the user runs it)."""
     driver = "lifeguard" if INSTALLED_PRELOAD else display(REPO_ROOT / "scripts" / "lifeguard")
@@ -325,14 +386,20 @@ def run(args):
               "found": False, "runs_to_first": None, "seconds_to_first": None, "kind": None,
               "schedule": None,
               "replay": None, "decisions": 0, "diverged": None, "schedules": 0,
-              "exhausted": None, "bound": None}
+              "exhausted": None, "bound": None, "seconds_to_report": None,
+              "report_from": None}
     dfs = Dfs(args.depth) if strategy == "dfs" else None
     seen = set()  # the distinct schedules the runs took
     failure = None
     others = {}  # --until: the failures of other kinds, by kind
     started = time.monotonic()
     pct_k = 0
-    with tempfile.TemporaryDirectory(prefix="lifeguard-explore-") as tmp, \
+    # the search runs unsymbolized; a report is symbolized once, in its replay (report_run).
+    # A --schedule run is that replay itself.
+    symbolize_report = caller_symbolizes()
+    fast = strategy != "replay" and symbolize_report
+    with tempfile.TemporaryDirectory(prefix="lifeguard-explore-",
+                                     dir=scratch_dir()) as tmp, \
             Progress("explore") as progress:
         schedule_file = None
         if args.schedule is not None:
@@ -349,7 +416,7 @@ def run(args):
                 schedule_file.write_text(schedule_string(prefix) + "\n", encoding="utf-8")
             progress.start(f"run {i + 1}")
             env, log, reports = run_env(library, tmp, strategy, args.seed, i, args.depth,
-                                        pct_k, schedule_file)
+                                        pct_k, schedule_file, symbolize=not fast)
             rc, timed_out, out, err = run_once(program, command, env, args.timeout)
             stderr = err.decode("utf-8", "replace")
             if rc == 2 and "lifeguard: error: explore:" in stderr:
@@ -358,6 +425,7 @@ def run(args):
             records, _ = classify.read_log(reports)
             records += classify.cut_short(reports)
             decisions, diverged, _ = read_decisions(log)
+            release_logs(log, reports)
             if strategy == "pct" and pct_k == 0:
                 pct_k = max(1, len(decisions))
             result["runs"] = i + 1
@@ -380,9 +448,26 @@ def run(args):
                 others[kind] = others.get(kind, 0) + 1
                 continue
             schedule = schedule_string(decisions)
-            failure = (kind, stderr, out, diverged)
+            note = None
+            result["report_from"] = "run"
+            if fast and records:
+                # the report, symbolized: the found schedule run again as `replay` runs it
+                progress.start("the report (the schedule replayed, symbolized)")
+                again, again_err, again_diverged = report_run(program, command, library, tmp,
+                                                              schedule, args)
+                if again == kind and again_diverged is None:
+                    stderr = again_err
+                    result["report_from"] = "replay"
+                else:
+                    note = (f"the replay of this schedule, symbolized, ended in "
+                            f"{again or 'no failure'}"
+                            + (f" (it left the schedule at decision {again_diverged})"
+                               if again_diverged is not None else "")
+                            + "; the report above is the search run's, unsymbolized")
+            failure = (kind, stderr, out, diverged, note)
             result.update(found=True, runs_to_first=i + 1, seconds_to_first=round(elapsed, 3),
-                          kind=kind, schedule=schedule, replay=replay_command(command, schedule))
+                          kind=kind, schedule=schedule, replay=replay_command(command, schedule),
+                          seconds_to_report=round(time.monotonic() - started, 3))
             break
 
     if dfs is not None:
@@ -422,9 +507,11 @@ def run(args):
                          "not deterministic under control)")
         print(f"lifeguard: explore: {runs_done}, {what}", file=sys.stderr)
         return 0
-    kind, stderr, out, diverged = failure
+    kind, stderr, out, diverged, note = failure
     tail = stderr.splitlines()[-TAIL_LINES:]
     sys.stderr.write("\n".join(tail) + ("\n" if tail else ""))
+    if note:
+        print(f"lifeguard: explore: warning: {note}", file=sys.stderr)
     print(f"lifeguard: explore: {command[0]}: {kind} in run {result['runs_to_first']} "
           f"({strategy}, {result['seconds_to_first']:.2f} s)", file=sys.stderr)
     if result["schedule"] == "lgs1:":

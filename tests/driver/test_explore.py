@@ -147,6 +147,46 @@ def replays(kernel, kernels, explore, tmp_path, times, strategy=("--strategy", "
         assert again["diverged"] is None
 
 
+def symbolizer_present():
+    return any(shutil.which(n) for n in ("llvm-symbolizer", "llvm-symbolizer-14",
+                                         "llvm-symbolizer-15", "llvm-symbolizer-16"))
+
+
+def test_report_is_printed_from_a_symbolized_replay(kernels, explore, tmp_path):
+    """The search runs unsymbolized; the report shown comes from the found schedule run again
+    with symbolization on, so its frames name the kernel's source lines."""
+    if not symbolizer_present():
+        pytest.skip("no llvm-symbolizer in PATH: reports are not symbolized on this machine")
+    r, result = explore("--runs", str(FIND_RUNS), "--seed", "1", "--",
+                        str(kernels / "kernel_racing_free"), tmp=tmp_path)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert result["kind"] == "heap-use-after-free"
+    assert result["report_from"] == "replay"
+    assert result["seconds_to_report"] >= result["seconds_to_first"] >= 0
+    assert "racing_free.c:" in r.stderr  # a frame with its source line: symbolized
+    assert f"schedule: {result['schedule']}" in r.stderr  # the replay took the same schedule
+    assert "SUMMARY: lifeguard: heap-use-after-free" in r.stderr
+
+
+def test_report_without_symbolization_is_the_search_runs(kernels, explore, tmp_path):
+    """With symbolize=0 from the caller there is no replay: the search run's report, with
+    no source lines."""
+    r, result = explore("--runs", str(FIND_RUNS), "--seed", "1", "--",
+                        str(kernels / "kernel_racing_free"), tmp=tmp_path,
+                        options="symbolize=0")
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert result["kind"] == "heap-use-after-free" and result["report_from"] == "run"
+    assert "SUMMARY: lifeguard: heap-use-after-free" in r.stderr
+    assert "racing_free.c:" not in r.stderr
+
+
+def test_failure_without_a_report_is_not_replayed(kernels, explore, tmp_path):
+    r, result = explore("--runs", str(FIND_RUNS), "--seed", "1", "--",
+                        str(kernels / "kernel_atomicity"), tmp=tmp_path)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert result["kind"] == "abort" and result["report_from"] == "run"
+
+
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 def test_found_schedule_replays(kernel, kernels, explore, tmp_path):
     replays(kernel, kernels, explore, tmp_path, REPLAYS)

@@ -76,6 +76,10 @@ def built(repo_root, lifeguard_cc, tmp_path_factory):
     path = out / "spin_wait_cc"
     lifeguard_cc("cc", "-O2", "-g", "-pthread", src / "spin_wait.c", "-o", path)
     programs["spin_wait", "cc"] = path
+    for variant, flags in (("cc", []), ("cc_clean", ["-DLG_KERNEL_CLEAN"])):
+        path = out / f"spin_flag_{variant}"
+        lifeguard_cc("cc", "-O2", "-g", "-pthread", *flags, src / "spin_flag.c", "-o", path)
+        programs["spin_flag", variant] = path
     return programs
 
 
@@ -157,6 +161,26 @@ def test_busy_waits_neither_livelock_nor_hang(strategy, built, explore, tmp_path
     assert r.returncode == 0, r.stderr[-2000:]
     assert result["found"] is False and result["runs"] == CLEAN_RUNS
     assert result["decisions"] >= CLEAN_RUNS, result
+
+
+SPIN_STRATEGIES = STRATEGIES + (("--strategy", "dfs", "--depth", "2"),)
+
+
+@pytest.mark.parametrize("strategy", SPIN_STRATEGIES, ids=lambda s: s[1])
+def test_spin_on_a_flag_read_after_other_memory(strategy, built, explore, tmp_path):
+    """spin_flag.c: main reads other memory once, then spins on `ready` alone. The spin is
+    seen (a wait for the worker's write): under dfs and pct, which keep choosing the spinner,
+    the clean twin ran into a livelock report in its first run while the spin detector
+    watched the granule read before the loop; and the bug (the flag set before the result) is
+    found."""
+    r, result = explore(*strategy, "--runs", str(CLEAN_RUNS), "--seed", "1", "--timeout",
+                        "60", "--", str(built["spin_flag", "cc_clean"]), tmp=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert result["found"] is False and result["runs"] == CLEAN_RUNS
+    r, result = explore(*strategy, "--runs", str(FIND_RUNS), "--seed", "1", "--timeout", "60",
+                        "--", str(built["spin_flag", "cc"]), tmp=tmp_path)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert result["kind"] == "abort", r.stderr[-2000:]
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
