@@ -196,8 +196,9 @@ static void dying(const lg_check_execution *e, void *arg) {
     fflush(stdout);
     return;
   }
-  len = snprintf(line, sizeof line, "ttd: kind=%s found=1 executions=%llu seconds=%.6f schedule=-\n",
-                 r->st->until, e->index, seconds_since(&r->t0));
+  len = snprintf(line, sizeof line,
+                 "ttd: kind=%s found=1 executions=%llu seconds=%.6f schedule=-\n", r->st->until,
+                 e->index, seconds_since(&r->t0));
   if (len > 0) (void)!write(1, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
 }
 
