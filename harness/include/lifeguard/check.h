@@ -23,7 +23,12 @@
  * line on stderr for bad arguments (a schedule string that does not parse, ...). The process
  * that calls them must not hold other threads that the child would need (fork copies the
  * calling thread only). Under `lifeguard explore` (the preload library controls the whole
- * process there) they refuse, returning -1. */
+ * process there) they refuse, returning -1.
+ *
+ * lg_check can also run a test written on the lg_sched layer (lifeguard/sched.h) in this
+ * process (lg_check_opts.mode), with the same strategies, budget, `until`, result and
+ * printed lines; the class programs in scenarios/ and the class fuzz targets run that way.
+ * lg_check_opts.inject_max turns failure injection on in both modes (docs/check.md). */
 #ifndef LIFEGUARD_CHECK_H
 #define LIFEGUARD_CHECK_H
 
