@@ -13,7 +13,8 @@
  * reports it and aborts, so libFuzzer keeps the input.
  *
  * LG_FUZZ_UNTIL=KIND (time-to-detect runs): reports of other kinds are counted and ignored,
- * the first report of KIND aborts. Use with LIFEGUARD_OPTIONS=halt_on_error=0. */
+ * the first report of KIND aborts (lg_check's `until`, which runs the execution with
+ * halt_on_error=0). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -27,7 +28,6 @@
 
 #include <lgrt/net.h>
 #include <lgrt/faults.h>
-#include <lifeguard/report.h>
 #include <lifeguard/sched.h>
 
 #include "class_input.h"
@@ -61,16 +61,10 @@ struct actor_state {
   FILE *stream;
 };
 
-static int until_hit;
 static const char *until_kind;
-
-static void until_hook(const lg_report_view *v, void *arg) {
-  if (until_kind && strcmp(v->report->kind, until_kind) == 0) until_hit = 1;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   until_kind = getenv("LG_FUZZ_UNTIL");
-  if (until_kind) lg_report_set_hook(until_hook, NULL);
   return 0;
 }
 
@@ -193,8 +187,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ops[i] = &prog.actors[i].ops;
     for (int j = 0; j < 2; j++) lg_owned_fd_init(&prog.actors[i].owned[j], -1, 0);
   }
-  until_hit = 0;
-  lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS, (lg_root){main_actor, &prog, "main"});
-  if (until_hit) abort(); /* the kind a time-to-detect run waits for */
+  if (lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS,
+                              (lg_root){main_actor, &prog, "main"}, until_kind))
+    abort(); /* the kind a time-to-detect run waits for */
   return 0;
 }

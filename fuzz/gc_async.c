@@ -281,6 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&s, 0, sizeof s);
   s.config = &configs[lg_fuzz_class_config(data, size, MAX_OPS) % 4];
   lg_fuzz_ops *ops = &s.ops;
-  lg_fuzz_run_class_input(data, size, MAX_OPS, &ops, 1, (lg_root){script_actor, &s, "main"});
+  lg_fuzz_run_class_input(data, size, MAX_OPS, &ops, 1,
+                          (lg_root){script_actor, &s, "main"}, NULL);
   return 0;
 }

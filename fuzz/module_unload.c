@@ -229,7 +229,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lg_mutex_init(&prog.dm.env_lock);
   lg_fuzz_ops *ops[ACTORS];
   for (int i = 0; i < ACTORS; i++) ops[i] = &prog.apps[i].ops;
-  lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS, (lg_root){main_actor, &prog, "main"});
+  lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS,
+                          (lg_root){main_actor, &prog, "main"}, NULL);
   lg_mutex_destroy(&prog.dm.env_lock);
   return 0;
 }

@@ -269,7 +269,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   run++;
   ntokens = 0;
-  lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS, (lg_root){main_actor, &prog, "main"});
+  lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS,
+                          (lg_root){main_actor, &prog, "main"}, NULL);
   if (!prog.d) return 0; /* its open failed (injected): nothing was made */
   lgrt_driver_turn(prog.d, 0); /* the cancellations still queued */
   /* every end was dropped and the turn released what was pending: every object is freed */

@@ -18,6 +18,8 @@
 
 #include <lifeguard/sched.h>
 
+#include "class_input.h"
+
 struct object {
   uint64_t refs;
   uint64_t data;
@@ -70,10 +72,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  lg_source *src = lg_source_bytes(data, size);
-  lg_root root = {owner, NULL, "owner"};
-  lg_exec_opts opts = {0};
-  lg_sched_execute(&opts, src, &root, 1, NULL);
-  lg_source_free(src);
+  lg_fuzz_run_bytes(data, size, (lg_root){owner, NULL, "owner"}, NULL);
   return 0;
 }

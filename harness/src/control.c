@@ -110,7 +110,7 @@
 enum {
   SITE_CREATE = 200, SITE_JOIN, SITE_DETACH, SITE_EXIT, SITE_LOCK, SITE_TRYLOCK, SITE_UNLOCK,
   SITE_WAIT, SITE_SIGNAL, SITE_BROADCAST, SITE_YIELD, SITE_SLEEP, SITE_BLOCKED, SITE_POST,
-  SITE_LEAVE, SITE_FD, SITE_PREEMPT
+  SITE_LEAVE, SITE_FD, SITE_PREEMPT, SITE_FD_CREATE
 };
 
 /* Where the running actor is (its `phase`), for the watchdog that preempts a thread that
@@ -161,6 +161,8 @@ static struct {
   bool signalled;             /* the program sent itself a signal: a handler may release */
   uint64_t preempt_ns;        /* the watchdog's tick; 0: no watchdog */
   const lg_divergence *div;  /* replay: where it left the schedule */
+  uint32_t inject_max;        /* failure injection's bound (lg_check's executions; 0: off) */
+  uint32_t injected;          /* failures injected so far */
   uintptr_t self_lo, self_hi; /* this library's code: its own calls are not the program's */
 } C;
 
@@ -1301,6 +1303,45 @@ int pthread_once(pthread_once_t *once, void (*init)(void)) {
   return 0;
 }
 
+/* ---- failure injection (lg_check's executions) -------------------------------------- */
+
+/* A failure-injection decision of the calling actor (it holds the baton) at `site`: 0 makes
+ * the real call, 1..nfail fail it that way. Decides nothing once the bound is spent. */
+static uint32_t inject(uint32_t nfail, uint16_t site) {
+  if (C.injected >= C.inject_max) return 0;
+  in_point++;
+  ctl_enter();
+  state_lock();
+  lg_choice c = {LG_CHOICE_FAIL, site, nfail + 1, LG_NO_CURRENT, NULL, C.log.len};
+  uint32_t idx = C.src->choose(C.src, &c);
+  if (idx > nfail) idx = 0;
+  record(&c, idx);
+  if (idx) C.injected++;
+  state_unlock();
+  ctl_leave();
+  in_point--;
+  return idx;
+}
+
+uint32_t lg__control_inject(uint32_t nfail, uint16_t site) {
+  if (!ctl_on || !me || lg__busy || in_point || nfail == 0) return 0;
+  if (me != __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE) && !preempted()) return 0;
+  return inject(nfail, site);
+}
+
+uint32_t lg__control_injected(void) { return C.injected; }
+
+/* fdcheck's pipe, pipe2 and socketpair ask here first (lg__fd_inject_hook): they can fail
+ * for want of descriptors (EMFILE, ENFILE) when called by the program's code. */
+static int fd_inject(const void *caller) {
+  if (!controlled(caller)) return 0;
+  switch (inject(2, SITE_FD_CREATE)) {
+  case 1: return EMFILE;
+  case 2: return ENFILE;
+  default: return 0;
+  }
+}
+
 /* ---- yield and sleeps (virtual time) ------------------------------------------------ */
 
 LG_REAL(int, sched_yield, (void))
@@ -1817,7 +1858,11 @@ extern const char __stop_lifeguard_text[] __attribute__((weak));
 extern const char __start_lgph_text[] __attribute__((weak));
 extern const char __stop_lgph_text[] __attribute__((weak));
 
-void lg__control_start_check(lg_source *src, uint64_t budget) {
+void lg__control_start_check(lg_source *src, uint64_t budget, uint32_t inject_max) {
+  C.inject_max = inject_max;
+  C.injected = 0;
+  C.log.inject_max = inject_max;
+  if (inject_max) __atomic_store_n(&lg__fd_inject_hook, fd_inject, __ATOMIC_RELEASE);
   bool in_program = false;
   dl_iterate_phdr(find_self_in, &in_program);
   if (in_program) {

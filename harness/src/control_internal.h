@@ -37,7 +37,14 @@ LG_HIDDEN void lg__control_wake(const void *obj);
 
 /* Starts thread control for one execution of lg_check (check.c, in the child it forked):
  * the calling thread becomes actor 0, `src` decides (begin() already called for this
- * execution), `budget` scheduling points before a livelock report. */
-LG_HIDDEN void lg__control_start_check(lg_source *src, uint64_t budget);
+ * execution), `budget` scheduling points before a livelock report, up to `inject_max`
+ * injected failures (0: none): pipe and pipe2 are injection points then, and so is
+ * lg__control_inject. */
+LG_HIDDEN void lg__control_start_check(lg_source *src, uint64_t budget, uint32_t inject_max);
+/* A failure-injection decision of the calling actor, as lg_inject_at makes in lg_sched: 0
+ * (make the real call) when it is not a controlled actor or the bound is spent. */
+LG_HIDDEN uint32_t lg__control_inject(uint32_t nfail, uint16_t site);
+/* The failures injected so far in this execution. */
+LG_HIDDEN uint32_t lg__control_injected(void);
 
 #endif

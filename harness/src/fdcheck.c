@@ -930,6 +930,12 @@ int signalfd(int fd, const sigset_t *mask, int flags) {
 #define PAIR_CREATOR(name, params, args, what)                                 \
   FD_REAL(int, name, params)                                                   \
   int name params {                                                            \
+    int (*inject)(const void *) = __atomic_load_n(&lg__fd_inject_hook, __ATOMIC_ACQUIRE); \
+    int e = inject ? inject(__builtin_return_address(0)) : 0;                  \
+    if (e) {                                                                   \
+      errno = e;                                                               \
+      return -1;                                                               \
+    }                                                                          \
     int r = lg__get_##name() args;                                             \
     if (r == 0 && active()) {                                                  \
       opened(pair[0], what, 0, FRAME);                                          \

@@ -69,6 +69,12 @@ typedef int (*lg__fd_wait_fn)(int fd, short events, size_t len, int msg_flags, b
 LG_HIDDEN extern lg__fd_wait_fn lg__fd_wait_hook;
 LG_HIDDEN extern void (*lg__fd_done_hook)(void);
 
+/* Failure injection at the descriptor calls that make a pair (pipe, pipe2, socketpair), in an
+ * execution of lg_check with injection on: fdcheck.c's interceptors call it first when it is
+ * set (control.c sets it; NULL otherwise), with their caller; it returns 0 to make the real
+ * call or the errno to fail it with. */
+LG_HIDDEN extern int (*lg__fd_inject_hook)(const void *caller);
+
 /* Hands signal `sig` to `prev`, the handler that was installed before one of ours. Returns
  * false when `prev` is the default action or SIG_IGN: the caller then takes the default its
  * own way. */

@@ -522,7 +522,9 @@ bool lg_sched_execute(const lg_exec_opts *o, lg_source *src, const lg_root *root
   lg_log_clear(&S.log);
   /* A replay takes the bound from its string; any other source from the option. */
   uint32_t replay_bound = lg_source_replay_inject_max(src);
-  S.inject_max = replay_bound != UINT32_MAX ? replay_bound : (uint32_t)lg__opts()->inject_max;
+  S.inject_max = replay_bound != UINT32_MAX ? replay_bound
+                 : o->inject_max               ? o->inject_max
+                                               : (uint32_t)lg__opts()->inject_max;
   S.injected = 0;
   S.log.inject_max = S.inject_max;
   for (size_t i = 0; i < nroots; i++) new_actor(roots[i].fn, roots[i].arg, roots[i].name);
@@ -781,14 +783,27 @@ uint64_t lg_now(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static lg__inject_fn inject_elsewhere;
+static lg__inject_count_fn inject_count_elsewhere;
+
+void lg__sched_set_inject_hooks(lg__inject_fn inject, lg__inject_count_fn count) {
+  inject_elsewhere = inject;
+  inject_count_elsewhere = count;
+}
+
 uint32_t lg_inject_at(uint32_t nfail, lg_site site) {
-  if (nfail == 0 || !sched_running() || S.injected >= S.inject_max) return 0;
+  if (nfail == 0) return 0;
+  if (!sched_running()) return inject_elsewhere ? inject_elsewhere(nfail, site) : 0;
+  if (S.injected >= S.inject_max) return 0;
   uint32_t idx = decide(LG_CHOICE_FAIL, site, nfail + 1, LG_NO_CURRENT, NULL);
   if (idx) S.injected++;
   return idx;
 }
 
-uint32_t lg_inject_count(void) { return Sp ? S.injected : 0; }
+uint32_t lg_inject_count(void) {
+  if (inject_count_elsewhere && !sched_running()) return inject_count_elsewhere();
+  return Sp ? S.injected : 0;
+}
 
 uint32_t lg_choose_at(uint32_t n, lg_site site) {
   if (n <= 1) return 0;

@@ -6,6 +6,12 @@
 
 #if defined(LG_LAYER) && !defined(LG_LAYER_SEES_SCHED)
 #error "a sched-layer header, in a layer not above it (harness/CMakeLists.txt)"
+/* For the check layer: where lg_inject_at and lg_inject_count go outside an lg_sched
+ * execution (in a check's forked execution, to its thread control). NULL: nowhere. */
+typedef uint32_t (*lg__inject_fn)(uint32_t nfail, uint16_t site);
+typedef uint32_t (*lg__inject_count_fn)(void);
+LG_HIDDEN void lg__sched_set_inject_hooks(lg__inject_fn inject, lg__inject_count_fn count);
+
 #endif
 
 #include "internal.h"
@@ -28,5 +34,11 @@ typedef struct lg__actor_view {
 /* Fills `out` with the live actors of the running controlled execution; returns the count
  * (0 when none runs on this thread). */
 LG_HIDDEN size_t lg__sched_actors(lg__actor_view *out, size_t max);
+
+/* For the check layer: where lg_inject_at and lg_inject_count go outside an lg_sched
+ * execution (in a check's forked execution, to its thread control). NULL: nowhere. */
+typedef uint32_t (*lg__inject_fn)(uint32_t nfail, uint16_t site);
+typedef uint32_t (*lg__inject_count_fn)(void);
+LG_HIDDEN void lg__sched_set_inject_hooks(lg__inject_fn inject, lg__inject_count_fn count);
 
 #endif

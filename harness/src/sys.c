@@ -17,6 +17,7 @@ __thread int lg__busy __attribute__((tls_model("initial-exec")));
 
 lg__fd_wait_fn lg__fd_wait_hook;
 void (*lg__fd_done_hook)(void);
+int (*lg__fd_inject_hook)(const void *caller);
 
 int lg__sys_close(int fd) { return (int)syscall(SYS_close, fd); }
 ssize_t lg__sys_write(int fd, const void *buf, size_t n) { return syscall(SYS_write, fd, buf, n); }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The shared command line and run loop of the class programs. */
+/* The shared command line of the class programs: the executions are lg_check's (the check
+ * API's in-process mode, lifeguard/check.h), with the scenario as the root actor. */
 #define _GNU_SOURCE
 #include "scenario.h"
 
@@ -14,8 +15,7 @@
 #include <unistd.h>
 
 #include <lgrt/faults.h>
-#include <lifeguard/options.h>
-#include <lifeguard/report.h>
+#include <lifeguard/check.h>
 #include <lifeguard/sched.h>
 #include <lifeguard/schedule.h>
 #include <lifeguard/source.h>
@@ -110,7 +110,7 @@ static int live_descriptors(void) {
   return n;
 }
 
-/* ---- strategies ------------------------------------------------------------------ */
+/* ---- the run: lg_check in process ------------------------------------------------- */
 
 typedef enum { STRAT_RANDOM, STRAT_PCT, STRAT_DFS, STRAT_REPLAY, STRAT_FREE } strategy;
 
@@ -121,55 +121,8 @@ typedef struct settings {
   unsigned long seed, iterations, depth, bound;
   double budget;             /* seconds; 0 = none */
   const char *until;         /* stop at the first report of this kind */
-  lg_decision_log schedule;  /* --schedule */
+  const char *schedule;      /* --schedule */
 } settings;
-
-static lg_source *make_source(const settings *st) {
-  switch (st->strat) {
-  case STRAT_RANDOM: return lg_source_random(st->seed);
-  case STRAT_PCT: return lg_source_pct(st->seed, (unsigned)st->depth, 0);
-  case STRAT_DFS:
-    /* without --bound: bound 0, then 1, 2, ... (few preemptions first), ending with all */
-    return st->bound == ULONG_MAX ? lg_source_dfs_iterative() : lg_source_dfs((uint32_t)st->bound);
-  case STRAT_REPLAY: return lg_source_replay(&st->schedule);
-  case STRAT_FREE: return NULL;
-  }
-  return NULL;
-}
-
-/* --until: reports are counted, the process goes on (halt_on_error=0). */
-static const char *until_kind;
-static unsigned long until_hits;
-
-static double seconds_since(const struct timespec *t0);
-
-/* Where the run is, for a crash that ends it: ASan's reports do not return. */
-static unsigned long until_done;
-static struct timespec until_t0;
-
-static void until_hook(const lg_report_view *v, void *arg) {
-  if (strcmp(v->report->kind, until_kind) == 0) until_hits++;
-  /* A fatal report (a call into an unloaded module) ends the process: say now what was found */
-  if (v->report->fatal && until_hits)
-    printf("ttd: kind=%s found=1 executions=%lu seconds=%.6f schedule=%s\n", until_kind,
-           until_done + 1, seconds_since(&until_t0),
-           lg_sched_controlled() ? lg_sched_schedule_string() : "-");
-  fflush(stdout);
-}
-
-/* ASan's report of the kind --until waits for ends the process: say it was found first. */
-static void until_crash_hook(const char *text) {
-  static const char head[] = "ERROR: AddressSanitizer: ";
-  const char *at = text ? strstr(text, head) : NULL;
-  if (!at) return;
-  at += sizeof head - 1;
-  size_t n = strlen(until_kind);
-  if (strncmp(at, until_kind, n) != 0 || (at[n] != ' ' && at[n] != '\n' && at[n] != 0)) return;
-  char line[256];
-  int len = snprintf(line, sizeof line, "ttd: kind=%s found=1 executions=%lu seconds=%.6f schedule=-\n",
-                     until_kind, until_done + 1, seconds_since(&until_t0));
-  if (len > 0) (void)!write(1, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
-}
 
 static double seconds_since(const struct timespec *t0) {
   struct timespec t;
@@ -181,88 +134,118 @@ static int fds_kept;
 
 void lg_scenario_keep_fds(int n) { fds_kept = n; }
 
-typedef struct root_arg {
+/* One execution's scenario, and what the run saw of all of them. */
+typedef struct run_state {
+  const lg_scenario_program *p;
   const lg_scenario *sc;
-  lg_scenario_ctx ctx;
-  int status;
-  bool stopped; /* by an injected failure */
-} root_arg;
+  lg_variant variant;
+  const settings *st;
+  struct timespec t0;
+  int status;              /* the last execution's LG_SCENARIO_* status */
+  bool stopped;            /* by an injected failure */
+  unsigned long iteration; /* 0-based, the next execution's */
+  unsigned long injected, stopped_count;
+} run_state;
 
 static void scenario_root(void *p) {
-  root_arg *a = p;
-  a->status = a->sc->run(&a->ctx);
+  run_state *r = p;
+  lg_scenario_ctx ctx = {.variant = r->variant, .seed = r->st->seed, .iteration = r->iteration};
+  r->stopped = false;
+  r->status = r->sc->run(&ctx);
   /* Stopped by an injected failure: clean (lg_scenario_fail says so only after one). */
-  if (a->status == LG_SCENARIO_STOPPED) {
-    a->stopped = true;
-    a->status = lg_inject_count() ? LG_SCENARIO_CLEAN : LG_SCENARIO_ERROR;
+  if (r->status == LG_SCENARIO_STOPPED) {
+    r->stopped = true;
+    r->status = lg_inject_count() ? LG_SCENARIO_CLEAN : LG_SCENARIO_ERROR;
   }
 }
 
-/* Runs the iterations; returns the exit status. */
-static int run_iterations(const lg_scenario_program *p, const lg_scenario *sc, lg_variant variant,
-                          const char *variant_name, settings *st) {
-  lg_source *src = make_source(st);
-  lg_exec_opts opts = {.mode = st->strat == STRAT_FREE ? LG_SCHED_FREE : LG_SCHED_CONTROLLED,
-                       .seed = st->seed};
-  struct timespec t0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  until_t0 = t0;
-  int before = st->until ? -1 : live_descriptors();
-  unsigned long done = 0, injected = 0, stopped = 0;
-  bool exhausted = false;
-  for (; done < st->iterations; done++) {
-    until_done = done;
-    if (st->budget > 0 && seconds_since(&t0) > st->budget) break;
-    root_arg a = {.sc = sc, .ctx = {.variant = variant, .seed = st->seed, .iteration = done}};
-    if (st->strat == STRAT_FREE) {
-      scenario_root(&a);
-    } else {
-      lg_root root = {scenario_root, &a, sc->name};
-      lg_exec_result res;
-      if (!lg_sched_execute(&opts, src, &root, 1, &res)) {
-        exhausted = true;
-        break;
-      }
-      if (res.verdict == LG_VERDICT_DEADLOCK || res.verdict == LG_VERDICT_LIVELOCK)
-        a.status = LG_SCENARIO_ERROR;
-      if (lg_inject_count()) injected++;
-      if (a.stopped) stopped++;
-      if (st->strat == STRAT_REPLAY) {
-        const lg_divergence *d = lg_source_replay_divergence(src);
-        if (d->diverged) {
-          fprintf(stderr,
-                  "%s: error: the replay diverged at decision %llu: the schedule has "
-                  "%c%u/%u there, the program asked %c%u/%u (uncontrolled nondeterminism)\n",
-                  p->program, (unsigned long long)d->step,
-                  lg_choice_kind_letter(d->expected.kind), d->expected.site, d->expected.n,
-                  lg_choice_kind_letter(d->actual.kind), d->actual.site, d->actual.n);
-          a.status = LG_SCENARIO_ERROR;
-        }
-      }
-    }
-    if (st->until) {
-      if (until_hits) {
-        printf("ttd: kind=%s found=1 executions=%lu seconds=%.6f schedule=%s\n", st->until,
-               done + 1, seconds_since(&t0),
-               st->strat == STRAT_FREE ? "-" : lg_sched_schedule_string());
-        lg_source_free(src);
-        return 0;
-      }
-      if (a.status == LG_SCENARIO_ERROR) return a.status;
-      continue;
-    }
-    if (a.status != LG_SCENARIO_CLEAN) {
-      if (st->strat != STRAT_FREE)
-        fprintf(stderr, "%s: schedule: %s\n", p->program, lg_sched_schedule_string());
-      lg_source_free(src);
-      return a.status;
-    }
+/* lg_check's judge: the scenario's status, with the scheduler's verdict and a replay that
+ * left its schedule counted as errors. Without --until the check stops at the first status
+ * that is not clean; with it only an error stops it (a symptom is gone past). */
+static int judge(const lg_check_execution *e, void *arg) {
+  run_state *r = arg;
+  r->iteration++;
+  if (e->verdict == LG_VERDICT_DEADLOCK || e->verdict == LG_VERDICT_LIVELOCK)
+    r->status = LG_SCENARIO_ERROR;
+  if (e->injected) r->injected++;
+  if (r->stopped) r->stopped_count++;
+  if (e->divergence) {
+    const lg_divergence *d = e->divergence;
+    fprintf(stderr,
+            "%s: error: the replay diverged at decision %llu: the schedule has "
+            "%c%u/%u there, the program asked %c%u/%u (uncontrolled nondeterminism)\n",
+            r->p->program, (unsigned long long)d->step, lg_choice_kind_letter(d->expected.kind),
+            d->expected.site, d->expected.n, lg_choice_kind_letter(d->actual.kind),
+            d->actual.site, d->actual.n);
+    r->status = LG_SCENARIO_ERROR;
   }
-  lg_source_free(src);
+  if (r->status == LG_SCENARIO_ERROR) return -1;
+  if (r->st->until) return 0;
+  return r->status;
+}
+
+/* lg_check's last word before a report of the --until kind ends the process (a fatal report,
+ * ASan's): the ttd line. From ASan's report (no schedule) only async-signal-safe calls. */
+static void dying(const lg_check_execution *e, void *arg) {
+  run_state *r = arg;
+  char line[256];
+  int len;
+  if (e->schedule) {
+    printf("ttd: kind=%s found=1 executions=%llu seconds=%.6f schedule=%s\n", r->st->until,
+           e->index, seconds_since(&r->t0), e->schedule[0] ? e->schedule : "-");
+    fflush(stdout);
+    return;
+  }
+  len = snprintf(line, sizeof line,
+                 "ttd: kind=%s found=1 executions=%llu seconds=%.6f schedule=-\n", r->st->until,
+                 e->index, seconds_since(&r->t0));
+  if (len > 0) (void)!write(1, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+}
+
+/* Runs the executions through lg_check; returns the exit status. */
+static int run_iterations(const lg_scenario_program *p, const lg_scenario *sc, lg_variant variant,
+                          const char *variant_name, const settings *st) {
+  static const lg_check_strategy strategies[] = {LG_CHECK_RANDOM, LG_CHECK_PCT, LG_CHECK_DFS,
+                                                 LG_CHECK_REPLAY, LG_CHECK_RANDOM};
+  static lg_check_result res;
+  run_state r = {.p = p, .sc = sc, .variant = variant, .st = st};
+  lg_check_opts o = {
+      .strategy = strategies[st->strat],
+      .mode = st->strat == STRAT_FREE ? LG_CHECK_SCHED_FREE : LG_CHECK_SCHED,
+      .iterations = st->iterations,
+      .seed = st->seed,
+      .seed_set = 1,
+      .depth = (unsigned)st->depth,
+      .bound = st->bound == ULONG_MAX ? LG_CHECK_NO_BOUND : (uint32_t)st->bound,
+      .bound_set = st->bound != ULONG_MAX,
+      .schedule = st->schedule,
+      .budget_seconds = st->budget,
+      .until = st->until,
+      .quiet = 1,
+      .result = &res,
+      .judge = judge,
+      .dying = st->until ? dying : NULL,
+      .root_name = sc->name,
+  };
+  clock_gettime(CLOCK_MONOTONIC, &r.t0);
+  int before = st->until ? -1 : live_descriptors();
+  int failed = lg_check(&o, scenario_root, &r);
+  if (failed < 0) return LG_SCENARIO_ERROR;
+  bool free_run = st->strat == STRAT_FREE;
   if (st->until) {
-    printf("ttd: kind=%s found=0 executions=%lu seconds=%.6f\n", st->until, done,
-           seconds_since(&t0));
+    if (failed && strcmp(res.kind, st->until) == 0) {
+      printf("ttd: kind=%s found=1 executions=%llu seconds=%.6f schedule=%s\n", st->until,
+             res.executions, seconds_since(&r.t0), free_run ? "-" : lg_sched_schedule_string());
+      return 0;
+    }
+    if (failed) return r.status;
+    printf("ttd: kind=%s found=0 executions=%llu seconds=%.6f\n", st->until, res.executions,
+           seconds_since(&r.t0));
     return 1;
+  }
+  if (failed) {
+    if (!free_run) fprintf(stderr, "%s: schedule: %s\n", p->program, lg_sched_schedule_string());
+    return r.status;
   }
   int after = live_descriptors();
   if (before >= 0 && after != before && after - before != fds_kept) {
@@ -270,11 +253,11 @@ static int run_iterations(const lg_scenario_program *p, const lg_scenario *sc, l
             p->program, after - before, sc->name, before, after);
     return LG_SCENARIO_ERROR;
   }
-  printf("%s: %s (%s): clean, %lu execution(s), strategy %s%s", p->program, sc->name,
-         variant_name, done, strategy_names[st->strat],
-         exhausted ? ", every schedule explored" : "");
-  if (injected)
-    printf(", %lu with injected failures (%lu stopped by one)", injected, stopped);
+  printf("%s: %s (%s): clean, %llu execution(s), strategy %s%s", p->program, sc->name,
+         variant_name, res.executions, strategy_names[st->strat],
+         res.exhausted ? ", every schedule explored" : "");
+  if (r.injected)
+    printf(", %lu with injected failures (%lu stopped by one)", r.injected, r.stopped_count);
   printf("\n");
   return 0;
 }
@@ -295,6 +278,7 @@ int lg_scenario_main(const lg_scenario_program *p, int argc, char **argv) {
   size_t nextra = 0;
   settings st = {.strat = STRAT_RANDOM, .seed = 1, .iterations = 1, .depth = 2,
                  .bound = ULONG_MAX};
+  lg_decision_log parsed = {0};
   opterr = 0;
   for (;;) {
     int c = getopt_long(argc, argv, ":", longopts, NULL);
@@ -363,27 +347,20 @@ int lg_scenario_main(const lg_scenario_program *p, int argc, char **argv) {
     st.strat = STRAT_REPLAY;
     size_t pos;
     const char *why;
-    if (lg_schedule_parse(schedule_text, strlen(schedule_text), &st.schedule, &pos, &why) != 0) {
+    int bad = lg_schedule_parse(schedule_text, strlen(schedule_text), &parsed, &pos, &why);
+    lg_log_free(&parsed);
+    if (bad) {
       fprintf(stderr, "%s: error: bad --schedule at character %zu: %s\n", p->program, pos + 1, why);
-      lg_log_free(&st.schedule);
       return 2;
     }
+    st.schedule = schedule_text;
     st.iterations = 1;
   } else if (st.strat == STRAT_REPLAY) {
     return usage_error("%s", "--strategy replay needs --schedule STRING");
   }
-  if (st.until) {
-    until_kind = st.until;
-    lg_options_set("halt_on_error=0");
-    lg_report_set_hook(until_hook, NULL);
-    lg_sched_set_crash_hook(until_crash_hook);
-  }
-
   lg_fault_reset();
   if (variant == LG_VARIANT_BUGGY)
     for (size_t j = 0; sc->faults[j]; j++) lg_fault_set(sc->faults[j], true);
   for (size_t j = 0; j < nextra; j++) lg_fault_set(extra_faults[j], true);
-  int status = run_iterations(p, sc, variant, variant_name, &st);
-  lg_log_free(&st.schedule);
-  return status;
+  return run_iterations(p, sc, variant, variant_name, &st);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The command line and run loop shared by every class program in scenarios/.
+/* The command line shared by every class program in scenarios/; the executions are run by
+ * lg_check in process (LG_CHECK_SCHED, lifeguard/check.h).
  *
  *   PROGRAM --scenario NAME --variant buggy|fixed [--iterations N] [--fault NAME]...
  *           [--strategy random|pct|dfs|free] [--seed N] [--depth D] [--bound B]

@@ -2,7 +2,7 @@
 /* Test bodies run through the check API, each in a buggy and a fixed variant, in plain
  * pthread code (tests/driver/test_check.py):
  *
- *   check_bodies BODY buggy|fixed random|pct|dfs|replay [N|SCHEDULE]
+ *   check_bodies [--sched] [--inject N] BODY buggy|fixed random|pct|dfs|replay [N|SCHEDULE]
  *
  *   uaf          a reader uses a shared pointer after unlocking while an updater swaps and
  *                frees it (fixed: it copies the value under the lock): heap-use-after-free
@@ -14,15 +14,25 @@
  *                fixed/buggy difference (both clean): every schedule is correct
  *   flag         a thread sets a flag under a lock; the body reads it before joining the
  *                thread (fixed: after): assertion. Small enough for dfs to exhaust
+ *   pipe-error   a worker opens a log descriptor, then a pipe; when the pipe fails, its
+ *                error path closes the log descriptor but leaves its number behind (fixed:
+ *                forgets it), and the cleanup closes it again: double-close, only when the
+ *                pipe fails, which takes failure injection (--inject N: lg_check_opts'
+ *                inject_max). With --sched the body runs on the lg_sched layer in process
+ *                (LG_CHECK_SCHED) and the pipe's failure point is lg_inject; else plain
+ *                pthreads in forked executions, where pipe() itself is the point
  *
  * N is the iterations (random, pct; pct's depth is 3) or the dfs cap (0: until exhausted).
  * Prints one line `result: failed=F kind=K executions=E exhausted=X diverged=D schedule=S`
  * on stdout and exits with lg_check's return value (2 for -1 or bad usage). */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lifeguard/lifeguard.h>
 
@@ -190,21 +200,105 @@ static void flag_body(void *arg) {
   if (buggy) pthread_join(t, NULL);
 }
 
+/* ---- pipe-error --------------------------------------------------------------------- */
+
+static bool sched_mode;
+
+struct channel {
+  int log;      /* a descriptor the channel writes its log to */
+  int pipe[2];
+};
+
+/* pipe(), with lg_sched's injection point in front of it on the lg_sched layer (in forked
+ * executions, pipe() is one itself). */
+static int make_pipe(int fds[2]) {
+  if (sched_mode) {
+    uint32_t how = lg_inject(2);
+    if (how) {
+      errno = how == 1 ? EMFILE : ENFILE;
+      return -1;
+    }
+  }
+  return pipe(fds);
+}
+
+static int channel_open(struct channel *c) {
+  c->log = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (c->log < 0) return -1;
+  if (make_pipe(c->pipe) != 0) {
+    close(c->log);
+    if (!buggy) c->log = -1; /* buggy: the closed number stays behind */
+    return -1;
+  }
+  return 0;
+}
+
+static void channel_close(struct channel *c) {
+  if (c->log >= 0) close(c->log);
+  if (c->pipe[0] >= 0) {
+    close(c->pipe[0]);
+    close(c->pipe[1]);
+  }
+}
+
+static void channel_use(struct channel *c) {
+  if (channel_open(c) == 0) {
+    LG_ASSERT(write(c->pipe[1], "x", 1) == 1);
+    char b;
+    LG_ASSERT(read(c->pipe[0], &b, 1) == 1 && b == 'x');
+  }
+  channel_close(c);
+}
+
+static void *pipe_worker(void *arg) {
+  channel_use(arg);
+  return NULL;
+}
+
+static void pipe_sched_worker(void *arg) { channel_use(arg); }
+
+static void pipe_error(void *arg) {
+  struct channel a = {-1, {-1, -1}}, b = {-1, {-1, -1}};
+  if (sched_mode) {
+    lg_actor *w = lg_spawn(pipe_sched_worker, &a, "worker");
+    channel_use(&b);
+    lg_join(w);
+  } else {
+    pthread_t w;
+    pthread_create(&w, NULL, pipe_worker, &a);
+    channel_use(&b);
+    pthread_join(w, NULL);
+  }
+}
+
 /* ---- main --------------------------------------------------------------------------- */
 
 static const struct {
   const char *name;
   void (*fn)(void *);
 } bodies[] = {{"uaf", uaf}, {"lost-update", lost_update}, {"lock-order", lock_order},
-              {"handoff", handoff}, {"flag", flag_body}};
+              {"handoff", handoff}, {"flag", flag_body}, {"pipe-error", pipe_error}};
 
 static int usage(void) {
-  fprintf(stderr, "usage: check_bodies uaf|lost-update|lock-order|handoff|flag buggy|fixed "
+  fprintf(stderr, "usage: check_bodies [--sched] [--inject N] "
+                  "uaf|lost-update|lock-order|handoff|flag|pipe-error buggy|fixed "
                   "random|pct|dfs|replay [N|SCHEDULE]\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
+  unsigned inject_max = 0;
+  while (argc > 1 && strncmp(argv[1], "--", 2) == 0) {
+    if (strcmp(argv[1], "--sched") == 0) {
+      sched_mode = true;
+    } else if (strcmp(argv[1], "--inject") == 0 && argc > 2) {
+      inject_max = (unsigned)strtoul(argv[2], NULL, 10);
+      argv++, argc--;
+    } else {
+      return usage();
+    }
+    argv++, argc--;
+  }
   if (argc < 4 || argc > 5) return usage();
   void (*body)(void *) = NULL;
   for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
@@ -212,7 +306,8 @@ int main(int argc, char **argv) {
   if (!body || (strcmp(argv[2], "buggy") && strcmp(argv[2], "fixed"))) return usage();
   buggy = strcmp(argv[2], "buggy") == 0;
   static lg_check_result res;
-  lg_check_opts o = {.result = &res};
+  lg_check_opts o = {.result = &res, .inject_max = inject_max,
+                     .mode = sched_mode ? LG_CHECK_SCHED : LG_CHECK_FORK};
   if (strcmp(argv[3], "random") == 0) o.strategy = LG_CHECK_RANDOM;
   else if (strcmp(argv[3], "pct") == 0) o.strategy = LG_CHECK_PCT, o.depth = 3;
   else if (strcmp(argv[3], "dfs") == 0) o.strategy = LG_CHECK_DFS;

@@ -9,6 +9,7 @@ in the same execution with the same schedule, which a free-running body would no
 schedule string that is empty would mean the pthread calls were not controlled. Counts of
 executions, never time. Each tree that builds the bodies (plain, asan) runs them."""
 
+import os
 import re
 import subprocess
 
@@ -122,3 +123,78 @@ def test_a_bad_schedule_string_is_one_line_and_minus_one(bodies):
     assert r.returncode == 2, r.stderr
     assert r.stderr == "lifeguard: error: check: bad schedule string at byte 5: expected 's', " \
         "'d' or 'f'\n"
+
+
+# ---- failure injection (lg_check_opts.inject_max) ----------------------------------------
+
+def check_with(binary, flags, body, variant, strategy, arg=None, env=None):
+    argv = [str(binary)] + flags + [body, variant, strategy] + \
+        ([str(arg)] if arg is not None else [])
+    return Run(subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env))
+
+
+def in_process_env():
+    """In process, a report would end the check's process (as in the program): the tests read
+    the check's own result line, so reports return (halt_on_error=0)."""
+    return dict(os.environ, LIFEGUARD_OPTIONS="halt_on_error=0")
+
+
+# (the flags that pick the mode, whether it runs in process): the fork mode, where pipe() is
+# the injection point; lg_sched in process (LG_CHECK_SCHED), where lg_inject is
+MODES = [([], None), (["--sched"], "in-process")]
+
+
+@pytest.mark.parametrize("mode,env", MODES, ids=["fork", "sched"])
+def test_injection_finds_the_mishandled_failure_and_its_schedule_replays(bodies, mode, env):
+    env = in_process_env() if env else None
+    r = check_with(bodies, mode + ["--inject", "1"], "pipe-error", "buggy", "random", 100, env)
+    assert r.rc == 1 and r.failed and r.kind == "double-close", r.stderr[-3000:]
+    # the bound is in the schedule ("i1"), and an injected failure ("=1" or "=2" of an f)
+    assert r.schedule.startswith("lgs1:i1,"), r.schedule
+    assert re.search(r",f\d+/3=[12]", r.schedule), r.schedule
+    assert "(random, seed 1, inject_max 1)" in r.stderr
+    # replayed without --inject: the string's bound turns injection on
+    again = check_with(bodies, mode, "pipe-error", "buggy", "replay", r.schedule, env)
+    assert again.rc == 1 and again.kind == "double-close" and again.executions == 1, \
+        again.stderr[-3000:]
+    assert again.schedule == r.schedule and not again.diverged
+    # the fixed twin survives the same schedule
+    fixed = check_with(bodies, mode, "pipe-error", "fixed", "replay", r.schedule, env)
+    assert fixed.rc == 0 and not fixed.failed and not fixed.diverged, fixed.stderr[-3000:]
+
+
+@pytest.mark.parametrize("mode,env", MODES, ids=["fork", "sched"])
+def test_without_injection_the_mishandled_failure_is_not_found(bodies, mode, env):
+    env = in_process_env() if env else None
+    r = check_with(bodies, mode, "pipe-error", "buggy", "random", 100, env)
+    assert r.rc == 0 and not r.failed and r.executions == 100, r.stderr[-3000:]
+    assert "no failure" in r.stderr and "inject_max" not in r.stderr
+
+
+@pytest.mark.parametrize("mode,env", MODES, ids=["fork", "sched"])
+def test_injection_leaves_the_fixed_twin_clean(bodies, mode, env):
+    env = in_process_env() if env else None
+    r = check_with(bodies, mode + ["--inject", "1"], "pipe-error", "fixed", "random", 100, env)
+    assert r.rc == 0 and not r.failed and r.executions == 100, r.stderr[-3000:]
+    assert "100 executions (random, seed 1, inject_max 1), no failure" in r.stderr
+
+
+def test_dfs_with_injection_tries_every_failure(bodies):
+    """Each injected failure is a decision: dfs explores them like the thread orders."""
+    fixed = check_with(bodies, ["--inject", "2"], "pipe-error", "fixed", "dfs")
+    assert fixed.rc == 0 and fixed.exhausted, fixed.stderr[-3000:]
+    buggy = check_with(bodies, ["--inject", "2"], "pipe-error", "buggy", "dfs")
+    assert buggy.rc == 1 and buggy.kind == "double-close", buggy.stderr[-3000:]
+
+
+def test_in_process_a_report_ends_the_process_with_its_schedule(bodies):
+    """LG_CHECK_SCHED without halt_on_error=0: the report aborts the process, as in the
+    program, and carries the schedule string, which replays."""
+    p = subprocess.run([str(bodies), "--sched", "--inject", "1", "pipe-error", "buggy",
+                        "random", "100"], capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0 and "result:" not in p.stdout, p.stderr[-3000:]
+    m = re.search(r"schedule: (lgs1:i1,\S+)", p.stderr)
+    assert m and "double-close" in p.stderr, p.stderr[-3000:]
+    again = check_with(bodies, ["--sched"], "pipe-error", "buggy", "replay", m.group(1),
+                       in_process_env())
+    assert again.rc == 1 and again.kind == "double-close", again.stderr[-3000:]

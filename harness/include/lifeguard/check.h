@@ -23,7 +23,12 @@
  * line on stderr for bad arguments (a schedule string that does not parse, ...). The process
  * that calls them must not hold other threads that the child would need (fork copies the
  * calling thread only). Under `lifeguard explore` (the preload library controls the whole
- * process there) they refuse, returning -1. */
+ * process there) they refuse, returning -1.
+ *
+ * lg_check can also run a test written on the lg_sched layer (lifeguard/sched.h) in this
+ * process (lg_check_opts.mode), with the same strategies, budget, `until`, result and
+ * printed lines; the class programs in scenarios/ and the class fuzz targets run that way.
+ * lg_check_opts.inject_max turns failure injection on in both modes (docs/check.md). */
 #ifndef LIFEGUARD_CHECK_H
 #define LIFEGUARD_CHECK_H
 
@@ -31,7 +36,11 @@
 #error "a check-layer header, in a layer not above it (harness/CMakeLists.txt)"
 #endif
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <lifeguard/schedule.h>
+#include <lifeguard/source.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,7 +51,33 @@ typedef enum lg_check_strategy {
   LG_CHECK_PCT,        /* PCT: random priorities, depth - 1 priority change points */
   LG_CHECK_DFS,        /* every schedule, depth first, up to a preemption bound */
   LG_CHECK_REPLAY,     /* one execution, following a schedule string */
+  LG_CHECK_BYTES,      /* one execution, one byte of `bytes` per decision (a fuzzer's input,
+                          lg_source_bytes); the in-process modes only */
 } lg_check_strategy;
+
+/* How the test runs. */
+typedef enum lg_check_mode {
+  LG_CHECK_FORK = 0,  /* a plain pthread test, each execution in a child forked for it, under
+                         thread control (the default) */
+  LG_CHECK_SCHED,     /* an lg_sched test (lifeguard/sched.h: lg_spawn, lg_mutex, ...), run in
+                         this process as the root actor of one lg_sched execution per
+                         iteration. A report ends the process as in the program (its report
+                         carries the schedule string), unless `until` is set */
+  LG_CHECK_SCHED_FREE, /* the same test free-running: it runs on the calling thread, its
+                          actors are threads the OS schedules (the stress baseline); no
+                          decisions, no schedule */
+} lg_check_mode;
+
+/* One execution, as the in-process modes show it to lg_check_opts.judge and .dying. */
+typedef struct lg_check_execution {
+  unsigned long long index;      /* 1-based */
+  lg_verdict verdict;            /* lg_sched's (LG_VERDICT_OK in free mode) */
+  const char *kind;              /* the kind of its first report, "" when none */
+  const char *schedule;          /* its schedule string ("" in free mode; NULL in .dying
+                                    from a sanitizer's report: async-signal context) */
+  unsigned injected;             /* failures injected in it */
+  const lg_divergence *divergence; /* replay: where it left the schedule (NULL otherwise) */
+} lg_check_execution;
 
 #define LG_CHECK_NO_BOUND UINT32_MAX
 
@@ -70,12 +105,35 @@ typedef struct lg_check_opts {
   int bound_set;                 /* 1: `bound` is the dfs bound, even 0 */
   const char *schedule;          /* replay: the schedule string */
   unsigned long long max_steps;  /* scheduling points per execution before a `livelock`
-                                    report (0: the explore_steps option, 10,000,000) */
+                                    report (0: the explore_steps option, 10,000,000; in
+                                    process, lg_sched's 1,000,000) */
   double budget_seconds;         /* stop starting executions after this long (0: no limit) */
   const char *until;             /* go on past failures of other kinds until one of this
-                                    kind (NULL: stop at the first failure of any kind) */
+                                    kind (NULL: stop at the first failure of any kind). In
+                                    process, reports do not abort meanwhile (the option
+                                    halt_on_error is 0 while the check runs) */
   int quiet;                     /* 1: print nothing of its own (the child's report still) */
   lg_check_result *result;       /* optional: what was found */
+  /* (the fields below came later; a zero-initialised lg_check_opts leaves them off) */
+  unsigned inject_max;           /* failure injection: each execution may see up to this many
+                                    injected failures, each a decision ("f" in the schedule,
+                                    whose "i" token records the bound, so a replay injects
+                                    the same). Points: lg_inject_at (lifeguard/sched.h) in
+                                    both modes; pipe and pipe2 in the fork mode. 0: the
+                                    inject_max option (default 0: off) */
+  lg_check_mode mode;            /* LG_CHECK_FORK (0), LG_CHECK_SCHED, LG_CHECK_SCHED_FREE */
+  const uint8_t *bytes;          /* LG_CHECK_BYTES: the decisions */
+  size_t nbytes;
+  /* In-process modes: after each execution, the test's own verdict on it (NULL: the
+   * execution fails when lg_sched's verdict is not ok). 0: clean; > 0: failed (kind
+   * "status N" unless a report gave one); < 0: the test could not run, the check stops
+   * here as failed, `until` or not. Called with lg_check's `arg`. */
+  int (*judge)(const lg_check_execution *e, void *arg);
+  /* In-process modes with `until`: a report of that kind is about to end the process (a
+   * fatal report, a sanitizer's report): called first, with the execution it ended. */
+  void (*dying)(const lg_check_execution *e, void *arg);
+  const char *root_name;         /* LG_CHECK_SCHED: the root actor's name (NULL: "test") */
+  int seed_set;                  /* 1: `seed` is the seed, even 0 */
 } lg_check_opts;
 
 /* Runs `test(arg)` under the schedules `opts` says (NULL: random, 100 executions, seed 1).

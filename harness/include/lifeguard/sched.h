@@ -63,6 +63,8 @@ typedef struct lg_exec_opts {
   uint64_t step_budget; /* scheduling points per execution before livelock; 0 = 1,000,000 */
   size_t stack_size;    /* per actor; 0 = 256 KiB */
   uint64_t seed;        /* free mode: seed of the data choices */
+  uint32_t inject_max;  /* failure injection's bound (0: the inject_max option); a replay
+                           source's string says its own */
 } lg_exec_opts;
 
 typedef struct lg_exec_result {
@@ -155,6 +157,8 @@ uint32_t lg_choose_at(uint32_t n, lg_site site);
  * otherwise it returns 0 and decides nothing, so with injection off (the default) nothing
  * changes and free-running nothing is injected. */
 uint32_t lg_inject_at(uint32_t nfail, lg_site site);
+/* (Inside an execution of lg_check's fork mode, the check's thread control decides
+ * instead, with the check's bound: the same call works in both.) */
 /* The failures injected so far in this thread's current (or last) controlled execution. */
 uint32_t lg_inject_count(void);
 
@@ -176,6 +180,7 @@ uint32_t lg_inject_count(void);
 #define lg_atomic_cas(p, e, d) lg_atomic_cas_at((p), (e), (d), LG_SITE())
 #define lg_sleep(ns) lg_sleep_at((ns), LG_SITE())
 #define lg_choose(n) lg_choose_at((n), LG_SITE())
+#define lg_inject(nfail) lg_inject_at((nfail), LG_SITE())
 
 #ifdef __cplusplus
 }
