@@ -78,7 +78,8 @@ FD_SETTINGS = (
 # costs whatever else the shared machine runs). explore_steps is raised past the points a run
 # makes (its default would end `lock` as a livelock).
 CONTROL_MODES = (("lock", "ns_per_pair", ("--ops", "2000000", "--reps", "5")),
-                 ("handoff", "ns_per_handoff", ("--ops", "4000", "--reps", "5")))
+                 ("handoff", "ns_per_handoff", ("--ops", "4000", "--reps", "5")),
+                 ("futex", "ns_per_handoff", ("--ops", "4000", "--reps", "5")))
 CONTROL_SETTINGS = (("native", None),
                     ("explore=0", "explore=0"),
                     ("explore=1", "explore=1:explore_strategy=random:explore_seed=1:"
@@ -86,7 +87,7 @@ CONTROL_SETTINGS = (("native", None),
                     ("explore=1:explore_pin=0", "explore=1:explore_strategy=random:"
                                                 "explore_seed=1:explore_steps=100000000:"
                                                 "explore_pin=0"))
-CONTROL_ROUNDS = 7
+CONTROL_ROUNDS = 11
 
 
 class CompareError(Exception):
@@ -183,7 +184,8 @@ if os.environ.get("LIFEGUARD_BENCH_QUICK") == "1":
     FD_ROUNDS = 2
     FD_SYSCALL_CYCLES = 50
     CONTROL_MODES = (("lock", "ns_per_pair", ("--ops", "2000", "--reps", "3")),
-                     ("handoff", "ns_per_handoff", ("--ops", "200", "--reps", "3")))
+                     ("handoff", "ns_per_handoff", ("--ops", "200", "--reps", "3")),
+                     ("futex", "ns_per_handoff", ("--ops", "200", "--reps", "3")))
     CONTROL_ROUNDS = 2
 
 
@@ -772,7 +774,10 @@ def docs_section(rows, command, when, missing):
                 f"(`{' '.join(CONTROL_MODES[0][2])}`). `handoff`: two threads give each other "
                 "the turn through a mutex and a condition variable "
                 f"(`{' '.join(CONTROL_MODES[1][2])}`); natively each hand-off is a futex wake "
-                "and wait, under explore a baton pass. The settings ran interleaved, "
+                "and wait, under explore a baton pass. `futex`: the same turn through one "
+                "futex word and the raw system calls; natively the kernel's own cost of a "
+                "switch between two threads, the floor under a baton pass (under explore the "
+                "futex calls are scheduling points too). The settings ran interleaved, "
                 f"{CONTROL_ROUNDS} rounds; ns is the median over the rounds, the ratio the median "
                 "of the ratios within each round. Each run measures wall-clock time and the "
                 "process's CPU time: on a shared machine the CPU time is what the work costs, "
