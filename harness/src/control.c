@@ -543,8 +543,8 @@ static void leave(void) {
 /* Back from the kernel: runnable again; runs at once if nobody holds the baton, else when a
  * scheduling point picks it. */
 static void rejoin(void) {
-  pin(me, 0);
   state_lock();
+  pin(me, 0); /* (after the watchdog's unpin, which it makes with the lock held) */
   me->state = RUNNABLE;
   if (C.idle) {
     C.idle = false;
