@@ -9,7 +9,8 @@
  * On (explore=1, started by preload.c), threads stay real threads and a baton passes between
  * them: each actor has a futex word it sleeps on, and the actor that runs wakes the one chosen
  * next before it sleeps itself (CHESS's and Fray's design: the program's own synchronization
- * is modelled, not replaced, so a program that works free works under control):
+ * is modelled, not replaced, so a program that works free works under control). They run on
+ * one CPU while under control (explore_pin, "one CPU" below), so a pass is a local wake-up:
  *   - scheduling points: pthread_create, join, detach, exit; mutex lock, trylock, timedlock,
  *     clocklock, unlock; rwlock and spinlock acquire (timed too) and release; semaphore wait
  *     (timed too) and post; condition variable wait, timedwait, clockwait, signal,
@@ -140,7 +141,7 @@ typedef struct actor {
   struct pollfd *pfd;   /* WAIT_FD: the descriptors, any of which ready ends the wait */
   nfds_t npfd;
   struct pollfd one;    /* WAIT_FD on one descriptor: pfd points here */
-  int go;               /* the baton: 1 when this actor may run */
+  int go;               /* the baton: GO_RUN when this actor may run (below) */
   int phase;            /* PROGRAM, HARNESS or PREEMPTED (atomic) */
   pid_t tid;            /* the kernel's id of its thread (the watchdog reads its state) */
   int pinned;           /* explore_pin: its thread runs on the one CPU now (atomic) */
