@@ -9,7 +9,8 @@
  * On (explore=1, started by preload.c), threads stay real threads and a baton passes between
  * them: each actor has a futex word it sleeps on, and the actor that runs wakes the one chosen
  * next before it sleeps itself (CHESS's and Fray's design: the program's own synchronization
- * is modelled, not replaced, so a program that works free works under control):
+ * is modelled, not replaced, so a program that works free works under control). They run on
+ * one CPU while under control (explore_pin, "one CPU" below), so a pass is a local wake-up:
  *   - scheduling points: pthread_create, join, detach, exit; mutex lock, trylock, timedlock,
  *     clocklock, unlock; rwlock and spinlock acquire (timed too) and release; semaphore wait
  *     (timed too) and post; condition variable wait, timedwait, clockwait, signal,
@@ -87,6 +88,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,9 +141,11 @@ typedef struct actor {
   struct pollfd *pfd;   /* WAIT_FD: the descriptors, any of which ready ends the wait */
   nfds_t npfd;
   struct pollfd one;    /* WAIT_FD on one descriptor: pfd points here */
-  int go;               /* the baton: 1 when this actor may run */
+  int go;               /* the baton: GO_RUN when this actor may run (below) */
   int phase;            /* PROGRAM, HARNESS or PREEMPTED (atomic) */
   pid_t tid;            /* the kernel's id of its thread (the watchdog reads its state) */
+  int pinned;           /* explore_pin: its thread runs on the one CPU now (atomic) */
+  cpu_set_t own;        /* explore_pin: the CPUs the program gave it (sched_getaffinity's) */
 } actor;
 
 /* The state of the controlled process. Only the actor holding the baton reads or writes it. */
@@ -167,6 +171,9 @@ static struct {
 } C;
 
 static bool ctl_on; /* set once, before the program's code runs */
+/* explore_pin: the actors under control run on this one CPU (see "one CPU" below). */
+static bool pin_on;
+static cpu_set_t pin_set;
 static __thread actor *me __attribute__((tls_model("initial-exec")));
 /* In point() or block_on(): a signal handler that interrupts the harness there runs free. */
 static __thread int in_point __attribute__((tls_model("initial-exec")));
@@ -198,17 +205,80 @@ static log_file *Lf;
 
 /* ---- the baton ---------------------------------------------------------------------- */
 
-static void futex_wait(int *w) { syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0); }
-static void futex_wake(int *w) { syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+/* An actor's `go`: 0 not its turn, 1 its turn, 2 not its turn and asleep on the word (or
+ * about to be): only then does a pass need the system call that wakes it. (libc's syscall,
+ * not the interceptor below.) */
+enum { GO_WAIT, GO_RUN, GO_ASLEEP };
+
+LG_REAL(long, syscall, (long, ...))
+
+static void futex_wait(int *w, int val) {
+  lg__get_syscall()(SYS_futex, w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(int *w) {
+  lg__get_syscall()(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 static void give(actor *a) {
-  __atomic_store_n(&a->go, 1, __ATOMIC_RELEASE);
-  futex_wake(&a->go);
+  if (__atomic_exchange_n(&a->go, GO_RUN, __ATOMIC_ACQ_REL) == GO_ASLEEP) futex_wake(&a->go);
 }
 
 static void park(actor *a) {
-  while (!__atomic_load_n(&a->go, __ATOMIC_ACQUIRE)) futex_wait(&a->go);
-  __atomic_store_n(&a->go, 0, __ATOMIC_RELAXED);
+  for (;;) {
+    int v = __atomic_load_n(&a->go, __ATOMIC_ACQUIRE);
+    if (v == GO_RUN) break;
+    if (v == GO_WAIT && !__atomic_compare_exchange_n(&a->go, &v, GO_ASLEEP, false,
+                                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      continue;
+    futex_wait(&a->go, GO_ASLEEP);
+  }
+  __atomic_store_n(&a->go, GO_WAIT, __ATOMIC_RELAXED);
+}
+
+/* ---- one CPU ------------------------------------------------------------------------ */
+
+/* explore_pin: only one actor runs at a time, so they all run on one CPU while under
+ * control. A pass of the baton is then a wake-up on the CPU the passing thread leaves, not an
+ * interrupt to another CPU and that CPU's wake from idle (or its wait for whatever runs
+ * there): docs/BENCHMARKS.md measures both. The program does not see it: sched_getaffinity
+ * and pthread_getaffinity_np say the CPUs it gave the thread (`own`: the process's at the
+ * start, a new thread's attribute's or its creator's, or what the program set since), and
+ * a thread runs on those whenever it is not under control: in a call that leaves control,
+ * preempted by the watchdog, after its actor finished, in a forked child, and across an
+ * exec or spawn (the new program inherits the CPUs of the thread that started it). */
+static long set_affinity(pid_t tid, const cpu_set_t *set) {
+  return syscall(SYS_sched_setaffinity, tid, sizeof *set, set);
+}
+
+/* The actor `a` (the calling thread's own: tid 0 then) goes onto the one CPU / back onto its
+ * own CPUs. */
+static void pin(actor *a, pid_t tid) {
+  if (!pin_on || __atomic_load_n(&a->pinned, __ATOMIC_RELAXED)) return;
+  __atomic_store_n(&a->pinned, 1, __ATOMIC_RELAXED);
+  set_affinity(tid, &pin_set);
+}
+
+static void unpin(actor *a, pid_t tid) {
+  if (!__atomic_load_n(&a->pinned, __ATOMIC_RELAXED)) return;
+  __atomic_store_n(&a->pinned, 0, __ATOMIC_RELAXED);
+  set_affinity(tid, &a->own);
+}
+
+/* Chooses the CPU (the one the calling thread, actor 0, runs on, if it is one of its own),
+ * and pins actor 0. Off when the kernel refuses. */
+static void pin_start(actor *a0) {
+  CPU_ZERO(&a0->own);
+  if (syscall(SYS_sched_getaffinity, 0, sizeof a0->own, &a0->own) < 0) return;
+  int cpu = sched_getcpu();
+  if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &a0->own))
+    for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &a0->own); cpu++) continue;
+  if (cpu >= CPU_SETSIZE) return;
+  CPU_ZERO(&pin_set);
+  CPU_SET(cpu, &pin_set);
+  if (set_affinity(0, &pin_set) != 0) return;
+  a0->pinned = 1;
+  pin_on = true;
 }
 
 /* ---- reports ------------------------------------------------------------------------ */
@@ -548,6 +618,7 @@ static void point_in(uint16_t site) {
 
 /* The running actor goes into a system call that may block: another actor runs meanwhile. */
 static void leave(void) {
+  unpin(me, 0);
   me->state = OUTSIDE;
   point(SITE_LEAVE);
 }
@@ -556,6 +627,7 @@ static void leave(void) {
  * scheduling point picks it. */
 static void rejoin(void) {
   state_lock();
+  pin(me, 0); /* (after the watchdog's unpin, which it makes with the lock held) */
   me->state = RUNNABLE;
   if (C.idle) {
     C.idle = false;
@@ -626,6 +698,7 @@ static void preempt(actor *h) {
     return;
   }
   h->state = OUTSIDE;
+  unpin(h, h->tid); /* (before it can rejoin: that takes the state lock) */
   uint32_t idx = 0;
   if (n > 1) {
     lg_choice c = {LG_CHOICE_SCHEDULE, SITE_PREEMPT, n, LG_NO_CURRENT, ids, C.log.len};
@@ -667,6 +740,7 @@ static void *watchdog(void *unused) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals are for its threads */
+  if (pin_on) set_affinity(0, &C.actors[0].own); /* (its creator's one CPU is for actors) */
   struct timespec tick = {(time_t)(C.preempt_ns / 1000000000u),
                           (long)(C.preempt_ns % 1000000000u)};
   actor *last = NULL;
@@ -785,6 +859,7 @@ static void finish(void) {
   bool others = false;
   for (uint32_t i = 0; i < C.nactors; i++) others |= C.actors[i].state != DONE;
   if (others) point(SITE_EXIT);
+  unpin(self, 0);
   me = NULL; /* what the thread still runs (its key destructors) runs free */
   retired = true;
 }
@@ -795,6 +870,7 @@ static void *actor_start(void *p) {
   me = s.a;
   s.a->tid = lg__gettid();
   lg__sig_setmask(&s.mask, NULL);
+  pin(s.a, 0); /* (inherited, unless the attribute gave it CPUs) */
   park(s.a);
   void *r = s.fn(s.arg);
   if (me) {
@@ -831,6 +907,7 @@ static bool adopt(void) {
   actor *a = &C.actors[n];
   *a = (actor){.id = n, .state = OUTSIDE, .wake_at = NEVER, .thread = pthread_self(),
                .tid = (pid_t)syscall(SYS_gettid), .phase = PREEMPTED};
+  if (syscall(SYS_sched_getaffinity, 0, sizeof a->own, &a->own) <= 0) CPU_ZERO(&a->own);
   __atomic_store_n(&C.nactors, n + 1, __ATOMIC_RELEASE);
   state_unlock();
   me = a;
@@ -841,8 +918,15 @@ static bool adopt(void) {
 
 static int create_hook(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
                        void *arg, void *caller) {
-  if (!controlled(caller) || C.nactors == MAX_ACTORS)
-    return lg__thread_create(t, attr, fn, arg);
+  if (!controlled(caller) || C.nactors == MAX_ACTORS) {
+    /* a thread that is not an actor: not on the one CPU its creator may be on */
+    actor *self = ctl_on ? me : NULL;
+    bool pinned = self && __atomic_load_n(&self->pinned, __ATOMIC_RELAXED);
+    if (pinned) unpin(self, 0);
+    int err = lg__thread_create(t, attr, fn, arg);
+    if (pinned) pin(self, 0);
+    return err;
+  }
   me->frame = __builtin_frame_address(0);
   ctl_enter();
   start_rec *s = malloc(sizeof *s);
@@ -860,9 +944,12 @@ static int create_hook(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(voi
     return lg__thread_create(t, attr, fn, arg);
   }
   actor *a = &C.actors[n];
-  *a = (actor){.id = n, .state = RUNNABLE, .wake_at = NEVER};
+  *a = (actor){.id = n, .state = RUNNABLE, .wake_at = NEVER, .own = me->own};
   __atomic_store_n(&C.nactors, n + 1, __ATOMIC_RELEASE);
   state_unlock();
+  if (attr && pthread_attr_getaffinity_np(attr, sizeof a->own, &a->own) == 0 &&
+      CPU_COUNT(&a->own) == 0)
+    a->own = me->own; /* (the attribute sets none) */
   *s = (start_rec){.fn = fn, .arg = arg, .a = a};
   sigset_t saved;
   lg__sig_block_all(&saved);
@@ -887,6 +974,159 @@ static actor *actor_of(pthread_t t) {
     if (C.actors[i].thread == t) return &C.actors[i];
   return NULL;
 }
+
+/* ---- CPU affinity as the program sees it (explore_pin) ------------------------------- */
+
+/* The live actor of kernel thread `tid` (0: the calling thread), or NULL. */
+static actor *actor_of_tid(pid_t tid) {
+  if (tid == 0 || tid == lg__gettid()) return me;
+  for (uint32_t i = __atomic_load_n(&C.nactors, __ATOMIC_ACQUIRE); i-- > 0;)
+    if (C.actors[i].tid == tid && C.actors[i].state != DONE) return &C.actors[i];
+  return NULL;
+}
+
+/* The actor of `t` when it is one and pinning is on (the calling thread: its own actor). */
+static actor *pinned_actor_of(pthread_t t) {
+  if (!pin_on) return NULL;
+  if (pthread_equal(t, pthread_self())) return me;
+  actor *a = actor_of(t);
+  return a && a->state != DONE ? a : NULL;
+}
+
+/* What the program asked for, after the kernel accepted it: `a`'s own CPUs, and back onto the
+ * one CPU while `a` is under control. */
+static void note_own(actor *a, size_t size, const cpu_set_t *set) {
+  CPU_ZERO(&a->own);
+  memcpy(&a->own, set, size < sizeof a->own ? size : sizeof a->own);
+  if (__atomic_load_n(&a->pinned, __ATOMIC_RELAXED)) set_affinity(a == me ? 0 : a->tid, &pin_set);
+}
+
+static void tell_own(const actor *a, size_t size, cpu_set_t *set) {
+  memset(set, 0, size);
+  memcpy(set, &a->own, size < sizeof a->own ? size : sizeof a->own);
+}
+
+LG_REAL(int, sched_getaffinity, (pid_t, size_t, cpu_set_t *))
+int sched_getaffinity(pid_t pid, size_t size, cpu_set_t *set) {
+  int r = lg__get_sched_getaffinity()(pid, size, set);
+  actor *a = r == 0 && pin_on ? actor_of_tid(pid) : NULL;
+  if (a) tell_own(a, size, set);
+  return r;
+}
+
+LG_REAL(int, sched_setaffinity, (pid_t, size_t, const cpu_set_t *))
+int sched_setaffinity(pid_t pid, size_t size, const cpu_set_t *set) {
+  int r = lg__get_sched_setaffinity()(pid, size, set);
+  actor *a = r == 0 && pin_on ? actor_of_tid(pid) : NULL;
+  if (a) note_own(a, size, set);
+  return r;
+}
+
+LG_REAL(int, pthread_getaffinity_np, (pthread_t, size_t, cpu_set_t *))
+int pthread_getaffinity_np(pthread_t t, size_t size, cpu_set_t *set) {
+  int r = lg__get_pthread_getaffinity_np()(t, size, set);
+  actor *a = r == 0 ? pinned_actor_of(t) : NULL;
+  if (a) tell_own(a, size, set);
+  return r;
+}
+
+LG_REAL(int, pthread_setaffinity_np, (pthread_t, size_t, const cpu_set_t *))
+int pthread_setaffinity_np(pthread_t t, size_t size, const cpu_set_t *set) {
+  int r = lg__get_pthread_setaffinity_np()(t, size, set);
+  actor *a = r == 0 ? pinned_actor_of(t) : NULL;
+  if (a) note_own(a, size, set);
+  return r;
+}
+
+/* A new program inherits the CPUs of the thread that starts it: an actor on the one CPU is
+ * back on its own for the call (exec returns only when it fails). */
+#define OWN_CPUS_CALL(type, call)                                              \
+  do {                                                                         \
+    actor *self_ = pin_on ? me : NULL;                                         \
+    bool pinned_ = self_ && __atomic_load_n(&self_->pinned, __ATOMIC_RELAXED); \
+    if (pinned_) unpin(self_, 0);                                              \
+    type r_ = (call);                                                          \
+    int e_ = errno;                                                            \
+    if (pinned_) pin(self_, 0);                                                \
+    errno = e_;                                                                \
+    return r_;                                                                 \
+  } while (0)
+
+LG_REAL(int, execve, (const char *, char *const[], char *const[]))
+int execve(const char *path, char *const argv[], char *const envp[]) {
+  OWN_CPUS_CALL(int, lg__get_execve()(path, argv, envp));
+}
+
+LG_REAL(int, execv, (const char *, char *const[]))
+int execv(const char *path, char *const argv[]) {
+  OWN_CPUS_CALL(int, lg__get_execv()(path, argv));
+}
+
+LG_REAL(int, execvp, (const char *, char *const[]))
+int execvp(const char *file, char *const argv[]) {
+  OWN_CPUS_CALL(int, lg__get_execvp()(file, argv));
+}
+
+LG_REAL(int, execvpe, (const char *, char *const[], char *const[]))
+int execvpe(const char *file, char *const argv[], char *const envp[]) {
+  OWN_CPUS_CALL(int, lg__get_execvpe()(file, argv, envp));
+}
+
+LG_REAL(int, fexecve, (int, char *const[], char *const[]))
+int fexecve(int fd, char *const argv[], char *const envp[]) {
+  OWN_CPUS_CALL(int, lg__get_fexecve()(fd, argv, envp));
+}
+
+/* execl, execlp, execle: their arguments as an array, then execve or execvp. */
+#define EXEC_LIST(first, with_env, call)                                       \
+  do {                                                                         \
+    va_list ap_;                                                               \
+    size_t n_ = 1;                                                             \
+    va_start(ap_, first);                                                      \
+    while (va_arg(ap_, char *)) n_++;                                          \
+    va_end(ap_);                                                               \
+    char *argv[n_ + 1];                                                        \
+    char *const *envp = NULL;                                                  \
+    argv[0] = (char *)(first);                                                 \
+    va_start(ap_, first);                                                      \
+    for (size_t i_ = 1; i_ <= n_; i_++) argv[i_] = i_ < n_ ? va_arg(ap_, char *) : NULL; \
+    if (with_env) {                                                            \
+      (void)va_arg(ap_, char *); /* the list's NULL */                         \
+      envp = va_arg(ap_, char *const *);                                       \
+    }                                                                          \
+    va_end(ap_);                                                               \
+    (void)envp;                                                                \
+    return call;                                                               \
+  } while (0)
+
+int execl(const char *path, const char *arg, ...) {
+  EXEC_LIST(arg, false, execv(path, argv));
+}
+
+int execlp(const char *file, const char *arg, ...) {
+  EXEC_LIST(arg, false, execvp(file, argv));
+}
+
+int execle(const char *path, const char *arg, ...) {
+  EXEC_LIST(arg, true, execve(path, argv, envp));
+}
+
+LG_REAL(int, posix_spawn, (pid_t *, const char *, const posix_spawn_file_actions_t *,
+                           const posix_spawnattr_t *, char *const[], char *const[]))
+int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                const posix_spawnattr_t *at, char *const argv[], char *const envp[]) {
+  OWN_CPUS_CALL(int, lg__get_posix_spawn()(pid, path, fa, at, argv, envp));
+}
+
+LG_REAL(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *,
+                            const posix_spawnattr_t *, char *const[], char *const[]))
+int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                 const posix_spawnattr_t *at, char *const argv[], char *const envp[]) {
+  OWN_CPUS_CALL(int, lg__get_posix_spawnp()(pid, file, fa, at, argv, envp));
+}
+
+LG_REAL(int, system, (const char *))
+int system(const char *command) { OWN_CPUS_CALL(int, lg__get_system()(command)); }
 
 LG_REAL(int, pthread_join, (pthread_t, void **))
 int pthread_join(pthread_t t, void **ret) {
@@ -1585,7 +1825,6 @@ static long futex_call(uint32_t *uaddr, int op, uint32_t val, const struct times
 
 /* (Reads six arguments whatever the call takes, as libc's own syscall does: the sixth comes
  * from the caller's stack, which AddressSanitizer would call an overflow.) */
-LG_REAL(long, syscall, (long, ...))
 __attribute__((no_sanitize("address"))) long syscall(long nr, ...) {
   va_list ap;
   va_start(ap, nr);
@@ -1780,6 +2019,7 @@ static lg_source *make_source(const lg__options *o) {
 }
 
 static void child_runs_free(void) {
+  if (me) unpin(me, 0);
   ctl_on = false;
   me = NULL;
 }
@@ -1792,6 +2032,7 @@ static void begin_control(lg_source *src, uint64_t budget) {
                         .thread = pthread_self(), .tid = lg__gettid()};
   C.nactors = 1;
   me = &C.actors[0];
+  if (lg__opts()->explore_pin) pin_start(me);
   set_holder(me);
   C.preempt_ns = lg__opts()->explore_preempt_ms * 1000000u;
   lg_report_set_schedule_provider(schedule_for_report);

@@ -188,8 +188,10 @@ metrics:
                    syscalls_per_pair, steady_syscalls_per_pair, steady_munmap, pairs
   fd_churn         ns_per_cycle, vs_fdcheck0; config = bare, fdcheck=0, fdcheck=1,
                    fdcheck=1:fd_quarantine=0
-  control_points   metric = MODE/ns_per_pair (lock) or MODE/ns_per_handoff (handoff), and
-                   MODE/vs_native; config = native, explore=0, explore=1
+  control_points   metric = MODE/ns_per_pair (lock) or MODE/ns_per_handoff (handoff),
+                   MODE/vs_native, MODE/cpu_ns_per_... (CPU time, unit cpu_ns) and
+                   MODE/cpu_vs_native; config = native, explore=0, explore=1,
+                   explore=1:explore_pin=0
   detection        metric = the fault, value 1 (reported something) or 0 (nothing), with
                    `report`, `clean_twin` and `expected`; config = linked, preloaded, asan,
                    memcheck, efence

@@ -72,16 +72,22 @@ FD_SETTINGS = (
 
 # Thread control: control_bench (a plain pthread program) natively, with the preload library
 # and explore off (each interceptor checks one flag), and with explore on (each call is a
-# scheduling point; one actor for `lock`, two handing the baton for `handoff`). Interleaved
-# rounds as fd_churn's. explore_steps is raised past the points a run makes (its default would
-# end `lock` as a livelock).
+# scheduling point; one actor for `lock`, two handing the baton for `handoff`), its threads on
+# one CPU (explore_pin=1, the default) and not. Interleaved rounds as fd_churn's; each run
+# gives its wall-clock time and its CPU time per operation (cpu_ns_per_...: what the work
+# costs whatever else the shared machine runs). explore_steps is raised past the points a run
+# makes (its default would end `lock` as a livelock).
 CONTROL_MODES = (("lock", "ns_per_pair", ("--ops", "2000000", "--reps", "5")),
-                 ("handoff", "ns_per_handoff", ("--ops", "4000", "--reps", "5")))
+                 ("handoff", "ns_per_handoff", ("--ops", "4000", "--reps", "5")),
+                 ("futex", "ns_per_handoff", ("--ops", "4000", "--reps", "5")))
 CONTROL_SETTINGS = (("native", None),
                     ("explore=0", "explore=0"),
                     ("explore=1", "explore=1:explore_strategy=random:explore_seed=1:"
-                                  "explore_steps=100000000"))
-CONTROL_ROUNDS = 7
+                                  "explore_steps=100000000"),
+                    ("explore=1:explore_pin=0", "explore=1:explore_strategy=random:"
+                                                "explore_seed=1:explore_steps=100000000:"
+                                                "explore_pin=0"))
+CONTROL_ROUNDS = 11
 
 
 class CompareError(Exception):
@@ -178,7 +184,8 @@ if os.environ.get("LIFEGUARD_BENCH_QUICK") == "1":
     FD_ROUNDS = 2
     FD_SYSCALL_CYCLES = 50
     CONTROL_MODES = (("lock", "ns_per_pair", ("--ops", "2000", "--reps", "3")),
-                     ("handoff", "ns_per_handoff", ("--ops", "200", "--reps", "3")))
+                     ("handoff", "ns_per_handoff", ("--ops", "200", "--reps", "3")),
+                     ("futex", "ns_per_handoff", ("--ops", "200", "--reps", "3")))
     CONTROL_ROUNDS = 2
 
 
@@ -327,6 +334,7 @@ def control_points(build_root, trees):
     rows = []
     for mode, metric, args in CONTROL_MODES:
         samples = {name: [] for name, _ in CONTROL_SETTINGS}
+        cpu = {name: [] for name, _ in CONTROL_SETTINGS}
         _note(f"running control_bench {mode} {' '.join(args)}: {', '.join(samples)} x "
               f"{CONTROL_ROUNDS} rounds, interleaved")
         argv = [str(binary), mode, *args]
@@ -335,12 +343,20 @@ def control_points(build_root, trees):
                 env = _env({} if options is None else
                            {"LD_PRELOAD": preload, "LIFEGUARD_OPTIONS": options})
                 stdout, _ = run_measured(argv, env)
-                samples[name].append(_last_json(stdout, metric, argv)[metric])
+                got = _last_json(stdout, metric, argv)
+                samples[name].append(got[metric])
+                cpu[name].append(got.get(f"cpu_{metric}", 0.0))
         base = samples["native"]
+        cpu_base = cpu["native"]
         for name, values in samples.items():
             rows.append(_row("control_points", f"{mode}/{metric}", _median(values), "ns", name))
             rows.append(_row("control_points", f"{mode}/vs_native",
                              _median([x / b for x, b in zip(values, base)]), "x", name))
+            rows.append(_row("control_points", f"{mode}/cpu_{metric}", _median(cpu[name]),
+                             "cpu_ns", name))
+            rows.append(_row("control_points", f"{mode}/cpu_vs_native",
+                             _median([x / b if b else 0.0 for x, b in zip(cpu[name], cpu_base)]),
+                             "x", name))
     rows.append(_row("control_points", "rounds", CONTROL_ROUNDS, "rounds", "native"))
     return rows
 
@@ -624,10 +640,13 @@ def print_tables(rows, out):
     if ctl:
         print("\ncontrol_points (control_bench; median of rounds; ratio to native):", file=out)
         for r in ctl:
-            mode = r["metric"].split("/")[0]
+            mode, metric = r["metric"].split("/")
             ratio = _value(rows, "control_points", f"{mode}/vs_native", r["config"])
-            print(f"  {r['metric']:24} {r['config']:10} {_fmt(r['value']):>10}  "
-                  f"{_fmt(ratio, 3)} x native", file=out)
+            cpu = _value(rows, "control_points", f"{mode}/cpu_{metric}", r["config"])
+            cpu_ratio = _value(rows, "control_points", f"{mode}/cpu_vs_native", r["config"])
+            print(f"  {r['metric']:24} {r['config']:24} {_fmt(r['value']):>10}  "
+                  f"{_fmt(ratio, 3)} x native  CPU {_fmt(cpu) if cpu else '-':>10}  "
+                  f"{_fmt(cpu_ratio, 3) if cpu_ratio else '-'} x native", file=out)
     det = [r for r in rows if r["bench"] == "detection"]
     if det:
         modes = list(dict.fromkeys(r["config"] for r in det))
@@ -749,20 +768,31 @@ def docs_section(rows, command, when, missing):
                 "`bench/control_bench` (plain tree; a pthread program with nothing of lifeguard "
                 "linked) run natively, with `liblifeguard-preload.so` and `explore=0` (every "
                 "interceptor checks one flag, then calls the real function), and with "
-                "`explore=1` (random strategy: every pthread call is a scheduling point). "
+                "`explore=1` (random strategy: every pthread call is a scheduling point), its "
+                "threads on one CPU (`explore_pin=1`, the default) or not (`explore_pin=0`). "
                 "`lock`: one thread, uncontended `pthread_mutex_lock`/`unlock` pairs "
                 f"(`{' '.join(CONTROL_MODES[0][2])}`). `handoff`: two threads give each other "
                 "the turn through a mutex and a condition variable "
                 f"(`{' '.join(CONTROL_MODES[1][2])}`); natively each hand-off is a futex wake "
-                "and wait, under explore a baton pass. The settings ran interleaved, "
+                "and wait, under explore a baton pass. `futex`: the same turn through one "
+                "futex word and the raw system calls; natively the kernel's own cost of a "
+                "switch between two threads, the floor under a baton pass (under explore the "
+                "futex calls are scheduling points too). The settings ran interleaved, "
                 f"{CONTROL_ROUNDS} rounds; ns is the median over the rounds, the ratio the median "
-                "of the ratios within each round.", "",
-                "| workload | setting | ns | × native |", "|---|---|---:|---:|"]
+                "of the ratios within each round. Each run measures wall-clock time and the "
+                "process's CPU time: on a shared machine the CPU time is what the work costs, "
+                "and the wall-clock time adds the waits for a CPU (and on an idle one, its wake "
+                "from idle).", "",
+                "| workload | setting | ns | × native | CPU ns | × native |",
+                "|---|---|---:|---:|---:|---:|"]
         for r in ctl:
             mode, metric = r["metric"].split("/")
             ratio = _value(rows, "control_points", f"{mode}/vs_native", r["config"])
+            cpu = _value(rows, "control_points", f"{mode}/cpu_{metric}", r["config"])
+            cpu_ratio = _value(rows, "control_points", f"{mode}/cpu_vs_native", r["config"])
             out.append(f"| `{mode}` ({metric.replace('_', ' ')}) | `{r['config']}` | "
-                       f"{_fmt(r['value'])} | {_fmt(ratio, 3)} |")
+                       f"{_fmt(r['value'])} | {_fmt(ratio, 3)} | "
+                       f"{_fmt(cpu) if cpu else '–'} | {_fmt(cpu_ratio, 3) if cpu_ratio else '–'} |")
 
     det = [r for r in rows if r["bench"] == "detection"]
     if det:

@@ -288,7 +288,10 @@ def test_control_points_rows(repo_root, tmp_path, build_root, monkeypatch):
         for name, _ in bench_compare.CONTROL_SETTINGS:
             assert value[("control_points", f"{mode}/{metric}", name)] > 0
             assert value[("control_points", f"{mode}/vs_native", name)] > 0
+            assert value[("control_points", f"{mode}/cpu_{metric}", name)] > 0
+            assert value[("control_points", f"{mode}/cpu_vs_native", name)] > 0
         assert value[("control_points", f"{mode}/vs_native", "native")] == 1.0
+        assert value[("control_points", f"{mode}/cpu_vs_native", "native")] == 1.0
     assert "control_points (control_bench" in proc.stdout
 
 

@@ -462,3 +462,82 @@ def test_off_is_libc(kernels, library, tmp_path):
     r = subprocess.run([str(kernels / "kernel_pool")], capture_output=True, timeout=120, env=env)
     assert r.returncode == 0
     assert not log.exists()
+
+
+# What a program sees of its CPUs, and where its threads really run (the raw system call
+# passes the interceptors by): main, a thread it starts, a forked child, and a program run
+# through system().
+AFFINITY_C = r"""
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static int real_cpus(void) {
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  syscall(SYS_sched_getaffinity, 0, sizeof s, &s);
+  return CPU_COUNT(&s);
+}
+static int seen_cpus(void) {
+  cpu_set_t s;
+  sched_getaffinity(0, sizeof s, &s);
+  return CPU_COUNT(&s);
+}
+static void *thread(void *arg) {
+  cpu_set_t s;
+  pthread_getaffinity_np(pthread_self(), sizeof s, &s);
+  printf("thread real %d seen %d pthread %d\n", real_cpus(), seen_cpus(), CPU_COUNT(&s));
+  return arg;
+}
+int main(void) {
+  printf("main real %d seen %d\n", real_cpus(), seen_cpus());
+  pthread_t t;
+  pthread_create(&t, NULL, thread, NULL);
+  pthread_join(t, NULL);
+  fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    printf("child real %d\n", real_cpus());
+    fflush(stdout);
+    _exit(0);
+  }
+  waitpid(child, NULL, 0);
+  return system("printf 'system '; nproc");
+}
+"""
+
+
+def test_controlled_threads_run_on_one_cpu(library, tmp_path):
+    """explore_pin=1 (the default): the actors really run on one CPU, while the program still
+    sees its own CPUs (sched_getaffinity, pthread_getaffinity_np), and a forked child and a
+    program run through system() get them back. explore_pin=0, the twin: they run where the
+    program's CPUs allow, so the one-CPU line is the option's doing."""
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    (tmp_path / "affinity.c").write_text(AFFINITY_C)
+    subprocess.run(["gcc", "-O1", "-pthread", "affinity.c", "-o", "affinity"], cwd=tmp_path,
+                   check=True, timeout=300)
+    free = subprocess.run([str(tmp_path / "affinity")], capture_output=True, text=True,
+                          timeout=120)
+    assert free.returncode == 0, free.stderr
+    cpus = len(os.sched_getaffinity(0))
+    if cpus < 2:
+        pytest.skip("this process may run on one CPU only: pinning changes nothing")
+    assert free.stdout.splitlines() == [
+        f"main real {cpus} seen {cpus}", f"thread real {cpus} seen {cpus} pthread {cpus}",
+        f"child real {cpus}", f"system {cpus}"]
+    for pin, real in ((1, 1), (0, cpus)):
+        log = tmp_path / f"decisions.{pin}"
+        env = dict(os.environ, LD_PRELOAD=str(library),
+                   LIFEGUARD_OPTIONS=f"explore=1:explore_pin={pin}:explore_log={log}")
+        r = subprocess.run([str(tmp_path / "affinity")], capture_output=True, text=True,
+                           timeout=120, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.stdout.splitlines() == [
+            f"main real {real} seen {cpus}", f"thread real {real} seen {cpus} pthread {cpus}",
+            f"child real {cpus}", f"system {cpus}"], f"explore_pin={pin}"
+        assert decisions_in(log) > 0  # under control
