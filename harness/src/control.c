@@ -99,6 +99,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
+#include <threads.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -757,6 +759,44 @@ int pthread_join(pthread_t t, void **ret) {
   return lg__get_pthread_join()(t, ret); /* the thread has left the program's code */
 }
 
+static uint64_t deadline_of(clockid_t clock, const struct timespec *abs);
+
+/* Waits (a join's scheduling point, then blocked) until thread `t`'s actor is done or the
+ * virtual deadline passes: false on the timeout. */
+static bool join_wait(pthread_t t, uint64_t wake_at) {
+  point(SITE_JOIN);
+  actor *a = actor_of(t);
+  while (a && a->state != DONE) {
+    block_on(WAIT_JOIN, a, wake_at);
+    if (me->timed_out && a->state != DONE) return false;
+  }
+  return true;
+}
+
+/* (the thread's actor done: the real join waits at most for the end of its thread) */
+LG_REAL(int, pthread_tryjoin_np, (pthread_t, void **))
+int pthread_tryjoin_np(pthread_t t, void **ret) {
+  if (!CONTROLLED()) return lg__get_pthread_tryjoin_np()(t, ret);
+  point(SITE_JOIN);
+  actor *a = actor_of(t);
+  if (a && a->state != DONE) return EBUSY;
+  return lg__get_pthread_join()(t, ret);
+}
+
+LG_REAL(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *))
+int pthread_timedjoin_np(pthread_t t, void **ret, const struct timespec *abs) {
+  if (!CONTROLLED() || !abs) return lg__get_pthread_timedjoin_np()(t, ret, abs);
+  if (!join_wait(t, deadline_of(CLOCK_REALTIME, abs))) return ETIMEDOUT;
+  return lg__get_pthread_join()(t, ret);
+}
+
+LG_REAL(int, pthread_clockjoin_np, (pthread_t, void **, clockid_t, const struct timespec *))
+int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t clk, const struct timespec *abs) {
+  if (!CONTROLLED() || !abs) return lg__get_pthread_clockjoin_np()(t, ret, clk, abs);
+  if (!join_wait(t, deadline_of(clk, abs))) return ETIMEDOUT;
+  return lg__get_pthread_join()(t, ret);
+}
+
 LG_REAL(int, pthread_detach, (pthread_t))
 int pthread_detach(pthread_t t) {
   int r = lg__get_pthread_detach()(t);
@@ -773,11 +813,16 @@ void pthread_exit(void *r) {
 
 /* ---- locks -------------------------------------------------------------------------- */
 
-/* Deadline on the virtual clock for an absolute time on `clock`. */
+/* Deadline on the virtual clock for an absolute time on `clock`, as the program reads that
+ * clock (shifted by the virtual time passed: see "the clocks the program reads" below). */
+static int clock_real(clockid_t clock, struct timespec *ts);
+static bool shifted_clock(clockid_t clock);
+
 static uint64_t deadline_of(clockid_t clock, const struct timespec *abs) {
   struct timespec now;
-  clock_gettime(clock, &now);
+  clock_real(clock, &now);
   int64_t d = (int64_t)(abs->tv_sec - now.tv_sec) * 1000000000 + (abs->tv_nsec - now.tv_nsec);
+  if (shifted_clock(clock)) d -= (int64_t)C.now; /* the program's "now" is ahead by C.now */
   return C.now + (d > 0 ? (uint64_t)d : 0);
 }
 
@@ -877,6 +922,19 @@ int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct timespec *abs) 
 int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abs) {
   if (!CONTROLLED()) return lg__get_pthread_rwlock_timedwrlock()(l, abs);
   ACQUIRE(l, lg__get_pthread_rwlock_trywrlock()(l), deadline_of(CLOCK_REALTIME, abs));
+}
+
+LG_REAL(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t *, clockid_t, const struct timespec *))
+LG_REAL(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t *, clockid_t, const struct timespec *))
+
+int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_clockrdlock()(l, clk, abs);
+  ACQUIRE(l, lg__get_pthread_rwlock_tryrdlock()(l), deadline_of(clk, abs));
+}
+
+int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_clockwrlock()(l, clk, abs);
+  ACQUIRE(l, lg__get_pthread_rwlock_trywrlock()(l), deadline_of(clk, abs));
 }
 
 int pthread_rwlock_tryrdlock(pthread_rwlock_t *l) {
@@ -1025,9 +1083,17 @@ int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
   return cond_wait(c, m, NEVER);
 }
 
+/* The clock a condition variable's timed waits measure: CLOCK_MONOTONIC when it was set up
+ * with pthread_condattr_setclock(CLOCK_MONOTONIC) (glibc keeps that in bit 1 of __wrefs),
+ * else CLOCK_REALTIME. */
+static clockid_t cond_clock(const pthread_cond_t *c) {
+  return __atomic_load_n(&c->__data.__wrefs, __ATOMIC_RELAXED) & 2 ? CLOCK_MONOTONIC
+                                                                    : CLOCK_REALTIME;
+}
+
 int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs) {
   if (!CONTROLLED()) return lg__get_pthread_cond_timedwait()(c, m, abs);
-  return cond_wait(c, m, deadline_of(CLOCK_REALTIME, abs));
+  return cond_wait(c, m, deadline_of(cond_clock(c), abs));
 }
 
 /* (libstdc++'s condition_variable waits with a steady clock through this one) */
@@ -1145,12 +1211,19 @@ int pthread_barrier_wait(pthread_barrier_t *b) {
 /* pthread_once: the first actor runs the routine; one that comes while it runs (the routine
  * reached a scheduling point) blocks until it is done. glibc's word: bit 0 in progress, bit 1
  * done. */
+static void once_controlled(pthread_once_t *once, void (*init)(void));
+
 LG_REAL(int, pthread_once, (pthread_once_t *, void (*)(void)))
 int pthread_once(pthread_once_t *once, void (*init)(void)) {
   if (!CONTROLLED()) return lg__get_pthread_once()(once, init);
+  once_controlled(once, init);
+  return 0;
+}
+
+static void once_controlled(pthread_once_t *once, void (*init)(void)) {
   for (;;) {
     int v = __atomic_load_n(once, __ATOMIC_ACQUIRE);
-    if (v & 2) return 0;
+    if (v & 2) return;
     if (!(v & 1)) break;
     block_on(WAIT_OBJECT, once, NEVER);
   }
@@ -1159,7 +1232,169 @@ int pthread_once(pthread_once_t *once, void (*init)(void)) {
   __atomic_store_n(once, 2, __ATOMIC_RELEASE);
   release(once);
   ctl_leave();
+}
+
+/* ---- C11 threads (<threads.h>) ------------------------------------------------------- */
+
+/* glibc's thrd_*, mtx_*, cnd_* and call_once call its internal pthread functions, which the
+ * interceptors above do not see: they are intercepted here, each as its pthread twin (a
+ * thrd_t is a pthread_t, and glibc's mtx_t, cnd_t and once_flag are its pthread_mutex_t,
+ * pthread_cond_t and pthread_once_t). mtx_timedlock and cnd_timedwait measure TIME_UTC
+ * (CLOCK_REALTIME) and the variable's clock. The results are C11's (thrd_success, thrd_busy,
+ * thrd_timedout, thrd_nomem, thrd_error). Outside control they are glibc's. */
+static int thrd_result(int err) {
+  switch (err) {
+  case 0: return thrd_success;
+  case EBUSY: return thrd_busy;
+  case ETIMEDOUT: return thrd_timedout;
+  case ENOMEM: case EAGAIN: return thrd_nomem;
+  default: return thrd_error;
+  }
+}
+
+typedef struct c11_start {
+  thrd_start_t fn;
+  void *arg;
+} c11_start;
+
+static void *c11_trampoline(void *p) {
+  c11_start s = *(c11_start *)p;
+  free(p);
+  return (void *)(intptr_t)s.fn(s.arg);
+}
+
+LG_REAL(int, thrd_create, (thrd_t *, thrd_start_t, void *))
+int thrd_create(thrd_t *t, thrd_start_t fn, void *arg) {
+  if (!CONTROLLED()) return lg__get_thrd_create()(t, fn, arg);
+  c11_start *s = malloc(sizeof *s);
+  if (!s) return thrd_nomem;
+  *s = (c11_start){fn, arg};
+  pthread_t pt;
+  int err = create_hook(&pt, NULL, c11_trampoline, s, CALLER);
+  if (err) {
+    free(s);
+    return thrd_result(err);
+  }
+  *t = (thrd_t)pt;
+  return thrd_success;
+}
+
+LG_REAL(int, thrd_join, (thrd_t, int *))
+int thrd_join(thrd_t t, int *res) {
+  if (!CONTROLLED()) return lg__get_thrd_join()(t, res);
+  join_wait((pthread_t)t, NEVER);
+  void *r;
+  int err = lg__get_pthread_join()((pthread_t)t, &r);
+  if (err == 0 && res) *res = (int)(intptr_t)r;
+  return thrd_result(err);
+}
+
+LG_REAL(int, thrd_detach, (thrd_t))
+int thrd_detach(thrd_t t) {
+  int r = lg__get_thrd_detach()(t);
+  if (CONTROLLED()) point(SITE_DETACH);
+  return r;
+}
+
+LG_REAL(void, thrd_exit, (int))
+void thrd_exit(int res) {
+  if (CONTROLLED()) finish();
+  lg__get_thrd_exit()(res);
+  __builtin_unreachable();
+}
+
+LG_REAL(void, thrd_yield, (void))
+void thrd_yield(void) {
+  if (!CONTROLLED()) {
+    lg__get_thrd_yield()();
+    return;
+  }
+  point(SITE_YIELD);
+}
+
+static void virtual_sleep(uint64_t ns);
+static uint64_t ns_of(const struct timespec *t);
+
+LG_REAL(int, thrd_sleep, (const struct timespec *, struct timespec *))
+int thrd_sleep(const struct timespec *req, struct timespec *rem) {
+  if (!CONTROLLED() || !req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000)
+    return lg__get_thrd_sleep()(req, rem);
+  virtual_sleep(ns_of(req));
+  if (rem) *rem = (struct timespec){0, 0};
   return 0;
+}
+
+static int mutex_acquire(pthread_mutex_t *m, uint64_t wake_at) { ACQUIRE(m, mutex_try(m), wake_at); }
+
+LG_REAL(int, mtx_lock, (mtx_t *))
+int mtx_lock(mtx_t *m) {
+  if (!CONTROLLED()) return lg__get_mtx_lock()(m);
+  return thrd_result(mutex_acquire((pthread_mutex_t *)m, NEVER));
+}
+
+LG_REAL(int, mtx_timedlock, (mtx_t *, const struct timespec *))
+int mtx_timedlock(mtx_t *m, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_mtx_timedlock()(m, abs);
+  return thrd_result(mutex_acquire((pthread_mutex_t *)m, deadline_of(CLOCK_REALTIME, abs)));
+}
+
+LG_REAL(int, mtx_trylock, (mtx_t *))
+int mtx_trylock(mtx_t *m) {
+  if (!CONTROLLED()) return lg__get_mtx_trylock()(m);
+  point(SITE_TRYLOCK);
+  return thrd_result(lg__get_pthread_mutex_trylock()((pthread_mutex_t *)m));
+}
+
+LG_REAL(int, mtx_unlock, (mtx_t *))
+int mtx_unlock(mtx_t *m) {
+  if (!CONTROLLED()) {
+    int r = lg__get_mtx_unlock()(m);
+    released_outside(CALLER);
+    return r;
+  }
+  int r = mutex_release((pthread_mutex_t *)m);
+  point(SITE_UNLOCK);
+  return thrd_result(r);
+}
+
+LG_REAL(int, cnd_wait, (cnd_t *, mtx_t *))
+int cnd_wait(cnd_t *c, mtx_t *m) {
+  if (!CONTROLLED()) return lg__get_cnd_wait()(c, m);
+  return thrd_result(cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m, NEVER));
+}
+
+LG_REAL(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))
+int cnd_timedwait(cnd_t *c, mtx_t *m, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_cnd_timedwait()(c, m, abs);
+  pthread_cond_t *pc = (pthread_cond_t *)c;
+  return thrd_result(cond_wait(pc, (pthread_mutex_t *)m, deadline_of(cond_clock(pc), abs)));
+}
+
+LG_REAL(int, cnd_signal, (cnd_t *))
+int cnd_signal(cnd_t *c) {
+  if (!CONTROLLED()) return lg__get_cnd_signal()(c);
+  cond_wake((pthread_cond_t *)c, false);
+  int r = lg__get_pthread_cond_signal()((pthread_cond_t *)c);
+  point(SITE_SIGNAL);
+  return thrd_result(r);
+}
+
+LG_REAL(int, cnd_broadcast, (cnd_t *))
+int cnd_broadcast(cnd_t *c) {
+  if (!CONTROLLED()) return lg__get_cnd_broadcast()(c);
+  cond_wake((pthread_cond_t *)c, true);
+  int r = lg__get_pthread_cond_broadcast()((pthread_cond_t *)c);
+  point(SITE_BROADCAST);
+  return thrd_result(r);
+}
+
+LG_REAL(void, call_once, (once_flag *, void (*)(void)))
+void call_once(once_flag *flag, void (*fn)(void)) {
+  if (!CONTROLLED()) {
+    lg__get_call_once()(flag, fn);
+    return;
+  }
+  once_controlled((pthread_once_t *)flag, fn);
 }
 
 /* ---- yield and sleeps (virtual time) ------------------------------------------------ */
@@ -1220,6 +1455,82 @@ unsigned sleep(unsigned s) {
   if (!CONTROLLED()) return lg__get_sleep()(s);
   virtual_sleep((uint64_t)s * 1000000000u);
   return 0;
+}
+
+/* ---- the clocks the program reads ---------------------------------------------------- */
+
+/* The wall and monotonic clocks run ahead, for the program, by the virtual time passed
+ * (C.now): a program that reads the clock after a timed wait or a sleep (libstdc++'s
+ * condition_variable::wait_until compares steady_clock::now() with its deadline, and
+ * this_thread::sleep_until loops until it has passed) sees the time it waited for as
+ * passed, as it would without control. The harness's own calls read the real clocks. The
+ * shift stays in a forked child (its clocks do not go back); CPU-time clocks are not
+ * shifted. */
+static bool clock_shift; /* control was on in this process */
+
+static bool shifted_clock(clockid_t clock) {
+  switch (clock) {
+  case CLOCK_REALTIME: case CLOCK_MONOTONIC: case CLOCK_MONOTONIC_RAW:
+  case CLOCK_REALTIME_COARSE: case CLOCK_MONOTONIC_COARSE: case CLOCK_BOOTTIME:
+  case CLOCK_REALTIME_ALARM: case CLOCK_BOOTTIME_ALARM: case CLOCK_TAI:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* The virtual time to add to a clock read by the code at `caller`: 0 for the harness's. */
+static inline uint64_t shift_for(const void *caller) {
+  if (__builtin_expect(!clock_shift, 1)) return 0;
+  uintptr_t pc = (uintptr_t)caller;
+  if (pc >= C.self_lo && pc < C.self_hi) return 0;
+  return __atomic_load_n(&C.now, __ATOMIC_RELAXED);
+}
+
+static void add_ns(struct timespec *ts, uint64_t ns) {
+  ts->tv_sec += (time_t)(ns / 1000000000u);
+  ts->tv_nsec += (long)(ns % 1000000000u);
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+LG_REAL(int, clock_gettime, (clockid_t, struct timespec *))
+static int clock_real(clockid_t clock, struct timespec *ts) {
+  return lg__get_clock_gettime()(clock, ts);
+}
+
+int clock_gettime(clockid_t clock, struct timespec *ts) {
+  int r = lg__get_clock_gettime()(clock, ts);
+  uint64_t shift = shift_for(CALLER);
+  struct timespec *volatile out = ts; /* (declared nonnull; a bad program may pass NULL) */
+  if (r == 0 && shift && out && shifted_clock(clock)) add_ns(out, shift);
+  return r;
+}
+
+LG_REAL(int, gettimeofday, (struct timeval *, void *))
+int gettimeofday(struct timeval *tv, void *tz) {
+  int r = lg__get_gettimeofday()(tv, tz);
+  uint64_t shift = shift_for(CALLER);
+  struct timeval *volatile out = tv; /* (declared nonnull; NULL is allowed in practice) */
+  if (r == 0 && shift && out) {
+    struct timespec ts = {tv->tv_sec, tv->tv_usec * 1000L};
+    add_ns(&ts, shift);
+    *tv = (struct timeval){ts.tv_sec, ts.tv_nsec / 1000L};
+  }
+  return r;
+}
+
+LG_REAL(time_t, time, (time_t *))
+time_t time(time_t *out) {
+  uint64_t shift = shift_for(CALLER);
+  if (!shift) return lg__get_time()(out);
+  struct timespec ts;
+  clock_real(CLOCK_REALTIME, &ts);
+  add_ns(&ts, shift);
+  if (out) *out = ts.tv_sec;
+  return ts.tv_sec;
 }
 
 /* ---- system calls that may block ---------------------------------------------------- */
@@ -1619,6 +1930,7 @@ static void begin_control(lg_source *src, uint64_t budget) {
   lg__fd_done_hook = fd_done;
   __atomic_store_n(&lg__fd_wait_hook, fd_wait, __ATOMIC_RELEASE);
   pthread_atfork(NULL, NULL, child_runs_free);
+  clock_shift = true;
   ctl_on = true;
 }
 
