@@ -10,11 +10,13 @@
  * them: each actor has a futex word it sleeps on, and the actor that runs wakes the one chosen
  * next before it sleeps itself (CHESS's and Fray's design: the program's own synchronization
  * is modelled, not replaced, so a program that works free works under control):
- *   - scheduling points: pthread_create, join, detach, exit; mutex lock, trylock, timedlock,
- *     clocklock, unlock; rwlock and spinlock acquire (timed too) and release; semaphore wait
- *     (timed too) and post; condition variable wait, timedwait, clockwait, signal,
- *     broadcast; barrier wait; pthread_once; sched_yield; nanosleep, clock_nanosleep,
- *     usleep, sleep. At each one, the runnable actors are the options; with two or more the source
+ *   - scheduling points: pthread_create, join (try, timed and clock joins too), detach,
+ *     exit; mutex lock, trylock, timedlock, clocklock, unlock; rwlock and spinlock acquire
+ *     (timed and clock variants too) and release; semaphore wait (timed and clock too) and
+ *     post; condition variable wait, timedwait, clockwait, signal, broadcast; barrier wait;
+ *     pthread_once; sched_yield; nanosleep, clock_nanosleep, usleep, sleep; and the same
+ *     calls of C11 <threads.h> (thrd_*, mtx_*, cnd_*, call_once), which glibc implements with
+ *     its internal pthread functions, out of the other interceptors' sight. At each one, the runnable actors are the options; with two or more the source
  *     chooses (a decision, logged); the point's site says which call it was.
  *   - locks stay the program's real locks, taken only with their trylock forms: an actor whose
  *     trylock fails blocks on the object (not runnable) until an actor releases it, then
@@ -24,8 +26,9 @@
  *     the mutex. No spurious wake-ups are introduced. Barriers (initialized under control)
  *     and pthread_once are shadowed too: a real wait there would hold the baton.
  *   - time is virtual: a sleep or timed wait blocks until a deadline on a virtual clock, which
- *     jumps to the earliest deadline only when no actor can run. The clock the program reads
- *     is not changed.
+ *     jumps to the earliest deadline only when no actor can run. The wall and monotonic
+ *     clocks the program reads run ahead by the virtual time passed (a timed wait that
+ *     timed out finds its deadline passed when it reads the clock); CPU clocks do not.
  *   - every actor blocked and no deadline pending: a `deadlock` report (who waits on what)
  *     with the schedule string. More than explore_steps points: a `livelock` report.
  *   - the decisions go to the explore_log file as they are made (a shared mapping: a crash
