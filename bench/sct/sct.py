@@ -13,12 +13,14 @@ CLEAN, or NEEDS_ACCESS (a race on plain memory with no pthread call in its windo
 build cannot be stopped there, so explore must not find it there either).
 
   usage: bench/sct/sct.py build [--out DIR]
-         bench/sct/sct.py measure [--out DIR] [--runs R] [--clean-runs C] [--seeds 1,2,3]
+         bench/sct/sct.py measure [--out DIR] [--runs R] [--clean-runs C] [--access-runs A]
+                          [--budget SECONDS] [--seeds 1,2,3] [--builds gcc,cc]
                           [--strategies random,pct,dfs] [--only a,b] [--json FILE]
          bench/sct/sct.py table FILE.json...
 
 `measure` runs `scripts/lifeguard explore --strategy S --seed SEED --runs R` on every bug
-build (per seed) and `--runs C` on every clean build (seed 1), and prints a Markdown table:
+build (per seed), `--runs C` on every clean build and `--runs A` on every gcc build whose
+race needs access points (seed 1), each search at most --budget seconds, and prints a Markdown table:
 runs to the first find per strategy (median over the seeds that found, "(k/n)" when not all
 did), and for each clean build whether it stayed clean. A row whose outcome is not the
 expected one is marked "UNEXPECTED" and the exit status is 1.
@@ -124,13 +126,14 @@ def build(out, names):
             compile_one(name, kind, clean, path)
 
 
-def explore(path, strategy, seed, runs, timeout=30):
+def explore(path, strategy, seed, runs, budget=None, timeout=30):
     """One search: {found, runs, runs_to_first, kind, seconds, explored}."""
     with tempfile.TemporaryDirectory(prefix="sct-") as tmp:
         out = Path(tmp) / "r.json"
         argv = [sys.executable, str(LIFEGUARD), "explore", "--no-build", "--strategy", strategy,
                 "--seed", str(seed), "--runs", str(runs), "--timeout", str(timeout),
-                "--json", str(out), "--", str(path)]
+                "--json", str(out)] + (["--budget", str(budget)] if budget else []) + \
+            ["--", str(path)]
         started = time.monotonic()
         r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                            timeout=runs * timeout + 600)
@@ -172,17 +175,21 @@ def measure(args):
                    "expected": sorted(expected) if isinstance(expected, set) else expected,
                    "results": {}}
             for strategy in strategies:
+                path = args.out / build_name
                 if bug:
-                    res = [explore(args.out / build_name, strategy, s, args.runs) for s in seeds]
+                    res = [explore(path, strategy, s, args.runs, args.budget) for s in seeds]
+                elif expected == NEEDS_ACCESS:
+                    res = [explore(path, strategy, seeds[0], args.access_runs, args.budget)]
                 else:
-                    res = [explore(args.out / build_name, strategy, seeds[0], args.clean_runs)]
+                    res = [explore(path, strategy, seeds[0], args.clean_runs, args.budget)]
                 row["results"][strategy] = res
                 print(f"sct: {build_name} {strategy}: "
                       + " ".join(summary(r) for r in res), file=sys.stderr, flush=True)
             row["ok"] = judge(expected, [r for rs in row["results"].values() for r in rs])
             rows.append(row)
     data = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "runs": args.runs, "clean_runs": args.clean_runs, "seeds": seeds, "rows": rows}
+            "runs": args.runs, "clean_runs": args.clean_runs, "access_runs": args.access_runs,
+            "budget": args.budget, "seeds": seeds, "rows": rows}
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=1) + "\n")
     print(table(data))
@@ -256,6 +263,9 @@ def main():
     m.add_argument("--out", type=Path, default=DEFAULT_OUT)
     m.add_argument("--runs", type=int, default=10000)
     m.add_argument("--clean-runs", type=int, default=1000)
+    m.add_argument("--access-runs", type=int, default=1000,
+                   help="runs of a gcc build whose race needs access points (seed 1)")
+    m.add_argument("--budget", type=float, help="seconds per search (explore --budget)")
     m.add_argument("--seeds", default="1,2,3")
     m.add_argument("--strategies", default=",".join(STRATEGIES))
     m.add_argument("--builds", help="gcc, cc or gcc,cc (default both)")
