@@ -147,6 +147,8 @@ typedef struct actor {
   int go;               /* the baton: 1 when this actor may run */
   int phase;            /* PROGRAM, HARNESS or PREEMPTED (atomic) */
   pid_t tid;            /* the kernel's id of its thread (the watchdog reads its state) */
+  uint64_t ran_at;      /* the turn (C.turn) it was last chosen at */
+  uint64_t yield_at;    /* the turn it yielded at (fairness, below); 0: it did not */
 } actor;
 
 /* The state of the controlled process. Only the actor holding the baton reads or writes it. */
@@ -156,6 +158,8 @@ static struct {
   lg_source *src;
   lg_decision_log log;
   uint64_t points, budget, now, seq;
+  uint64_t turn;              /* scheduling points that chose an actor, for fairness */
+  uint32_t streak;            /* points in a row at which the running actor went on */
   /* Taken by the baton holder while it picks the next actor and by an actor rejoining from
    * the kernel: the only state another thread changes is its own OUTSIDE -> RUNNABLE. */
   int lock;
@@ -410,6 +414,43 @@ static void point(uint16_t site) {
   in_point--;
 }
 
+/* Fairness. A thread that yields (sched_yield, thrd_yield, a sleep of 0) or that has gone on
+ * at FAIR_STREAK scheduling points in a row while others could run is demoted: it is not an
+ * option while another runnable actor has not been chosen since it yielded (unless every
+ * option is demoted). Without this, a strategy that keeps choosing one thread (pct's
+ * highest priority, dfs's "no preemption") would spin for ever in a loop of yields or of
+ * lock/unlock while the thread it waits for never runs: a false livelock, and a program that
+ * ends under any fair OS scheduler would not end under control. A yield is then not a
+ * preemption (the yielder is no option). As the rest, a function of the run's decisions: a
+ * schedule string replays. */
+#define FAIR_STREAK 1000
+
+static bool demoted(const actor *y, const uint32_t *ids, uint32_t n) {
+  if (!y->yield_at) return false;
+  for (uint32_t i = 0; i < n; i++) {
+    const actor *x = &C.actors[ids[i]];
+    if (x != y && x->ran_at < y->yield_at) return true;
+  }
+  return false;
+}
+
+/* Drops the demoted options from `ids` (none when all are): returns the new count, and
+ * `*current` the running actor's new index (LG_NO_CURRENT when it was dropped). */
+static uint32_t fair_options(uint32_t *ids, uint32_t n, uint32_t *current) {
+  bool keep[MAX_ACTORS];
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < n; i++) kept += keep[i] = !demoted(&C.actors[ids[i]], ids, n);
+  if (kept == 0 || kept == n) return n;
+  uint32_t k = 0, cur = LG_NO_CURRENT;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!keep[i]) continue;
+    if (i == *current) cur = k;
+    ids[k++] = ids[i];
+  }
+  *current = cur;
+  return k;
+}
+
 static void point_in(uint16_t site) {
   actor *self = me;
   uint64_t points = __atomic_load_n(&C.points, __ATOMIC_RELAXED) + 1;
@@ -454,6 +495,11 @@ static void point_in(uint16_t site) {
     if (self->state == BLOCKED) park(self);
     return;
   }
+  C.turn++;
+  if (current != LG_NO_CURRENT && n > 1 &&
+      ((site == SITE_YIELD || site == SITE_SLEEP) || ++C.streak >= FAIR_STREAK))
+    self->yield_at = C.turn;
+  n = fair_options(ids, n, &current);
   uint32_t idx = 0;
   if (n > 1) {
     lg_choice c = {LG_CHOICE_SCHEDULE, site, n, current, ids, C.log.len};
@@ -462,6 +508,9 @@ static void point_in(uint16_t site) {
     record(&c, idx);
   }
   actor *next = &C.actors[ids[idx]];
+  if (next != self) C.streak = 0;
+  next->ran_at = C.turn;
+  next->yield_at = 0;
   set_holder(next);
   state_unlock();
   if (next == self) return;
