@@ -84,6 +84,8 @@ PROGRAMS = {
                      {"SIGFPE"}, {"SIGFPE"}, True),
     "big_loop": ("big_loop.c", 4, "100000+ points, one unlocked increment", NEEDS_ACCESS,
                  {"assertion"}, True),
+    "cancel_cleanup": ("cancel_cleanup.c", 4, "pthread_cancel, no cleanup handler",
+                       {"deadlock"}, {"deadlock"}, True),
     "exit_in_thread": ("exit_in_thread.c", 3, "exit() from a thread", CLEAN, CLEAN, False),
     "no_join": ("no_join.c", 4, "main returns, threads still run", CLEAN, CLEAN, False),
     "tls_keys": ("tls_keys.c", 9, "__thread and key destructors", CLEAN, CLEAN, False),

@@ -149,6 +149,10 @@ typedef struct actor {
   pid_t tid;            /* the kernel's id of its thread (the watchdog reads its state) */
   uint64_t ran_at;      /* the turn (C.turn) it was last chosen at */
   uint64_t yield_at;    /* the turn it yielded at (fairness, below); 0: it did not */
+  bool cancelled;       /* pthread_cancel was called on it (cancellation, below) */
+  bool cancel_wait;     /* its WAIT_OBJECT block is a cancellation point (sem_wait) */
+  bool started;         /* its thread has begun the program's function */
+  bool cancel_later;    /* cancelled before it started: glibc is told when it starts */
 } actor;
 
 /* The state of the controlled process. Only the actor holding the baton reads or writes it. */
@@ -673,8 +677,43 @@ static void start_watchdog(void) {
   if (lg__thread_create(&t, NULL, watchdog, NULL) == 0) pthread_detach(t);
 }
 
+/* Cancellation (pthread_cancel): glibc acts on a deferred cancellation at its cancellation
+ * points, but a controlled thread blocked at one (a condition variable's wait, a join, a
+ * sleep, sem_wait, a descriptor wait) waits on its baton instead, which is none. So
+ * pthread_cancel, besides glibc's, notes the target and makes it runnable when it is
+ * blocked at a cancellation point; the target, at that point (or at the next one it
+ * reaches), calls pthread_testcancel: glibc unwinds it (its cleanup handlers run; a
+ * condition variable's waiter has its mutex back first) unless cancellation is disabled,
+ * and actor_start's handler ends its actor. */
+static void cancel_point(void) {
+  if (!me || !me->cancelled) return;
+  int saved = in_point;
+  in_point = 0; /* (the cleanup handlers are the program's code) */
+  pthread_testcancel();
+  in_point = saved;
+}
+
 /* Blocks the running actor on `obj` until an actor releases it (or the deadline passes). */
+static bool cancellable(wait_kind kind, const actor *a) {
+  return kind == WAIT_COND || kind == WAIT_JOIN || kind == WAIT_SLEEP || kind == WAIT_FD ||
+         (kind == WAIT_OBJECT && a->cancel_wait);
+}
+
+/* The calling actor was cancelled and cancellation is enabled: a block at a cancellation
+ * point does not wait (glibc would act on it there). */
+static bool cancel_pending(void) {
+  if (!me->cancelled) return false;
+  int state;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+  pthread_setcancelstate(state, NULL);
+  return state == PTHREAD_CANCEL_ENABLE;
+}
+
 static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
+  if (cancellable(kind, me) && cancel_pending()) {
+    if (kind != WAIT_COND) cancel_point(); /* (cond_wait: once it has the mutex back) */
+    return;
+  }
   in_point++;
   ctl_enter();
   me->state = BLOCKED;
@@ -687,6 +726,8 @@ static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
   me->waiting = WAIT_NONE;
   me->wait_obj = NULL;
   in_point--;
+  /* (a condition variable's waiter acts on a cancellation once it has its mutex back) */
+  if (kind != WAIT_COND && cancellable(kind, me)) cancel_point();
 }
 
 /* Makes every actor blocked on `obj` runnable (they retry). */
@@ -753,13 +794,31 @@ static void finish(void) {
   me = NULL; /* what the thread still runs (its key destructors) runs free */
 }
 
+LG_REAL(int, pthread_cancel, (pthread_t))
+
+/* The thread was cancelled (or called pthread_exit, which has finished it already). */
+static void actor_unwound(void *unused) {
+  (void)unused;
+  if (!me) return;
+  me->frame = __builtin_frame_address(0);
+  if (me->state == OUTSIDE) rejoin(); /* cancelled in the kernel (pause, sigwait...) */
+  finish();
+}
+
 static void *actor_start(void *p) {
   start_rec s = *(start_rec *)p;
   free(p);
   me = s.a;
   s.a->tid = lg__gettid();
   park(s.a);
-  void *r = s.fn(s.arg);
+  s.a->started = true;
+  /* (told now, so that glibc does not act on it at a cancellation point of the harness's
+   * own start-up code, outside control) */
+  if (s.a->cancel_later) lg__get_pthread_cancel()(pthread_self());
+  void *r;
+  pthread_cleanup_push(actor_unwound, NULL);
+  r = s.fn(s.arg);
+  pthread_cleanup_pop(0);
   if (me) {
     me->frame = __builtin_frame_address(0);
     finish();
@@ -801,13 +860,11 @@ static actor *actor_of(pthread_t t) {
   return NULL;
 }
 
+static bool join_wait(pthread_t t, uint64_t wake_at);
+
 LG_REAL(int, pthread_join, (pthread_t, void **))
 int pthread_join(pthread_t t, void **ret) {
-  if (CONTROLLED()) {
-    point(SITE_JOIN);
-    actor *a = actor_of(t);
-    while (a && a->state != DONE) block_on(WAIT_JOIN, a, NEVER);
-  }
+  if (CONTROLLED()) join_wait(t, NEVER);
   return lg__get_pthread_join()(t, ret); /* the thread has left the program's code */
 }
 
@@ -816,6 +873,7 @@ static uint64_t deadline_of(clockid_t clock, const struct timespec *abs);
 /* Waits (a join's scheduling point, then blocked) until thread `t`'s actor is done or the
  * virtual deadline passes: false on the timeout. */
 static bool join_wait(pthread_t t, uint64_t wake_at) {
+  cancel_point();
   point(SITE_JOIN);
   actor *a = actor_of(t);
   while (a && a->state != DONE) {
@@ -1051,7 +1109,16 @@ static int sem_result(int r) {
   return -1;
 }
 
-static int sem_acquire(sem_t *s, uint64_t wake_at) { ACQUIRE(s, sem_try(s), wake_at); }
+static int sem_acquire_in(sem_t *s, uint64_t wake_at) { ACQUIRE(s, sem_try(s), wake_at); }
+
+/* (a cancellation point) */
+static int sem_acquire(sem_t *s, uint64_t wake_at) {
+  cancel_point();
+  me->cancel_wait = true;
+  int r = sem_acquire_in(s, wake_at);
+  me->cancel_wait = false;
+  return r;
+}
 
 int sem_wait(sem_t *s) {
   if (!CONTROLLED()) return lg__get_sem_wait()(s);
@@ -1117,6 +1184,7 @@ __attribute__((constructor(103))) static void resolve_cond(void) {
 
 /* Releases `m`, waits for a signal on `c` (or the deadline), retakes `m`. */
 static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t wake_at) {
+  cancel_point();
   point(SITE_WAIT);
   int r = mutex_release(m);
   if (r) return r; /* not the owner (EPERM): as glibc's error-checking mutexes say */
@@ -1127,6 +1195,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t wake_at) {
     if (t != EBUSY) break;
     block_on(WAIT_OBJECT, m, NEVER);
   }
+  cancel_point();
   return timed_out ? ETIMEDOUT : 0;
 }
 
@@ -1460,6 +1529,7 @@ int sched_yield(void) {
 
 /* Sleeps `ns` of virtual time: other actors run meanwhile; the clock jumps when none can. */
 static void virtual_sleep(uint64_t ns) {
+  cancel_point();
   if (ns == 0) {
     point(SITE_SLEEP);
     return;
@@ -1849,6 +1919,26 @@ int waitid(idtype_t type, id_t id, siginfo_t *info, int opt) {
   OUTSIDE_CALL(!(opt & WNOHANG), lg__get_waitid()(type, id, info, opt));
 }
 
+int pthread_cancel(pthread_t t) {
+  if (!CONTROLLED()) return lg__get_pthread_cancel()(t);
+  ctl_enter();
+  actor *a = actor_of(t);
+  int r = 0;
+  if (a && !a->started)
+    a->cancel_later = true;
+  else
+    r = lg__get_pthread_cancel()(t);
+  if (r == 0 && a && a->state != DONE) {
+    a->cancelled = true;
+    if (a != me && a->state == BLOCKED && cancellable(a->waiting, a)) {
+      a->state = RUNNABLE;
+      a->wake_at = NEVER;
+    }
+  }
+  point(SITE_SIGNAL); /* (a thread that cancels itself acts at its next cancellation point) */
+  return r;
+}
+
 /* Signals the program sends itself: noted (a deadlock waits a little for their handlers). A
  * handler that runs in an actor holding the baton is the program's code like any other; one
  * that runs in an actor that does not (parked, or in the kernel) runs free, and the releases
@@ -1971,7 +2061,7 @@ static void child_runs_free(void) {
 static void begin_control(lg_source *src, uint64_t budget) {
   C.src = src;
   C.budget = budget;
-  C.actors[0] = (actor){.id = 0, .state = RUNNABLE, .wake_at = NEVER,
+  C.actors[0] = (actor){.id = 0, .state = RUNNABLE, .wake_at = NEVER, .started = true,
                         .thread = pthread_self(), .tid = lg__gettid()};
   C.nactors = 1;
   me = &C.actors[0];

@@ -3,7 +3,7 @@
 
 The gate's subset is the programs that exercise what the class needs beyond the kernels: C11
 <threads.h> (glibc's thrd_*/mtx_*/cnd_* call its internal pthread functions), a timed wait on
-a CLOCK_MONOTONIC condition variable, std::condition_variable::wait_for (libstdc++ compares
+a CLOCK_MONOTONIC condition variable, pthread_cancel of blocked threads, std::condition_variable::wait_for (libstdc++ compares
 the clock with its deadline after pthread_cond_clockwait returns), the clock variants of the
 timed locks, exit() from a thread, threads never joined, thread-local storage and key
 destructors, and one race that only memory-access points find. Each bug is found within a
@@ -12,7 +12,9 @@ clean with decisions made (control was on). Both ways: with the C11 interceptors
 C11 bug is never explored; with the condition variable's clock misread the monotonic clean
 twin times out; without the program's clocks shifted by virtual time the wait_for bug is not
 seen; with pthread_rwlock_clockwrlock not intercepted the clock_waits clean twin retries a
-real timed wait for ever while the reader holding the lock waits for the baton (a timeout).
+real timed wait for ever while the reader holding the lock waits for the baton (a timeout); with
+pthread_cancel passed through, cancel_cleanup's clean twin hangs (a cancelled waiter parked on
+its baton never acts on the cancellation).
 
 Under -m slow: every program of bench/sct/sct.py's PROGRAMS, every build (gcc and `lifeguard
 cc`, bug and clean twin), random and pct, judged as sct.py judges it (docs/BENCHMARKS.md has
@@ -45,6 +47,8 @@ GATE = [
     ("cv_wait_for", "gcc", True, None),
     ("clock_waits", "gcc", False, {"assertion"}),
     ("clock_waits", "gcc", True, None),
+    ("cancel_cleanup", "gcc", False, {"deadlock"}),
+    ("cancel_cleanup", "gcc", True, None),
     ("exit_in_thread", "gcc", False, None),
     ("no_join", "gcc", False, None),
     ("tls_keys", "gcc", False, None),
