@@ -179,7 +179,9 @@ def measure(args):
             for strategy in strategies:
                 path = args.out / build_name
                 if bug:
-                    res = [explore(path, strategy, s, args.runs, args.budget) for s in seeds]
+                    # (dfs takes no seed: one search)
+                    res = [explore(path, strategy, s, args.runs, args.budget)
+                           for s in (seeds[:1] if strategy == "dfs" else seeds)]
                 elif expected == NEEDS_ACCESS:
                     res = [explore(path, strategy, seeds[0], args.access_runs, args.budget)]
                 else:
@@ -255,6 +257,42 @@ def table(data):
     return "\n".join(lines)
 
 
+def rows_from_log(files):
+    """Rows from lines `sct: BUILD STRATEGY: kind@N ... | clean/N[(unexplored)]`, for the
+    builds whose three strategies all finished."""
+    seen = {}
+    for f in files:
+        for line in Path(f).read_text().splitlines():
+            if not line.startswith("sct: "):
+                continue
+            head, _, tail = line[5:].partition(": ")
+            build_name, strategy = head.rsplit(" ", 1)
+            res = []
+            for item in tail.split():
+                if "@" in item:
+                    kind, n = item.split("@")
+                    res.append({"found": True, "kind": kind, "runs_to_first": int(n)})
+                elif item.startswith("clean/"):
+                    n = item[6:].split("(")[0]
+                    res.append({"found": False, "runs": int(n), "kind": None,
+                                "explored": "unexplored" not in item})
+                else:
+                    res.append({"error": [item]})
+            seen.setdefault(build_name, {})[strategy] = res
+    rows = []
+    for name in PROGRAMS:
+        for build_name, kind, clean, expected in builds_of(name):
+            results = seen.get(build_name, {})
+            if set(results) != set(STRATEGIES):
+                continue
+            rows.append({"program": name, "build": build_name, "compiler": kind,
+                         "clean": clean,
+                         "expected": sorted(expected) if isinstance(expected, set) else expected,
+                         "results": {s: results[s] for s in STRATEGIES},
+                         "ok": judge(expected, [r for s in STRATEGIES for r in results[s]])})
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -275,7 +313,13 @@ def main():
     m.add_argument("--json")
     t = sub.add_parser("table")
     t.add_argument("files", nargs="+")
+    lg = sub.add_parser("log", help="the table from measure's progress lines (stderr), for "
+                                    "a measurement cut short")
+    lg.add_argument("files", nargs="+")
     args = ap.parse_args()
+    if args.cmd == "log":
+        print(table({"rows": rows_from_log(args.files)}))
+        return 0
     if args.cmd == "build":
         build(args.out, args.only.split(",") if args.only else list(PROGRAMS))
         return 0
