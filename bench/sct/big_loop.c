@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Big loop counts: two threads each make 20000 locked increments of one counter, a third
- * reads it in a loop of 20000 locked reads, and one unlocked "fast path" increment per
- * thread happens when the counter crosses a threshold. Bug: the unlocked increment races with
+ * reads it in a loop of 20000 locked reads, and each adder makes one unlocked "fast path"
+ * increment half-way. Bug: the unlocked increment races with
  * the locked ones (main's assertion); the window is a plain read-modify-write, so only
  * memory-access points find it. The run makes over 100000 scheduling points.
  * SCT_CLEAN: the fast path takes the lock too. */
@@ -20,7 +20,7 @@ static void *adder(void *arg) {
     counter++;
     long c = counter;
     pthread_mutex_unlock(&lock);
-    if (!fast && c > LOOPS) {
+    if (!fast && i == LOOPS / 2) {
       fast = 1;
 #ifdef SCT_CLEAN
       pthread_mutex_lock(&lock);
