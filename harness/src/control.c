@@ -11,11 +11,14 @@
  * next before it sleeps itself (CHESS's and Fray's design: the program's own synchronization
  * is modelled, not replaced, so a program that works free works under control). They run on
  * one CPU while under control (explore_pin, "one CPU" below), so a pass is a local wake-up:
- *   - scheduling points: pthread_create, join, detach, exit; mutex lock, trylock, timedlock,
- *     clocklock, unlock; rwlock and spinlock acquire (timed too) and release; semaphore wait
- *     (timed too) and post; condition variable wait, timedwait, clockwait, signal,
- *     broadcast; barrier wait; pthread_once; sched_yield; nanosleep, clock_nanosleep,
- *     usleep, sleep. At each one, the runnable actors are the options; with two or more the source
+ *   - scheduling points: pthread_create, join (try, timed and clock joins too), detach,
+ *     exit; mutex lock, trylock, timedlock, clocklock, unlock; rwlock and spinlock acquire
+ *     (timed and clock variants too) and release; semaphore wait (timed and clock too) and
+ *     post; condition variable wait, timedwait, clockwait, signal, broadcast; barrier wait;
+ *     pthread_once; sched_yield; nanosleep, clock_nanosleep, usleep, sleep; and the same
+ *     calls of C11 <threads.h> (thrd_*, mtx_*, cnd_*, call_once), which glibc implements with
+ *     its internal pthread functions, out of the other interceptors' sight. At each one, the
+ *     runnable actors are the options; with two or more the source
  *     chooses (a decision, logged); the point's site says which call it was.
  *   - locks stay the program's real locks, taken only with their trylock forms: an actor whose
  *     trylock fails blocks on the object (not runnable) until an actor releases it, then
@@ -25,8 +28,9 @@
  *     the mutex. No spurious wake-ups are introduced. Barriers (initialized under control)
  *     and pthread_once are shadowed too: a real wait there would hold the baton.
  *   - time is virtual: a sleep or timed wait blocks until a deadline on a virtual clock, which
- *     jumps to the earliest deadline only when no actor can run. The clock the program reads
- *     is not changed.
+ *     jumps to the earliest deadline only when no actor can run. The wall and monotonic
+ *     clocks the program reads run ahead by the virtual time passed (a timed wait that
+ *     timed out finds its deadline passed when it reads the clock); CPU clocks do not.
  *   - every actor blocked and no deadline pending: a `deadlock` report (who waits on what)
  *     with the schedule string. More than explore_steps points: a `livelock` report.
  *   - the decisions go to the explore_log file as they are made (a shared mapping: a crash
@@ -66,8 +70,9 @@
  *
  * Not modelled: other futex operations (they pass through), a cancelled pthread_once
  * routine, timer signals and spurious wake-ups; calls made by the harness itself (its own
- * locks) and by threads that are not actors (started before the library, or after their actor
- * finished: thread-local destructors) pass through. A forked child runs free (the choice made:
+ * locks) and by threads whose actor finished (thread-local destructors) pass through. A
+ * thread that is not an actor (glibc's own timer and AIO threads, threads started before
+ * control) is adopted at its first controlled call (adopt()). A forked child runs free (the choice made:
  * its threads are real threads under the OS scheduler, and the parent's schedule does not
  * depend on it); so does a process the program executes (the decision log file exists
  * already). Threads that the program's constructors start are actors: control starts first. */
@@ -101,6 +106,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
+#include <threads.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,6 +153,12 @@ typedef struct actor {
   pid_t tid;            /* the kernel's id of its thread (the watchdog reads its state) */
   int pinned;           /* explore_pin: its thread runs on the one CPU now (atomic) */
   cpu_set_t own;        /* explore_pin: the CPUs the program gave it (sched_getaffinity's) */
+  uint64_t ran_at;      /* the turn (C.turn) it was last chosen at */
+  uint64_t yield_at;    /* the turn it yielded at (fairness, below); 0: it did not */
+  bool cancelled;       /* pthread_cancel was called on it (cancellation, below) */
+  bool cancel_wait;     /* its WAIT_OBJECT block is a cancellation point (sem_wait) */
+  bool started;         /* its thread has begun the program's function */
+  bool cancel_later;    /* cancelled before it started: glibc is told when it starts */
 } actor;
 
 /* The state of the controlled process. Only the actor holding the baton reads or writes it. */
@@ -155,6 +168,8 @@ static struct {
   lg_source *src;
   lg_decision_log log;
   uint64_t points, budget, now, seq;
+  uint64_t turn;              /* scheduling points that chose an actor, for fairness */
+  uint32_t streak;            /* points in a row at which the running actor went on */
   /* Taken by the baton holder while it picks the next actor and by an actor rejoining from
    * the kernel: the only state another thread changes is its own OUTSIDE -> RUNNABLE. */
   int lock;
@@ -547,6 +562,43 @@ static void point(uint16_t site) {
   in_point--;
 }
 
+/* Fairness. A thread that yields (sched_yield, thrd_yield, a sleep of 0) or that has gone on
+ * at FAIR_STREAK scheduling points in a row while others could run is demoted: it is not an
+ * option while another runnable actor has not been chosen since it yielded (unless every
+ * option is demoted). Without this, a strategy that keeps choosing one thread (pct's
+ * highest priority, dfs's "no preemption") would spin for ever in a loop of yields or of
+ * lock/unlock while the thread it waits for never runs: a false livelock, and a program that
+ * ends under any fair OS scheduler would not end under control. A yield is then not a
+ * preemption (the yielder is no option). As the rest, a function of the run's decisions: a
+ * schedule string replays. */
+#define FAIR_STREAK 1000
+
+static bool demoted(const actor *y, const uint32_t *ids, uint32_t n) {
+  if (!y->yield_at) return false;
+  for (uint32_t i = 0; i < n; i++) {
+    const actor *x = &C.actors[ids[i]];
+    if (x != y && x->ran_at < y->yield_at) return true;
+  }
+  return false;
+}
+
+/* Drops the demoted options from `ids` (none when all are): returns the new count, and
+ * `*current` the running actor's new index (LG_NO_CURRENT when it was dropped). */
+static uint32_t fair_options(uint32_t *ids, uint32_t n, uint32_t *current) {
+  bool keep[MAX_ACTORS];
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < n; i++) kept += keep[i] = !demoted(&C.actors[ids[i]], ids, n);
+  if (kept == 0 || kept == n) return n;
+  uint32_t k = 0, cur = LG_NO_CURRENT;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!keep[i]) continue;
+    if (i == *current) cur = k;
+    ids[k++] = ids[i];
+  }
+  *current = cur;
+  return k;
+}
+
 static void point_in(uint16_t site) {
   actor *self = me;
   uint64_t points = __atomic_load_n(&C.points, __ATOMIC_RELAXED) + 1;
@@ -601,6 +653,11 @@ static void point_in(uint16_t site) {
     if (self->state == BLOCKED) park(self);
     return;
   }
+  C.turn++;
+  if (current != LG_NO_CURRENT && n > 1 &&
+      ((site == SITE_YIELD || site == SITE_SLEEP) || ++C.streak >= FAIR_STREAK))
+    self->yield_at = C.turn;
+  n = fair_options(ids, n, &current);
   uint32_t idx = 0;
   if (n > 1) {
     lg_choice c = {LG_CHOICE_SCHEDULE, site, n, current, ids, C.log.len};
@@ -609,6 +666,9 @@ static void point_in(uint16_t site) {
     record(&c, idx);
   }
   actor *next = &C.actors[ids[idx]];
+  if (next != self) C.streak = 0;
+  next->ran_at = C.turn;
+  next->yield_at = 0;
   set_holder(next);
   state_unlock();
   if (next == self) return;
@@ -776,8 +836,43 @@ static void start_watchdog(void) {
   if (lg__thread_create(&t, NULL, watchdog, NULL) == 0) pthread_detach(t);
 }
 
+/* Cancellation (pthread_cancel): glibc acts on a deferred cancellation at its cancellation
+ * points, but a controlled thread blocked at one (a condition variable's wait, a join, a
+ * sleep, sem_wait, a descriptor wait) waits on its baton instead, which is none. So
+ * pthread_cancel, besides glibc's, notes the target and makes it runnable when it is
+ * blocked at a cancellation point; the target, at that point (or at the next one it
+ * reaches), calls pthread_testcancel: glibc unwinds it (its cleanup handlers run; a
+ * condition variable's waiter has its mutex back first) unless cancellation is disabled,
+ * and actor_start's handler ends its actor. */
+static void cancel_point(void) {
+  if (!me || !me->cancelled) return;
+  int saved = in_point;
+  in_point = 0; /* (the cleanup handlers are the program's code) */
+  pthread_testcancel();
+  in_point = saved;
+}
+
 /* Blocks the running actor on `obj` until an actor releases it (or the deadline passes). */
+static bool cancellable(wait_kind kind, const actor *a) {
+  return kind == WAIT_COND || kind == WAIT_JOIN || kind == WAIT_SLEEP || kind == WAIT_FD ||
+         (kind == WAIT_OBJECT && a->cancel_wait);
+}
+
+/* The calling actor was cancelled and cancellation is enabled: a block at a cancellation
+ * point does not wait (glibc would act on it there). */
+static bool cancel_pending(void) {
+  if (!me->cancelled) return false;
+  int state;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+  pthread_setcancelstate(state, NULL);
+  return state == PTHREAD_CANCEL_ENABLE;
+}
+
 static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
+  if (cancellable(kind, me) && cancel_pending()) {
+    if (kind != WAIT_COND) cancel_point(); /* (cond_wait: once it has the mutex back) */
+    return;
+  }
   in_point++;
   ctl_enter();
   me->state = BLOCKED;
@@ -790,6 +885,8 @@ static void block_on(wait_kind kind, const void *obj, uint64_t wake_at) {
   me->waiting = WAIT_NONE;
   me->wait_obj = NULL;
   in_point--;
+  /* (a condition variable's waiter acts on a cancellation once it has its mutex back) */
+  if (kind != WAIT_COND && cancellable(kind, me)) cancel_point();
 }
 
 /* Makes every actor blocked on `obj` runnable (they retry). */
@@ -864,6 +961,17 @@ static void finish(void) {
   retired = true;
 }
 
+LG_REAL(int, pthread_cancel, (pthread_t))
+
+/* The thread was cancelled (or called pthread_exit, which has finished it already). */
+static void actor_unwound(void *unused) {
+  (void)unused;
+  if (!me) return;
+  me->frame = __builtin_frame_address(0);
+  if (me->state == OUTSIDE) rejoin(); /* cancelled in the kernel (pause, sigwait...) */
+  finish();
+}
+
 static void *actor_start(void *p) {
   start_rec s = *(start_rec *)p;
   free(p);
@@ -872,7 +980,14 @@ static void *actor_start(void *p) {
   lg__sig_setmask(&s.mask, NULL);
   pin(s.a, 0); /* (inherited, unless the attribute gave it CPUs) */
   park(s.a);
-  void *r = s.fn(s.arg);
+  s.a->started = true;
+  /* (told now, so that glibc does not act on it at a cancellation point of the harness's
+   * own start-up code, outside control) */
+  if (s.a->cancel_later) lg__get_pthread_cancel()(pthread_self());
+  void *r;
+  pthread_cleanup_push(actor_unwound, NULL);
+  r = s.fn(s.arg);
+  pthread_cleanup_pop(0);
   if (me) {
     me->frame = __builtin_frame_address(0);
     finish();
@@ -906,7 +1021,7 @@ static bool adopt(void) {
   }
   actor *a = &C.actors[n];
   *a = (actor){.id = n, .state = OUTSIDE, .wake_at = NEVER, .thread = pthread_self(),
-               .tid = (pid_t)syscall(SYS_gettid), .phase = PREEMPTED};
+               .tid = (pid_t)syscall(SYS_gettid), .phase = PREEMPTED, .started = true};
   if (syscall(SYS_sched_getaffinity, 0, sizeof a->own, &a->own) <= 0) CPU_ZERO(&a->own);
   __atomic_store_n(&C.nactors, n + 1, __ATOMIC_RELEASE);
   state_unlock();
@@ -1127,15 +1242,51 @@ int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t 
 
 LG_REAL(int, system, (const char *))
 int system(const char *command) { OWN_CPUS_CALL(int, lg__get_system()(command)); }
+static bool join_wait(pthread_t t, uint64_t wake_at);
 
 LG_REAL(int, pthread_join, (pthread_t, void **))
 int pthread_join(pthread_t t, void **ret) {
-  if (CONTROLLED()) {
-    point(SITE_JOIN);
-    actor *a = actor_of(t);
-    while (a && a->state != DONE) block_on(WAIT_JOIN, a, NEVER);
-  }
+  if (CONTROLLED()) join_wait(t, NEVER);
   return lg__get_pthread_join()(t, ret); /* the thread has left the program's code */
+}
+
+static uint64_t deadline_of(clockid_t clock, const struct timespec *abs);
+
+/* Waits (a join's scheduling point, then blocked) until thread `t`'s actor is done or the
+ * virtual deadline passes: false on the timeout. */
+static bool join_wait(pthread_t t, uint64_t wake_at) {
+  cancel_point();
+  point(SITE_JOIN);
+  actor *a = actor_of(t);
+  while (a && a->state != DONE) {
+    block_on(WAIT_JOIN, a, wake_at);
+    if (me->timed_out && a->state != DONE) return false;
+  }
+  return true;
+}
+
+/* (the thread's actor done: the real join waits at most for the end of its thread) */
+LG_REAL(int, pthread_tryjoin_np, (pthread_t, void **))
+int pthread_tryjoin_np(pthread_t t, void **ret) {
+  if (!CONTROLLED()) return lg__get_pthread_tryjoin_np()(t, ret);
+  point(SITE_JOIN);
+  actor *a = actor_of(t);
+  if (a && a->state != DONE) return EBUSY;
+  return lg__get_pthread_join()(t, ret);
+}
+
+LG_REAL(int, pthread_timedjoin_np, (pthread_t, void **, const struct timespec *))
+int pthread_timedjoin_np(pthread_t t, void **ret, const struct timespec *abs) {
+  if (!CONTROLLED() || !abs) return lg__get_pthread_timedjoin_np()(t, ret, abs);
+  if (!join_wait(t, deadline_of(CLOCK_REALTIME, abs))) return ETIMEDOUT;
+  return lg__get_pthread_join()(t, ret);
+}
+
+LG_REAL(int, pthread_clockjoin_np, (pthread_t, void **, clockid_t, const struct timespec *))
+int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t clk, const struct timespec *abs) {
+  if (!CONTROLLED() || !abs) return lg__get_pthread_clockjoin_np()(t, ret, clk, abs);
+  if (!join_wait(t, deadline_of(clk, abs))) return ETIMEDOUT;
+  return lg__get_pthread_join()(t, ret);
 }
 
 LG_REAL(int, pthread_detach, (pthread_t))
@@ -1154,11 +1305,16 @@ void pthread_exit(void *r) {
 
 /* ---- locks -------------------------------------------------------------------------- */
 
-/* Deadline on the virtual clock for an absolute time on `clock`. */
+/* Deadline on the virtual clock for an absolute time on `clock`, as the program reads that
+ * clock (shifted by the virtual time passed: see "the clocks the program reads" below). */
+static int clock_real(clockid_t clock, struct timespec *ts);
+static bool shifted_clock(clockid_t clock);
+
 static uint64_t deadline_of(clockid_t clock, const struct timespec *abs) {
   struct timespec now;
-  clock_gettime(clock, &now);
+  clock_real(clock, &now);
   int64_t d = (int64_t)(abs->tv_sec - now.tv_sec) * 1000000000 + (abs->tv_nsec - now.tv_nsec);
+  if (shifted_clock(clock)) d -= (int64_t)C.now; /* the program's "now" is ahead by C.now */
   return C.now + (d > 0 ? (uint64_t)d : 0);
 }
 
@@ -1260,6 +1416,19 @@ int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct timespec *abs) 
   ACQUIRE(l, lg__get_pthread_rwlock_trywrlock()(l), deadline_of(CLOCK_REALTIME, abs));
 }
 
+LG_REAL(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t *, clockid_t, const struct timespec *))
+LG_REAL(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t *, clockid_t, const struct timespec *))
+
+int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_clockrdlock()(l, clk, abs);
+  ACQUIRE(l, lg__get_pthread_rwlock_tryrdlock()(l), deadline_of(clk, abs));
+}
+
+int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_pthread_rwlock_clockwrlock()(l, clk, abs);
+  ACQUIRE(l, lg__get_pthread_rwlock_trywrlock()(l), deadline_of(clk, abs));
+}
+
 int pthread_rwlock_tryrdlock(pthread_rwlock_t *l) {
   if (CONTROLLED()) point(SITE_TRYLOCK);
   return lg__get_pthread_rwlock_tryrdlock()(l);
@@ -1322,7 +1491,16 @@ static int sem_result(int r) {
   return -1;
 }
 
-static int sem_acquire(sem_t *s, uint64_t wake_at) { ACQUIRE(s, sem_try(s), wake_at); }
+static int sem_acquire_in(sem_t *s, uint64_t wake_at) { ACQUIRE(s, sem_try(s), wake_at); }
+
+/* (a cancellation point) */
+static int sem_acquire(sem_t *s, uint64_t wake_at) {
+  cancel_point();
+  me->cancel_wait = true;
+  int r = sem_acquire_in(s, wake_at);
+  me->cancel_wait = false;
+  return r;
+}
 
 int sem_wait(sem_t *s) {
   if (!CONTROLLED()) return lg__get_sem_wait()(s);
@@ -1388,6 +1566,7 @@ __attribute__((constructor(103))) static void resolve_cond(void) {
 
 /* Releases `m`, waits for a signal on `c` (or the deadline), retakes `m`. */
 static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t wake_at) {
+  cancel_point();
   point(SITE_WAIT);
   int r = mutex_release(m);
   if (r) return r; /* not the owner (EPERM): as glibc's error-checking mutexes say */
@@ -1398,6 +1577,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t wake_at) {
     if (t != EBUSY) break;
     block_on(WAIT_OBJECT, m, NEVER);
   }
+  cancel_point();
   return timed_out ? ETIMEDOUT : 0;
 }
 
@@ -1406,9 +1586,17 @@ int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
   return cond_wait(c, m, NEVER);
 }
 
+/* The clock a condition variable's timed waits measure: CLOCK_MONOTONIC when it was set up
+ * with pthread_condattr_setclock(CLOCK_MONOTONIC) (glibc keeps that in bit 1 of __wrefs),
+ * else CLOCK_REALTIME. */
+static clockid_t cond_clock(const pthread_cond_t *c) {
+  return __atomic_load_n(&c->__data.__wrefs, __ATOMIC_RELAXED) & 2 ? CLOCK_MONOTONIC
+                                                                    : CLOCK_REALTIME;
+}
+
 int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs) {
   if (!CONTROLLED()) return lg__get_pthread_cond_timedwait()(c, m, abs);
-  return cond_wait(c, m, deadline_of(CLOCK_REALTIME, abs));
+  return cond_wait(c, m, deadline_of(cond_clock(c), abs));
 }
 
 /* (libstdc++'s condition_variable waits with a steady clock through this one) */
@@ -1526,12 +1714,19 @@ int pthread_barrier_wait(pthread_barrier_t *b) {
 /* pthread_once: the first actor runs the routine; one that comes while it runs (the routine
  * reached a scheduling point) blocks until it is done. glibc's word: bit 0 in progress, bit 1
  * done. */
+static void once_controlled(pthread_once_t *once, void (*init)(void));
+
 LG_REAL(int, pthread_once, (pthread_once_t *, void (*)(void)))
 int pthread_once(pthread_once_t *once, void (*init)(void)) {
   if (!CONTROLLED()) return lg__get_pthread_once()(once, init);
+  once_controlled(once, init);
+  return 0;
+}
+
+static void once_controlled(pthread_once_t *once, void (*init)(void)) {
   for (;;) {
     int v = __atomic_load_n(once, __ATOMIC_ACQUIRE);
-    if (v & 2) return 0;
+    if (v & 2) return;
     if (!(v & 1)) break;
     block_on(WAIT_OBJECT, once, NEVER);
   }
@@ -1540,6 +1735,95 @@ int pthread_once(pthread_once_t *once, void (*init)(void)) {
   __atomic_store_n(once, 2, __ATOMIC_RELEASE);
   release(once);
   ctl_leave();
+}
+
+/* ---- C11 threads (<threads.h>) ------------------------------------------------------- */
+
+/* glibc's thrd_*, mtx_*, cnd_* and call_once call its internal pthread functions, which the
+ * interceptors above do not see: they are intercepted here, each as its pthread twin (a
+ * thrd_t is a pthread_t, and glibc's mtx_t, cnd_t and once_flag are its pthread_mutex_t,
+ * pthread_cond_t and pthread_once_t). mtx_timedlock and cnd_timedwait measure TIME_UTC
+ * (CLOCK_REALTIME) and the variable's clock. The results are C11's (thrd_success, thrd_busy,
+ * thrd_timedout, thrd_nomem, thrd_error). Outside control they are glibc's. */
+static int thrd_result(int err) {
+  switch (err) {
+  case 0: return thrd_success;
+  case EBUSY: return thrd_busy;
+  case ETIMEDOUT: return thrd_timedout;
+  case ENOMEM: case EAGAIN: return thrd_nomem;
+  default: return thrd_error;
+  }
+}
+
+typedef struct c11_start {
+  thrd_start_t fn;
+  void *arg;
+} c11_start;
+
+static void *c11_trampoline(void *p) {
+  c11_start s = *(c11_start *)p;
+  free(p);
+  return (void *)(intptr_t)s.fn(s.arg);
+}
+
+LG_REAL(int, thrd_create, (thrd_t *, thrd_start_t, void *))
+int thrd_create(thrd_t *t, thrd_start_t fn, void *arg) {
+  if (!CONTROLLED()) return lg__get_thrd_create()(t, fn, arg);
+  c11_start *s = malloc(sizeof *s);
+  if (!s) return thrd_nomem;
+  *s = (c11_start){fn, arg};
+  pthread_t pt;
+  int err = create_hook(&pt, NULL, c11_trampoline, s, CALLER);
+  if (err) {
+    free(s);
+    return thrd_result(err);
+  }
+  *t = (thrd_t)pt;
+  return thrd_success;
+}
+
+LG_REAL(int, thrd_join, (thrd_t, int *))
+int thrd_join(thrd_t t, int *res) {
+  if (!CONTROLLED()) return lg__get_thrd_join()(t, res);
+  join_wait((pthread_t)t, NEVER);
+  void *r;
+  int err = lg__get_pthread_join()((pthread_t)t, &r);
+  if (err == 0 && res) *res = (int)(intptr_t)r;
+  return thrd_result(err);
+}
+
+LG_REAL(int, thrd_detach, (thrd_t))
+int thrd_detach(thrd_t t) {
+  int r = lg__get_thrd_detach()(t);
+  if (CONTROLLED()) point(SITE_DETACH);
+  return r;
+}
+
+LG_REAL(void, thrd_exit, (int))
+void thrd_exit(int res) {
+  if (CONTROLLED()) finish();
+  lg__get_thrd_exit()(res);
+  __builtin_unreachable();
+}
+
+LG_REAL(void, thrd_yield, (void))
+void thrd_yield(void) {
+  if (!CONTROLLED()) {
+    lg__get_thrd_yield()();
+    return;
+  }
+  point(SITE_YIELD);
+}
+
+static void virtual_sleep(uint64_t ns);
+static uint64_t ns_of(const struct timespec *t);
+
+LG_REAL(int, thrd_sleep, (const struct timespec *, struct timespec *))
+int thrd_sleep(const struct timespec *req, struct timespec *rem) {
+  if (!CONTROLLED() || !req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000)
+    return lg__get_thrd_sleep()(req, rem);
+  virtual_sleep(ns_of(req));
+  if (rem) *rem = (struct timespec){0, 0};
   return 0;
 }
 
@@ -1582,6 +1866,79 @@ static int fd_inject(const void *caller) {
   }
 }
 
+static int mutex_acquire(pthread_mutex_t *m, uint64_t wake_at) { ACQUIRE(m, mutex_try(m), wake_at); }
+
+LG_REAL(int, mtx_lock, (mtx_t *))
+int mtx_lock(mtx_t *m) {
+  if (!CONTROLLED()) return lg__get_mtx_lock()(m);
+  return thrd_result(mutex_acquire((pthread_mutex_t *)m, NEVER));
+}
+
+LG_REAL(int, mtx_timedlock, (mtx_t *, const struct timespec *))
+int mtx_timedlock(mtx_t *m, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_mtx_timedlock()(m, abs);
+  return thrd_result(mutex_acquire((pthread_mutex_t *)m, deadline_of(CLOCK_REALTIME, abs)));
+}
+
+LG_REAL(int, mtx_trylock, (mtx_t *))
+int mtx_trylock(mtx_t *m) {
+  if (!CONTROLLED()) return lg__get_mtx_trylock()(m);
+  point(SITE_TRYLOCK);
+  return thrd_result(lg__get_pthread_mutex_trylock()((pthread_mutex_t *)m));
+}
+
+LG_REAL(int, mtx_unlock, (mtx_t *))
+int mtx_unlock(mtx_t *m) {
+  if (!CONTROLLED()) {
+    int r = lg__get_mtx_unlock()(m);
+    released_outside(CALLER);
+    return r;
+  }
+  int r = mutex_release((pthread_mutex_t *)m);
+  point(SITE_UNLOCK);
+  return thrd_result(r);
+}
+
+LG_REAL(int, cnd_wait, (cnd_t *, mtx_t *))
+int cnd_wait(cnd_t *c, mtx_t *m) {
+  if (!CONTROLLED()) return lg__get_cnd_wait()(c, m);
+  return thrd_result(cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m, NEVER));
+}
+
+LG_REAL(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))
+int cnd_timedwait(cnd_t *c, mtx_t *m, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_cnd_timedwait()(c, m, abs);
+  pthread_cond_t *pc = (pthread_cond_t *)c;
+  return thrd_result(cond_wait(pc, (pthread_mutex_t *)m, deadline_of(cond_clock(pc), abs)));
+}
+
+LG_REAL(int, cnd_signal, (cnd_t *))
+int cnd_signal(cnd_t *c) {
+  if (!CONTROLLED()) return lg__get_cnd_signal()(c);
+  cond_wake((pthread_cond_t *)c, false);
+  int r = lg__get_pthread_cond_signal()((pthread_cond_t *)c);
+  point(SITE_SIGNAL);
+  return thrd_result(r);
+}
+
+LG_REAL(int, cnd_broadcast, (cnd_t *))
+int cnd_broadcast(cnd_t *c) {
+  if (!CONTROLLED()) return lg__get_cnd_broadcast()(c);
+  cond_wake((pthread_cond_t *)c, true);
+  int r = lg__get_pthread_cond_broadcast()((pthread_cond_t *)c);
+  point(SITE_BROADCAST);
+  return thrd_result(r);
+}
+
+LG_REAL(void, call_once, (once_flag *, void (*)(void)))
+void call_once(once_flag *flag, void (*fn)(void)) {
+  if (!CONTROLLED()) {
+    lg__get_call_once()(flag, fn);
+    return;
+  }
+  once_controlled((pthread_once_t *)flag, fn);
+}
+
 /* ---- yield and sleeps (virtual time) ------------------------------------------------ */
 
 LG_REAL(int, sched_yield, (void))
@@ -1593,6 +1950,7 @@ int sched_yield(void) {
 
 /* Sleeps `ns` of virtual time: other actors run meanwhile; the clock jumps when none can. */
 static void virtual_sleep(uint64_t ns) {
+  cancel_point();
   if (ns == 0) {
     point(SITE_SLEEP);
     return;
@@ -1640,6 +1998,82 @@ unsigned sleep(unsigned s) {
   if (!CONTROLLED()) return lg__get_sleep()(s);
   virtual_sleep((uint64_t)s * 1000000000u);
   return 0;
+}
+
+/* ---- the clocks the program reads ---------------------------------------------------- */
+
+/* The wall and monotonic clocks run ahead, for the program, by the virtual time passed
+ * (C.now): a program that reads the clock after a timed wait or a sleep (libstdc++'s
+ * condition_variable::wait_until compares steady_clock::now() with its deadline, and
+ * this_thread::sleep_until loops until it has passed) sees the time it waited for as
+ * passed, as it would without control. The harness's own calls read the real clocks. The
+ * shift stays in a forked child (its clocks do not go back); CPU-time clocks are not
+ * shifted. */
+static bool clock_shift; /* control was on in this process */
+
+static bool shifted_clock(clockid_t clock) {
+  switch (clock) {
+  case CLOCK_REALTIME: case CLOCK_MONOTONIC: case CLOCK_MONOTONIC_RAW:
+  case CLOCK_REALTIME_COARSE: case CLOCK_MONOTONIC_COARSE: case CLOCK_BOOTTIME:
+  case CLOCK_REALTIME_ALARM: case CLOCK_BOOTTIME_ALARM: case CLOCK_TAI:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* The virtual time to add to a clock read by the code at `caller`: 0 for the harness's. */
+static inline uint64_t shift_for(const void *caller) {
+  if (__builtin_expect(!clock_shift, 1)) return 0;
+  uintptr_t pc = (uintptr_t)caller;
+  if (pc >= C.self_lo && pc < C.self_hi) return 0;
+  return __atomic_load_n(&C.now, __ATOMIC_RELAXED);
+}
+
+static void add_ns(struct timespec *ts, uint64_t ns) {
+  ts->tv_sec += (time_t)(ns / 1000000000u);
+  ts->tv_nsec += (long)(ns % 1000000000u);
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+LG_REAL(int, clock_gettime, (clockid_t, struct timespec *))
+static int clock_real(clockid_t clock, struct timespec *ts) {
+  return lg__get_clock_gettime()(clock, ts);
+}
+
+int clock_gettime(clockid_t clock, struct timespec *ts) {
+  int r = lg__get_clock_gettime()(clock, ts);
+  uint64_t shift = shift_for(CALLER);
+  struct timespec *volatile out = ts; /* (declared nonnull; a bad program may pass NULL) */
+  if (r == 0 && shift && out && shifted_clock(clock)) add_ns(out, shift);
+  return r;
+}
+
+LG_REAL(int, gettimeofday, (struct timeval *, void *))
+int gettimeofday(struct timeval *tv, void *tz) {
+  int r = lg__get_gettimeofday()(tv, tz);
+  uint64_t shift = shift_for(CALLER);
+  struct timeval *volatile out = tv; /* (declared nonnull; NULL is allowed in practice) */
+  if (r == 0 && shift && out) {
+    struct timespec ts = {tv->tv_sec, tv->tv_usec * 1000L};
+    add_ns(&ts, shift);
+    *tv = (struct timeval){ts.tv_sec, ts.tv_nsec / 1000L};
+  }
+  return r;
+}
+
+LG_REAL(time_t, time, (time_t *))
+time_t time(time_t *out) {
+  uint64_t shift = shift_for(CALLER);
+  if (!shift) return lg__get_time()(out);
+  struct timespec ts;
+  clock_real(CLOCK_REALTIME, &ts);
+  add_ns(&ts, shift);
+  if (out) *out = ts.tv_sec;
+  return ts.tv_sec;
 }
 
 /* ---- system calls that may block ---------------------------------------------------- */
@@ -1905,6 +2339,26 @@ int waitid(idtype_t type, id_t id, siginfo_t *info, int opt) {
   OUTSIDE_CALL(!(opt & WNOHANG), lg__get_waitid()(type, id, info, opt));
 }
 
+int pthread_cancel(pthread_t t) {
+  if (!CONTROLLED()) return lg__get_pthread_cancel()(t);
+  ctl_enter();
+  actor *a = actor_of(t);
+  int r = 0;
+  if (a && !a->started)
+    a->cancel_later = true;
+  else
+    r = lg__get_pthread_cancel()(t);
+  if (r == 0 && a && a->state != DONE) {
+    a->cancelled = true;
+    if (a != me && a->state == BLOCKED && cancellable(a->waiting, a)) {
+      a->state = RUNNABLE;
+      a->wake_at = NEVER;
+    }
+  }
+  point(SITE_SIGNAL); /* (a thread that cancels itself acts at its next cancellation point) */
+  return r;
+}
+
 /* Signals the program sends itself: noted (a deadlock waits a little for their handlers). A
  * handler that runs in an actor holding the baton is the program's code like any other; one
  * that runs in an actor that does not (parked, or in the kernel) runs free, and the releases
@@ -2028,7 +2482,7 @@ static void child_runs_free(void) {
 static void begin_control(lg_source *src, uint64_t budget) {
   C.src = src;
   C.budget = budget;
-  C.actors[0] = (actor){.id = 0, .state = RUNNABLE, .wake_at = NEVER,
+  C.actors[0] = (actor){.id = 0, .state = RUNNABLE, .wake_at = NEVER, .started = true,
                         .thread = pthread_self(), .tid = lg__gettid()};
   C.nactors = 1;
   me = &C.actors[0];
@@ -2041,6 +2495,7 @@ static void begin_control(lg_source *src, uint64_t budget) {
   __atomic_store_n(&lg__fd_wait_hook, fd_wait, __ATOMIC_RELEASE);
   pthread_atfork(NULL, NULL, child_runs_free);
   adopted_key_made = pthread_key_create(&adopted_key, adopted_exit) == 0;
+  clock_shift = true;
   ctl_on = true;
 }
 
