@@ -7,6 +7,7 @@ catch, since it observed nothing."""
 import importlib.util
 import json
 import stat
+import subprocess
 
 import pytest
 
@@ -86,3 +87,13 @@ def test_each_target_share_is_split_between_plain_and_injected_fuzzing():
     assert evaluate.fuzz_runs(61, 2) == [(31, 0), (30, 2)]
     assert evaluate.fuzz_runs(60, 0) == [(60, 0)]
     assert evaluate.fuzz_runs(1, 2) == [(1, 0)]
+
+
+@pytest.mark.parametrize("patch", sorted(p.name for p in (REPO_ROOT / "bench" / "planted")
+                                         .glob("*.patch")))
+def test_every_plant_applies_to_the_tree(patch):
+    """A plant that no longer applies stops the nightly evaluation (exit 2) at that plant, so
+    a change to the runtime that moves a plant's lines must bring the plant along."""
+    r = subprocess.run(["git", "apply", "--check", str(REPO_ROOT / "bench" / "planted" / patch)],
+                       cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
