@@ -84,6 +84,7 @@
 
 #include <lifeguard/report.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -496,16 +497,10 @@ static unsigned foreign_threads(void) {
     long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
     if (got <= 0) break;
     for (long off = 0; off < got;) {
-      struct {
-        uint64_t ino;
-        int64_t off;
-        unsigned short reclen;
-        unsigned char type;
-        char name[];
-      } *d = (void *)(buf + off);
-      off += d->reclen;
-      if (d->name[0] < '0' || d->name[0] > '9') continue;
-      pid_t tid = (pid_t)strtol(d->name, NULL, 10);
+      const struct dirent64 *d = (const void *)(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
       if (tid == watchdog_tid) continue;
       bool actor_alive = false;
       for (uint32_t i = 0; i < C.nactors && !actor_alive; i++)
@@ -1347,26 +1342,33 @@ static int mutex_try(pthread_mutex_t *m) {
   return lg__get_pthread_mutex_trylock()(m);
 }
 
+/* The controlled forms, which the C11 twins (mtx_*) share. */
+static int mutex_acquire(pthread_mutex_t *m, uint64_t wake_at) { ACQUIRE(m, mutex_try(m), wake_at); }
+
+static int mutex_trylock_point(pthread_mutex_t *m) {
+  point(SITE_TRYLOCK);
+  return lg__get_pthread_mutex_trylock()(m);
+}
+
 int pthread_mutex_lock(pthread_mutex_t *m) {
   if (!CONTROLLED()) return lg__get_pthread_mutex_lock()(m);
-  ACQUIRE(m, mutex_try(m), NEVER);
+  return mutex_acquire(m, NEVER);
 }
 
 int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs) {
   if (!CONTROLLED()) return lg__get_pthread_mutex_timedlock()(m, abs);
-  ACQUIRE(m, mutex_try(m), deadline_of(CLOCK_REALTIME, abs));
+  return mutex_acquire(m, deadline_of(CLOCK_REALTIME, abs));
 }
 
 LG_REAL(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *))
 int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs) {
   if (!CONTROLLED()) return lg__get_pthread_mutex_clocklock()(m, clk, abs);
-  ACQUIRE(m, mutex_try(m), deadline_of(clk, abs));
+  return mutex_acquire(m, deadline_of(clk, abs));
 }
 
 int pthread_mutex_trylock(pthread_mutex_t *m) {
   if (!CONTROLLED()) return lg__get_pthread_mutex_trylock()(m);
-  point(SITE_TRYLOCK);
-  return lg__get_pthread_mutex_trylock()(m);
+  return mutex_trylock_point(m);
 }
 
 /* Releases without a scheduling point (a condition variable's wait). */
@@ -1376,15 +1378,19 @@ static int mutex_release(pthread_mutex_t *m) {
   return r;
 }
 
+static int mutex_unlock_point(pthread_mutex_t *m) {
+  int r = mutex_release(m);
+  point(SITE_UNLOCK);
+  return r;
+}
+
 int pthread_mutex_unlock(pthread_mutex_t *m) {
   if (!CONTROLLED()) {
     int r = lg__get_pthread_mutex_unlock()(m);
     released_outside(CALLER);
     return r;
   }
-  int r = mutex_release(m);
-  point(SITE_UNLOCK);
-  return r;
+  return mutex_unlock_point(m);
 }
 
 LG_REAL(int, pthread_rwlock_rdlock, (pthread_rwlock_t *))
@@ -1628,20 +1634,22 @@ static void cond_wake(const pthread_cond_t *c, bool all) {
 }
 
 /* The real signal too: a thread that is not an actor may wait on the real variable. */
+/* A controlled signal (all: broadcast), which cnd_signal and cnd_broadcast share. */
+static int cond_notify(pthread_cond_t *c, bool all) {
+  cond_wake(c, all);
+  int r = all ? lg__get_pthread_cond_broadcast()(c) : lg__get_pthread_cond_signal()(c);
+  point(all ? SITE_BROADCAST : SITE_SIGNAL);
+  return r;
+}
+
 int pthread_cond_signal(pthread_cond_t *c) {
   if (!CONTROLLED()) return lg__get_pthread_cond_signal()(c);
-  cond_wake(c, false);
-  int r = lg__get_pthread_cond_signal()(c);
-  point(SITE_SIGNAL);
-  return r;
+  return cond_notify(c, false);
 }
 
 int pthread_cond_broadcast(pthread_cond_t *c) {
   if (!CONTROLLED()) return lg__get_pthread_cond_broadcast()(c);
-  cond_wake(c, true);
-  int r = lg__get_pthread_cond_broadcast()(c);
-  point(SITE_BROADCAST);
-  return r;
+  return cond_notify(c, true);
 }
 
 /* ---- barriers and pthread_once ------------------------------------------------------- */
@@ -1827,6 +1835,68 @@ int thrd_sleep(const struct timespec *req, struct timespec *rem) {
   return 0;
 }
 
+LG_REAL(int, mtx_lock, (mtx_t *))
+int mtx_lock(mtx_t *m) {
+  if (!CONTROLLED()) return lg__get_mtx_lock()(m);
+  return thrd_result(mutex_acquire((pthread_mutex_t *)m, NEVER));
+}
+
+LG_REAL(int, mtx_timedlock, (mtx_t *, const struct timespec *))
+int mtx_timedlock(mtx_t *m, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_mtx_timedlock()(m, abs);
+  return thrd_result(mutex_acquire((pthread_mutex_t *)m, deadline_of(CLOCK_REALTIME, abs)));
+}
+
+LG_REAL(int, mtx_trylock, (mtx_t *))
+int mtx_trylock(mtx_t *m) {
+  if (!CONTROLLED()) return lg__get_mtx_trylock()(m);
+  return thrd_result(mutex_trylock_point((pthread_mutex_t *)m));
+}
+
+LG_REAL(int, mtx_unlock, (mtx_t *))
+int mtx_unlock(mtx_t *m) {
+  if (!CONTROLLED()) {
+    int r = lg__get_mtx_unlock()(m);
+    released_outside(CALLER);
+    return r;
+  }
+  return thrd_result(mutex_unlock_point((pthread_mutex_t *)m));
+}
+
+LG_REAL(int, cnd_wait, (cnd_t *, mtx_t *))
+int cnd_wait(cnd_t *c, mtx_t *m) {
+  if (!CONTROLLED()) return lg__get_cnd_wait()(c, m);
+  return thrd_result(cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m, NEVER));
+}
+
+LG_REAL(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))
+int cnd_timedwait(cnd_t *c, mtx_t *m, const struct timespec *abs) {
+  if (!CONTROLLED()) return lg__get_cnd_timedwait()(c, m, abs);
+  pthread_cond_t *pc = (pthread_cond_t *)c;
+  return thrd_result(cond_wait(pc, (pthread_mutex_t *)m, deadline_of(cond_clock(pc), abs)));
+}
+
+LG_REAL(int, cnd_signal, (cnd_t *))
+int cnd_signal(cnd_t *c) {
+  if (!CONTROLLED()) return lg__get_cnd_signal()(c);
+  return thrd_result(cond_notify((pthread_cond_t *)c, false));
+}
+
+LG_REAL(int, cnd_broadcast, (cnd_t *))
+int cnd_broadcast(cnd_t *c) {
+  if (!CONTROLLED()) return lg__get_cnd_broadcast()(c);
+  return thrd_result(cond_notify((pthread_cond_t *)c, true));
+}
+
+LG_REAL(void, call_once, (once_flag *, void (*)(void)))
+void call_once(once_flag *flag, void (*fn)(void)) {
+  if (!CONTROLLED()) {
+    lg__get_call_once()(flag, fn);
+    return;
+  }
+  once_controlled((pthread_once_t *)flag, fn);
+}
+
 /* ---- failure injection (lg_check's executions) -------------------------------------- */
 
 /* A failure-injection decision of the calling actor (it holds the baton) at `site`: 0 makes
@@ -1864,79 +1934,6 @@ static int fd_inject(const void *caller) {
   case 2: return ENFILE;
   default: return 0;
   }
-}
-
-static int mutex_acquire(pthread_mutex_t *m, uint64_t wake_at) { ACQUIRE(m, mutex_try(m), wake_at); }
-
-LG_REAL(int, mtx_lock, (mtx_t *))
-int mtx_lock(mtx_t *m) {
-  if (!CONTROLLED()) return lg__get_mtx_lock()(m);
-  return thrd_result(mutex_acquire((pthread_mutex_t *)m, NEVER));
-}
-
-LG_REAL(int, mtx_timedlock, (mtx_t *, const struct timespec *))
-int mtx_timedlock(mtx_t *m, const struct timespec *abs) {
-  if (!CONTROLLED()) return lg__get_mtx_timedlock()(m, abs);
-  return thrd_result(mutex_acquire((pthread_mutex_t *)m, deadline_of(CLOCK_REALTIME, abs)));
-}
-
-LG_REAL(int, mtx_trylock, (mtx_t *))
-int mtx_trylock(mtx_t *m) {
-  if (!CONTROLLED()) return lg__get_mtx_trylock()(m);
-  point(SITE_TRYLOCK);
-  return thrd_result(lg__get_pthread_mutex_trylock()((pthread_mutex_t *)m));
-}
-
-LG_REAL(int, mtx_unlock, (mtx_t *))
-int mtx_unlock(mtx_t *m) {
-  if (!CONTROLLED()) {
-    int r = lg__get_mtx_unlock()(m);
-    released_outside(CALLER);
-    return r;
-  }
-  int r = mutex_release((pthread_mutex_t *)m);
-  point(SITE_UNLOCK);
-  return thrd_result(r);
-}
-
-LG_REAL(int, cnd_wait, (cnd_t *, mtx_t *))
-int cnd_wait(cnd_t *c, mtx_t *m) {
-  if (!CONTROLLED()) return lg__get_cnd_wait()(c, m);
-  return thrd_result(cond_wait((pthread_cond_t *)c, (pthread_mutex_t *)m, NEVER));
-}
-
-LG_REAL(int, cnd_timedwait, (cnd_t *, mtx_t *, const struct timespec *))
-int cnd_timedwait(cnd_t *c, mtx_t *m, const struct timespec *abs) {
-  if (!CONTROLLED()) return lg__get_cnd_timedwait()(c, m, abs);
-  pthread_cond_t *pc = (pthread_cond_t *)c;
-  return thrd_result(cond_wait(pc, (pthread_mutex_t *)m, deadline_of(cond_clock(pc), abs)));
-}
-
-LG_REAL(int, cnd_signal, (cnd_t *))
-int cnd_signal(cnd_t *c) {
-  if (!CONTROLLED()) return lg__get_cnd_signal()(c);
-  cond_wake((pthread_cond_t *)c, false);
-  int r = lg__get_pthread_cond_signal()((pthread_cond_t *)c);
-  point(SITE_SIGNAL);
-  return thrd_result(r);
-}
-
-LG_REAL(int, cnd_broadcast, (cnd_t *))
-int cnd_broadcast(cnd_t *c) {
-  if (!CONTROLLED()) return lg__get_cnd_broadcast()(c);
-  cond_wake((pthread_cond_t *)c, true);
-  int r = lg__get_pthread_cond_broadcast()((pthread_cond_t *)c);
-  point(SITE_BROADCAST);
-  return thrd_result(r);
-}
-
-LG_REAL(void, call_once, (once_flag *, void (*)(void)))
-void call_once(once_flag *flag, void (*fn)(void)) {
-  if (!CONTROLLED()) {
-    lg__get_call_once()(flag, fn);
-    return;
-  }
-  once_controlled((pthread_once_t *)flag, fn);
 }
 
 /* ---- yield and sleeps (virtual time) ------------------------------------------------ */

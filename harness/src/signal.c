@@ -138,8 +138,6 @@ static void ours(struct sigaction *sa, int user_flags) {
   sigaddset(&sa->sa_mask, LG_SIGNAL_PROBE);
 }
 
-static void sigmask_all(sigset_t *saved) { lg__sig_block_all(saved); }
-
 /* lifeguard's own stack for classifying faults (see classify_fault). */
 #define CLASSIFY_STACK (1u << 20)
 static char *classify_stack;
@@ -160,7 +158,7 @@ void lg__signal_install(void) {
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (st != MAP_FAILED) classify_stack = st;
   sigset_t saved;
-  sigmask_all(&saved);
+  lg__sig_block_all(&saved);
   static const int sigs[2] = {SIGSEGV, SIGBUS};
   for (int i = 0; i < 2; i++) {
     rec_lock(i);
@@ -319,7 +317,7 @@ static int owned_sigaction(int sig, const struct sigaction *act, struct sigactio
   struct sigaction copy;
   if (act) copy = *act; /* a bad pointer faults here, outside the blocked section */
   sigset_t saved;
-  sigmask_all(&saved);
+  lg__sig_block_all(&saved);
   rec_lock(i);
   struct sigaction prev = recs[i].act;
   if (act) {
