@@ -1303,6 +1303,7 @@ void pthread_exit(void *r) {
 /* Deadline on the virtual clock for an absolute time on `clock`, as the program reads that
  * clock (shifted by the virtual time passed: see "the clocks the program reads" below). */
 static int clock_real(clockid_t clock, struct timespec *ts);
+static void add_ns(struct timespec *ts, uint64_t ns);
 static bool shifted_clock(clockid_t clock);
 
 static uint64_t deadline_of(clockid_t clock, const struct timespec *abs) {
@@ -1499,9 +1500,42 @@ static int sem_result(int r) {
 
 static int sem_acquire_in(sem_t *s, uint64_t wake_at) { ACQUIRE(s, sem_try(s), wake_at); }
 
+/* A process-shared semaphore (sem_open, or sem_init with pshared set) may be posted by another
+ * process, which no scheduling point sees: Python's multiprocessing posts its SemLocks from
+ * its worker processes. Blocking on it under control would wait for a post by an actor that
+ * never comes (a false deadlock, or a hang while another actor holds on). glibc's sem_t is
+ * its 64-bit value word and then `private`, the flag its futex calls take: 0 for a semaphore
+ * of the process alone, FUTEX_PRIVATE_FLAG for a shared one (glibc's names are the other way
+ * round: the flag is xor-ed into the private futex operations). */
+static bool sem_shared(const sem_t *s) {
+  int private_flag;
+  memcpy(&private_flag, (const char *)s + sizeof(uint64_t), sizeof private_flag);
+  return private_flag != 0;
+}
+
+/* A wait on a shared semaphore that cannot take it now leaves control for the real wait (as
+ * a poll with a timeout does); a deadline is the virtual time left, in real time. */
+static int sem_acquire_shared(sem_t *s, uint64_t wake_at) {
+  point(SITE_LOCK);
+  int r = sem_try(s);
+  if (r != EAGAIN || wake_at == C.now) return r == EAGAIN ? ETIMEDOUT : r;
+  leave();
+  if (wake_at == NEVER) {
+    r = lg__get_sem_wait()(s) == 0 ? 0 : errno;
+  } else {
+    struct timespec at;
+    clock_real(CLOCK_REALTIME, &at);
+    add_ns(&at, wake_at > C.now ? wake_at - C.now : 0);
+    r = lg__get_sem_timedwait()(s, &at) == 0 ? 0 : errno;
+  }
+  rejoin();
+  return r;
+}
+
 /* (a cancellation point) */
 static int sem_acquire(sem_t *s, uint64_t wake_at) {
   cancel_point();
+  if (sem_shared(s)) return sem_acquire_shared(s, wake_at);
   me->cancel_wait = true;
   int r = sem_acquire_in(s, wake_at);
   me->cancel_wait = false;
