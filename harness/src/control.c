@@ -1343,8 +1343,33 @@ static int mutex_try(pthread_mutex_t *m) {
   return lg__get_pthread_mutex_trylock()(m);
 }
 
+/* A process-shared mutex (glibc sets PTHREAD_MUTEX_PSHARED_BIT, 128, in its kind) may be
+ * held by another process, whose unlock no scheduling point sees: a lock that cannot take it
+ * now leaves control for the real lock (as a shared semaphore's wait does, below). */
+static bool mutex_shared(const pthread_mutex_t *m) { return m->__data.__kind & 128; }
+
+static int mutex_acquire_shared(pthread_mutex_t *m, uint64_t wake_at) {
+  point(SITE_LOCK);
+  int r = mutex_try(m);
+  if (r != EBUSY || wake_at == C.now) return r == EBUSY ? ETIMEDOUT : r;
+  leave();
+  if (wake_at == NEVER) {
+    r = lg__get_pthread_mutex_lock()(m);
+  } else {
+    struct timespec at;
+    clock_real(CLOCK_REALTIME, &at);
+    add_ns(&at, wake_at > C.now ? wake_at - C.now : 0);
+    r = lg__get_pthread_mutex_timedlock()(m, &at);
+  }
+  rejoin();
+  return r;
+}
+
 /* The controlled forms, which the C11 twins (mtx_*) share. */
-static int mutex_acquire(pthread_mutex_t *m, uint64_t wake_at) { ACQUIRE(m, mutex_try(m), wake_at); }
+static int mutex_acquire(pthread_mutex_t *m, uint64_t wake_at) {
+  if (mutex_shared(m)) return mutex_acquire_shared(m, wake_at);
+  ACQUIRE(m, mutex_try(m), wake_at);
+}
 
 static int mutex_trylock_point(pthread_mutex_t *m) {
   point(SITE_TRYLOCK);

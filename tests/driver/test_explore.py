@@ -447,6 +447,49 @@ int main(void) {
 """
 
 
+# A process-shared mutex in shared memory, held by a forked child until the parent waits for it
+# in the kernel (glibc's lock word is 2 once a waiter sleeps on it)
+SHARED_MUTEX_C = r"""
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+  pthread_mutex_t *m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+  pthread_mutex_init(m, &a);
+  pid_t parent = getpid();
+  int got = 0;
+  for (int i = 0; i < 10; i++) {
+    int p[2];
+    pipe(p);
+    pid_t child = fork();
+    if (child == 0) {
+      pthread_mutex_lock(m);
+      write(p[1], "x", 1);
+      while (__atomic_load_n(&m->__data.__lock, __ATOMIC_ACQUIRE) != 2 && getppid() == parent)
+        sched_yield();
+      pthread_mutex_unlock(m);
+      _exit(0);
+    }
+    char c;
+    read(p[0], &c, 1);
+    got += pthread_mutex_lock(m) == 0;
+    pthread_mutex_unlock(m);
+    waitpid(child, NULL, 0);
+    close(p[0]);
+    close(p[1]);
+  }
+  printf("locked %d\n", got);
+  return 0;
+}
+"""
+
+
 def real_program(name, kernels, tmp):
     """(command, threaded) of the real program `name`, or None when it is not installed."""
     data = tmp / "lines.txt"
@@ -483,13 +526,14 @@ def real_program(name, kernels, tmp):
         subprocess.run(["g++", "-O1", "-pthread", "condvar.cc", "-o", "condvar"], cwd=tmp,
                        check=True, timeout=300)
         return [str(tmp / "condvar")], True
-    if name == "shared-semaphore":
+    if name in ("shared-semaphore", "shared-mutex"):
         if not shutil.which("gcc"):
             return None
-        (tmp / "sem.c").write_text(SHARED_SEM_C)
-        subprocess.run(["gcc", "-O1", "-pthread", "sem.c", "-o", "sem"], cwd=tmp, check=True,
-                       timeout=300)
-        return [str(tmp / "sem")], True
+        (tmp / "shared.c").write_text(SHARED_SEM_C if name == "shared-semaphore"
+                                      else SHARED_MUTEX_C)
+        subprocess.run(["gcc", "-O1", "-pthread", "shared.c", "-o", "shared"], cwd=tmp,
+                       check=True, timeout=300)
+        return [str(tmp / "shared")], name == "shared-semaphore"
     command, threaded = progs[name]
     return (command, threaded) if shutil.which(command[0]) else None
 
@@ -498,7 +542,8 @@ def real_program(name, kernels, tmp):
                                   "timer-aio",
                                   "threaded-python",
                                   "node", "c++-condvar", "cat", "xz-threads", "pigz",
-                                  "python-multiprocessing", "shared-semaphore"])
+                                  "python-multiprocessing", "shared-semaphore",
+                                  "shared-mutex"])
 def test_real_program_same_output(name, kernels, library, tmp_path):
     found = real_program(name, kernels, tmp_path)
     if found is None:
