@@ -2463,11 +2463,38 @@ static void fail(const char *what) {
   exit(2);
 }
 
+/* A log that exists already belongs to this process when an earlier program of the same
+ * process made it and then executed this one without a decision: a wrapper (`/usr/bin/env
+ * python3`, a shell script that ends in `exec`, `sh -c` with one command, a version
+ * manager's shim) hands control on to the program it runs. After a decision the schedule
+ * belongs to the earlier program, and the new one runs free as the processes the program
+ * starts do. */
+static bool take_over_log(const char *path) {
+  int fd = lg__sys_open(path, O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) return false;
+  size_t size = sizeof(log_file) + (size_t)LOG_CAPACITY * sizeof(log_record);
+  struct stat st;
+  void *p = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && (size_t)st.st_size == size)
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  lg__sys_close(fd);
+  if (p == MAP_FAILED) return false;
+  log_file *f = p;
+  if (memcmp(f->magic, "LGXLOG2", 8) == 0 && f->pid == (uint64_t)getpid() && f->count == 0 &&
+      f->overflow == 0 && f->diverged == 0) {
+    Lf = f;
+    return true;
+  }
+  munmap(p, size);
+  return false;
+}
+
 /* Opens the decision log, which must not exist yet. False when it does (a process started
- * by the controlled program: it runs free). */
+ * by the controlled program: it runs free), unless the log is this process's own from before
+ * an exec with no decision made (take_over_log). */
 static bool open_log(const char *path) {
   int fd = lg__sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == EEXIST) return false;
+  if (fd < 0 && errno == EEXIST) return take_over_log(path);
   if (fd < 0) fail("cannot create the explore_log file");
   size_t size = sizeof(log_file) + (size_t)LOG_CAPACITY * sizeof(log_record);
   if (ftruncate(fd, (off_t)size) < 0) fail("cannot size the explore_log file");

@@ -503,6 +503,10 @@ def real_program(name, kernels, tmp):
              "xz-threads": (["xz", "-T2", "--block-size=65536", "-c", str(big)], True),
              "pigz": (["pigz", "-p", "2", "-b", "32", "-c", str(big)], True),
              "python-multiprocessing": (["/usr/bin/python3", "-c", MULTIPROCESSING_PY], True),
+             # through a program that executes the real one, as a `#!/usr/bin/env` script, a
+             # shell wrapper or a version manager's shim does: control passes on to it
+             "env-pool": (["/usr/bin/env", str(kernels / "kernel_pool")], True),
+             "env-python": (["/usr/bin/env", "python3", "-c", THREADED_PY], True),
              "sort": (["sort", str(data)], False),
              "git": (["git", "--version"], False),
              # tar lists an archive of the data file; gzip runs as its child process
@@ -543,7 +547,7 @@ def real_program(name, kernels, tmp):
                                   "threaded-python",
                                   "node", "c++-condvar", "cat", "xz-threads", "pigz",
                                   "python-multiprocessing", "shared-semaphore",
-                                  "shared-mutex"])
+                                  "shared-mutex", "env-pool", "env-python"])
 def test_real_program_same_output(name, kernels, library, tmp_path):
     found = real_program(name, kernels, tmp_path)
     if found is None:
