@@ -74,8 +74,9 @@
  * thread that is not an actor (glibc's own timer and AIO threads, threads started before
  * control) is adopted at its first controlled call (adopt()). A forked child runs free (the choice made:
  * its threads are real threads under the OS scheduler, and the parent's schedule does not
- * depend on it); so does a process the program executes (the decision log file exists
- * already). Threads that the program's constructors start are actors: control starts first. */
+ * depend on it); so does a program the process executes after a decision (the decision log
+ * file exists already; before any, the new program takes it over: take_over_log). Threads
+ * that the program's constructors start are actors: control starts first. */
 #define _GNU_SOURCE
 #include "control_internal.h"
 #include "report_internal.h"
