@@ -74,8 +74,9 @@
  * thread that is not an actor (glibc's own timer and AIO threads, threads started before
  * control) is adopted at its first controlled call (adopt()). A forked child runs free (the choice made:
  * its threads are real threads under the OS scheduler, and the parent's schedule does not
- * depend on it); so does a process the program executes (the decision log file exists
- * already). Threads that the program's constructors start are actors: control starts first. */
+ * depend on it); so does a program the process executes after a decision (the decision log
+ * file exists already; before any, the new program takes it over: take_over_log). Threads
+ * that the program's constructors start are actors: control starts first. */
 #define _GNU_SOURCE
 #include "control_internal.h"
 #include "report_internal.h"
@@ -1303,6 +1304,7 @@ void pthread_exit(void *r) {
 /* Deadline on the virtual clock for an absolute time on `clock`, as the program reads that
  * clock (shifted by the virtual time passed: see "the clocks the program reads" below). */
 static int clock_real(clockid_t clock, struct timespec *ts);
+static void add_ns(struct timespec *ts, uint64_t ns);
 static bool shifted_clock(clockid_t clock);
 
 static uint64_t deadline_of(clockid_t clock, const struct timespec *abs) {
@@ -1342,8 +1344,33 @@ static int mutex_try(pthread_mutex_t *m) {
   return lg__get_pthread_mutex_trylock()(m);
 }
 
+/* A process-shared mutex (glibc sets PTHREAD_MUTEX_PSHARED_BIT, 128, in its kind) may be
+ * held by another process, whose unlock no scheduling point sees: a lock that cannot take it
+ * now leaves control for the real lock (as a shared semaphore's wait does, below). */
+static bool mutex_shared(const pthread_mutex_t *m) { return m->__data.__kind & 128; }
+
+static int mutex_acquire_shared(pthread_mutex_t *m, uint64_t wake_at) {
+  point(SITE_LOCK);
+  int r = mutex_try(m);
+  if (r != EBUSY || wake_at == C.now) return r == EBUSY ? ETIMEDOUT : r;
+  leave();
+  if (wake_at == NEVER) {
+    r = lg__get_pthread_mutex_lock()(m);
+  } else {
+    struct timespec at;
+    clock_real(CLOCK_REALTIME, &at);
+    add_ns(&at, wake_at > C.now ? wake_at - C.now : 0);
+    r = lg__get_pthread_mutex_timedlock()(m, &at);
+  }
+  rejoin();
+  return r;
+}
+
 /* The controlled forms, which the C11 twins (mtx_*) share. */
-static int mutex_acquire(pthread_mutex_t *m, uint64_t wake_at) { ACQUIRE(m, mutex_try(m), wake_at); }
+static int mutex_acquire(pthread_mutex_t *m, uint64_t wake_at) {
+  if (mutex_shared(m)) return mutex_acquire_shared(m, wake_at);
+  ACQUIRE(m, mutex_try(m), wake_at);
+}
 
 static int mutex_trylock_point(pthread_mutex_t *m) {
   point(SITE_TRYLOCK);
@@ -1499,9 +1526,42 @@ static int sem_result(int r) {
 
 static int sem_acquire_in(sem_t *s, uint64_t wake_at) { ACQUIRE(s, sem_try(s), wake_at); }
 
+/* A process-shared semaphore (sem_open, or sem_init with pshared set) may be posted by another
+ * process, which no scheduling point sees: Python's multiprocessing posts its SemLocks from
+ * its worker processes. Blocking on it under control would wait for a post by an actor that
+ * never comes (a false deadlock, or a hang while another actor holds on). glibc's sem_t is
+ * its 64-bit value word and then `private`, the flag its futex calls take: 0 for a semaphore
+ * of the process alone, FUTEX_PRIVATE_FLAG for a shared one (glibc's names are the other way
+ * round: the flag is xor-ed into the private futex operations). */
+static bool sem_shared(const sem_t *s) {
+  int private_flag;
+  memcpy(&private_flag, (const char *)s + sizeof(uint64_t), sizeof private_flag);
+  return private_flag != 0;
+}
+
+/* A wait on a shared semaphore that cannot take it now leaves control for the real wait (as
+ * a poll with a timeout does); a deadline is the virtual time left, in real time. */
+static int sem_acquire_shared(sem_t *s, uint64_t wake_at) {
+  point(SITE_LOCK);
+  int r = sem_try(s);
+  if (r != EAGAIN || wake_at == C.now) return r == EAGAIN ? ETIMEDOUT : r;
+  leave();
+  if (wake_at == NEVER) {
+    r = lg__get_sem_wait()(s) == 0 ? 0 : errno;
+  } else {
+    struct timespec at;
+    clock_real(CLOCK_REALTIME, &at);
+    add_ns(&at, wake_at > C.now ? wake_at - C.now : 0);
+    r = lg__get_sem_timedwait()(s, &at) == 0 ? 0 : errno;
+  }
+  rejoin();
+  return r;
+}
+
 /* (a cancellation point) */
 static int sem_acquire(sem_t *s, uint64_t wake_at) {
   cancel_point();
+  if (sem_shared(s)) return sem_acquire_shared(s, wake_at);
   me->cancel_wait = true;
   int r = sem_acquire_in(s, wake_at);
   me->cancel_wait = false;
@@ -2404,11 +2464,38 @@ static void fail(const char *what) {
   exit(2);
 }
 
+/* A log that exists already belongs to this process when an earlier program of the same
+ * process made it and then executed this one without a decision: a wrapper (`/usr/bin/env
+ * python3`, a shell script that ends in `exec`, `sh -c` with one command, a version
+ * manager's shim) hands control on to the program it runs. After a decision the schedule
+ * belongs to the earlier program, and the new one runs free as the processes the program
+ * starts do. */
+static bool take_over_log(const char *path) {
+  int fd = lg__sys_open(path, O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) return false;
+  size_t size = sizeof(log_file) + (size_t)LOG_CAPACITY * sizeof(log_record);
+  struct stat st;
+  void *p = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && (size_t)st.st_size == size)
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  lg__sys_close(fd);
+  if (p == MAP_FAILED) return false;
+  log_file *f = p;
+  if (memcmp(f->magic, "LGXLOG2", 8) == 0 && f->pid == (uint64_t)getpid() && f->count == 0 &&
+      f->overflow == 0 && f->diverged == 0) {
+    Lf = f;
+    return true;
+  }
+  munmap(p, size);
+  return false;
+}
+
 /* Opens the decision log, which must not exist yet. False when it does (a process started
- * by the controlled program: it runs free). */
+ * by the controlled program: it runs free), unless the log is this process's own from before
+ * an exec with no decision made (take_over_log). */
 static bool open_log(const char *path) {
   int fd = lg__sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == EEXIST) return false;
+  if (fd < 0 && errno == EEXIST) return take_over_log(path);
   if (fd < 0) fail("cannot create the explore_log file");
   size_t size = sizeof(log_file) + (size_t)LOG_CAPACITY * sizeof(log_record);
   if (ftruncate(fd, (off_t)size) < 0) fail("cannot size the explore_log file");

@@ -1291,6 +1291,7 @@ USE_WAITING(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n), POLLIN, 0, 0
         left_ = hook(fd, POLLOUT, all - done, flags, true, __builtin_return_address(0), FRAME); \
         if (left_ != 2) {                                                      \
           n = all - done;                                                      \
+          b = p + done;                                                        \
           r = lg__get_##name() rest_args;                                      \
           wait_after(left_);                                                   \
           if (r >= 0) done += (size_t)r;                                       \

@@ -381,11 +381,132 @@ int main() {
 """
 
 
+# multiprocessing's Pool and Queue: their locks are process-shared semaphores (sem_open) that
+# the worker processes post
+MULTIPROCESSING_PY = ("import multiprocessing as mp\n"
+                      "def square(x):\n    return x * x\n"
+                      "if __name__ == '__main__':\n"
+                      "    with mp.Pool(2) as p:\n        print(p.map(square, range(8)))\n"
+                      "    q = mp.Queue()\n"
+                      "    w = mp.Process(target=q.put, args=(5,))\n"
+                      "    w.start()\n    print(q.get(timeout=60))\n    w.join()\n")
+
+
+# Process-shared semaphores, one made by sem_init in shared memory and one by sem_open, each
+# posted by a forked child once a thread of the parent waits on it in the kernel (sem_wait,
+# sem_timedwait): glibc counts those waiters in the high half of the semaphore's first 64-bit
+# word. A parent that waits anywhere else (blocked under control, a false deadlock) does not
+# get its post; the child posts anyway once the parent has gone.
+SHARED_SEM_C = r"""
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+static int rounds(sem_t *s, int timed) {
+  int got = 0;
+  pid_t parent = getpid();
+  for (int i = 0; i < 20; i++) {
+    pid_t child = fork();
+    if (child == 0) {
+      while (__atomic_load_n((unsigned long long *)s, __ATOMIC_ACQUIRE) >> 32 == 0 &&
+             getppid() == parent)
+        sched_yield();
+      sem_post(s);
+      _exit(0);
+    }
+    struct timespec at;
+    clock_gettime(CLOCK_REALTIME, &at);
+    at.tv_sec += 60;
+    got += (timed && i % 2 ? sem_timedwait(s, &at) : sem_wait(s)) == 0;
+    waitpid(child, NULL, 0);
+  }
+  return got;
+}
+static void *other(void *s) { return (void *)(long)rounds(s, 1); }
+int main(void) {
+  sem_t *anon = mmap(NULL, sizeof *anon, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                     -1, 0);
+  sem_init(anon, 1, 0);
+  char name[64];
+  snprintf(name, sizeof name, "/lifeguard-test-%d", (int)getpid());
+  sem_t *named = sem_open(name, O_CREAT | O_EXCL, 0600, 0);
+  sem_unlink(name);
+  pthread_t t;
+  pthread_create(&t, NULL, other, named);
+  int mine = rounds(anon, 0);
+  void *theirs;
+  pthread_join(t, &theirs);
+  printf("posted %d and %ld\n", mine, (long)theirs);
+  return 0;
+}
+"""
+
+
+# A process-shared mutex in shared memory, held by a forked child until the parent waits for it
+# in the kernel (glibc's lock word is 2 once a waiter sleeps on it)
+SHARED_MUTEX_C = r"""
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+  pthread_mutex_t *m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+  pthread_mutex_init(m, &a);
+  pid_t parent = getpid();
+  int got = 0;
+  for (int i = 0; i < 10; i++) {
+    int p[2];
+    pipe(p);
+    pid_t child = fork();
+    if (child == 0) {
+      pthread_mutex_lock(m);
+      write(p[1], "x", 1);
+      while (__atomic_load_n(&m->__data.__lock, __ATOMIC_ACQUIRE) != 2 && getppid() == parent)
+        sched_yield();
+      pthread_mutex_unlock(m);
+      _exit(0);
+    }
+    char c;
+    read(p[0], &c, 1);
+    got += pthread_mutex_lock(m) == 0;
+    pthread_mutex_unlock(m);
+    waitpid(child, NULL, 0);
+    close(p[0]);
+    close(p[1]);
+  }
+  printf("locked %d\n", got);
+  return 0;
+}
+"""
+
+
 def real_program(name, kernels, tmp):
     """(command, threaded) of the real program `name`, or None when it is not installed."""
     data = tmp / "lines.txt"
     data.write_text("".join(f"{(i * 7919) % 1000}\n" for i in range(2000)))
+    # more than a pipe holds: a write of it into the pipe of stdout is made in pieces
+    big = tmp / "big.txt"
+    big.write_text("".join(f"{(i * 7919) % 100003} {i}\n" for i in range(40000)))
     progs = {"python": (["/usr/bin/python3", "-c", "print(1)"], False),
+             "cat": (["cat", str(big)], False),
+             # liblzma's and pigz's compressing threads, blocks small enough for several
+             "xz-threads": (["xz", "-T2", "--block-size=65536", "-c", str(big)], True),
+             "pigz": (["pigz", "-p", "2", "-b", "32", "-c", str(big)], True),
+             "python-multiprocessing": (["/usr/bin/python3", "-c", MULTIPROCESSING_PY], True),
+             # through a program that executes the real one, as a `#!/usr/bin/env` script, a
+             # shell wrapper or a version manager's shim does: control passes on to it
+             "env-pool": (["/usr/bin/env", str(kernels / "kernel_pool")], True),
+             "env-python": (["/usr/bin/env", "python3", "-c", THREADED_PY], True),
              "sort": (["sort", str(data)], False),
              "git": (["git", "--version"], False),
              # tar lists an archive of the data file; gzip runs as its child process
@@ -409,6 +530,14 @@ def real_program(name, kernels, tmp):
         subprocess.run(["g++", "-O1", "-pthread", "condvar.cc", "-o", "condvar"], cwd=tmp,
                        check=True, timeout=300)
         return [str(tmp / "condvar")], True
+    if name in ("shared-semaphore", "shared-mutex"):
+        if not shutil.which("gcc"):
+            return None
+        (tmp / "shared.c").write_text(SHARED_SEM_C if name == "shared-semaphore"
+                                      else SHARED_MUTEX_C)
+        subprocess.run(["gcc", "-O1", "-pthread", "shared.c", "-o", "shared"], cwd=tmp,
+                       check=True, timeout=300)
+        return [str(tmp / "shared")], name == "shared-semaphore"
     command, threaded = progs[name]
     return (command, threaded) if shutil.which(command[0]) else None
 
@@ -416,7 +545,9 @@ def real_program(name, kernels, tmp):
 @pytest.mark.parametrize("name", ["python", "sort", "git", "tar", "pool", "pipe", "barrier", "talk", "process",
                                   "timer-aio",
                                   "threaded-python",
-                                  "node", "c++-condvar"])
+                                  "node", "c++-condvar", "cat", "xz-threads", "pigz",
+                                  "python-multiprocessing", "shared-semaphore",
+                                  "shared-mutex", "env-pool", "env-python"])
 def test_real_program_same_output(name, kernels, library, tmp_path):
     found = real_program(name, kernels, tmp_path)
     if found is None:
