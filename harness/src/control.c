@@ -789,6 +789,18 @@ static bool in_kernel(const actor *a) {
   return close_paren && close_paren[1] == ' ' && (close_paren[2] == 'S' || close_paren[2] == 'D');
 }
 
+/* Whether every actor has finished: main called pthread_exit and every other thread of the
+ * program has ended too. The process then ends when its last thread does (glibc's exit(0)),
+ * and that must not be the watchdog, which would otherwise keep it alive for ever: the
+ * watchdog ends first. (No actor is left to start another; a thread adopted later runs
+ * without one.) */
+static bool program_over(void) {
+  uint32_t n = __atomic_load_n(&C.nactors, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < n; i++)
+    if (__atomic_load_n(&C.actors[i].state, __ATOMIC_RELAXED) != DONE) return false;
+  return n > 0;
+}
+
 static void *watchdog(void *unused) {
   (void)unused;
   __atomic_store_n(&watchdog_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
@@ -803,7 +815,7 @@ static void *watchdog(void *unused) {
   unsigned still = 0;
   for (;;) {
     syscall(SYS_nanosleep, &tick, NULL);
-    if (!__atomic_load_n(&ctl_on, __ATOMIC_RELAXED)) return NULL;
+    if (!__atomic_load_n(&ctl_on, __ATOMIC_RELAXED) || program_over()) return NULL;
     actor *h = __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE);
     uint64_t points = __atomic_load_n(&C.points, __ATOMIC_RELAXED);
     if (h != last || points != last_points || !h) {
