@@ -492,6 +492,7 @@ static bool idle_wait_fds(void) {
  * threads still exiting. Every actor blocked while one lives is not yet a deadlock: it may
  * call in (and be adopted) and release what the actors wait for. State lock held. */
 static unsigned foreign_threads(void) {
+  pid_t self = lg__gettid();
   int fd = lg__sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (fd < 0) return 0;
   unsigned foreign = 0;
@@ -504,7 +505,9 @@ static unsigned foreign_threads(void) {
       off += d->d_reclen;
       if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
       pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
-      if (tid == watchdog_tid) continue;
+      /* (nor the caller: an actor that finished, asking at its last point, would wait for
+       * its own thread to end, for ever, instead of reporting the deadlock) */
+      if (tid == watchdog_tid || tid == self) continue;
       bool actor_alive = false;
       for (uint32_t i = 0; i < C.nactors && !actor_alive; i++)
         actor_alive = C.actors[i].tid == tid && C.actors[i].state != DONE;

@@ -176,6 +176,48 @@ def test_sct_destructor_replays(repo_root, build_root, compile_sct, tmp_path):
         assert again["diverged"] is None
 
 
+EXIT_LAST = r"""
+#include <pthread.h>
+static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+static void *waits(void *a) {
+  pthread_mutex_lock(&m);
+  pthread_cond_wait(&c, &m); /* never signalled */
+  pthread_mutex_unlock(&m);
+  return a;
+}
+static void *ends(void *a) { return a; }
+int main(void) {
+  pthread_t w, e;
+  pthread_create(&w, 0, waits, 0);
+  pthread_create(&e, 0, ends, 0);
+  pthread_join(w, 0);
+  return 0;
+}
+"""
+
+
+def test_sct_deadlock_found_by_an_ending_thread(repo_root, build_root, tmp_path):
+    """The deadlock seen at the last point of a thread that ends (every other actor blocked)
+    is reported: the ending thread once counted itself as a thread that might still call in,
+    and waited for its own end for ever (a timeout; lost_signal's c++ build, seed 3, run 7)."""
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is not installed")
+    src = tmp_path / "exit_last.c"
+    src.write_text(EXIT_LAST)
+    path = tmp_path / "exit_last"
+    subprocess.run(["gcc", "-O1", "-pthread", str(src), "-o", str(path)], check=True,
+                   timeout=120)
+    out = tmp_path / "r.json"
+    argv = [sys.executable, str(repo_root / "scripts" / "lifeguard"), "explore", "--no-build",
+            "--build-dir", str(build_root), "--strategy", "dfs", "--runs", "1", "--timeout",
+            "10", "--json", str(out), "--", str(path)]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=300)
+    result = json.loads(out.read_text())
+    assert result["found"] and result["kind"] == "deadlock", r.stderr[-1500:]
+
+
 @pytest.mark.slow
 def test_sct_every_program(repo_root, build_root, compile_sct, sct, tmp_path):
     """Every program, every build, random and pct: as sct.py's PROGRAMS expects."""
