@@ -70,9 +70,7 @@
  *
  * Not modelled: other futex operations (they pass through), a cancelled pthread_once
  * routine, timer signals and spurious wake-ups; calls made by the harness itself (its own
- * locks) and by threads whose actor finished (what glibc runs after pthread_exit) pass
- * through (a thread's destructors after its function returns are run under control: see
- * run_thread_destructors). A
+ * locks) and by threads whose actor finished (thread-local destructors) pass through. A
  * thread that is not an actor (glibc's own timer and AIO threads, threads started before
  * control) is adopted at its first controlled call (adopt()). A forked child runs free (the choice made:
  * its threads are real threads under the OS scheduler, and the parent's schedule does not
@@ -87,7 +85,6 @@
 #include <lifeguard/report.h>
 
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -985,49 +982,6 @@ static void actor_unwound(void *unused) {
   finish();
 }
 
-/* A thread's destructors, under control. After a thread function returns, glibc runs the
- * thread's C++ thread_local destructors (__call_tls_dtors), then its key destructors (rounds
- * over the keys in use, PTHREAD_DESTRUCTOR_ITERATIONS at most), then ends the thread. Run
- * there, after the actor finished, they would run free, at the same time as the actor
- * holding the baton: a race between destructors would be seen only by the machine's timing,
- * and not replay. So an actor runs them itself before it finishes, as glibc would (the same
- * order, the same rounds; glibc's own pass then finds nothing left), its calls scheduling
- * points as any. This needs glibc's private names (its key table, __pthread_keys, whose
- * entries are a sequence number, odd while the key is in use, and the destructor); without
- * them the destructors run free as before. A thread that ends by pthread_exit still runs
- * them free (its cleanup handlers must run first, during the unwinding). */
-struct glibc_key {
-  uintptr_t seq;
-  void (*destr)(void *);
-};
-
-static void run_thread_destructors(void) {
-  static struct glibc_key *keys;
-  static void (*tls_dtors)(void);
-  static bool looked;
-  if (!looked) {
-    keys = (struct glibc_key *)dlsym(RTLD_DEFAULT, "__pthread_keys");
-    tls_dtors = (void (*)(void))dlsym(RTLD_DEFAULT, "__call_tls_dtors");
-    looked = true;
-  }
-  if (!keys || !tls_dtors) return;
-  tls_dtors();
-  for (int round = 0; round < PTHREAD_DESTRUCTOR_ITERATIONS; round++) {
-    bool ran = false;
-    for (unsigned k = 0; k < PTHREAD_KEYS_MAX; k++) {
-      uintptr_t seq = __atomic_load_n(&keys[k].seq, __ATOMIC_ACQUIRE);
-      void (*destr)(void *) = keys[k].destr;
-      if (!(seq & 1) || !destr) continue;
-      void *v = pthread_getspecific((pthread_key_t)k);
-      if (!v) continue;
-      pthread_setspecific((pthread_key_t)k, NULL);
-      destr(v);
-      ran = true;
-    }
-    if (!ran) break;
-  }
-}
-
 static void *actor_start(void *p) {
   start_rec s = *(start_rec *)p;
   free(p);
@@ -1044,7 +998,6 @@ static void *actor_start(void *p) {
   pthread_cleanup_push(actor_unwound, NULL);
   r = s.fn(s.arg);
   pthread_cleanup_pop(0);
-  if (me) run_thread_destructors();
   if (me) {
     me->frame = __builtin_frame_address(0);
     finish();
