@@ -19,7 +19,18 @@
  *     these, the first thread to touch a location could never be stopped inside its
  *     read-modify-write (nobody else has touched it yet), and the classic lost update, or a
  *     check-then-act on a flag, would be found only when someone else happened to touch the
- *     location first. After probation a private location costs no points;
+ *     location first. After probation a private location costs no points. Only locations
+ *     that may hold a value the thread did not put there are on probation: static storage
+ *     (the writable segments of the program and its libraries) and locations whose first
+ *     access in the run is a read (zeroed memory from calloc, say). A location that its
+ *     first thread writes first (a local, an object it allocates and constructs, a
+ *     container it grows) is being initialized, not raced on, until another thread touches
+ *     it (then it is shared). Without this rule a thread that creates workers in a loop
+ *     (std::thread objects, a vector that grows, each allocation in new pages under the page
+ *     heap) made about ten points per worker where an unmodified build makes one, so the
+ *     workers started first ran to their end before the last was created, and a schedule
+ *     that needs them all at once (a lock-order cycle among five threads) was out of a
+ *     random walk's reach;
  *   - every FAIR_EVERY-th plain access of a thread that made no point meanwhile: a thread
  *     that spins on a private-looking location (a plain or volatile flag no one else has
  *     touched yet) lets the others run now and then instead of holding the baton for ever.
@@ -43,6 +54,7 @@
 #include "access_internal.h"
 #include "control_internal.h"
 
+#include <link.h>
 #include <stdint.h>
 #include <sys/mman.h>
 
@@ -126,12 +138,62 @@ static cell *lookup(uintptr_t granule) {
   return b ? &b[granule & (CELLS - 1)] : NULL;
 }
 
+/* Static storage: the writable PT_LOAD segments of the loaded modules, cached, read again
+ * when a module was loaded since (dl_iterate_phdr's count of additions; a look at the first
+ * module tells it). More segments than the cache holds: the rest count as static. */
+#define MAX_STATIC 256
+static struct { uintptr_t lo, hi; } statics[MAX_STATIC];
+static unsigned nstatics;
+static bool statics_overflow;
+static unsigned long long statics_adds = ~0ull;
+
+static int adds_of(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  *(unsigned long long *)data = info->dlpi_adds;
+  return 1;
+}
+
+static int collect_statics(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  (void)data;
+  for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
+    if (nstatics == MAX_STATIC) {
+      statics_overflow = true;
+      return 1;
+    }
+    statics[nstatics].lo = info->dlpi_addr + ph->p_vaddr;
+    statics[nstatics].hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+    nstatics++;
+  }
+  return 0;
+}
+
+static bool static_storage(uintptr_t addr) {
+  unsigned long long adds = 0;
+  dl_iterate_phdr(adds_of, &adds);
+  if (adds != statics_adds) {
+    statics_adds = adds;
+    nstatics = 0;
+    statics_overflow = false;
+    dl_iterate_phdr(collect_statics, NULL);
+  }
+  for (unsigned i = 0; i < nstatics; i++)
+    if (addr >= statics[i].lo && addr < statics[i].hi) return true;
+  return statics_overflow;
+}
+
 /* Notes actor `id`'s access to `granule` (address / 8); true when it is to be a point (with
- * `others`: another actor is runnable). */
-static bool note(uintptr_t granule, uint32_t id, bool others) {
+ * `others`: another actor is runnable; `first_write`: the access is a plain write, which
+ * initializes a location it is the first access to). */
+static bool note(uintptr_t granule, uint32_t id, bool others, bool first_write) {
   cell *g = lookup(granule);
   if (!g) return true;
-  if (g->owner == 0) g->owner = id + 1;
+  if (g->owner == 0) {
+    g->owner = id + 1;
+    if (first_write && !static_storage(granule << 3)) g->count = PROBATION;
+  }
   if (g->shared) return true;
   if (g->owner != id + 1) {
     g->shared = 1;
@@ -188,7 +250,8 @@ static void on_access(const volatile void *addr, unsigned info) {
     if (size == 0) size = 1;
     uintptr_t first = (uintptr_t)addr >> 3, last = ((uintptr_t)addr + size - 1) >> 3;
     bool point = false;
-    for (uintptr_t k = first; k <= last; k++) point |= note(k, (uint32_t)id, others);
+    for (uintptr_t k = first; k <= last; k++)
+      point |= note(k, (uint32_t)id, others, (info & LG_ACCESS_WRITE) && !atomic);
     if (others) {
       uint32_t *q = (uint32_t)id < MAX_QUIET ? &quiet[id] : NULL;
       if (point || atomic) {

@@ -490,6 +490,7 @@ static bool idle_wait_fds(void) {
  * threads still exiting. Every actor blocked while one lives is not yet a deadlock: it may
  * call in (and be adopted) and release what the actors wait for. State lock held. */
 static unsigned foreign_threads(void) {
+  pid_t self = lg__gettid();
   int fd = lg__sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (fd < 0) return 0;
   unsigned foreign = 0;
@@ -502,7 +503,9 @@ static unsigned foreign_threads(void) {
       off += d->d_reclen;
       if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
       pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
-      if (tid == watchdog_tid) continue;
+      /* (nor the caller: an actor that finished, asking at its last point, would wait for
+       * its own thread to end, for ever, instead of reporting the deadlock) */
+      if (tid == watchdog_tid || tid == self) continue;
       bool actor_alive = false;
       for (uint32_t i = 0; i < C.nactors && !actor_alive; i++)
         actor_alive = C.actors[i].tid == tid && C.actors[i].state != DONE;
@@ -790,6 +793,18 @@ static bool in_kernel(const actor *a) {
   return close_paren && close_paren[1] == ' ' && (close_paren[2] == 'S' || close_paren[2] == 'D');
 }
 
+/* Whether every actor has finished: main called pthread_exit and every other thread of the
+ * program has ended too. The process then ends when its last thread does (glibc's exit(0)),
+ * and that must not be the watchdog, which would otherwise keep it alive for ever: the
+ * watchdog ends first. (No actor is left to start another; a thread adopted later runs
+ * without one.) */
+static bool program_over(void) {
+  uint32_t n = __atomic_load_n(&C.nactors, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < n; i++)
+    if (__atomic_load_n(&C.actors[i].state, __ATOMIC_RELAXED) != DONE) return false;
+  return n > 0;
+}
+
 static void *watchdog(void *unused) {
   (void)unused;
   __atomic_store_n(&watchdog_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
@@ -804,7 +819,7 @@ static void *watchdog(void *unused) {
   unsigned still = 0;
   for (;;) {
     syscall(SYS_nanosleep, &tick, NULL);
-    if (!__atomic_load_n(&ctl_on, __ATOMIC_RELAXED)) return NULL;
+    if (!__atomic_load_n(&ctl_on, __ATOMIC_RELAXED) || program_over()) return NULL;
     actor *h = __atomic_load_n(&C.holder, __ATOMIC_ACQUIRE);
     uint64_t points = __atomic_load_n(&C.points, __ATOMIC_RELAXED);
     if (h != last || points != last_points || !h) {
