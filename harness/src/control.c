@@ -10,7 +10,9 @@
  * them: each actor has a futex word it sleeps on, and the actor that runs wakes the one chosen
  * next before it sleeps itself (CHESS's and Fray's design: the program's own synchronization
  * is modelled, not replaced, so a program that works free works under control). They run on
- * one CPU while under control (explore_pin, "one CPU" below), so a pass is a local wake-up:
+ * one CPU while under control (explore_pin, "one CPU" below), so a pass is a local wake-up
+ * (or, with explore_spin, on two, the thread that passed the baton spinning for it: "the
+ * baton" below):
  *   - scheduling points: pthread_create, join (try, timed and clock joins too), detach,
  *     exit; mutex lock, trylock, timedlock, clocklock, unlock; rwlock and spinlock acquire
  *     (timed and clock variants too) and release; semaphore wait (timed and clock too) and
@@ -257,7 +259,9 @@ static void give(actor *a) {
  * decisions are made by the holder, under the state lock, from the state alone. A spinner
  * is in the harness's code (phase HARNESS, or a parked thread the watchdog never looks at:
  * it watches the holder only), and a signal handler that interrupts it runs free (in_point)
- * as in a sleeping one. */
+ * as in a sleeping one. Off by default: on the shared machine docs/BENCHMARKS.md measures,
+ * busy enough that the two threads seldom have a CPU each at once, it cost more than it
+ * saved. */
 static uint64_t spin_ns;  /* 0: off */
 static actor *spinner;    /* the actor that may spin now (atomic) */
 /* The spins that ended without the baton, in a row (atomic); while there are SPIN_MISSES or
