@@ -149,13 +149,15 @@ def test_schedule_replays_across_the_setting(recorded, replayed, pingpong, build
 @pytest.mark.parametrize("options,cpus,expected", [
     ("explore_spin=100000", None, "apart"),
     ("explore_spin=0", None, "together"),
+    ("explore_pin=1", None, "together"),  # the default: no spin
     ("explore_spin=100000", "one-cpu", "together"),
     ("explore_spin=100000:explore_pin=0", None, "unpinned"),
-], ids=["spin", "no-spin", "one-cpu", "no-pin"])
+], ids=["spin", "no-spin", "default", "one-cpu", "no-pin"])
 def test_spinning_threads_run_on_two_cpus(options, cpus, expected, pingpong, library,
                                           tmp_path):
     """With the spin on, the two threads that pass the baton run on two CPUs (the one that
-    passed spins on its own while the other runs); with it off, or one CPU only, on one."""
+    passed spins on its own while the other runs); with it off (the default), or one CPU
+    only, on one."""
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("this process may run on one CPU only")
     out, decisions, _ = run_logged([str(pingpong)], library, tmp_path / "log",
