@@ -252,7 +252,8 @@ static void give(actor *a) {
  * system call on either side (give() sees GO_WAIT, not GO_ASLEEP), where a sleep and a
  * wake-up cost the kernel's switch, 3 to 4 us on the machine docs/BENCHMARKS.md measures.
  * It pays only when the two threads are on different CPUs, so spinning is off when the
- * process has one CPU, and with explore_pin the actors run on two (pin_start). At most one
+ * process has one CPU or explore_pin is off, and when on, the actors run on two CPUs
+ * (pin_start). At most one
  * actor spins (the latest to pass: `spinner`); one that another takes the turn from goes to
  * sleep at once, so the spin holds at most one CPU besides the baton holder's, and for a
  * bounded time. The spin only moves when a thread wakes, never what is decided: the
@@ -280,6 +281,16 @@ static uint64_t mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static inline void spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#else
+  __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 /* Watches `a`'s word for the baton while `a` is the spinner and the budget lasts. */
 static void spin(actor *a) {
   __atomic_store_n(&spinner, a, __ATOMIC_RELAXED);
@@ -302,10 +313,9 @@ static void spin(actor *a) {
         return;
       }
     }
-    __builtin_ia32_pause();
+    spin_pause();
   }
 }
-
 
 static long set_affinity(pid_t tid, const cpu_set_t *set);
 
@@ -1213,7 +1223,8 @@ static actor *pinned_actor_of(pthread_t t) {
 static void note_own(actor *a, size_t size, const cpu_set_t *set) {
   CPU_ZERO(&a->own);
   memcpy(&a->own, set, size < sizeof a->own ? size : sizeof a->own);
-  if (__atomic_load_n(&a->pinned, __ATOMIC_RELAXED)) set_affinity(a == me ? 0 : a->tid, pin_set_of(a));
+  if (__atomic_load_n(&a->pinned, __ATOMIC_RELAXED))
+    set_affinity(a == me ? 0 : a->tid, pin_set_of(a));
 }
 
 static void tell_own(const actor *a, size_t size, cpu_set_t *set) {
