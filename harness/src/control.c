@@ -10,7 +10,9 @@
  * them: each actor has a futex word it sleeps on, and the actor that runs wakes the one chosen
  * next before it sleeps itself (CHESS's and Fray's design: the program's own synchronization
  * is modelled, not replaced, so a program that works free works under control). They run on
- * one CPU while under control (explore_pin, "one CPU" below), so a pass is a local wake-up:
+ * one CPU while under control (explore_pin, "one CPU" below), so a pass is a local wake-up
+ * (or, with explore_spin, on two, the thread that passed the baton spinning for it: "the
+ * baton" below):
  *   - scheduling points: pthread_create, join (try, timed and clock joins too), detach,
  *     exit; mutex lock, trylock, timedlock, clocklock, unlock; rwlock and spinlock acquire
  *     (timed and clock variants too) and release; semaphore wait (timed and clock too) and
@@ -154,6 +156,7 @@ typedef struct actor {
   int phase;            /* PROGRAM, HARNESS or PREEMPTED (atomic) */
   pid_t tid;            /* the kernel's id of its thread (the watchdog reads its state) */
   int pinned;           /* explore_pin: its thread runs on the one CPU now (atomic) */
+  int slot;             /* explore_spin: which of the two CPUs that is (atomic; pin_start) */
   cpu_set_t own;        /* explore_pin: the CPUs the program gave it (sched_getaffinity's) */
   uint64_t ran_at;      /* the turn (C.turn) it was last chosen at */
   uint64_t yield_at;    /* the turn it yielded at (fairness, below); 0: it did not */
@@ -188,9 +191,12 @@ static struct {
 } C;
 
 static bool ctl_on; /* set once, before the program's code runs */
-/* explore_pin: the actors under control run on this one CPU (see "one CPU" below). */
+/* explore_pin: the actors under control run on this one CPU (see "one CPU" below); with
+ * explore_spin, on two: an actor on pin_sets[its slot]. */
 static bool pin_on;
-static cpu_set_t pin_set;
+static cpu_set_t pin_sets[2];
+static bool pin_two;
+#define pin_set_of(a) (&pin_sets[__atomic_load_n(&(a)->slot, __ATOMIC_RELAXED)])
 static __thread actor *me __attribute__((tls_model("initial-exec")));
 /* In point() or block_on(): a signal handler that interrupts the harness there runs free. */
 static __thread int in_point __attribute__((tls_model("initial-exec")));
@@ -241,7 +247,103 @@ static void give(actor *a) {
   if (__atomic_exchange_n(&a->go, GO_RUN, __ATOMIC_ACQ_REL) == GO_ASLEEP) futex_wake(&a->go);
 }
 
-static void park(actor *a) {
+/* explore_spin: the actor that has just passed the baton is the likeliest to get it back
+ * next (in a hand-off between two threads, always), so before it sleeps on its word it
+ * watches the word for up to spin_ns on its CPU: a pass back in that time then costs no
+ * system call on either side (give() sees GO_WAIT, not GO_ASLEEP), where a sleep and a
+ * wake-up cost the kernel's switch, 3 to 4 us on the machine docs/BENCHMARKS.md measures.
+ * It pays only when the two threads are on different CPUs, so spinning is off when the
+ * process has one CPU or explore_pin is off, and when on, the actors run on two CPUs
+ * (pin_start). At most one
+ * actor spins (the latest to pass: `spinner`); one that another takes the turn from goes to
+ * sleep at once, so the spin holds at most one CPU besides the baton holder's, and for a
+ * bounded time. The spin only moves when a thread wakes, never what is decided: the
+ * decisions are made by the holder, under the state lock, from the state alone. A spinner
+ * is in the harness's code (phase HARNESS, or a parked thread the watchdog never looks at:
+ * it watches the holder only), and a signal handler that interrupts it runs free (in_point)
+ * as in a sleeping one. Off by default: on the shared machine docs/BENCHMARKS.md measures,
+ * busy enough that the two threads seldom have a CPU each at once, it cost more than it
+ * saved. */
+static uint64_t spin_ns;  /* 0: off */
+static actor *spinner;    /* the actor that may spin now (atomic) */
+/* The spins that ended without the baton, in a row (atomic); while there are SPIN_MISSES or
+ * more (the thread passed to runs long, or the machine has no second CPU to give), one pass
+ * in SPIN_PROBE spins, to notice when that ends; the others sleep at once. */
+#define SPIN_MISSES 4
+#define SPIN_PROBE 64
+static unsigned spin_missed;
+static unsigned spin_probe; /* (the baton holder's) */
+
+static int clock_real(clockid_t clock, struct timespec *ts);
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  if (clock_real(CLOCK_MONOTONIC, &ts) != 0) return UINT64_MAX; /* (ends the spin) */
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#else
+  __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* Watches `a`'s word for the baton while `a` is the spinner and the budget lasts. */
+static void spin(actor *a) {
+  __atomic_store_n(&spinner, a, __ATOMIC_RELAXED);
+  uint64_t end = 0;
+  for (unsigned i = 1;; i++) {
+    if (__atomic_load_n(&a->go, __ATOMIC_ACQUIRE) == GO_RUN) {
+      __atomic_store_n(&spin_missed, 0, __ATOMIC_RELAXED);
+      return;
+    }
+    if ((i & 31) == 0) {
+      if (__atomic_load_n(&spinner, __ATOMIC_RELAXED) != a) return;
+      uint64_t t = mono_ns();
+      if (!end) {
+        end = t + spin_ns;
+      } else if (t >= end) {
+        __atomic_fetch_add(&spin_missed, 1, __ATOMIC_RELAXED);
+        actor *self = a;
+        __atomic_compare_exchange_n(&spinner, &self, NULL, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
+        return;
+      }
+    }
+    spin_pause();
+  }
+}
+
+static long set_affinity(pid_t tid, const cpu_set_t *set);
+
+/* `from` passes the baton to `to`: whether it spins for it, and with explore_pin the CPU `to`
+ * runs on: the other one than `from`'s when `from` spins, else the same (a wake-up on the
+ * CPU the passing thread leaves, as with one CPU). A move is one system call, made only when
+ * the pair that passes changes. (Called with the state lock held, as rejoin's pin is made;
+ * a new actor that pins itself meanwhile may read the old slot: a spin that misses, then.) */
+static bool pass_spins(const actor *from, actor *to) {
+  /* (spin_ns is 0 without pin_two; `to` not pinned: a new thread not yet started, one
+   * back from the kernel not yet pinned, one whose CPUs are its own) */
+  if (!spin_ns || !__atomic_load_n(&from->pinned, __ATOMIC_RELAXED) ||
+      !__atomic_load_n(&to->pinned, __ATOMIC_ACQUIRE))
+    return false;
+  bool spins = __atomic_load_n(&spin_missed, __ATOMIC_RELAXED) < SPIN_MISSES ||
+               ++spin_probe % SPIN_PROBE == 0;
+  int want = __atomic_load_n(&from->slot, __ATOMIC_RELAXED) ^ spins;
+  if (__atomic_load_n(&to->slot, __ATOMIC_RELAXED) != want) {
+    __atomic_store_n(&to->slot, want, __ATOMIC_RELAXED);
+    set_affinity(to->tid, &pin_sets[want]);
+  }
+  return spins;
+}
+
+/* Waits for the baton (`hot`: `a` has just passed it, and may spin first). */
+static void park(actor *a, bool hot) {
+  if (hot && spin_ns) spin(a);
   for (;;) {
     int v = __atomic_load_n(&a->go, __ATOMIC_ACQUIRE);
     if (v == GO_RUN) break;
@@ -272,8 +374,8 @@ static long set_affinity(pid_t tid, const cpu_set_t *set) {
  * own CPUs. */
 static void pin(actor *a, pid_t tid) {
   if (!pin_on || __atomic_load_n(&a->pinned, __ATOMIC_RELAXED)) return;
-  __atomic_store_n(&a->pinned, 1, __ATOMIC_RELAXED);
-  set_affinity(tid, &pin_set);
+  __atomic_store_n(&a->pinned, 1, __ATOMIC_RELEASE); /* (after its tid) */
+  set_affinity(tid, pin_set_of(a));
 }
 
 static void unpin(actor *a, pid_t tid) {
@@ -283,19 +385,31 @@ static void unpin(actor *a, pid_t tid) {
 }
 
 /* Chooses the CPU (the one the calling thread, actor 0, runs on, if it is one of its own),
- * and pins actor 0. Off when the kernel refuses. */
-static void pin_start(actor *a0) {
+ * and pins actor 0. Off when the kernel refuses. With explore_spin (`two`), two CPUs, that
+ * one (slot 0) and the next of its own (slot 1), and each actor is on one of them
+ * (pass_spins moves them): a set of both CPUs would not do, since the kernel wakes the
+ * thread passed to on the CPU of the thread that wakes it, behind the spinner. */
+static void pin_start(actor *a0, bool two) {
   CPU_ZERO(&a0->own);
   if (syscall(SYS_sched_getaffinity, 0, sizeof a0->own, &a0->own) < 0) return;
   int cpu = sched_getcpu();
   if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &a0->own))
     for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &a0->own); cpu++) continue;
   if (cpu >= CPU_SETSIZE) return;
-  CPU_ZERO(&pin_set);
-  CPU_SET(cpu, &pin_set);
-  if (set_affinity(0, &pin_set) != 0) return;
+  CPU_ZERO(&pin_sets[0]);
+  CPU_SET(cpu, &pin_sets[0]);
+  bool found = false;
+  for (int i = 1; two && !found && i < CPU_SETSIZE; i++) {
+    int other = (cpu + i) % CPU_SETSIZE;
+    if ((found = CPU_ISSET(other, &a0->own))) {
+      CPU_ZERO(&pin_sets[1]);
+      CPU_SET(other, &pin_sets[1]);
+    }
+  }
+  if (set_affinity(0, &pin_sets[0]) != 0) return;
   a0->pinned = 1;
   pin_on = true;
+  pin_two = found;
 }
 
 /* ---- reports ------------------------------------------------------------------------ */
@@ -642,14 +756,14 @@ static void point_in(uint16_t site) {
       set_holder(NULL);
       state_unlock();
       if (idle_wait_foreign()) continue;
-      if (self->state == BLOCKED) park(self);
+      if (self->state == BLOCKED) park(self, false);
       return;
     }
     C.idle = true;
     set_holder(NULL);
     state_unlock();
     if (fd_waiters && self->state != OUTSIDE && idle_wait_fds()) continue;
-    if (self->state == BLOCKED) park(self);
+    if (self->state == BLOCKED) park(self, false);
     return;
   }
   C.turn++;
@@ -669,10 +783,11 @@ static void point_in(uint16_t site) {
   next->ran_at = C.turn;
   next->yield_at = 0;
   set_holder(next);
+  bool spins = next != self && pass_spins(self, next);
   state_unlock();
   if (next == self) return;
   give(next);
-  if (self->state == RUNNABLE || self->state == BLOCKED) park(self);
+  if (self->state == RUNNABLE || self->state == BLOCKED) park(self, spins);
 }
 
 /* The running actor goes into a system call that may block: another actor runs meanwhile. */
@@ -694,7 +809,7 @@ static void rejoin(void) {
     state_unlock();
   } else {
     state_unlock();
-    park(me);
+    park(me, false);
   }
   __atomic_store_n(&me->phase, PROGRAM, __ATOMIC_RELEASE);
 }
@@ -990,7 +1105,7 @@ static void *actor_start(void *p) {
   s.a->tid = lg__gettid();
   lg__sig_setmask(&s.mask, NULL);
   pin(s.a, 0); /* (inherited, unless the attribute gave it CPUs) */
-  park(s.a);
+  park(s.a, false);
   s.a->started = true;
   /* (told now, so that glibc does not act on it at a cancellation point of the harness's
    * own start-up code, outside control) */
@@ -1124,7 +1239,8 @@ static actor *pinned_actor_of(pthread_t t) {
 static void note_own(actor *a, size_t size, const cpu_set_t *set) {
   CPU_ZERO(&a->own);
   memcpy(&a->own, set, size < sizeof a->own ? size : sizeof a->own);
-  if (__atomic_load_n(&a->pinned, __ATOMIC_RELAXED)) set_affinity(a == me ? 0 : a->tid, &pin_set);
+  if (__atomic_load_n(&a->pinned, __ATOMIC_RELAXED))
+    set_affinity(a == me ? 0 : a->tid, pin_set_of(a));
 }
 
 static void tell_own(const actor *a, size_t size, cpu_set_t *set) {
@@ -2585,7 +2701,14 @@ static void begin_control(lg_source *src, uint64_t budget) {
                         .thread = pthread_self(), .tid = lg__gettid()};
   C.nactors = 1;
   me = &C.actors[0];
-  if (lg__opts()->explore_pin) pin_start(me);
+  /* explore_spin: only with two CPUs or more (a spinner on the holder's one CPU would
+   * hold back the thread it waits for) */
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (syscall(SYS_sched_getaffinity, 0, sizeof cpus, &cpus) > 0 && CPU_COUNT(&cpus) >= 2)
+    spin_ns = (uint64_t)lg__opts()->explore_spin * 1000u;
+  if (lg__opts()->explore_pin) pin_start(me, spin_ns != 0);
+  if (!pin_two) spin_ns = 0; /* (not pinned, or one CPU of its own after all) */
   set_holder(me);
   C.preempt_ns = lg__opts()->explore_preempt_ms * 1000000u;
   lg_report_set_schedule_provider(schedule_for_report);

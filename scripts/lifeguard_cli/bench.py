@@ -191,7 +191,7 @@ metrics:
   control_points   metric = MODE/ns_per_pair (lock) or MODE/ns_per_handoff (handoff),
                    MODE/vs_native, MODE/cpu_ns_per_... (CPU time, unit cpu_ns) and
                    MODE/cpu_vs_native; config = native, explore=0, explore=1,
-                   explore=1:explore_pin=0
+                   explore=1:explore_spin=50, explore=1:explore_pin=0
   detection        metric = the fault, value 1 (reported something) or 0 (nothing), with
                    `report`, `clean_twin` and `expected`; config = linked, preloaded, asan,
                    memcheck, efence

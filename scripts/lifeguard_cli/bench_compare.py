@@ -73,9 +73,10 @@ FD_SETTINGS = (
 # Thread control: control_bench (a plain pthread program) natively, with the preload library
 # and explore off (each interceptor checks one flag), and with explore on (each call is a
 # scheduling point; one actor for `lock`, two handing the baton for `handoff`), its threads on
-# one CPU (explore_pin=1, the default) and not. Interleaved rounds as fd_churn's; each run
-# gives its wall-clock time and its CPU time per operation (cpu_ns_per_...: what the work
-# costs whatever else the shared machine runs). explore_steps is raised past the points a run
+# one CPU (explore_pin=1, the default), on two with the thread that passed the baton spinning
+# for it (explore_spin=50) and not pinned (explore_pin=0). Interleaved rounds as fd_churn's;
+# each run gives its wall-clock time and its CPU time per operation (cpu_ns_per_...: what the
+# work costs whatever else the shared machine runs). explore_steps is raised past the points a run
 # makes (its default would end `lock` as a livelock).
 CONTROL_MODES = (("lock", "ns_per_pair", ("--ops", "2000000", "--reps", "5")),
                  ("handoff", "ns_per_handoff", ("--ops", "4000", "--reps", "5")),
@@ -84,6 +85,9 @@ CONTROL_SETTINGS = (("native", None),
                     ("explore=0", "explore=0"),
                     ("explore=1", "explore=1:explore_strategy=random:explore_seed=1:"
                                   "explore_steps=100000000"),
+                    ("explore=1:explore_spin=50", "explore=1:explore_strategy=random:"
+                                                  "explore_seed=1:explore_steps=100000000:"
+                                                  "explore_spin=50"),
                     ("explore=1:explore_pin=0", "explore=1:explore_strategy=random:"
                                                 "explore_seed=1:explore_steps=100000000:"
                                                 "explore_pin=0"))
@@ -769,7 +773,9 @@ def docs_section(rows, command, when, missing):
                 "linked) run natively, with `liblifeguard-preload.so` and `explore=0` (every "
                 "interceptor checks one flag, then calls the real function), and with "
                 "`explore=1` (random strategy: every pthread call is a scheduling point), its "
-                "threads on one CPU (`explore_pin=1`, the default) or not (`explore_pin=0`). "
+                "threads on one CPU (`explore_pin=1`, the default), on two with the thread "
+                "that passed the baton spinning for it up to 50 µs before it sleeps "
+                "(`explore_spin=50`), or not pinned (`explore_pin=0`). "
                 "`lock`: one thread, uncontended `pthread_mutex_lock`/`unlock` pairs "
                 f"(`{' '.join(CONTROL_MODES[0][2])}`). `handoff`: two threads give each other "
                 "the turn through a mutex and a condition variable "
