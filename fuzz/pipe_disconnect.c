@@ -37,6 +37,7 @@
 
 #include <lgrt/io.h>
 #include <lgrt/pipe.h>
+#include <lifeguard/fdcheck.h>
 #include <lifeguard/oracle.h>
 #include <lifeguard/options.h>
 #include <lifeguard/report.h>
@@ -269,9 +270,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   run++;
   ntokens = 0;
+  uint64_t fds = lg_fdcheck_mark();
   lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS,
                           (lg_root){main_actor, &prog, "main"}, NULL);
-  if (!prog.d) return 0; /* its open failed (injected): nothing was made */
+  if (!prog.d) { /* its open failed (injected): nothing was made, nothing may stay open */
+    lg_fdcheck_leaks_since(fds, "the pipe_disconnect execution ended");
+    return 0;
+  }
   lgrt_driver_turn(prog.d, 0); /* the cancellations still queued */
   /* every end was dropped and the turn released what was pending: every object is freed */
   lgrt_driver_stats st = lgrt_driver_get_stats(prog.d);
@@ -284,5 +289,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lg_contract_fail("pipe_disconnect: %ld pipe inner state(s) outlived the run",
                      lgrt_pipe_live_inners() - inners);
   }
+  /* every pipe was dropped and the driver closed: a descriptor still open was forgotten by
+   * whatever opened it (an error path of a create or a connect, most often) */
+  lg_fdcheck_leaks_since(fds, "the pipe_disconnect execution ended");
   return 0;
 }
