@@ -277,14 +277,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lg_fdcheck_leaks_since(fds, "the pipe_disconnect execution ended");
     return 0;
   }
-  lgrt_driver_turn(prog.d, 0); /* the cancellations still queued */
-  /* every end was dropped and the turn released what was pending: every object is freed */
-  lgrt_driver_stats st = lgrt_driver_get_stats(prog.d);
-  if (st.allocated != st.freed) {
-    lg_contract_fail("pipe_disconnect: %llu scheduled-io object(s) never freed",
-                     (unsigned long long)(st.allocated - st.freed));
+  /* The teardown, one of two ways (by the input's length, so a replay takes the same): a
+   * last turn that releases what the last drops left pending and drains the cancellations
+   * still queued, then the close; or the close at once, which releases the pending
+   * registrations itself and drains the queue through the port's close (lgrt/io.h: the
+   * caller has dropped every registration's user side). */
+  if (size % 2 == 0) {
+    lgrt_driver_turn(prog.d, 0);
+    /* every end was dropped and the turn released what was pending: every object is freed */
+    lgrt_driver_stats st = lgrt_driver_get_stats(prog.d);
+    if (st.allocated != st.freed) {
+      lg_contract_fail("pipe_disconnect: %llu scheduled-io object(s) never freed",
+                       (unsigned long long)(st.allocated - st.freed));
+    }
   }
-  lgrt_driver_close(prog.d);
+  lgrt_driver_close(prog.d); /* (its reference ledger: nothing of the driver is still held) */
   if (lgrt_pipe_live_inners() != inners) {
     lg_contract_fail("pipe_disconnect: %ld pipe inner state(s) outlived the run",
                      lgrt_pipe_live_inners() - inners);
