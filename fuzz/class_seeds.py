@@ -6,8 +6,10 @@ into corpora/<target>/, from the operations spelled out below. gc_async's seeds 
 script (fuzz/gc_async_seeds.py).
 
 The shared grammar (fuzz/class_input.h): byte 0 = the count of operation bytes + MAX_OPS * the
-configuration; then the operation bytes; then the schedule bytes (none here: nobody is
-preempted). Each target's operation byte is built as its source file says:
+configuration; then the operation bytes; then the schedule bytes: none for most seeds (nobody
+is preempted), or, for a seed given a third element, that many alternating bytes 0, 1, 0, ...
+(round robin: each decision hands over to the other runnable actor, so two actors' steps
+overlap, which a schedule the fuzzer has to find byte by byte reaches late). Each target's operation byte is built as its source file says:
   module_unload    actor + 2 * op (+ 16 * k: OP_WAIT waits k + 1 ms)
   pipe_disconnect  actor + 2 * op + 20 * end (end 0 = server, 1 = client)
   double_close     actor + 3 * op + 33 * slot
@@ -46,6 +48,17 @@ MODULE = {
     # unloading while connected: the unload disconnects, the last one shuts down
     "owned-no-heartbeat-unload-connected": (5, "a0.load a1.load a0.connect a1.connect a0.unload "
                                                "a1.submit a1.unload"),
+    # two connects at once on the owned runtime (round robin): both find it not started yet,
+    # so the driver's own lock is all that keeps them from starting it twice; then with the
+    # per-thread cache, whose key both connects may create
+    "owned-connects-overlap": (1, "a0.load a1.load a0.connect a1.connect a0.submit a1.submit "
+                                  "a0.unload a1.unload", 24),
+    "owned-cache-connects-overlap": (3, "a0.load a1.load a0.connect a1.connect a0.disconnect "
+                                        "a1.disconnect a0.unload a1.unload", 24),
+    # the disconnect comes exactly when the heartbeat timer is due (one 5 ms period after the
+    # connect; round robin): the timer's call and the connection's teardown race
+    "heartbeat-due-at-disconnect": (0, "a0.load a0.connect a0.wait.4 a0.disconnect a0.unload",
+                                    24),
     # the process-global runtime in the pinned copy: its workers and monitor stay after the
     # unload (6 ms: a heartbeat through it); a second input finds and frees the earlier one's
     "global-pinned": (6, "a0.load a1.load a0.connect a1.connect a0.submit a0.wait.5 a1.submit "
@@ -108,8 +121,10 @@ def main():
     for target, seeds in (("module_unload", MODULE), ("pipe_disconnect", PIPE),
                           ("double_close", CLOSE)):
         (out / target).mkdir(parents=True, exist_ok=True)
-        for name, (config, words) in seeds.items():
+        for name, (config, words, *schedule) in seeds.items():
             data = encode(target, config, words)
+            if schedule:
+                data += bytes(i % 2 for i in range(schedule[0]))
             (out / target / name).write_bytes(data)
             print(f"{out / target / name}: {data.hex(' ')}")
 

@@ -28,6 +28,7 @@
 
 #include <lgrt/net.h>
 #include <lgrt/faults.h>
+#include <lifeguard/fdcheck.h>
 #include <lifeguard/sched.h>
 
 #include "class_input.h"
@@ -187,8 +188,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ops[i] = &prog.actors[i].ops;
     for (int j = 0; j < 2; j++) lg_owned_fd_init(&prog.actors[i].owned[j], -1, 0);
   }
+  uint64_t fds = lg_fdcheck_mark();
   if (lg_fuzz_run_class_input(data, size, MAX_OPS, ops, ACTORS,
                               (lg_root){main_actor, &prog, "main"}, until_kind))
     abort(); /* the kind a time-to-detect run waits for */
+  /* every actor destroyed what it made: a descriptor opened in the run and open now was
+   * forgotten by the code that should have closed it (an error path, most often) */
+  if (!until_kind) /* (a time-to-detect run goes on past its faults: not clean state) */
+    lg_fdcheck_leaks_since(fds, "the double_close execution ended");
   return 0;
 }

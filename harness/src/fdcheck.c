@@ -64,6 +64,7 @@ struct fd_entry {
   uint32_t generation;     /* bumped at every open of this number */
   uint64_t tag;            /* owner tag, 0 = unowned */
   const char *creator;     /* "socket", "open", "FILE*", ... */
+  uint64_t opened_at;      /* the process's open count when it was opened (lg_fdcheck_mark) */
   lg_stack_id open_stack, close_stack, tag_stack;
   int open_tid, close_tid, tag_tid;
 };
@@ -572,9 +573,12 @@ static void report_owner_mismatch(int fd, struct fd_entry *e, uint64_t expected,
 /* ---- bookkeeping ------------------------------------------------------------------ */
 
 /* Records that `fd` was just created by `creator` at `stack`. Lock held. */
+static uint64_t opens; /* descriptors opened so far (lock held to change it) */
+
 static void opened_locked(int fd, const char *creator, uint64_t tag, lg_stack_id stack) {
   struct fd_entry *e = entry(fd, true);
   if (!e) return;
+  e->opened_at = __atomic_add_fetch(&opens, 1, __ATOMIC_RELAXED);
   if (fd == placeholder_fd()) forget_placeholder(); /* the program replaced our placeholder */
   e->generation++;
   e->creator = creator;
@@ -844,6 +848,35 @@ lg_fd_state lg_fdcheck_state(int fd) {
 }
 
 size_t lg_fdcheck_quarantined(void) { return fifo_length(); }
+
+uint64_t lg_fdcheck_mark(void) { return __atomic_load_n(&opens, __ATOMIC_RELAXED); }
+
+size_t lg_fdcheck_leaks_since(uint64_t mark, const char *what) {
+  if (!active()) return 0;
+  void *frame = FRAME;
+  size_t found = 0;
+  lock();
+  for (unsigned c = 0; c < NCHUNKS; c++) {
+    struct fd_entry *chunk = atomic_load_explicit(&chunks[c], memory_order_acquire);
+    if (!chunk) continue;
+    for (int i = 0; i < CHUNK_SIZE; i++) {
+      struct fd_entry *e = &chunk[i];
+      if (state_of(e) != LG_FD_OPEN || e->opened_at <= mark) continue;
+      int fd = (int)(c * CHUNK_SIZE + (unsigned)i);
+      if (fd == placeholder_fd()) continue;
+      found++;
+      lg_report r = {.kind = "fd-leak", .fd = fd};
+      snprintf(r.headline, sizeof r.headline, "on file descriptor %d (%s): still open when %s",
+               fd, e->creator ? e->creator : "?", what);
+      snprintf(r.detail, sizeof r.detail,
+               "file descriptor %d was opened after the mark and nothing closed it: every "
+               "descriptor opened since should have been closed by %s.", fd, what);
+      finish_report(&r, fd, e, frame, false, e->tag != 0);
+    }
+  }
+  unlock();
+  return found;
+}
 
 size_t lg_fdcheck_flush_quarantine(void) { return release_oldest(SIZE_MAX); }
 

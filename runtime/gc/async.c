@@ -13,6 +13,8 @@
 
 /* The reference ledger's name for a call's pin (lifeguard/oracle.h). */
 static const char PIN_REF[] = "call-pin";
+/* The references the binder creates and the completion deletes (lgrt__ref_new_held). */
+static const char DEFERRED_REF[] = "call-deferred", PIN_OWN_REF[] = "call-pin-reference";
 
 #define NOINLINE __attribute__((noinline))
 
@@ -133,7 +135,7 @@ static void pin_obj(lgrt_vm *vm, lgrt_call *c, lgrt_local h) {
     lgrt__ref_up(wrap);
     c->pins[c->npins++] = (pin){wrap, true};
   } else {
-    c->pins[c->npins++] = (pin){lgrt_ref_new(vm, h, 1), false};
+    c->pins[c->npins++] = (pin){lgrt__ref_new_held(vm, h, 1, PIN_OWN_REF), false};
   }
   /* the reference ledger: each pin is released once, when the call completes */
   lg_ref_take(vm, c->pins[c->npins - 1].ref, "persistent reference", PIN_REF);
@@ -220,7 +222,7 @@ lgrt_local lgrt_call_async(lgrt_vm *vm, const lgrt_async_fn *fn, lgrt_local self
   }
   lgrt_obj *p = lgrt__new_obj(vm, OBJ_PROMISE);
   lgrt_local ph = lgrt__local(vm, p);
-  c->promise = lgrt_ref_new(vm, ph, 1); /* the deferred: pending promises stay */
+  c->promise = lgrt__ref_new_held(vm, ph, 1, DEFERRED_REF); /* pending promises stay */
   lg_mutex_lock(&vm->lock);
   vm->pending++;
   if (vm->jobs_tail) vm->jobs_tail->next = c;

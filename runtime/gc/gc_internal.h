@@ -26,6 +26,7 @@ struct lgrt_ref {
   lgrt_obj *obj;       /* NULL once collected */
   uint64_t count;      /* 0 = weak */
   lgrt_ref *prev, *next;
+  const char *held_by; /* the runtime's own reference (lgrt__ref_new_held): its holder */
 };
 
 typedef struct lgrt_call lgrt_call;
@@ -56,6 +57,10 @@ lgrt_obj *lgrt__new_obj(lgrt_vm *vm, obj_kind kind);
 void lgrt__ref_up(lgrt_ref *r);
 void lgrt__ref_down(lgrt_ref *r);
 lgrt_ref *lgrt__wrap_ref(lgrt_obj *o);
+/* A reference the runtime itself creates for one holder (a call's deferred, a call's pin of
+ * an array): in the reference ledger from its creation until lgrt_ref_delete, so one that
+ * is never deleted is a reference-leak when the VM closes. */
+lgrt_ref *lgrt__ref_new_held(lgrt_vm *vm, lgrt_local h, uint32_t count, const char *holder);
 void lgrt__heap_init(lgrt_vm *vm);
 void lgrt__heap_free(lgrt_vm *vm);
 

@@ -196,7 +196,15 @@ lgrt_local lgrt_ref_get(lgrt_vm *vm, lgrt_ref *r) {
   return r && r->obj ? lgrt__local(vm, r->obj) : NULL;
 }
 
+lgrt_ref *lgrt__ref_new_held(lgrt_vm *vm, lgrt_local h, uint32_t count, const char *holder) {
+  lgrt_ref *r = lgrt_ref_new(vm, h, count);
+  r->held_by = holder;
+  lg_ref_take(vm, r, "persistent reference", holder);
+  return r;
+}
+
 static void ref_unlink(lgrt_ref *r) {
+  if (r->held_by) lg_ref_drop(r, r->held_by); /* its holder deleted it */
   r->prev->next = r->next;
   r->next->prev = r->prev;
   lg_ref_gone(r);
@@ -297,7 +305,11 @@ void lgrt__heap_free(lgrt_vm *vm) {
   memset(vm->globals, 0, sizeof vm->globals);
   for (lgrt_ref *r = vm->refs.next; r != &vm->refs; r = r->next) r->count = 0;
   sweep(vm);
-  while (vm->refs.next != &vm->refs) ref_unlink(vm->refs.next);
+  /* what is left goes with the VM: a held one still here was reported when the VM closed */
+  while (vm->refs.next != &vm->refs) {
+    vm->refs.next->held_by = NULL;
+    ref_unlink(vm->refs.next);
+  }
   for (size_t i = 0; i < vm->caphandles / CHUNK; i++) free(vm->handles[i]);
   free(vm->handles);
 }

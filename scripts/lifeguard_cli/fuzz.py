@@ -63,7 +63,9 @@ fault kind, and where the crashing input was written. Tests use --runs: a bound 
 same on a loaded machine.
 
 The run works on a temporary corpus seeded with a copy of corpora/TARGET/ (the repository's
-corpora are never written). It passes
+corpora are never written); with --inject, also with corpora/inject/TARGET/ and a failure
+sweep of the seeds (each seed with its schedule continued by i zero bytes and a 1, i < 48:
+one input per call within reach that fails it, however deep). It passes
   -max_total_time=SECONDS (with --seconds) -runs=N (with --runs) -print_final_stats=1
   -timeout=T -seed=S -artifact_prefix=DIR/
 plus -dict=fuzz/TARGET.dict when that file exists and the [libfuzzer] options of
@@ -472,6 +474,8 @@ def run(args):
         injected = CORPORA_DIR / "inject" / target
         if args.inject and injected.is_dir():
             shutil.copytree(injected, corpus / "inject")
+        if args.inject and seeds.is_dir():
+            write_failure_sweep(seeds, corpus / "inject-sweep")
         seed_count = _count_files(corpus)
         argv = [str(binary), *(f"-{k}={v}" for k, v in flags.items()), str(corpus)]
         status = []  # libFuzzer's latest `#N ...` status line, for the progress lines
@@ -500,6 +504,28 @@ def run(args):
         except OSError as e:
             raise UsageError(f"cannot write --json {args.json}: {e.strerror}") from None
     return 1 if crash else 0
+
+
+# How many decisions past its own a seed's failure sweep reaches (write_failure_sweep).
+SWEEP_DECISIONS = 48
+
+
+def write_failure_sweep(seeds, out):
+    """Systematic failure injection as seeds: for each seed of the target, the variants whose
+    schedule goes on with i zero bytes and then a 1 (i < SWEEP_DECISIONS), so that the i-th
+    decision after the seed's own is answered 1: when it is a failure decision (lgrt/sys.h),
+    that call fails its first way. A deep call fails only when every injectable call before
+    it was answered 0, which random bytes almost never are (most bytes fail a call, and the
+    bound of failures per execution is spent on the first ones); with the sweep each call
+    within reach fails in one input, which libFuzzer then mutates (a create, a spawn, a watch
+    deep in an execution, whose error paths no committed input reached)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in sorted(p for p in seeds.iterdir() if p.is_file() and p.suffix != ".json"):
+        data = seed.read_bytes()
+        if not data:
+            continue
+        for i in range(SWEEP_DECISIONS):
+            (out / f"{seed.name}-{i}").write_bytes(data + bytes(i) + b"\x01")
 
 
 def fuzz_env(faults, until, sanitizer_env, base=None, inject=0):

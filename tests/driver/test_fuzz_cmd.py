@@ -142,7 +142,9 @@ def test_inject_seeds_from_the_inject_corpus_too(asan_tree, build_root, tmp_path
     assert injected > 0, "corpora/inject/double_close is empty"
     proc, r = fuzz_run(build_root, tmp_path, "double_close", "--runs", "200", "--inject", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert r["crashed"] is False and r["seed_corpus_size"] == plain + injected, r
+    # ... and each plain seed's failure sweep (fuzz.py's write_failure_sweep)
+    sweep = plain * fuzz.SWEEP_DECISIONS
+    assert r["crashed"] is False and r["seed_corpus_size"] == plain + injected + sweep, r
     assert "inject_max=2" in r["command"], r["command"]
     proc, r = fuzz_run(build_root, tmp_path, "double_close", "--runs", "200")
     assert proc.returncode == 0, proc.stdout + proc.stderr

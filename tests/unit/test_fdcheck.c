@@ -656,3 +656,32 @@ Test(fdcheck, disabled_checker_sees_nothing) {
   cr_assert_eq(step_close_again(fd), -1);
   cr_assert_eq(capture_count, 0);
 }
+
+/* ---- fd-leak ------------------------------------------------------------------------- */
+
+Test(fdcheck, leak_since_mark_reported_with_its_open_stack) {
+  int before = step_open(); /* open before the mark: not the check's business */
+  uint64_t mark = lg_fdcheck_mark();
+  int closed = step_open();
+  int leaked = step_open();
+  step_close(closed);
+  cr_assert_eq(lg_fdcheck_leaks_since(mark, "the test ended"), 1);
+  cr_assert_eq(capture_count, 1);
+  cr_assert_report(0, "fd-leak");
+  cr_assert_eq(capture_log[0].fd, leaked);
+  cr_assert_top(0, "open", "step_open");
+  step_close(leaked);
+  step_close(before);
+}
+
+Test(fdcheck, everything_closed_since_mark_is_clean) {
+  int before = step_open();
+  uint64_t mark = lg_fdcheck_mark();
+  int fd = step_open();
+  int other = step_open();
+  step_close(other);
+  step_close(fd);
+  cr_assert_eq(lg_fdcheck_leaks_since(mark, "the test ended"), 0);
+  cr_assert_eq(capture_count, 0);
+  step_close(before);
+}

@@ -21,6 +21,7 @@
 #include <lifeguard/source.h>
 
 #include "capture.h"
+#include "../../runtime/gc/gc_internal.h" /* lgrt__ref_new_held */
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -963,5 +964,29 @@ Test(gc_bind, release_off_main_loses_a_count_in_some_schedule_fixed_in_none) {
   cr_assert_lt(lost_buggy, n_buggy, "every schedule lost it: not a race");
   cr_assert_eq(lost_fixed, 0, "%llu of %llu fixed schedules left z pinned",
                (unsigned long long)lost_fixed, (unsigned long long)n_fixed);
+  cr_assert_eq(capture_count, 0);
+}
+
+/* ---- the runtime's own references: in the ledger until deleted ----------------------------- */
+
+Test(gc_heap, a_held_reference_never_deleted_is_a_reference_leak_when_the_vm_closes) {
+  lgrt_vm *vm = open_vm(0);
+  cr_assert_not_null(vm);
+  lgrt_scope s = lgrt_scope_open(vm);
+  lgrt__ref_new_held(vm, lgrt_new_array(vm, NULL, 0), 1, "test-holder");
+  lgrt_scope_close(vm, s);
+  lgrt_vm_close(vm);
+  cr_assert_eq(capture_count, 1);
+  cr_assert_report(0, "reference-leak");
+}
+
+Test(gc_heap, a_held_reference_deleted_before_close_is_clean) {
+  lgrt_vm *vm = open_vm(0);
+  cr_assert_not_null(vm);
+  lgrt_scope s = lgrt_scope_open(vm);
+  lgrt_ref *r = lgrt__ref_new_held(vm, lgrt_new_array(vm, NULL, 0), 1, "test-holder");
+  lgrt_scope_close(vm, s);
+  lgrt_ref_delete(vm, r);
+  lgrt_vm_close(vm);
   cr_assert_eq(capture_count, 0);
 }

@@ -85,6 +85,17 @@ typedef enum lg_fd_state {
 
 lg_fd_state lg_fdcheck_state(int fd);
 
+/* Descriptor leaks: a mark of the descriptors opened so far, and a check that every
+ * descriptor opened (through an intercepted call) since the mark is closed now. Each one
+ * still open is reported as
+ *   fd-leak  a descriptor opened since the mark and not closed when `what` (e.g. "the
+ *                    fuzz execution ended"), with the stack that opened it
+ * and counted; returns the count (with halt_on_error=1 the first report aborts). A test calls
+ * it where everything it opened since the mark must be closed again: the end of a run whose
+ * objects were all destroyed. */
+uint64_t lg_fdcheck_mark(void);
+size_t lg_fdcheck_leaks_since(uint64_t mark, const char *what);
+
 /* Number of parked descriptor numbers. */
 size_t lg_fdcheck_quarantined(void);
 
