@@ -756,14 +756,14 @@ static void point_in(uint16_t site) {
       set_holder(NULL);
       state_unlock();
       if (idle_wait_foreign()) continue;
-      if (self->state == BLOCKED) park(self, false);
+      if (self->state == BLOCKED || self->state == RUNNABLE) park(self, false);
       return;
     }
     C.idle = true;
     set_holder(NULL);
     state_unlock();
     if (fd_waiters && self->state != OUTSIDE && idle_wait_fds()) continue;
-    if (self->state == BLOCKED) park(self, false);
+    if (self->state == BLOCKED || self->state == RUNNABLE) park(self, false);
     return;
   }
   C.turn++;
