@@ -1480,19 +1480,22 @@ static int mutex_try(pthread_mutex_t *m) {
  * now leaves control for the real lock (as a shared semaphore's wait does, below). */
 static bool mutex_shared(const pthread_mutex_t *m) { return m->__data.__kind & 128; }
 
+/* The real CLOCK_REALTIME time at which virtual deadline `wake_at` falls, for a wait that has
+ * left control (the virtual time left, from now); returns `at`. */
+static const struct timespec *real_deadline(uint64_t wake_at, struct timespec *at) {
+  clock_real(CLOCK_REALTIME, at);
+  add_ns(at, wake_at > C.now ? wake_at - C.now : 0);
+  return at;
+}
+
 static int mutex_acquire_shared(pthread_mutex_t *m, uint64_t wake_at) {
   point(SITE_LOCK);
   int r = mutex_try(m);
   if (r != EBUSY || wake_at == C.now) return r == EBUSY ? ETIMEDOUT : r;
   leave();
-  if (wake_at == NEVER) {
-    r = lg__get_pthread_mutex_lock()(m);
-  } else {
-    struct timespec at;
-    clock_real(CLOCK_REALTIME, &at);
-    add_ns(&at, wake_at > C.now ? wake_at - C.now : 0);
-    r = lg__get_pthread_mutex_timedlock()(m, &at);
-  }
+  struct timespec at;
+  r = wake_at == NEVER ? lg__get_pthread_mutex_lock()(m)
+                       : lg__get_pthread_mutex_timedlock()(m, real_deadline(wake_at, &at));
   rejoin();
   return r;
 }
@@ -1677,14 +1680,11 @@ static int sem_acquire_shared(sem_t *s, uint64_t wake_at) {
   int r = sem_try(s);
   if (r != EAGAIN || wake_at == C.now) return r == EAGAIN ? ETIMEDOUT : r;
   leave();
-  if (wake_at == NEVER) {
-    r = lg__get_sem_wait()(s) == 0 ? 0 : errno;
-  } else {
-    struct timespec at;
-    clock_real(CLOCK_REALTIME, &at);
-    add_ns(&at, wake_at > C.now ? wake_at - C.now : 0);
-    r = lg__get_sem_timedwait()(s, &at) == 0 ? 0 : errno;
-  }
+  struct timespec at;
+  r = (wake_at == NEVER ? lg__get_sem_wait()(s)
+                        : lg__get_sem_timedwait()(s, real_deadline(wake_at, &at))) == 0
+          ? 0
+          : errno;
   rejoin();
   return r;
 }
@@ -2701,14 +2701,11 @@ static void begin_control(lg_source *src, uint64_t budget) {
                         .thread = pthread_self(), .tid = lg__gettid()};
   C.nactors = 1;
   me = &C.actors[0];
-  /* explore_spin: only with two CPUs or more (a spinner on the holder's one CPU would
-   * hold back the thread it waits for) */
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  if (syscall(SYS_sched_getaffinity, 0, sizeof cpus, &cpus) > 0 && CPU_COUNT(&cpus) >= 2)
-    spin_ns = (uint64_t)lg__opts()->explore_spin * 1000u;
+  /* explore_spin: only on two CPUs (a spinner on the holder's one CPU would hold back the
+   * thread it waits for): pin_start finds the second among the process's own, or none */
+  spin_ns = (uint64_t)lg__opts()->explore_spin * 1000u;
   if (lg__opts()->explore_pin) pin_start(me, spin_ns != 0);
-  if (!pin_two) spin_ns = 0; /* (not pinned, or one CPU of its own after all) */
+  if (!pin_two) spin_ns = 0; /* (not pinned, or one CPU of its own) */
   set_holder(me);
   C.preempt_ns = lg__opts()->explore_preempt_ms * 1000000u;
   lg_report_set_schedule_provider(schedule_for_report);
